@@ -1,0 +1,438 @@
+"""The configuration file: one TOML document, decoded into frozen, typed objects and validated at start-up.
+
+Every problem is reported as a `ConfigError` naming the file and the dotted key (`sell.poll_interval`), and stops
+start-up with exit code 78. Secrets (`env:NAME`, `file:PATH`, `credential:NAME` or a literal) are resolved here,
+once, into `Secret` objects whose text form never shows the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import stat
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from syncd.errors import ConfigError
+from syncd.events import STREAM_KINDS
+from syncd.units import Rate, parse_duration, parse_rate
+
+DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
+SINK_NAMES = ("salesmanago", "ontraport")
+
+
+class ConfigWarning(UserWarning):
+    """A configuration that works but deserves attention (for example a secrets file others can read)."""
+
+
+class Duration(float):
+    """Seconds; written in the file as a number or a string such as "500ms", "5s", "2m"."""
+
+
+class Secret:
+    """A credential. Its text form is masked; `.value` is the only way to the real thing."""
+
+    __slots__ = ("source", "value")
+
+    def __init__(self, value: str, source: str = "literal") -> None:
+        self.value = value
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"Secret(<{self.source}>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+class _SecretRef:
+    """A secret as written in the file, before resolution (`env:NAME`, `file:PATH`, ...)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _dec_hook(type_: type, obj: Any) -> Any:
+    if type_ is Duration:
+        return Duration(parse_duration(obj))
+    if type_ is Rate:
+        if not isinstance(obj, str):
+            raise ValueError('expected a rate string such as "10/s" or "180/min"')
+        return parse_rate(obj)
+    if type_ is Secret:
+        if not isinstance(obj, str) or not obj:
+            raise ValueError("expected a non-empty string: a literal, env:NAME, file:PATH or credential:NAME")
+        return Secret(obj, "unresolved")
+    raise NotImplementedError(type_)
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class StateConfig(_Section, frozen=True):
+    path: str = "state/syncd.db"
+    retention: Duration = Duration(7 * 86400)  # completed events are pruned after this long
+    max_pending: int = 200_000  # high-water mark: polling pauses while more deliveries than this are pending
+    prune_interval: Duration = Duration(300)
+
+
+class SellConfig(_Section, frozen=True):
+    token: Secret
+    base_url: str = "https://api.getbase.com"
+    streams: list[str] = msgspec.field(default_factory=lambda: ["leads", "contacts"])
+    start: Literal["tail", "top"] = "tail"
+    poll_interval: Duration = Duration(5)
+    page_limit: int = 100
+    rate: Rate = Rate(10, 1)
+    timeout: Duration = Duration(30)
+    max_backoff: Duration = Duration(60)
+
+
+class SinkConfig(_Section, frozen=True):
+    base_url: str
+    enabled: bool = True
+    rate: Rate | None = None
+    on_delete: Literal["delete", "tag", "ignore"] = "delete"
+    fields: dict[str, str] = {}
+    concurrency: int = 4  # keys in flight at once
+    batch_size: int = 1  # keys per call where the API has a batch endpoint
+    timeout: Duration = Duration(30)
+    max_backoff: Duration = Duration(300)
+    max_attempts: int | None = None  # None: retry transient failures forever
+    delete_grace: Duration = Duration(0)  # extra wait before a delete, on top of every person stream reaching top
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+
+class SalesmanagoTags(_Section, frozen=True):
+    always: list[str] = msgspec.field(default_factory=lambda: ["ZENDESK_SELL"])
+    lead: list[str] = msgspec.field(default_factory=lambda: ["LEAD"])
+    contact: list[str] = msgspec.field(default_factory=lambda: ["CONTACT"])
+    customer: list[str] = msgspec.field(default_factory=lambda: ["CUSTOMER"])
+    deleted: list[str] = msgspec.field(default_factory=lambda: ["DELETED_IN_SELL"])  # added when on_delete = "tag"
+
+
+class SalesmanagoConfig(SinkConfig, frozen=True):
+    client_id: str = ""
+    api_secret: Secret | None = None
+    owner: str = ""
+    tags: SalesmanagoTags = SalesmanagoTags()
+    rate: Rate | None = Rate(10, 1)
+    batch_size: int = 100
+
+    @property
+    def name(self) -> str:
+        return "salesmanago"
+
+
+class OntraportConfig(SinkConfig, frozen=True):
+    base_url: str = "https://api.ontraport.com"
+    app_id: str = ""
+    api_key: Secret | None = None
+    rate: Rate | None = Rate(180, 60)
+    external_id_field: str | None = None
+    deleted_tag: str = "Deleted in Sell"  # used when on_delete = "tag"
+
+    @property
+    def name(self) -> str:
+        return "ontraport"
+
+
+class SinksConfig(_Section, frozen=True):
+    salesmanago: SalesmanagoConfig | None = None
+    ontraport: OntraportConfig | None = None
+
+
+class SandboxConfig(_Section, frozen=True):
+    sell_rate: Rate | None = Rate(10, 1)
+    salesmanago_rate: Rate | None = None
+    ontraport_rate: Rate | None = Rate(180, 60)
+    retention: Duration = Duration(72 * 3600)
+
+
+class LogConfig(_Section, frozen=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class HealthConfig(_Section, frozen=True):
+    enabled: bool = True
+    listen: str = "127.0.0.1:9187"
+
+
+class RunConfig(_Section, frozen=True):
+    shutdown_timeout: Duration = Duration(30)
+
+
+class Config(_Section, frozen=True):
+    sell: SellConfig
+    state: StateConfig = StateConfig()
+    sinks: SinksConfig = SinksConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    log: LogConfig = LogConfig()
+    health: HealthConfig = HealthConfig()
+    run: RunConfig = RunConfig()
+    source: str = ""  # the file this was read from (set by `load`, not written in the file)
+
+    def enabled_sinks(self) -> list[SalesmanagoConfig | OntraportConfig]:
+        """The destinations that receive deliveries, in a stable order."""
+        found: list[SalesmanagoConfig | OntraportConfig] = []
+        if self.sinks.salesmanago is not None and self.sinks.salesmanago.enabled:
+            found.append(self.sinks.salesmanago)
+        if self.sinks.ontraport is not None and self.sinks.ontraport.enabled:
+            found.append(self.sinks.ontraport)
+        return found
+
+    def secret_values(self) -> list[str]:
+        """Every resolved secret, for the log redaction processor."""
+        return [s.value for s in _walk_secrets(self) if s.value]
+
+
+def _walk_secrets(value: Any) -> Iterator[Secret]:
+    if isinstance(value, Secret):
+        yield value
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield from _walk_secrets(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _walk_secrets(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _walk_secrets(item)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# loading
+
+
+def find_config(explicit: str | None) -> Path:
+    """The config file to use: `--config`, then `$SYNCD_CONFIG`, then /etc/syncd/syncd.toml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("SYNCD_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_PATH
+
+
+_AT = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+
+
+_FIELD = re.compile(r"^Object (?P<what>contains unknown|missing required) field `(?P<field>[^`]+)`$")
+
+
+def _explain(error: str) -> tuple[str, str | None]:
+    """Turn msgspec's "<message> - at `$.sell.token`" into (message, "sell.token")."""
+    match = _AT.match(error)
+    message, key = (match.group("msg"), match.group("path").lstrip(".")) if match else (error, "")
+    field = _FIELD.match(message)
+    if field:
+        key = f"{key}.{field.group('field')}" if key else field.group("field")
+        message = "unknown key (check its spelling)" if field.group("what") == "contains unknown" else "required"
+    return message, key or None
+
+
+def load(path: str | os.PathLike[str], *, environ: dict[str, str] | None = None) -> Config:
+    """Read, decode, resolve and validate the config file at `path`."""
+    file = Path(path)
+    where = str(file)
+    try:
+        text = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("the config file does not exist", path=where) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=where) from None
+    return loads(text, source=where, base_dir=file.parent, environ=environ)
+
+
+def loads(
+    text: bytes | str,
+    *,
+    source: str = "<config>",
+    base_dir: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Decode and validate config text; `source` names it in errors."""
+    try:
+        raw = msgspec.toml.decode(text, type=Config, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        message, key = _explain(str(exc))
+        raise ConfigError(message, path=source, key=key) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=source) from None
+    env = os.environ if environ is None else environ
+    resolved = _resolve_secrets(raw, source=source, environ=env, base_dir=base_dir or Path.cwd())
+    config = msgspec.structs.replace(resolved, source=source)
+    validate(config)
+    return config
+
+
+def _resolve_secrets(config: Config, *, source: str, environ: Any, base_dir: Path) -> Config:
+    def resolve(secret: Secret | None, key: str) -> Secret | None:
+        if secret is None:
+            return None
+        return resolve_secret(secret.value, key=key, source=source, environ=environ, base_dir=base_dir)
+
+    sell = msgspec.structs.replace(config.sell, token=resolve(config.sell.token, "sell.token"))
+    sinks = config.sinks
+    if sinks.salesmanago is not None:
+        sm = msgspec.structs.replace(
+            sinks.salesmanago, api_secret=resolve(sinks.salesmanago.api_secret, "sinks.salesmanago.api_secret")
+        )
+        sinks = msgspec.structs.replace(sinks, salesmanago=sm)
+    if sinks.ontraport is not None:
+        op = msgspec.structs.replace(
+            sinks.ontraport, api_key=resolve(sinks.ontraport.api_key, "sinks.ontraport.api_key")
+        )
+        sinks = msgspec.structs.replace(sinks, ontraport=op)
+    return msgspec.structs.replace(config, sell=sell, sinks=sinks)
+
+
+def resolve_secret(text: str, *, key: str, source: str, environ: Any, base_dir: Path) -> Secret:
+    """Resolve `env:NAME`, `file:PATH`, `credential:NAME` or a literal into a Secret."""
+    scheme, _, rest = text.partition(":")
+    if scheme == "env" and rest:
+        value = environ.get(rest)
+        if value is None or value == "":
+            raise ConfigError(f"the environment variable {rest} is not set", path=source, key=key)
+        return Secret(value, f"env:{rest}")
+    if scheme == "file" and rest:
+        file = Path(rest)
+        if not file.is_absolute():
+            file = base_dir / file
+        return Secret(_read_secret_file(file, key=key, source=source), f"file:{rest}")
+    if scheme == "credential" and rest:
+        directory = environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ConfigError(
+                f"credential:{rest} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=), which is not set",
+                path=source,
+                key=key,
+            )
+        return Secret(_read_secret_file(Path(directory) / rest, key=key, source=source), f"credential:{rest}")
+    return Secret(text, "literal")
+
+
+def _read_secret_file(file: Path, *, key: str, source: str) -> str:
+    try:
+        mode = file.stat().st_mode
+        value = file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the secret file {file}: {exc.strerror}", path=source, key=key) from None
+    if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWOTH):
+        warnings.warn(
+            f"{source}: {key}: the secret file {file} is readable by others (mode {stat.S_IMODE(mode):04o});"
+            " chmod 600 it",
+            ConfigWarning,
+            stacklevel=2,
+        )
+    if not value:
+        raise ConfigError(f"the secret file {file} is empty", path=source, key=key)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# validation of what the types alone cannot say
+
+
+def validate(config: Config) -> None:
+    src = config.source
+
+    def fail(key: str, message: str) -> None:
+        raise ConfigError(message, path=src, key=key)
+
+    sell = config.sell
+    check_url(sell.base_url, key="sell.base_url", source=src)
+    if not sell.streams:
+        fail("sell.streams", "name at least one stream")
+    for i, stream in enumerate(sell.streams):
+        if stream not in STREAM_KINDS:
+            fail(f"sell.streams[{i}]", f"unknown stream {stream!r}; expected one of {', '.join(STREAM_KINDS)}")
+    if len(set(sell.streams)) != len(sell.streams):
+        fail("sell.streams", "a stream is named twice")
+    if not 1 <= sell.page_limit <= 100:
+        fail("sell.page_limit", f"expected 1..100, got {sell.page_limit}")
+    if config.state.max_pending < 1:
+        fail("state.max_pending", "expected a positive number")
+    if not config.state.path:
+        fail("state.path", "expected a file path")
+    for sink in (config.sinks.salesmanago, config.sinks.ontraport):
+        if sink is None:
+            continue
+        prefix = f"sinks.{sink.name}"
+        check_url(sink.base_url, key=f"{prefix}.base_url", source=src)
+        if sink.concurrency < 1:
+            fail(f"{prefix}.concurrency", "expected at least 1")
+        if sink.batch_size < 1:
+            fail(f"{prefix}.batch_size", "expected at least 1")
+        if sink.max_attempts is not None and sink.max_attempts < 1:
+            fail(f"{prefix}.max_attempts", "expected at least 1 (or leave it out to retry forever)")
+        for field_key in sink.fields:
+            if not field_key.strip():
+                fail(f"{prefix}.fields", "an empty Sell field name")
+        if not sink.enabled:
+            continue
+        if isinstance(sink, SalesmanagoConfig):
+            if not sink.client_id:
+                fail(f"{prefix}.client_id", "required when the destination is enabled")
+            if sink.api_secret is None:
+                fail(f"{prefix}.api_secret", "required when the destination is enabled")
+            if "@" not in sink.owner:
+                fail(f"{prefix}.owner", "expected the e-mail of the SALESmanago user who owns the contacts")
+            if sink.batch_size > 1000:
+                fail(f"{prefix}.batch_size", "expected at most 1000")
+        else:
+            if not sink.app_id:
+                fail(f"{prefix}.app_id", "required when the destination is enabled")
+            if sink.api_key is None:
+                fail(f"{prefix}.api_key", "required when the destination is enabled")
+    host, _, port = config.health.listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        fail("health.listen", f"expected host:port, got {config.health.listen!r}")
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, key: str, source: str) -> None:
+    """An http(s) URL; plain http only on loopback, so credentials never cross a network unencrypted."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"expected an http(s) URL, got {url!r}", path=source, key=key)
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            f"plain http is only allowed on loopback; use https for {parts.hostname}", path=source, key=key
+        )
+
+
+def loopback_port(url: str) -> int | None:
+    """The port of a loopback URL (for the sandbox), or None when the URL is not on loopback."""
+    parts = urlsplit(url)
+    if parts.hostname is None or not is_loopback_host(parts.hostname):
+        return None
+    if parts.port is not None:
+        return parts.port
+    return 443 if parts.scheme == "https" else 80

@@ -1,0 +1,212 @@
+"""The normalised change event: one Sell Firehose item, flat, typed and Sell-shape-agnostic.
+
+`normalise()` (syncd.sell.normalise) produces these from wire items; the store keeps them as msgspec JSON; mappers
+turn them into destination calls. Field names follow Sell's where Sell has the field, with these normalisations:
+tags are plain names, custom field values are `{field name: plain value}`, money strings are `Decimal`, Sell's
+"4/27/2016" dates are `date`s, addresses are `Address` structs with every part a string ("" when empty).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+
+Action = Literal["created", "updated", "deleted"]
+
+# Firehose stream name -> the `meta.type` of its items.
+STREAM_KINDS: dict[str, str] = {
+    "leads": "lead",
+    "contacts": "contact",
+    "deals": "deal",
+    "notes": "note",
+    "orders": "order",
+    "line_items": "line_item",
+    "stages": "stage",
+    "custom_fields": "custom_field",
+    "sources": "source",
+}
+PERSON_KINDS = frozenset({"lead", "contact"})
+
+
+class Address(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A postal address; Sell's empty parts are ""."""
+
+    line1: str = ""
+    city: str = ""
+    postal_code: str = ""
+    state: str = ""
+    country: str = ""  # free text as typed in Sell ("Poland")
+
+    def is_empty(self) -> bool:
+        return not (self.line1 or self.city or self.postal_code or self.state or self.country)
+
+
+# A custom field value after normalisation, by Sell type:
+#   bool -> bool; number -> canonical decimal string ("123.45"); date -> ISO date ("2016-04-27");
+#   datetime -> ISO datetime ("2016-04-28T06:00:00"); list -> the option name; multi_select_list -> list of names;
+#   address -> Address; email/phone/string/text/url -> str; unset -> None.
+CustomValue = bool | str | list[str] | Address | None
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind"):
+    """The state of one Sell record after an event (on `deleted`, possibly only its id)."""
+
+    id: int
+    created_at: datetime | None = None
+
+
+class _Person(Record, frozen=True, kw_only=True, omit_defaults=True):
+    owner_id: int | None = None
+    creator_id: int | None = None
+    first_name: str = ""
+    last_name: str = ""
+    title: str = ""
+    description: str = ""
+    industry: str = ""
+    website: str = ""
+    email: str = ""
+    phone: str = ""
+    mobile: str = ""
+    fax: str = ""
+    twitter: str = ""
+    facebook: str = ""
+    linkedin: str = ""
+    skype: str = ""
+    address: Address | None = None
+    tags: list[str] = []
+    custom: dict[str, CustomValue] = {}
+
+
+class Lead(_Person, frozen=True, kw_only=True, omit_defaults=True, tag="lead"):
+    organization_name: str = ""
+    status: str = ""
+    source_id: int | None = None
+
+
+class Contact(_Person, frozen=True, kw_only=True, omit_defaults=True, tag="contact"):
+    is_organization: bool = False
+    name: str = ""  # organisations only
+    organization_id: int | None = None  # Sell's `contact_id`: the organisation an individual belongs to
+    parent_organization_id: int | None = None
+    customer_status: str = ""  # none / current / past
+    prospect_status: str = ""  # none / current / lost
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+
+
+class Deal(Record, frozen=True, kw_only=True, omit_defaults=True, tag="deal"):
+    owner_id: int | None = None
+    creator_id: int | None = None
+    name: str = ""
+    value: Decimal | None = None
+    currency: str = ""
+    hot: bool = False
+    stage_id: int | None = None
+    source_id: int | None = None
+    loss_reason_id: int | None = None
+    last_stage_change_at: datetime | None = None
+    contact_id: int | None = None
+    organization_id: int | None = None
+    estimated_close_date: date | None = None
+    customized_win_likelihood: int | None = None
+    tags: list[str] = []
+    custom: dict[str, CustomValue] = {}
+
+
+class Stage(Record, frozen=True, kw_only=True, omit_defaults=True, tag="stage"):
+    name: str = ""
+    category: str = ""  # e.g. "incoming", "qualified", "won", "lost"
+    active: bool = True
+    position: int | None = None
+    likelihood: int | None = None
+    pipeline_id: int | None = None
+
+
+class Source(Record, frozen=True, kw_only=True, omit_defaults=True, tag="source"):
+    name: str = ""
+    resource_type: str = ""
+
+
+class Note(Record, frozen=True, kw_only=True, omit_defaults=True, tag="note"):
+    creator_id: int | None = None
+    content: str = ""
+    resource_id: int | None = None
+    resource_type: str = ""  # lead / contact / deal
+    type: str = ""
+
+
+class Order(Record, frozen=True, kw_only=True, omit_defaults=True, tag="order"):
+    deal_id: int | None = None
+    discount: Decimal | None = None  # percent
+
+
+class LineItem(Record, frozen=True, kw_only=True, omit_defaults=True, tag="line_item"):
+    order_id: int | None = None
+    deal_id: int | None = None
+    product_id: int | None = None
+    name: str = ""
+    sku: str = ""
+    description: str = ""
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    value: Decimal | None = None
+    variation: Decimal | None = None
+    currency: str = ""
+
+
+class CustomField(Record, frozen=True, kw_only=True, omit_defaults=True, tag="custom_field"):
+    name: str = ""
+    type: str = ""
+    resource_type: str = ""
+
+
+AnyRecord = Lead | Contact | Deal | Stage | Source | Note | Order | LineItem | CustomField
+
+
+class ChangeEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One change of one Sell record, as read from one Firehose stream."""
+
+    stream: str
+    kind: str
+    record_id: int
+    action: Action
+    sequence: int
+    event_id: str
+    occurred_at: datetime
+    record: AnyRecord
+    cause: str = "interaction"
+    # Only the changed attributes, with their OLD values, normalised like the record's own fields and keyed by the
+    # record's attribute names (custom field values under "custom" as {name: old value}).
+    previous: dict[str, Any] = {}
+
+    @property
+    def identity(self) -> tuple[str, int, int, str]:
+        """What makes two deliveries of this event the same event."""
+        return (self.kind, self.record_id, self.sequence, self.action)
+
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_event_decoder = msgspec.json.Decoder(ChangeEvent)
+_record_decoder = msgspec.json.Decoder(AnyRecord)
+
+
+def encode(value: ChangeEvent | Record) -> bytes:
+    """Compact JSON for the store."""
+    return _encoder.encode(value)
+
+
+def decode_event(body: bytes) -> ChangeEvent:
+    return _event_decoder.decode(body)
+
+
+def decode_record(body: bytes) -> AnyRecord:
+    return _record_decoder.decode(body)
+
+
+def email_of(record: Record) -> str:
+    """The record's e-mail, lower-cased and stripped ("" when it has none)."""
+    email = getattr(record, "email", "")
+    return email.strip().lower() if isinstance(email, str) else ""

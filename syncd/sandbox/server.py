@@ -1,0 +1,113 @@
+"""Serving simulator apps on loopback with uvicorn: in a background thread (tests), or as tasks (demo, CLI)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import uvicorn
+from starlette.types import ASGIApp
+
+from syncd.sandbox.faults import DroppedConnection
+
+LOOPBACK = "127.0.0.1"
+
+
+class _QuietDrops(logging.Filter):
+    """Injected dropped connections are the point, not an error worth a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DroppedConnection)
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+
+
+def make_server(app: ASGIApp, port: int = 0, host: str = LOOPBACK) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        # Every uvicorn.Server installs signal handlers in serve(); we run several and handle signals ourselves.
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server
+
+
+def bound_port(server: uvicorn.Server) -> int:
+    """The port a started server listens on (useful with port 0)."""
+    for s in server.servers:
+        for sock in s.sockets:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("the server is not listening")
+
+
+async def serve_started(
+    server: uvicorn.Server, started: Callable[[int], Awaitable[None] | None] | None = None
+) -> None:
+    """Run `server` until it is told to exit; call `started(port)` once it listens."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        while not server.started:
+            if server.should_exit:
+                return
+            await anyio.sleep(0.005)
+        if started is not None:
+            result = started(bound_port(server))
+            if result is not None:
+                await result
+
+
+class ServerThread:
+    """One ASGI app served on loopback from a background thread, for tests and benchmarks."""
+
+    def __init__(self, app: ASGIApp, port: int = 0, host: str = LOOPBACK) -> None:
+        self.app = app
+        self.server = make_server(app, port, host)
+        self.host = host
+        self.port = 0
+        self._thread = threading.Thread(target=self._run, name=f"sandbox-{type(app).__name__}", daemon=True)
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            anyio.run(self.server.serve)
+        except BaseException as exc:  # pragma: no cover - reported by start()
+            self._error = exc
+
+    def start(self, timeout: float = 10.0) -> ServerThread:
+        self._thread.start()
+        deadline = threading.Event()
+        waited = 0.0
+        while not self.server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"the sandbox server did not start: {self._error!r}")
+            if waited > timeout:
+                raise TimeoutError("the sandbox server did not start in time")
+            deadline.wait(0.005)
+            waited += 0.005
+        self.port = bound_port(self.server)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
