@@ -6,7 +6,9 @@ A fault is a JSON object posted to `POST /_sandbox/faults`:
      "status": 503, "body": "...", "content_type": "text/plain", "headers": {...},   # answer with this, or
      "drop": true,          # start a response and cut the connection mid-body, or
      "malformed": true,     # answer 200 with a body that is not valid JSON, or
-     "latency": 2.5,        # delay the real answer by this many seconds (combines with the others)
+     "latency": 2.5,        # delay the request this many seconds before handling it (combines with the others)
+     "latency_after": 2.5,  # handle the request, then hold the answer this long (the write happens; a client
+                            # with a shorter timeout sees a timeout although the call took effect)
      "times": 3,            # affect this many matching requests (omit: until cleared)
      "every": 10,           # affect only every 10th matching request
      "after": 5}            # let the first 5 matching requests through untouched
@@ -41,6 +43,7 @@ class Fault:
     drop: bool = False
     malformed: bool = False
     latency: float = 0.0
+    latency_after: float = 0.0
     times: int | None = None
     every: int = 1
     after: int = 0
@@ -51,7 +54,7 @@ class Fault:
     def from_json(cls, data: dict[str, Any]) -> Fault:
         allowed = {
             "path", "method", "status", "body", "content_type", "headers", "drop", "malformed", "latency",
-            "times", "every", "after",
+            "latency_after", "times", "every", "after",
         }
         unknown = set(data) - allowed
         if unknown:
@@ -59,8 +62,8 @@ class Fault:
         fault = cls(**data)
         if fault.every < 1:
             raise ValueError("every must be at least 1")
-        if fault.status is None and not (fault.drop or fault.malformed or fault.latency):
-            raise ValueError("a fault needs status, drop, malformed or latency")
+        if fault.status is None and not (fault.drop or fault.malformed or fault.latency or fault.latency_after):
+            raise ValueError("a fault needs status, drop, malformed, latency or latency_after")
         return fault
 
     def to_json(self) -> dict[str, Any]:
@@ -138,7 +141,25 @@ class FaultMiddleware:
                 response = Response(body, fault.status, headers=fault.headers, media_type=fault.content_type)
                 await response(scope, receive, send)
                 return
+        hold = sum(f.latency_after for f in faults)
+        if hold:
+            await self.app(scope, receive, _held(send, hold))
+            return
         await self.app(scope, receive, send)
+
+
+def _held(send: Send, seconds: float) -> Send:
+    """A `send` that keeps the response back until `seconds` after the app finished producing it."""
+    buffered: list[Message] = []
+
+    async def held_send(message: Message) -> None:
+        buffered.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            await anyio.sleep(seconds)
+            for item in buffered:
+                await send(item)
+
+    return held_send
 
 
 def _default_body(status: int) -> str:
