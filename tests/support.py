@@ -1,0 +1,36 @@
+"""Helpers shared by the tests: waiting on conditions with a deadline (never a bare sleep)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.01, what: str = "") -> T:
+    """Poll `condition` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition!r}")
+        time.sleep(interval)
+
+
+async def await_until(
+    condition: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.01, what: str = ""
+) -> T:
+    """The async twin of `wait_until`."""
+    with anyio.fail_after(timeout):
+        while True:
+            value = await condition()
+            if value:
+                return value
+            await anyio.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")  # pragma: no cover - fail_after raises first
