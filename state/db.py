@@ -42,9 +42,7 @@ def _create_private(path: Path) -> None:
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
+    row = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
     if row is None:
         return 0
     got = conn.execute("SELECT version FROM schema_version").fetchone()
@@ -105,7 +103,7 @@ async def open_database(path: str | os.PathLike[str], *, readonly: bool = False)
     """Open the state database at `path`; when writable, create and migrate it first."""
     file = Path(path)
     if readonly:
-        if not file.exists():
+        if not await anyio.Path(file).exists():
             raise StoreError(f"{file}: no state database here yet (has `syncd run` started?)")
         conn = await aiosqlite.connect(f"file:{file}?mode=ro", uri=True, isolation_level=None)
     else:
@@ -130,9 +128,7 @@ async def open_database(path: str | os.PathLike[str], *, readonly: bool = False)
 
 
 async def _read_version(conn: aiosqlite.Connection) -> int:
-    async with conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ) as cur:
+    async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") as cur:
         if await cur.fetchone() is None:
             return 0
     async with conn.execute("SELECT version FROM schema_version") as cur:

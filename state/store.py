@@ -7,6 +7,7 @@ per batch of delivery outcomes. Both are set-based so their cost barely depends 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -183,10 +184,13 @@ class Store:
     # ingest
 
     async def position(self, stream: str) -> StreamPosition | None:
-        async with self.reading() as db, db.execute(
-            "SELECT stream, position, at_top, updated_at, expired, stopped FROM positions WHERE stream = ?",
-            (stream,),
-        ) as cur:
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT stream, position, at_top, updated_at, expired, stopped FROM positions WHERE stream = ?",
+                (stream,),
+            ) as cur,
+        ):
             row = await cur.fetchone()
         return _position(row) if row else None
 
@@ -252,9 +256,7 @@ class Store:
                     {"now": now},
                 )
                 new = cur.rowcount
-                stale = await _scalar(
-                    db, "SELECT COUNT(*) FROM events WHERE seq > ? AND stale = 1", (before,)
-                )
+                stale = await _scalar(db, "SELECT COUNT(*) FROM events WHERE seq > ? AND stale = 1", (before,))
                 await db.execute(_UPSERT_SHADOW, {"now": now})
                 await db.execute(_UPSERT_BARE_DELETE, {"now": now})
                 cur = await db.execute(
@@ -325,21 +327,22 @@ class Store:
     async def claim(self, sink: str, limit: int) -> list[str]:
         """Claim up to `limit` due keys of `sink`, oldest first; a claimed key is not claimed again until its
         outcome is committed (or the process restarts)."""
-        async with self.transaction() as db, db.execute(
-            "UPDATE outbox SET claimed = 1 WHERE sink = :sink AND key IN (SELECT key FROM outbox"
-            " WHERE sink = :sink AND claimed = 0 AND due_at <= :now ORDER BY first_seq LIMIT :limit)"
-            " RETURNING key, first_seq",
-            {"sink": sink, "now": self._clock(), "limit": limit},
-        ) as cur:
+        async with (
+            self.transaction() as db,
+            db.execute(
+                "UPDATE outbox SET claimed = 1 WHERE sink = :sink AND key IN (SELECT key FROM outbox"
+                " WHERE sink = :sink AND claimed = 0 AND due_at <= :now ORDER BY first_seq LIMIT :limit)"
+                " RETURNING key, first_seq",
+                {"sink": sink, "now": self._clock(), "limit": limit},
+            ) as cur,
+        ):
             rows = await cur.fetchall()
         return [key for key, _ in sorted(rows, key=lambda r: int(r[1]))]
 
     async def next_due(self, sink: str) -> float | None:
         """When the earliest unclaimed key of `sink` falls due (None when there is none)."""
         async with self.reading() as db:
-            value = await _scalar(
-                db, "SELECT MIN(due_at) FROM outbox WHERE sink = ? AND claimed = 0", (sink,)
-            )
+            value = await _scalar(db, "SELECT MIN(due_at) FROM outbox WHERE sink = ? AND claimed = 0", (sink,))
         return float(value) if value is not None else None
 
     async def load_work(self, sink: str, keys: Sequence[str], *, per_key: int = 1000) -> list[KeyWork]:
@@ -356,14 +359,14 @@ class Store:
         flat = [v for pair in pairs for v in pair]
         async with self.reading() as db:
             async with db.execute(
-                "SELECT key, seq, body FROM (SELECT d.key, d.seq, e.body,"
+                "SELECT key, seq, body, ingested_at FROM (SELECT d.key, d.seq, e.body, e.ingested_at,"
                 " ROW_NUMBER() OVER (PARTITION BY d.key ORDER BY d.seq) AS n"
                 f" FROM deliveries d JOIN events e ON e.seq = d.seq WHERE d.sink = ? AND d.key IN ({marks})"
                 " AND d.status = 'pending') WHERE n <= ? ORDER BY seq",
                 (sink, *keys, per_key),
             ) as cur:
-                async for key, seq, body in cur:
-                    deliveries[key].append(Delivery(seq, decode_event(body)))
+                async for key, seq, body, ingested_at in cur:
+                    deliveries[key].append(Delivery(seq, decode_event(body), float(ingested_at)))
             async with db.execute(
                 f"SELECT key, attempts FROM outbox WHERE sink = ? AND key IN ({marks})", (sink, *keys)
             ) as cur:
@@ -375,16 +378,14 @@ class Store:
                 flat,
             ) as cur:
                 async for kind, record_id, sequence, deleted, body in cur:
-                    shadows[(kind, record_id)] = Shadow(
-                        kind, record_id, sequence, bool(deleted), decode_record(body)
-                    )
+                    shadows[(kind, record_id)] = Shadow(kind, record_id, sequence, bool(deleted), decode_record(body))
             async with db.execute(
-                "SELECT kind, record_id, remote_id, digest FROM links"
+                "SELECT kind, record_id, remote_id, digest, sent FROM links"
                 f" WHERE sink = ? AND (kind, record_id) IN (VALUES {pair_marks})",
                 (sink, *flat),
             ) as cur:
-                async for kind, record_id, remote_id, digest in cur:
-                    links[(kind, record_id)] = Link(remote_id, digest)
+                async for kind, record_id, remote_id, digest, sent in cur:
+                    links[(kind, record_id)] = Link(remote_id, digest, json.loads(sent) if sent else None)
         return [
             KeyWork(
                 sink=sink,
@@ -398,18 +399,19 @@ class Store:
         ]
 
     async def shadow(self, kind: str, record_id: int) -> Shadow | None:
-        async with self.reading() as db, db.execute(
-            "SELECT kind, record_id, sequence, deleted, body FROM records WHERE kind = ? AND record_id = ?",
-            (kind, record_id),
-        ) as cur:
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT kind, record_id, sequence, deleted, body FROM records WHERE kind = ? AND record_id = ?",
+                (kind, record_id),
+            ) as cur,
+        ):
             row = await cur.fetchone()
         if row is None:
             return None
         return Shadow(row[0], row[1], row[2], bool(row[3]), decode_record(row[4]))
 
-    async def live_peers(
-        self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None
-    ) -> list[str]:
+    async def live_peers(self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None) -> list[str]:
         """Other live Sell people that map to the same destination contact (same e-mail, or the same remote
         id in `sink`), as keys: what the deletion guard checks before deleting anything."""
         found: set[str] = set()
@@ -466,22 +468,38 @@ class Store:
                                 (sink, kind, record_id),
                             )
                         elif outcome.remote_id is not None or outcome.digest is not None:
-                            await _upsert_link(db, sink, kind, record_id, outcome.remote_id, outcome.digest, now)
+                            await _upsert_link(
+                                db,
+                                sink,
+                                kind,
+                                record_id,
+                                outcome.remote_id,
+                                outcome.digest,
+                                outcome.sent,
+                                now,
+                            )
                         totals["done"] = totals.get("done", 0) + len(outcome.seqs)
                         finished[outcome.key] = None
                     case Skipped():
                         await _set_status(db, sink, outcome.seqs, "skipped", outcome.reason, now)
                         if outcome.digest is not None:
                             kind, record_id = split_key(outcome.key)
-                            await _upsert_link(db, sink, kind, record_id, None, outcome.digest, now)
+                            await _upsert_link(db, sink, kind, record_id, None, outcome.digest, None, now)
                         totals["skipped"] = totals.get("skipped", 0) + len(outcome.seqs)
                         finished[outcome.key] = None
                     case Dead():
                         cur = await db.execute(
                             "INSERT INTO dead_letters (sink, key, reason, http_status, request, attempts,"
                             " created_at) VALUES (?,?,?,?,?,?,?)",
-                            (sink, outcome.key, outcome.reason, outcome.http_status, outcome.request,
-                             outcome.attempts, now),
+                            (
+                                sink,
+                                outcome.key,
+                                outcome.reason,
+                                outcome.http_status,
+                                outcome.request,
+                                outcome.attempts,
+                                now,
+                            ),
                         )
                         await db.executemany(
                             "UPDATE deliveries SET status = 'dead', dead_letter = ?, reason = ?, updated_at = ?"
@@ -587,8 +605,12 @@ async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
     events = int(await _scalar(db, "SELECT COUNT(*) FROM events"))
     quarantined = int(await _scalar(db, "SELECT COUNT(*) FROM quarantine"))
     names: set[str] = set()
-    for sql in ("SELECT DISTINCT sink FROM totals", "SELECT DISTINCT sink FROM outbox",
-                "SELECT sink FROM sink_state", "SELECT DISTINCT sink FROM dead_letters"):
+    for sql in (
+        "SELECT DISTINCT sink FROM totals",
+        "SELECT DISTINCT sink FROM outbox",
+        "SELECT sink FROM sink_state",
+        "SELECT DISTINCT sink FROM dead_letters",
+    ):
         async with db.execute(sql) as cur:
             names.update([row[0] async for row in cur])
     sinks = [await _sink_status(db, name) for name in sorted(names)]
@@ -600,9 +622,7 @@ async def _sink_status(db: aiosqlite.Connection, sink: str) -> SinkStatus:
     async with db.execute("SELECT outcome, n FROM totals WHERE sink = ?", (sink,)) as cur:
         async for outcome, n in cur:
             counts[outcome] = int(n)
-    pending = int(
-        await _scalar(db, "SELECT COUNT(*) FROM deliveries WHERE sink = ? AND status = 'pending'", (sink,))
-    )
+    pending = int(await _scalar(db, "SELECT COUNT(*) FROM deliveries WHERE sink = ? AND status = 'pending'", (sink,)))
     oldest = await _scalar(
         db,
         "SELECT created_at FROM deliveries WHERE sink = ? AND status = 'pending' ORDER BY seq LIMIT 1",
@@ -663,12 +683,14 @@ async def _upsert_link(
     record_id: int,
     remote_id: str | None,
     digest: str | None,
+    sent: dict[str, Any] | None,
     now: float,
 ) -> None:
     await db.execute(
-        "INSERT INTO links (sink, kind, record_id, remote_id, digest, updated_at) VALUES (?,?,?,?,?,?)"
+        "INSERT INTO links (sink, kind, record_id, remote_id, digest, sent, updated_at) VALUES (?,?,?,?,?,?,?)"
         " ON CONFLICT (sink, kind, record_id) DO UPDATE SET"
         " remote_id = COALESCE(excluded.remote_id, links.remote_id),"
-        " digest = COALESCE(excluded.digest, links.digest), updated_at = excluded.updated_at",
-        (sink, kind, record_id, remote_id, digest, now),
+        " digest = COALESCE(excluded.digest, links.digest), sent = COALESCE(excluded.sent, links.sent),"
+        " updated_at = excluded.updated_at",
+        (sink, kind, record_id, remote_id, digest, json.dumps(sent) if sent is not None else None, now),
     )

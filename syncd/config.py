@@ -294,7 +294,8 @@ def _resolve_secrets(config: Config, *, source: str, environ: Any, base_dir: Pat
     sinks = config.sinks
     if sinks.salesmanago is not None:
         sm = msgspec.structs.replace(
-            sinks.salesmanago, api_secret=resolve(sinks.salesmanago.api_secret, "sinks.salesmanago.api_secret")
+            sinks.salesmanago,
+            api_secret=resolve(sinks.salesmanago.api_secret, "sinks.salesmanago.api_secret"),
         )
         sinks = msgspec.structs.replace(sinks, salesmanago=sm)
     if sinks.ontraport is not None:

@@ -203,7 +203,8 @@ def decode_event(body: bytes) -> ChangeEvent:
 
 
 def decode_record(body: bytes) -> AnyRecord:
-    return _record_decoder.decode(body)
+    record: AnyRecord = _record_decoder.decode(body)
+    return record
 
 
 def email_of(record: Record) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|sec|second|m|min|minute|h|hour)\s*$")
@@ -22,14 +23,14 @@ _RATE_SECONDS = {
 def parse_duration(value: float | int | str) -> float:
     """Seconds from a number of seconds or a string such as "500ms", "5s", "2m", "1h", "7d"."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 5, \"500ms\", \"5s\" or \"2m\"")
+        raise ValueError('expected a duration such as 5, "500ms", "5s" or "2m"')
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
     match = _DURATION.match(value)
     if not match:
-        raise ValueError(f"expected a duration such as 5, \"500ms\", \"5s\" or \"2m\", got {value!r}")
+        raise ValueError(f'expected a duration such as 5, "500ms", "5s" or "2m", got {value!r}')
     return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
@@ -70,7 +71,7 @@ def parse_rate(value: str) -> Rate:
     """A rate from a string such as "10/s", "180/min", "36000/h" or "5/10s"."""
     match = _RATE.match(value)
     if not match:
-        raise ValueError(f"expected a rate such as \"10/s\" or \"180/min\", got {value!r}")
+        raise ValueError(f'expected a rate such as "10/s" or "180/min", got {value!r}')
     count = float(match.group(1))
     multiple = float(match.group(2)) if match.group(2) else 1.0
     period = multiple * _RATE_SECONDS[match.group(3)]

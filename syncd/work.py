@@ -6,7 +6,9 @@ Pure data: the store loads `KeyWork` and records `Outcome`s; the dispatcher and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from syncd.errors import CallError
 from syncd.events import AnyRecord, ChangeEvent
 
 
@@ -22,6 +24,7 @@ class Delivery:
 
     seq: int
     event: ChangeEvent
+    ingested_at: float = 0.0  # when syncd stored the event (its own clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +40,11 @@ class Shadow:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """What a destination knows of a Sell record: its id there and a digest of the last payload sent."""
+    """What a destination holds of a Sell record: its id there, and the last payload written (and its digest)."""
 
     remote_id: str | None
     digest: str | None
+    sent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +77,13 @@ class KeyWork:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """Delivered. `remote_id`/`digest` update the link; `unlink` forgets it (after a delete)."""
+    """Delivered. `remote_id`, `digest` and `sent` update the link; `unlink` forgets it (after a delete)."""
 
     key: str
     seqs: tuple[int, ...]
     remote_id: str | None = None
     digest: str | None = None
+    sent: dict[str, Any] | None = None
     unlink: bool = False
     detail: str = ""
 
@@ -132,6 +137,19 @@ class Released:
 
 
 Outcome = Done | Skipped | Retry | Deferred | Dead | Released
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A writer's report that a key's call failed; the dispatcher's retry policy turns it into an Outcome
+    (Retry, Dead, or a pause of the whole destination)."""
+
+    key: str
+    seqs: tuple[int, ...]
+    error: CallError
+
+
+Result = Outcome | Failed
 
 
 @dataclass(slots=True)

@@ -24,13 +24,14 @@ def wait_until(condition: Callable[[], T], *, timeout: float = 10.0, interval: f
 
 
 async def await_until(
-    condition: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.01, what: str = ""
+    condition: Callable[[], Awaitable[T]], *, deadline: float = 10.0, interval: float = 0.01, what: str = ""
 ) -> T:
-    """The async twin of `wait_until`."""
-    with anyio.fail_after(timeout):
-        while True:
-            value = await condition()
-            if value:
-                return value
-            await anyio.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")  # pragma: no cover - fail_after raises first
+    """The async twin of `wait_until`: poll `condition` until truthy, failing after `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline}s waiting for {what or condition!r}")
+        await anyio.sleep(interval)

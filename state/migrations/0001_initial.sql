@@ -69,8 +69,9 @@ CREATE TABLE links (
     sink        TEXT NOT NULL,
     kind        TEXT NOT NULL,
     record_id   INTEGER NOT NULL,
-    remote_id   TEXT,
-    digest      TEXT,
+    remote_id   TEXT,                         -- the record's id in the destination
+    digest      TEXT,                         -- digest of the last payload written (unchanged -> not sent again)
+    sent        BLOB,                         -- the last payload written, as JSON (for tag removals, renames)
     updated_at  REAL NOT NULL,
     PRIMARY KEY (sink, kind, record_id)
 ) WITHOUT ROWID;

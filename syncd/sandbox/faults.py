@@ -53,8 +53,19 @@ class Fault:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
         allowed = {
-            "path", "method", "status", "body", "content_type", "headers", "drop", "malformed", "latency",
-            "latency_after", "times", "every", "after",
+            "path",
+            "method",
+            "status",
+            "body",
+            "content_type",
+            "headers",
+            "drop",
+            "malformed",
+            "latency",
+            "latency_after",
+            "times",
+            "every",
+            "after",
         }
         unknown = set(data) - allowed
         if unknown:

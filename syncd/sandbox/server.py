@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import anyio
@@ -27,6 +28,14 @@ class _QuietDrops(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 
 
+class QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signals alone: syncd runs several servers and handles signals itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 def make_server(app: ASGIApp, port: int = 0, host: str = LOOPBACK) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
@@ -36,11 +45,8 @@ def make_server(app: ASGIApp, port: int = 0, host: str = LOOPBACK) -> uvicorn.Se
         access_log=False,
         lifespan="off",
         timeout_keep_alive=30,
-        # Every uvicorn.Server installs signal handlers in serve(); we run several and handle signals ourselves.
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server
+    return QuietServer(config)
 
 
 def bound_port(server: uvicorn.Server) -> int:
@@ -51,9 +57,7 @@ def bound_port(server: uvicorn.Server) -> int:
     raise RuntimeError("the server is not listening")
 
 
-async def serve_started(
-    server: uvicorn.Server, started: Callable[[int], Awaitable[None] | None] | None = None
-) -> None:
+async def serve_started(server: uvicorn.Server, started: Callable[[int], Awaitable[None] | None] | None = None) -> None:
     """Run `server` until it is told to exit; call `started(port)` once it listens."""
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)

@@ -1,0 +1,302 @@
+"""One dispatcher per destination: claims due keys, hands them to the writer, records every outcome.
+
+- Claims due keys oldest first, never the same key twice at once (claims live in the store), at most `concurrency`
+  batches in flight.
+- Turns each writer result into an outcome with the pure retry policy, and commits outcomes in batches (one
+  transaction per batch; the committer gathers whatever finished while the previous commit ran).
+- Pauses the whole destination instead of letting every key fail on its own: on 401/403 ("auth": re-probed with
+  backoff, nothing dead-lettered), on a throttle (the shared limiter holds every caller until the reset), and after
+  several transient failures in a row ("unavailable": a circuit breaker that then lets one probe key through).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from structlog.typing import FilteringBoundLogger
+
+from state.store import Store
+from syncd.config import SinkConfig
+from syncd.errors import CallError, DestinationError, RateLimited, TransientError
+from syncd.logs import get_logger
+from syncd.ratelimit import Limiter
+from syncd.retry import GiveUp, PauseDestination, RetryAt, RetryPolicy
+from syncd.sinks.base import Writer
+from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released, Result, Retry, Skipped
+
+Clock = Callable[[], float]
+BREAKER_THRESHOLD = 3  # transient failures in a row, with no success between, that pause the destination
+
+
+@dataclass
+class SinkState:
+    """The live state of one destination, for status, health and metrics."""
+
+    sink: str
+    paused: str | None = None  # why, while paused
+    pause_kind: str | None = None  # auth | unavailable
+    paused_until: float | None = None
+    in_flight: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    last_error: str = ""
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        writer: Writer,
+        store: Store,
+        config: SinkConfig,
+        limiter: Limiter,
+        *,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+        probe_base: float = 1.0,
+    ) -> None:
+        self.writer = writer
+        self.store = store
+        self.config = config
+        self.limiter = limiter
+        self.sink = writer.name
+        self.policy = RetryPolicy(base=1.0, cap=config.max_backoff, max_attempts=config.max_attempts)
+        self.probe_policy = RetryPolicy(base=probe_base, cap=config.max_backoff)
+        self.state = SinkState(self.sink)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = anyio.Event()
+        self._slot_freed = anyio.Event()
+        self._failures_in_row = 0
+        self._breaker_level = 0
+        self._half_open = False
+        self._log = get_logger(sink=self.sink)
+
+    def wake(self) -> None:
+        """New deliveries were queued (or the daemon is stopping): look for work now."""
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        return self.state.in_flight == 0
+
+    async def run(self, stop: anyio.Event) -> None:
+        """Dispatch until `stop` is set, then let in-flight batches finish and commit their outcomes."""
+        send, receive = anyio.create_memory_object_stream[Sequence[Outcome]](math.inf)
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(self._committer, receive)
+            async with send, anyio.create_task_group() as workers:
+                await self._claim_loop(workers, send, stop)
+
+    # -----------------------------------------------------------------------------------------------------------
+
+    async def _claim_loop(
+        self, workers: TaskGroup, send: MemoryObjectSendStream[Sequence[Outcome]], stop: anyio.Event
+    ) -> None:
+        while not stop.is_set():
+            if self.state.pause_kind == "auth":
+                await self._probe_until_resumed(stop)
+                continue
+            if self.state.pause_kind == "unavailable" and self.state.paused_until is not None:
+                wait = self.state.paused_until - self._clock()
+                if wait > 0:
+                    await self._wait(stop, wait)
+                    continue
+                self._half_open = True  # the breaker let time pass: one probe key decides
+            slots = 1 if self._half_open else self.config.concurrency
+            if self.state.in_flight >= slots:
+                self._slot_freed = anyio.Event()
+                await self._wait(stop, 1.0, self._slot_freed)
+                continue
+            keys = await self.store.claim(self.sink, 1 if self._half_open else self.writer.batch_size)
+            if not keys:
+                next_due = await self.store.next_due(self.sink)
+                timeout = 1.0 if next_due is None else min(1.0, max(0.005, next_due - self._clock()))
+                self._wake = anyio.Event()
+                await self._wait(stop, timeout, self._wake)
+                continue
+            self.state.in_flight += 1
+            workers.start_soon(self._work, keys, send)
+
+    async def _wait(self, stop: anyio.Event, seconds: float, event: anyio.Event | None = None) -> None:
+        """Sleep up to `seconds`, waking early when `event` (or a stop, via wake()) fires."""
+        with anyio.move_on_after(max(0.0, seconds)):
+            if event is not None:
+                await event.wait()
+            else:
+                while not stop.is_set():
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
+
+    async def _work(self, keys: list[str], send: MemoryObjectSendStream[Sequence[Outcome]]) -> None:
+        try:
+            works = await self.store.load_work(self.sink, keys)
+            started = time.monotonic()
+            try:
+                results = await self.writer.deliver(works)
+            except Exception as exc:  # a writer bug must not lose the keys or spin on them
+                self._log.exception("writer_crashed", keys=len(works), error=exc)
+                results = [Failed(w.key, w.seqs, TransientError(f"writer error: {type(exc).__name__}")) for w in works]
+            duration_ms = round((time.monotonic() - started) * 1000, 1)
+            by_key = {w.key: w for w in works}
+            outcomes = [await self._decide(by_key[r.key], r, duration_ms) for r in results]
+            answered = {r.key for r in results}
+            outcomes += [Released(w.key) for w in works if w.key not in answered]
+            await send.send(outcomes)
+        finally:
+            self.state.in_flight -= 1
+            self._slot_freed.set()
+
+    async def _committer(self, receive: MemoryObjectReceiveStream[Sequence[Outcome]]) -> None:
+        async with receive:
+            async for first in receive:
+                batch = list(first)
+                while len(batch) < 500:
+                    try:
+                        batch.extend(receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                await self.store.commit(self.sink, batch)
+
+    # -----------------------------------------------------------------------------------------------------------
+
+    async def _decide(self, work: KeyWork, result: Result, duration_ms: float) -> Outcome:
+        log = self._log.bind(key=work.key, seq=work.seqs[-1] if work.seqs else None)
+        if not isinstance(result, Failed):
+            await self._succeeded()
+            self._log_outcome(result, log, duration_ms)
+            return result
+        error = result.error
+        self.state.last_error = error.message
+        if isinstance(error, RateLimited):
+            wait = error.retry_after if error.retry_after is not None else self.policy.backoff(1, self._rng)
+            if self.limiter.pause(wait, error.message):
+                log.warning(
+                    "destination_throttled",
+                    error=error.message,
+                    http_status=error.http_status,
+                    pause_s=round(wait, 3),
+                )
+            self.state.count("throttled")
+            return Released(work.key)
+        attempt = work.attempts + 1
+        decision = self.policy.decide(attempt, error, self._rng)
+        if isinstance(decision, PauseDestination):
+            await self._pause_auth(error)
+            return Released(work.key)
+        if isinstance(decision, GiveUp):
+            await self._succeeded()  # the destination answered; the record is at fault
+            log.error("delivery_dead", reason=decision.reason, http_status=error.http_status, attempt=attempt)
+            self.state.count("dead", len(result.seqs))
+            return Dead(work.key, result.seqs, decision.reason, error.http_status, error.request, attempt)
+        assert isinstance(decision, RetryAt)
+        await self._transient_failure(error)
+        log.warning(
+            "delivery_failed",
+            error=error.message,
+            http_status=error.http_status,
+            attempt=attempt,
+            retry_in_s=round(decision.delay, 3),
+            duration_ms=duration_ms,
+        )
+        self.state.count("retried")
+        return Retry(work.key, self._clock() + decision.delay, error.message, error.http_status)
+
+    def _log_outcome(self, outcome: Outcome, bound: FilteringBoundLogger, duration_ms: float) -> None:
+        match outcome:
+            case Done():
+                self.state.count("done", len(outcome.seqs))
+                bound.info(
+                    "delivery_done",
+                    events=len(outcome.seqs),
+                    remote_id=outcome.remote_id,
+                    detail=outcome.detail or None,
+                    duration_ms=duration_ms,
+                )
+            case Skipped():
+                self.state.count("skipped", len(outcome.seqs))
+                bound.info("delivery_skipped", events=len(outcome.seqs), reason=outcome.reason)
+            case Deferred():
+                bound.debug("delivery_deferred", reason=outcome.reason, until=outcome.at)
+            case Dead():
+                self.state.count("dead", len(outcome.seqs))
+                bound.error("delivery_dead", reason=outcome.reason, http_status=outcome.http_status)
+            case _:
+                pass
+
+    async def _succeeded(self) -> None:
+        self._failures_in_row = 0
+        if self.state.pause_kind == "unavailable" or self._half_open:
+            self._half_open = False
+            self._breaker_level = 0
+            await self._resume()
+
+    async def _transient_failure(self, error: CallError) -> None:
+        self._failures_in_row += 1
+        if self._half_open or self._failures_in_row >= BREAKER_THRESHOLD:
+            self._breaker_level += 1
+            self._half_open = False
+            delay = self.probe_policy.backoff(self._breaker_level, self._rng)
+            until = self._clock() + delay
+            first = self.state.pause_kind != "unavailable"
+            self.state.paused = f"unavailable: {error.message}"
+            self.state.pause_kind = "unavailable"
+            self.state.paused_until = until
+            await self.store.set_sink_state(self.sink, paused=self.state.paused, until=until)
+            log = self._log.warning if first else self._log.info
+            log(
+                "destination_unavailable",
+                error=error.message,
+                http_status=error.http_status,
+                retry_in_s=round(delay, 3),
+                failures_in_row=self._failures_in_row,
+            )
+
+    async def _pause_auth(self, error: CallError) -> None:
+        if self.state.pause_kind == "auth":
+            return
+        self.state.paused = f"credentials refused: {error.message}"
+        self.state.pause_kind = "auth"
+        self.state.paused_until = None
+        await self.store.set_sink_state(self.sink, paused=self.state.paused)
+        self._log.error(
+            "destination_paused",
+            reason=self.state.paused,
+            http_status=error.http_status,
+            hint="fix the credentials in the config; syncd re-probes and resumes by itself",
+        )
+
+    async def _resume(self) -> None:
+        was = self.state.paused
+        self.state.paused = self.state.pause_kind = self.state.paused_until = None
+        await self.store.set_sink_state(self.sink, paused=None)
+        self._log.info("destination_resumed", was=was)
+
+    async def _probe_until_resumed(self, stop: anyio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            attempt += 1
+            delay = self.probe_policy.backoff(attempt, self._rng)
+            self.state.paused_until = self._clock() + delay
+            await self._wait(stop, delay)
+            if stop.is_set():
+                return
+            try:
+                await self.limiter.acquire()
+                await self.writer.probe()
+            except DestinationError as exc:
+                self._log.info("destination_probe_failed", error=exc.message, attempt=attempt)
+                continue
+            except TransientError as exc:
+                self._log.info("destination_probe_failed", error=exc.message, attempt=attempt)
+                continue
+            await self._resume()
+            return

@@ -1,0 +1,96 @@
+"""The client-side rate limiter: one per API account, shared by every task that calls that account.
+
+A sliding window (never more than `count` calls in any `period`), which is what Ontraport's rolling 180/min and
+Sell's 10/s mean; a token bucket would allow twice the count across a window edge. The limiter can also be paused as a
+whole (a 429, or `X-Rate-Limit-Remaining` reaching zero): every caller then waits for the reset instead of each
+retrying on its own, so a throttled account sees at most one refused call per pause.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from syncd.units import Rate
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+# Calls leave here a little before they reach the server; keep a margin so its window never sees one too many.
+_MARGIN = 0.05
+
+
+class Limiter:
+    """At most `rate` calls, FIFO among waiters, plus whole-account pauses."""
+
+    def __init__(
+        self,
+        name: str,
+        rate: Rate | None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        self.name = name
+        self.rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._calls: deque[float] = deque()
+        self._lock = anyio.Lock()
+        self._paused_until = 0.0
+        self.pause_reason = ""
+        self.waits = 0  # how many acquisitions had to wait (for metrics)
+        self.waited = 0.0  # total seconds spent waiting
+        self.pauses = 0  # whole-account pauses so far
+
+    @property
+    def paused_until(self) -> float:
+        """Clock time before which no call may start (0 when not paused)."""
+        return self._paused_until if self._paused_until > self._clock() else 0.0
+
+    def delay(self) -> float:
+        """Seconds the next call would wait now (0 when it may go at once). Pure look-up, counts nothing."""
+        now = self._clock()
+        wait = max(0.0, self._paused_until - now)
+        if self.rate is not None and len(self._calls) >= self.rate.count:
+            oldest = self._calls[len(self._calls) - int(self.rate.count)]
+            wait = max(wait, oldest + self.rate.period + _MARGIN - now)
+        return wait
+
+    async def acquire(self) -> float:
+        """Wait for a slot; returns the seconds waited."""
+        start = self._clock()
+        async with self._lock:
+            while (wait := self.delay()) > 0:
+                await self._sleep(wait)
+            now = self._clock()
+            if self.rate is not None:
+                self._calls.append(now)
+                while len(self._calls) > self.rate.count:
+                    self._calls.popleft()
+        waited = self._clock() - start
+        if waited > 0:
+            self.waits += 1
+            self.waited += waited
+        return waited
+
+    def pause(self, seconds: float, reason: str) -> bool:
+        """Hold every caller for `seconds` from now; True when this starts (or extends) a pause."""
+        until = self._clock() + max(0.0, seconds)
+        if until <= self._paused_until:
+            return False
+        if self._paused_until <= self._clock():
+            self.pauses += 1
+        self._paused_until = until
+        self.pause_reason = reason
+        return True
+
+    def observe(self, remaining: int | None, reset: float | None, *, reserve: int = 1) -> bool:
+        """Use a response's rate-limit headers pre-emptively: with `reserve` or fewer calls left in the window,
+        pause until it resets. True when that started a pause."""
+        if remaining is None or reset is None or remaining > reserve:
+            return False
+        return self.pause(reset, f"{self.name} rate limit nearly used up ({remaining} left)")

@@ -1,0 +1,228 @@
+"""One poller per Firehose stream: read pages from the stored position and hand each to `Store.ingest`.
+
+The position advances only inside the same transaction that stores the page's events and deliveries, so a crash
+at any instant re-reads at most one page. A page that cannot be decoded, a throttle (429/409), a 5xx, a timeout or a
+dropped connection is retried with jittered backoff from the same position; 401/403 stop the stream and 410 marks it
+expired, loudly; a single item that cannot be normalised is quarantined with its raw body and the page goes on.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+from state.store import Quarantined, Store
+from syncd.config import SellConfig
+from syncd.errors import (
+    CallError,
+    DestinationError,
+    PermanentError,
+    RateLimited,
+    StreamExpired,
+    TransientError,
+)
+from syncd.events import ChangeEvent
+from syncd.logs import get_logger
+from syncd.ratelimit import Limiter
+from syncd.retry import RetryPolicy
+from syncd.sell.client import SellClient
+from syncd.sell.normalise import NormaliseError, normalise
+from syncd.sell.wire import decode_page
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class StreamState:
+    """What the rest of the process (status, health, --until-idle) needs to know about one stream's poller."""
+
+    stream: str
+    phase: str = "starting"  # starting | reading | at_top | backing_off | expired | stopped | paused
+    at_top: bool = False
+    pages: int = 0
+    events: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    failures: int = 0
+    last_error: str = ""
+    last_page_at: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        """Whether this poller can make no more progress without an operator (expired or stopped)."""
+        return self.phase in ("expired", "stopped")
+
+
+class Backlog:
+    """Backpressure: polling pauses while more deliveries are pending than the high-water mark."""
+
+    def __init__(self, store: Store, high_water: int, *, check_every: float = 1.0, sleep: Sleep = anyio.sleep):
+        self.store = store
+        self.high_water = high_water
+        self.low_water = int(high_water * 0.9)
+        self.check_every = check_every
+        self._sleep = sleep
+        self._checked = 0.0
+        self._pending = 0
+        self.paused = False
+        self._log = get_logger()
+
+    async def wait_for_room(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.check_every and not self.paused:
+            return
+        self._checked = now
+        self._pending = await self.store.pending()
+        if self._pending < self.high_water:
+            return
+        self.paused = True
+        self._log.warning("polling_paused", pending=self._pending, high_water=self.high_water)
+        while self._pending > self.low_water:
+            await self._sleep(self.check_every)
+            self._pending = await self.store.pending()
+        self.paused = False
+        self._checked = time.monotonic()
+        self._log.info("polling_resumed", pending=self._pending, high_water=self.high_water)
+
+
+class Poller:
+    def __init__(
+        self,
+        stream: str,
+        *,
+        client: SellClient,
+        store: Store,
+        config: SellConfig,
+        limiter: Limiter,
+        backlog: Backlog | None = None,
+        rng: random.Random | None = None,
+        sleep: Sleep = anyio.sleep,
+        on_ingest: Callable[[int], None] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.client = client
+        self.store = store
+        self.config = config
+        self.limiter = limiter
+        self.backlog = backlog
+        self.policy = RetryPolicy(base=0.5, cap=config.max_backoff)
+        self.rng = rng or random.Random()
+        self._sleep = sleep
+        self._on_ingest = on_ingest
+        self.state = StreamState(stream)
+        self._log = get_logger(stream=stream)
+
+    async def start_position(self) -> str:
+        stored = await self.store.position(self.stream)
+        if stored is not None and stored.position:
+            return stored.position
+        return self.config.start
+
+    async def run(self) -> StreamState:
+        """Poll until cancelled, or until the stream cannot go on (expired, stopped); returns its final state."""
+        position = await self.start_position()
+        self._log.info("stream_started", position_kind=_kind_of(position), limit=self.config.page_limit)
+        while True:
+            if self.backlog is not None:
+                self.state.phase = "paused" if self.backlog.paused else self.state.phase
+                await self.backlog.wait_for_room()
+            try:
+                position = await self.poll_once(position)
+            except StreamExpired as exc:
+                return await self._finish("expired", exc, expired=True)
+            except (DestinationError, PermanentError) as exc:
+                return await self._finish("stopped", exc, expired=False)
+            except TransientError as exc:
+                await self._back_off(exc)
+                continue
+            if self.state.at_top:
+                self.state.phase = "at_top"
+                await self._sleep(self.config.poll_interval)
+
+    async def poll_once(self, position: str) -> str:
+        """Read and ingest one page from `position`; returns the new position."""
+        self.state.phase = "reading" if not self.state.at_top else self.state.phase
+        await self.limiter.acquire()
+        started = time.monotonic()
+        body = await self.client.fetch_page(self.stream, position, self.config.page_limit)
+        page = decode_page(body)
+        events: list[ChangeEvent] = []
+        quarantined: list[Quarantined] = []
+        for raw in page.items:
+            try:
+                events.append(normalise(self.stream, bytes(raw)))
+            except NormaliseError as exc:
+                quarantined.append(Quarantined(str(exc), bytes(raw)))
+                self._log.warning("item_quarantined", reason=str(exc))
+        result = await self.store.ingest(
+            self.stream, events, position=page.position, at_top=page.top, quarantined=quarantined
+        )
+        state = self.state
+        state.pages += 1
+        state.events += result.new
+        state.duplicates += result.duplicates
+        state.quarantined += result.quarantined
+        state.at_top = page.top
+        state.last_page_at = time.time()
+        if state.failures:
+            self._log.info("stream_recovered", after_failures=state.failures)
+        state.failures = 0
+        state.last_error = ""
+        if result.received or not page.top:
+            self._log.info(
+                "page_ingested",
+                events=result.received,
+                new=result.new,
+                duplicates=result.duplicates,
+                stale=result.stale,
+                deliveries=result.deliveries,
+                quarantined=result.quarantined,
+                top=page.top,
+                duration_ms=round((time.monotonic() - started) * 1000, 1),
+            )
+        if result.deliveries and self._on_ingest is not None:
+            self._on_ingest(result.deliveries)
+        return page.position
+
+    async def _back_off(self, exc: CallError) -> None:
+        state = self.state
+        state.failures += 1
+        state.phase = "backing_off"
+        state.last_error = exc.message
+        delay = self.policy.backoff(state.failures, self.rng)
+        if isinstance(exc, RateLimited):
+            # Every stream shares the token's limit: hold them all, not just this one.
+            self.limiter.pause(delay, f"Sell throttled ({exc.http_status})")
+        self._log.warning(
+            "poll_failed",
+            error=exc.message,
+            http_status=exc.http_status,
+            attempt=state.failures,
+            retry_in_s=round(delay, 3),
+        )
+        await self._sleep(delay)
+
+    async def _finish(self, phase: str, exc: CallError, *, expired: bool) -> StreamState:
+        self.state.phase = phase
+        self.state.at_top = False
+        self.state.last_error = exc.message
+        await self.store.mark_stream(self.stream, expired=expired, stopped=None if expired else exc.message)
+        if expired:
+            self._log.error(
+                "stream_expired",
+                error=exc.message,
+                http_status=exc.http_status,
+                hint="the position is older than Sell's 72-hour retention; re-sync with `syncd backfill`"
+                " or reset it with `syncd position`",
+            )
+        else:
+            self._log.error("stream_stopped", error=exc.message, http_status=exc.http_status)
+        return self.state
+
+
+def _kind_of(position: str) -> str:
+    return position if position in ("tail", "top") else "stored"

@@ -1,0 +1,54 @@
+"""The one interface every destination writer implements, and what writers may look up in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from syncd.work import KeyWork, Result, Shadow
+
+
+class Lookups(Protocol):
+    """Read-only questions a writer may ask the store (state.Store implements them)."""
+
+    async def live_peers(
+        self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None
+    ) -> list[str]: ...
+
+    async def streams_caught_up_since(self, streams: Iterable[str], since: float) -> bool: ...
+
+    async def shadow(self, kind: str, record_id: int) -> Shadow | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationField:
+    """One field as the destination describes it (for `syncd fields` and mapping checks)."""
+
+    key: str
+    label: str
+    type: str
+    editable: bool
+    options: dict[str, str] | None = None
+
+
+class Writer(Protocol):
+    """Delivers claimed keys to one destination and classifies every outcome."""
+
+    name: str
+    batch_size: int  # keys handed to one `deliver` call (1 unless the API has a batch endpoint)
+
+    async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
+        """One Result per key in `works` (a `Failed` carries the classified error for the retry policy)."""
+        ...
+
+    async def probe(self) -> None:
+        """A cheap authenticated call; raises DestinationError when the credentials are refused and
+        TransientError when the destination cannot be reached."""
+        ...
+
+    async def fields(self) -> list[DestinationField]:
+        """The destination's contact fields."""
+        ...
+
+    async def aclose(self) -> None: ...
