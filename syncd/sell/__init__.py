@@ -1,0 +1,1 @@
+"""Zendesk Sell, the source: Firehose wire formats, normalisation, and the client and poller that read them."""
