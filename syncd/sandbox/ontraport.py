@@ -138,24 +138,11 @@ class OntraportSandbox:
 
     def state(self) -> dict[str, Any]:
         """What `GET /_sandbox/state` answers (safe to call from any thread)."""
-        model = self.model
         with self._lock:
             requests = {endpoint: dict(sorted(counts.items())) for endpoint, counts in sorted(self._requests.items())}
             rate_limited = self._rate_limited
             behaviour = self._behaviour()
-        return {
-            "contacts": model.count(CONTACT),
-            "notes": model.count(NOTE),
-            "products": model.count(PRODUCT),
-            "purchases": model.count(PURCHASE),
-            "transactions": model.count(TRANSACTION),
-            "creates": model.creates,
-            "deletes": model.deletes,
-            "writes": {str(k): v for k, v in sorted(model.writes.items())},
-            "requests": requests,
-            "rate_limited": rate_limited,
-            "behaviour": behaviour,
-        }
+        return {**self.model.tally(), "requests": requests, "rate_limited": rate_limited, "behaviour": behaviour}
 
     # ------------------------------------------------------------------------------------------------ the API
 

@@ -124,6 +124,13 @@ class OntraportModel:
         with self._lock:
             return len(self._rows[object_id])
 
+    def tally(self) -> dict[str, Any]:
+        """Record counts, contact creates/deletes and writes per contact id, taken together."""
+        with self._lock:
+            counts = {OBJECT_TYPES[t].plural.lower(): len(rows) for t, rows in self._rows.items()}
+            writes = {str(k): v for k, v in sorted(self.writes.items())}
+            return {**counts, "creates": self.creates, "deletes": self.deletes, "writes": writes}
+
     def search(self, object_id: int, params: Mapping[str, Any]) -> list[Record]:
         """`GET /1/Contacts?condition=...&start=0&range=50` (also `ids`, `sort`, `sortDir`, `listFields`)."""
         keys = self.field_keys(object_id)
