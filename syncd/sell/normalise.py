@@ -485,6 +485,8 @@ def _previous(kind: _Kind, raw: msgspec.Raw, current: dict[str, Any]) -> dict[st
         old = kind.convert(kind.previous_decoder.decode(raw))
     except msgspec.ValidationError as exc:
         raise NormaliseError(f"{kind.name}.previous.{explain(exc)}") from None
+    except NormaliseError as exc:  # "deal.value: ..." -> "deal.previous.value: ..."
+        raise NormaliseError(f"{kind.name}.previous.{str(exc).removeprefix(kind.name + '.')}") from None
     except msgspec.DecodeError as exc:  # pragma: no cover - the item as a whole was valid JSON
         raise NormaliseError(f"{kind.name}.previous: not valid JSON ({exc})") from None
     previous: dict[str, Any] = {}
