@@ -318,12 +318,13 @@ class World:
         previous: Data = {}
         for attr in list(changes):
             if attr == "custom_field_values":
-                if changes[attr] == rec.custom:
+                before, after = self._render(resource, rec.custom), self._render(resource, changes[attr])
+                if before == after:
                     del changes[attr]
                     continue
-                previous[attr] = self._render(resource, rec.custom)
-                rec.custom = changes.pop(attr)
-                changes[attr] = self._render(resource, rec.custom)
+                previous[attr] = before
+                rec.custom = changes[attr]
+                changes[attr] = after
             elif changes[attr] != old.get(attr):
                 previous[attr] = old.get(attr)
             else:
