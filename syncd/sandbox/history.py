@@ -19,14 +19,14 @@ import base64
 import gc
 import hashlib
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncd.events import STREAM_KINDS
 from syncd.sandbox.sell_stories import Stories
 
 Item = dict[str, Any]
-KIND_STREAMS: dict[str, str] = {kind: stream for stream, kind in STREAM_KINDS.items()}
 
 
 def wire_time(moment: datetime) -> str:
@@ -96,17 +96,24 @@ def generate_history(
         start = last - timedelta(seconds=offsets[-1] if offsets else 0)
     times = [wire_time(start + timedelta(seconds=offset)) for offset in offsets]
     stories = Stories(rng, times, limit=events)
-    collecting = gc.isenabled()
-    gc.disable()  # hundreds of thousands of acyclic dicts: the cyclic collector would only slow this down
-    try:
+    with collector_paused():
         stories.setup()
         stories.poison(poison)
         while not stories.full:
             stories.step()
+    return stories.out[:events]
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building hundreds of thousands of acyclic dicts (twice as fast)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if collecting:
             gc.enable()
-    return stories.out[:events]
 
 
 def _offsets(rng: random.Random, events: int) -> list[int]:

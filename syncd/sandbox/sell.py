@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from syncd.events import STREAM_KINDS
 from syncd.sandbox.faults import CONTROL_PREFIX, FaultMiddleware, FaultPlan, fault_routes
-from syncd.sandbox.history import generate_history
+from syncd.sandbox.history import collector_paused, generate_history
 from syncd.sandbox.ratelimit import RollingWindow
 from syncd.sandbox.sell_control import DEFAULT_RATE, Behaviour, control_routes, updated
 from syncd.sandbox.sell_records import RecordIndex, event_epoch
@@ -110,7 +110,7 @@ class SellSandbox:
         """Append a whole history of (stream, item), e.g. `generate_history(...)`."""
         for stream, _ in history:
             self._log_of(stream)
-        with self._lock:
+        with self._lock, collector_paused():
             now = self._clock()
             for stream, item in history:
                 self._append_one(self._logs[stream], item, now)

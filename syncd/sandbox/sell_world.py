@@ -12,22 +12,13 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from syncd.events import STREAM_KINDS
 from syncd.sandbox import sell_catalogue as cat
 
 Item = dict[str, Any]
 Data = dict[str, Any]
 
-_STREAMS = {
-    "lead": "leads",
-    "contact": "contacts",
-    "deal": "deals",
-    "note": "notes",
-    "order": "orders",
-    "line_item": "line_items",
-    "stage": "stages",
-    "source": "sources",
-    "custom_field": "custom_fields",
-}
+_STREAMS = {kind: stream for stream, kind in STREAM_KINDS.items()}  # record kind -> its Firehose stream
 _PIPELINE = 1
 
 
