@@ -504,9 +504,11 @@ def _previous(kind: _Kind, raw: msgspec.Raw, current: dict[str, Any]) -> dict[st
 
 
 def _changed_custom(old: dict[str, CustomValue], new: dict[str, CustomValue]) -> dict[str, CustomValue]:
-    """The custom fields whose old value differs from the current one, with their old values.
+    """The custom fields whose value changed, with their old values (None for a field that was not set before).
 
-    Sell's `previous.custom_field_values` may list every field (old state of the whole attribute) or only the changed
-    ones; keeping the fields that differ gives the same answer for both.
+    `previous.custom_field_values` holds the attribute's old value: the whole old list. A field missing from it was
+    unset, and fields whose value did not change are left out, so only real changes are reported.
     """
-    return {name: value for name, value in old.items() if new.get(name) != value}
+    changed = {name: value for name, value in old.items() if new.get(name) != value}
+    changed.update((name, None) for name, value in new.items() if name not in old and value is not None)
+    return changed

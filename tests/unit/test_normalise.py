@@ -365,9 +365,27 @@ PREVIOUS = [
     pytest.param(
         "leads", "lead",
         {"custom_field_values": _custom_list("20.00", {"id": 2, "name": "Silver"})},
-        {"custom_field_values": [custom("Tier", "list", None, id=2)]},
-        {"custom": {"Tier": None}},
-        id="custom-only-changed",
+        {"custom_field_values": []},
+        {"custom": {"Budget": None, "Tier": None}},
+        id="custom-set-from-nothing",
+    ),
+    pytest.param(
+        "leads", "lead",
+        {"custom_field_values": _custom_list("20.00", None)},
+        {"custom_field_values": _custom_list("20.00", {"id": 1, "name": "Gold"})},
+        {"custom": {"Tier": "Gold"}},
+        id="custom-cleared",
+    ),
+    pytest.param(
+        "leads", "lead",
+        {"custom_field_values": [custom("Budget", "number", None)]},
+        {"custom_field_values": [custom("Tier", "list", {"id": 1, "name": "Gold"}, id=2)]},
+        {"custom": {"Tier": "Gold"}},
+        id="custom-field-gone-from-the-list",
+    ),
+    pytest.param(
+        "leads", "lead", {"custom_field_values": _custom_list("1", None)}, {"custom_field_values": None},
+        {"custom": {"Budget": None}}, id="custom-null-before",
     ),
     pytest.param(
         "contacts", "contact", {"contact_id": 9}, {"contact_id": 8}, {"organization_id": 8}, id="contact_id-renamed"
