@@ -1,5 +1,179 @@
-"""Placeholder, replaced below."""
+"""The `syncd` command line (also `python -m syncd`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+
+from syncd import __version__
+from syncd.config import Config, ConfigWarning, find_config, load
+from syncd.errors import ConfigError, StoreError, SyncdError
+from syncd.logs import configure as configure_logs
+
+EX_CONFIG = 78
+Handler = Callable[[argparse.Namespace], int]
 
 
-def main() -> int:
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Carries Zendesk Sell changes to SALESmanago and Ontraport, at least once.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_examples(
+            "syncd demo                               # the whole pipeline against the built-in sandbox",
+            "syncd run --config /etc/syncd/syncd.toml",
+            "syncd status --json",
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, *examples: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=_examples(*examples) if examples else None,
+        )
+        sub.add_argument(
+            "--config",
+            metavar="FILE",
+            help="the config file (default: $SYNCD_CONFIG, then /etc/syncd/syncd.toml)",
+        )
+        return sub
+
+    run = command(
+        "run",
+        "Run the daemon: poll Sell's Firehose and deliver every change.",
+        "syncd run --config syncd.toml",
+        "syncd run --config syncd.toml --until-idle   # exit 0 once caught up and nothing is pending",
+    )
+    run.add_argument(
+        "--until-idle", action="store_true", help="exit once every stream is at the top and nothing is pending"
+    )
+    run.set_defaults(handler=cmd_run)
+
+    status = command(
+        "status",
+        "Show positions, the backlog and the health of each destination.",
+        "syncd status --config syncd.toml",
+        "syncd status --config syncd.toml --json | jq .sinks",
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=cmd_status)
+
+    sandbox = command(
+        "sandbox",
+        "Serve the built-in simulators of Sell, SALESmanago and Ontraport on the loopback ports the config names.",
+        "syncd sandbox --config syncd.toml --events 20000 --seed 7",
+        "syncd sandbox --config syncd.toml --serve sell",
+    )
+    sandbox.add_argument("--events", type=int, default=0, help="generate this many Sell change events at start")
+    sandbox.add_argument("--seed", type=int, default=0, help="seed of the generated history")
+    sandbox.add_argument("--poison", type=int, default=0, help="records a destination will reject, for dead letters")
+    sandbox.add_argument(
+        "--serve",
+        default=None,
+        help="comma-separated APIs to serve: sell,salesmanago,ontraport (default: all on loopback)",
+    )
+    sandbox.add_argument("--exact", action="store_true", help="no short, empty or repeated pages (default: realistic)")
+    sandbox.set_defaults(handler=cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"syncd: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except StoreError as exc:
+        print(f"syncd: state error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except SyncdError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Load the config named on the command line (or by $SYNCD_CONFIG, or the default path); warnings to stderr."""
+    path = find_config(getattr(args, "config", None))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        config = load(path)
+    for warning in caught:
+        print(f"syncd: warning: {warning.message}", file=sys.stderr)
+    return config
+
+
+def _logs(config: Config) -> None:
+    configure_logs(level=config.log.level, fmt=config.log.format, secrets=config.secret_values())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from syncd.daemon import Daemon
+
+    config = load_config(args)
+    _logs(config)
+    daemon = Daemon(config, until_idle=args.until_idle)
+    result: int = anyio.run(daemon.run)
+    return result
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from state.db import open_database
+    from state.store import read_status
+    from syncd.statusview import as_dict, render_json, render_table
+
+    config = load_config(args)
+
+    async def read() -> dict[str, Any]:
+        db = await open_database(config.state.path, readonly=True)
+        try:
+            snapshot = await read_status(db)
+        finally:
+            await db.close()
+        return as_dict(snapshot, now=time.time())
+
+    data = anyio.run(read)
+    print(render_json(data) if args.json else render_table(data))
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from syncd.sandbox.serve import build, serve_all
+
+    config = load_config(args)
+    serve = [s.strip() for s in args.serve.split(",") if s.strip()] if args.serve else None
+    boxes = build(config, events=args.events, seed=args.seed, serve=serve, realistic=not args.exact, poison=args.poison)
+    if not boxes:
+        raise ConfigError("no API in this config points at loopback, so there is nothing to serve", path=config.source)
+
+    async def serve_until_signal() -> None:
+        import signal
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve_all, boxes)
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    break
+            tg.cancel_scope.cancel()
+
+    anyio.run(serve_until_signal)
     return 0

@@ -84,7 +84,7 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
 
 class StateConfig(_Section, frozen=True):
-    path: str = "state/syncd.db"
+    path: str = "syncd.db"  # relative paths are resolved against the config file's directory
     retention: Duration = Duration(7 * 86400)  # completed events are pruned after this long
     max_pending: int = 200_000  # high-water mark: polling pauses while more deliveries than this are pending
     prune_interval: Duration = Duration(300)
@@ -278,8 +278,13 @@ def loads(
     except msgspec.DecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=source) from None
     env = os.environ if environ is None else environ
-    resolved = _resolve_secrets(raw, source=source, environ=env, base_dir=base_dir or Path.cwd())
-    config = msgspec.structs.replace(resolved, source=source)
+    base = base_dir or Path.cwd()
+    resolved = _resolve_secrets(raw, source=source, environ=env, base_dir=base)
+    state_path = Path(resolved.state.path).expanduser()
+    if not state_path.is_absolute():
+        state_path = (base / state_path).resolve()
+    state = msgspec.structs.replace(resolved.state, path=str(state_path))
+    config = msgspec.structs.replace(resolved, source=source, state=state)
     validate(config)
     return config
 

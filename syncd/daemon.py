@@ -1,0 +1,189 @@
+"""The daemon: opens the store, runs one poller per stream and one dispatcher per destination, stops gracefully.
+
+Stopping (SIGTERM/SIGINT, or `--until-idle` once there is nothing left to do): polling stops at once (an unfinished
+page is simply read again next time), dispatchers claim nothing new, in-flight calls get up to `shutdown_timeout`
+to finish and their outcomes are committed, then the process exits 0. A second signal cancels what is still in
+flight and exits at once; claims are not persisted across processes, so nothing is lost (at-least-once).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskStatus
+
+from state.store import Store
+from syncd.config import Config
+from syncd.dispatcher import Dispatcher
+from syncd.logs import get_logger
+from syncd.ratelimit import Limiter
+from syncd.sell.client import SellClient
+from syncd.sell.poller import Backlog, Poller
+from syncd.sinks.registry import build_writer
+
+EXIT_OK = 0
+EXIT_STREAM_FAILED = 1  # --until-idle ended with a stream expired or stopped
+EXIT_FORCED = 2  # a second signal stopped the daemon before in-flight calls finished
+
+
+@dataclass
+class Runtime:
+    """Everything live in a running daemon, for health, metrics and the systemd notifier."""
+
+    config: Config
+    store: Store
+    pollers: list[Poller] = field(default_factory=list)
+    dispatchers: list[Dispatcher] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    stopping: bool = False
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        until_idle: bool = False,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.config = config
+        self.until_idle = until_idle
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.handle_signals = handle_signals
+        self.stop_event = anyio.Event()
+        self.runtime: Runtime | None = None
+        self._log = get_logger()
+        self._force = False
+
+    def stop(self) -> None:
+        """Begin a graceful stop (what SIGTERM does)."""
+        self.stop_event.set()
+
+    async def run(self, *, task_status: TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED) -> int:
+        config = self.config
+        sinks = config.enabled_sinks()
+        store = await Store.open(config.state.path, sinks=[s.name for s in sinks], clock=self.clock)
+        client = SellClient(config.sell)
+        runtime = Runtime(config=config, store=store)
+        self.runtime = runtime
+        writers = []
+        try:
+            for sink in sinks:
+                limiter = Limiter(sink.name, sink.rate)
+                writer = build_writer(sink, store=store, limiter=limiter, streams=config.sell.streams, clock=self.clock)
+                writers.append(writer)
+                runtime.dispatchers.append(
+                    Dispatcher(writer, store, sink, limiter, clock=self.clock, rng=random.Random(self.rng.random()))
+                )
+            sell_limiter = Limiter("sell", config.sell.rate)
+            backlog = Backlog(store, config.state.max_pending)
+
+            def wake_dispatchers(_: int) -> None:
+                for dispatcher in runtime.dispatchers:
+                    dispatcher.wake()
+
+            runtime.pollers = [
+                Poller(
+                    stream,
+                    client=client,
+                    store=store,
+                    config=config.sell,
+                    limiter=sell_limiter,
+                    backlog=backlog,
+                    rng=random.Random(self.rng.random()),
+                    on_ingest=wake_dispatchers,
+                )
+                for stream in config.sell.streams
+            ]
+            self._log.info(
+                "daemon_started",
+                streams=list(config.sell.streams),
+                sinks=[s.name for s in sinks],
+                state=str(config.state.path),
+                until_idle=self.until_idle,
+            )
+            task_status.started(runtime)
+            return await self._supervise(runtime)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for writer in writers:
+                    await writer.aclose()
+                await client.aclose()
+                await store.close()
+
+    async def _supervise(self, runtime: Runtime) -> int:
+        exit_code = EXIT_OK
+        async with anyio.create_task_group() as tg:
+            if self.handle_signals:
+                tg.start_soon(self._signals, tg.cancel_scope)
+            tg.start_soon(self._prune, runtime.store)
+            if self.until_idle:
+                tg.start_soon(self._watch_idle, runtime)
+            with anyio.CancelScope() as dispatch_scope:
+                async with anyio.create_task_group() as work:
+                    poll_scope = anyio.CancelScope()
+                    work.start_soon(self._poll_all, runtime, poll_scope)
+                    for dispatcher in runtime.dispatchers:
+                        work.start_soon(dispatcher.run, self.stop_event)
+                    await self.stop_event.wait()
+                    runtime.stopping = True
+                    self._log.info("daemon_stopping", shutdown_timeout_s=self.config.run.shutdown_timeout)
+                    poll_scope.cancel()
+                    for dispatcher in runtime.dispatchers:
+                        dispatcher.wake()
+                    dispatch_scope.deadline = anyio.current_time() + self.config.run.shutdown_timeout
+            if dispatch_scope.cancelled_caught:
+                in_flight = sum(d.state.in_flight for d in runtime.dispatchers)
+                self._log.warning("shutdown_timeout_reached", in_flight=in_flight)
+            if self.until_idle and any(p.state.finished for p in runtime.pollers):
+                exit_code = EXIT_STREAM_FAILED
+            tg.cancel_scope.cancel()
+        if self._force:
+            exit_code = EXIT_FORCED
+        self._log.info("daemon_stopped", exit_code=exit_code)
+        return exit_code
+
+    async def _poll_all(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
+        with scope:
+            async with anyio.create_task_group() as tg:
+                for poller in runtime.pollers:
+                    tg.start_soon(poller.run)
+
+    async def _signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if not self.stop_event.is_set():
+                    self._log.info("signal_received", signal=name, action="graceful stop")
+                    self.stop()
+                    continue
+                self._log.warning("signal_received", signal=name, action="immediate stop")
+                self._force = True
+                scope.cancel()
+                return
+
+    async def _prune(self, store: Store) -> None:
+        while True:
+            await anyio.sleep(self.config.state.prune_interval)
+            removed = await store.prune(self.clock() - self.config.state.retention)
+            if removed:
+                self._log.info("events_pruned", events=removed)
+
+    async def _watch_idle(self, runtime: Runtime) -> None:
+        """--until-idle: stop once every stream is at the top (or cannot go on) and nothing is pending."""
+        while not self.stop_event.is_set():
+            await anyio.sleep(0.05)
+            pollers_done = all(p.state.at_top or p.state.finished for p in runtime.pollers)
+            if not pollers_done or not all(d.idle for d in runtime.dispatchers):
+                continue
+            if await runtime.store.pending() == 0:
+                self._log.info("idle", action="stopping (--until-idle)")
+                self.stop()

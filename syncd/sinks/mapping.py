@@ -1,0 +1,103 @@
+"""User field mappings: `[sinks.<name>.fields]` tables of Sell field → destination key. Pure.
+
+A Sell field is written as a path on the normalised record: a plain attribute (`industry`, `mobile`), a part of an
+address (`address.city`, `billing_address.country`), or a custom field by its name (`custom.Referral partner`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from syncd.events import Address, Contact, Lead
+
+CUSTOM_PREFIX = "custom."
+_ADDRESS_PARTS = tuple(Address.__struct_fields__)
+_SKIP = {"custom", "kind"}
+
+
+def _paths(cls: type[msgspec.Struct]) -> frozenset[str]:
+    found: set[str] = set()
+    for name in cls.__struct_fields__:
+        if name in _SKIP:
+            continue
+        if name in ("address", "billing_address", "shipping_address"):
+            found.update(f"{name}.{part}" for part in _ADDRESS_PARTS)
+        else:
+            found.add(name)
+    return frozenset(found)
+
+
+SELL_FIELDS: dict[str, frozenset[str]] = {"lead": _paths(Lead), "contact": _paths(Contact)}
+ALL_PERSON_FIELDS = SELL_FIELDS["lead"] | SELL_FIELDS["contact"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    """One row of a `[sinks.<name>.fields]` table."""
+
+    sell: str  # the Sell field path
+    target: str  # the destination key
+    config_key: str  # where it is written in the config, for error messages
+
+    @property
+    def custom_name(self) -> str | None:
+        return self.sell[len(CUSTOM_PREFIX) :] if self.sell.startswith(CUSTOM_PREFIX) else None
+
+
+def parse_fields(sink: str, table: Mapping[str, str]) -> list[FieldMapping]:
+    """The mapping rows of one destination, in file order."""
+    return [
+        FieldMapping(sell.strip(), target.strip(), f'sinks.{sink}.fields."{sell}"') for sell, target in table.items()
+    ]
+
+
+def sell_field_problem(path: str, *, custom_names: frozenset[str] | None = None) -> str | None:
+    """Why `path` is not a Sell person field (None when it is). `custom_names`, when known, are the custom
+    fields Sell has defined; without them any `custom.<name>` is accepted."""
+    if path.startswith(CUSTOM_PREFIX):
+        name = path[len(CUSTOM_PREFIX) :]
+        if not name:
+            return "a custom field needs its name after 'custom.'"
+        if custom_names is not None and name not in custom_names:
+            known = ", ".join(sorted(custom_names)) or "none known yet"
+            return f"Sell has no custom field named {name!r} (known: {known})"
+        return None
+    if path not in ALL_PERSON_FIELDS:
+        return f"unknown Sell field {path!r}; expected one of {', '.join(sorted(ALL_PERSON_FIELDS))} or custom.<name>"
+    return None
+
+
+def resolve(record: Lead | Contact, path: str) -> Any:
+    """The value at `path` on a normalised record (None when the record has no such field or it is unset)."""
+    if path.startswith(CUSTOM_PREFIX):
+        return record.custom.get(path[len(CUSTOM_PREFIX) :])
+    head, _, part = path.partition(".")
+    value = getattr(record, head, None)
+    if part:
+        return getattr(value, part, None) if isinstance(value, Address) else None
+    return value
+
+
+def as_text(value: Any) -> str:
+    """A plain value as destination text: "" for unset, "1"/"0" for booleans, ISO dates, comma-joined lists,
+    a one-line address."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Address):
+        parts = (value.line1, value.postal_code, value.city, value.state, value.country)
+        return ", ".join(p for p in parts if p)
+    if isinstance(value, list | tuple):
+        return ",".join(as_text(v) for v in value)
+    return str(value)

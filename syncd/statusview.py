@@ -1,0 +1,93 @@
+"""`syncd status`: what the store says, as JSON for machines or a table for people. Never shows a secret."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from state.store import StatusSnapshot
+
+RETENTION_HOURS = 72.0  # Sell keeps Firehose history this long
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts else None
+
+
+def as_dict(snapshot: StatusSnapshot, *, now: float, runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON shape of `syncd status --json` (stable keys)."""
+    streams: dict[str, Any] = {}
+    for s in snapshot.streams:
+        age = max(0.0, now - s.updated_at)
+        streams[s.stream] = {
+            "position": s.position,
+            "at_top": s.at_top,
+            "updated_at": _iso(s.updated_at),
+            "position_age_s": round(age, 1),
+            "expired": s.expired,
+            "stopped": s.stopped,
+            "expires_in_h": None if s.expired else round(max(0.0, RETENTION_HOURS - age / 3600), 1),
+        }
+    sinks: dict[str, Any] = {}
+    for k in snapshot.sinks:
+        sinks[k.sink] = {
+            "pending": k.pending,
+            "pending_keys": k.pending_keys,
+            "oldest_pending_age_s": round(now - k.oldest_pending_at, 1) if k.oldest_pending_at else None,
+            "done": k.done,
+            "skipped": k.skipped,
+            "dead": k.dead,
+            "dead_letters": k.dead_letters,
+            "max_attempts": k.max_attempts,
+            "paused": k.paused,
+            "paused_until": _iso(k.paused_until),
+        }
+    result: dict[str, Any] = {
+        "streams": streams,
+        "events": snapshot.events,
+        "quarantined": snapshot.quarantined,
+        "sinks": sinks,
+    }
+    if runtime:
+        result["runtime"] = runtime
+    return result
+
+
+def render_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def render_table(data: dict[str, Any]) -> str:
+    """A plain-text report for a terminal or a ticket."""
+    lines = [f"events stored: {data['events']}   quarantined items: {data['quarantined']}", ""]
+    lines.append(f"{'STREAM':<14}{'AT TOP':<8}{'LAST READ':<11}{'EXPIRES IN':<12}STATE")
+    for name, s in data["streams"].items():
+        state = "EXPIRED" if s["expired"] else (f"STOPPED: {s['stopped']}" if s["stopped"] else "ok")
+        expires = "-" if s["expires_in_h"] is None else f"{s['expires_in_h']}h"
+        lines.append(
+            f"{name:<14}{'yes' if s['at_top'] else 'no':<8}{_age(s['position_age_s']) + ' ago':<11}{expires:<12}{state}"
+        )
+    if not data["streams"]:
+        lines.append("(no stream has been read yet)")
+    lines.append("")
+    lines.append(f"{'DESTINATION':<14}{'PENDING':>9}{'OLDEST':>9}{'DONE':>9}{'SKIPPED':>9}{'DEAD':>7}  STATE")
+    for name, k in data["sinks"].items():
+        state = f"PAUSED: {k['paused']}" if k["paused"] else "ok"
+        lines.append(
+            f"{name:<14}{k['pending']:>9}{_age(k['oldest_pending_age_s']):>9}{k['done']:>9}{k['skipped']:>9}"
+            f"{k['dead']:>7}  {state}"
+        )
+    if not data["sinks"]:
+        lines.append("(no destination has received anything yet)")
+    return "\n".join(lines)

@@ -1,0 +1,35 @@
+"""Building normalised events for tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from syncd.events import STREAM_KINDS, Action, ChangeEvent, Contact, Lead, Record, Stage
+
+_KIND_STREAM = {kind: stream for stream, kind in STREAM_KINDS.items()}
+_RECORDS: dict[str, type[Record]] = {"lead": Lead, "contact": Contact, "stage": Stage}
+
+
+def event(
+    kind: str,
+    record_id: int,
+    sequence: int,
+    action: Action = "updated",
+    *,
+    previous: dict[str, Any] | None = None,
+    **fields: Any,
+) -> ChangeEvent:
+    """A ChangeEvent for `kind` with the record's `fields` (only `id` for a bare delete)."""
+    record = _RECORDS[kind](id=record_id, **fields)
+    return ChangeEvent(
+        stream=_KIND_STREAM[kind],
+        kind=kind,
+        record_id=record_id,
+        action=action,
+        sequence=sequence,
+        event_id=f"{kind}-{record_id}-{sequence}-{action}",
+        occurred_at=datetime(2026, 11, 1, 12, 0, sequence % 60, tzinfo=UTC),
+        record=record,  # type: ignore[arg-type]
+        previous=previous or {},
+    )

@@ -1,0 +1,130 @@
+"""The config file: typed, validated, secrets resolved, and every error naming the file and the key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from syncd.config import ConfigWarning, find_config, load, loads
+from syncd.errors import ConfigError
+from syncd.units import Rate
+
+GOOD = """
+[state]
+path = "data/syncd.db"
+
+[sell]
+token = "env:SELL_TOKEN"
+base_url = "http://127.0.0.1:8001"
+streams = ["leads", "contacts", "deals"]
+poll_interval = "500ms"
+
+[sinks.salesmanago]
+base_url = "http://127.0.0.1:8002"
+client_id = "client-1"
+api_secret = "env:SM_SECRET"
+owner = "owner@example.com"
+rate = "50/s"
+
+[sinks.ontraport]
+base_url = "http://127.0.0.1:8003"
+app_id = "2_50_x"
+api_key = "env:OP_KEY"
+"""
+ENV = {"SELL_TOKEN": "tok-123456", "SM_SECRET": "sm-secret-9", "OP_KEY": "op-key-77"}
+
+
+def test_good_config_is_typed_and_resolved(tmp_path: Path) -> None:
+    """A valid file becomes typed values: durations in seconds, rates, resolved secrets, paths next to the file."""
+    file = tmp_path / "syncd.toml"
+    file.write_text(GOOD)
+    config = load(file, environ=ENV)
+    assert config.sell.poll_interval == 0.5
+    assert config.sell.token.value == "tok-123456"
+    assert "tok-123456" not in repr(config)
+    assert config.sinks.salesmanago is not None and config.sinks.salesmanago.rate == Rate(50, 1)
+    assert config.sinks.ontraport is not None and config.sinks.ontraport.rate == Rate(180, 60)
+    assert config.state.path == str(tmp_path / "data" / "syncd.db")
+    assert sorted(config.secret_values()) == sorted(ENV.values())
+    assert [s.name for s in config.enabled_sinks()] == ["salesmanago", "ontraport"]
+
+
+BASE = '[sell]\ntoken = "t0ken"\nbase_url = "http://127.0.0.1:1"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        ("[sell]\nbase_url = 'https://x.example'\n", "sell.token", "required"),
+        (BASE + "page_limit = 101\n", "sell.page_limit", "1..100"),
+        (BASE + "page_limit = 'many'\n", "sell.page_limit", "Expected `int`"),
+        (BASE + "poll_interval = 'soon'\n", "sell.poll_interval", "duration"),
+        (BASE + "start = 'middle'\n", "sell.start", "Invalid enum value"),
+        (BASE + "streams = ['leads', 'tickets']\n", "sell.streams[1]", "unknown stream"),
+        (BASE + "streams = []\n", "sell.streams", "at least one"),
+        (BASE + "polll_interval = 5\n", "sell.polll_interval", "unknown key"),
+        ('[sell]\ntoken = "t"\nbase_url = "http://api.example.com"\n', "sell.base_url", "only allowed on loopback"),
+        ('[sell]\ntoken = "t"\nbase_url = "ftp://x"\n', "sell.base_url", "http(s) URL"),
+        (BASE + "[sinks.ontraport]\napp_id = 'a'\napi_key = 'k'\nrate = 'lots'\n", "sinks.ontraport.rate", "rate"),
+        (BASE + "[sinks.ontraport]\napi_key = 'k'\n", "sinks.ontraport.app_id", "required"),
+        (
+            BASE + "[sinks.salesmanago]\nbase_url='https://a.b'\nclient_id='c'\napi_secret='s'\nowner='nobody'\n",
+            "sinks.salesmanago.owner",
+            "e-mail",
+        ),
+        (BASE + "[sinks.salesmanago]\nclient_id='c'\n", "sinks.salesmanago.base_url", "required"),
+        (BASE + "[sinks.ontraport]\napp_id='a'\napi_key='k'\non_delete='shred'\n", "sinks.ontraport.on_delete", "enum"),
+        (BASE + "[health]\nlisten = 'nowhere'\n", "health.listen", "host:port"),
+        (BASE + "[sinks.hubspot]\nx = 1\n", "sinks.hubspot", "unknown key"),
+        ('[sell]\ntoken = "env:MISSING_VAR"\n', "sell.token", "MISSING_VAR is not set"),
+        ('[sell]\ntoken = "credential:sell"\n', "sell.token", "CREDENTIALS_DIRECTORY"),
+        ('[sell]\ntoken = "file:/nonexistent/token"\n', "sell.token", "cannot read the secret file"),
+    ],
+)
+def test_bad_config_names_file_and_key(text: str, key: str, message: str) -> None:
+    """Each kind of mistake stops start-up with the file, the dotted key and what was expected."""
+    with pytest.raises(ConfigError) as caught:
+        loads(text, source="/etc/syncd/syncd.toml", environ={})
+    assert caught.value.key == key
+    assert caught.value.path == "/etc/syncd/syncd.toml"
+    assert str(caught.value).startswith(f"/etc/syncd/syncd.toml: {key}: ")
+    assert message in str(caught.value)
+
+
+def test_invalid_toml_names_the_file() -> None:
+    """A syntax error names the file and the position."""
+    with pytest.raises(ConfigError, match=r"^f\.toml: not valid TOML: .*line 1"):
+        loads("[sell\n", source="f.toml")
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    """A config file that does not exist is reported as such."""
+    with pytest.raises(ConfigError, match="does not exist"):
+        load(tmp_path / "absent.toml")
+
+
+def test_secret_files_and_credentials(tmp_path: Path) -> None:
+    """file: and credential: secrets are read and stripped; a file others can read draws a warning."""
+    token = tmp_path / "token"
+    token.write_text("from-file-secret\n")
+    os.chmod(token, 0o644)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "sell").write_text("from-credential")
+    os.chmod(creds / "sell", 0o600)
+    with pytest.warns(ConfigWarning, match="readable by others"):
+        config = loads(f'[sell]\ntoken = "file:{token}"\n', environ={})
+    assert config.sell.token.value == "from-file-secret"
+    config = loads('[sell]\ntoken = "credential:sell"\n', environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert config.sell.token.value == "from-credential"
+
+
+def test_config_search_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config wins over $SYNCD_CONFIG, which wins over /etc/syncd/syncd.toml."""
+    monkeypatch.setenv("SYNCD_CONFIG", "/from/env.toml")
+    assert find_config("/explicit.toml") == Path("/explicit.toml")
+    assert find_config(None) == Path("/from/env.toml")
+    monkeypatch.delenv("SYNCD_CONFIG")
+    assert find_config(None) == Path("/etc/syncd/syncd.toml")
