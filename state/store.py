@@ -19,7 +19,7 @@ import aiosqlite
 import anyio
 
 from state.db import open_database
-from syncd.events import ChangeEvent, decode_event, decode_record, email_of, encode
+from syncd.events import ChangeEvent, CustomField, decode_event, decode_record, email_of, encode
 from syncd.routing import route
 from syncd.work import (
     Dead,
@@ -410,6 +410,22 @@ class Store:
         if row is None:
             return None
         return Shadow(row[0], row[1], row[2], bool(row[3]), decode_record(row[4]))
+
+    async def custom_field_names(self) -> frozenset[str] | None:
+        """Names of the Sell custom fields defined now (None when no definition has been read yet)."""
+        async with (
+            self.reading() as db,
+            db.execute("SELECT deleted, body FROM records WHERE kind = 'custom_field'") as cur,
+        ):
+            rows = await cur.fetchall()
+        if not rows:
+            return None
+        names = set()
+        for deleted, body in rows:
+            record = decode_record(body)
+            if not deleted and isinstance(record, CustomField) and record.name:
+                names.add(record.name)
+        return frozenset(names)
 
     async def live_peers(self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None) -> list[str]:
         """Other live Sell people that map to the same destination contact (same e-mail, or the same remote

@@ -20,10 +20,14 @@ from anyio.abc import TaskStatus
 from state.store import Store
 from syncd.config import Config
 from syncd.dispatcher import Dispatcher
+from syncd.health import health_app
 from syncd.logs import get_logger
+from syncd.notify import Notifier
 from syncd.ratelimit import Limiter
+from syncd.sandbox.server import make_server, serve_started
 from syncd.sell.client import SellClient
 from syncd.sell.poller import Backlog, Poller
+from syncd.sinks.mapping import parse_fields
 from syncd.sinks.registry import build_writer
 
 EXIT_OK = 0
@@ -39,8 +43,20 @@ class Runtime:
     store: Store
     pollers: list[Poller] = field(default_factory=list)
     dispatchers: list[Dispatcher] = field(default_factory=list)
+    limiters: list[Limiter] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     stopping: bool = False
+    drift: list[str] = field(default_factory=list)  # mapped Sell custom fields that no longer exist
+    health_url: str | None = None
+
+    def summary(self) -> str:
+        """One line for systemd's STATUS=: where each stream is and what each destination has waiting."""
+        streams = " ".join(f"{p.stream}:{'top' if p.state.at_top else p.state.phase}" for p in self.pollers)
+        sinks = " ".join(
+            f"{d.sink}:{'paused' if d.state.paused else 'ok'}/{d.state.outcomes.get('done', 0)} done"
+            for d in self.dispatchers
+        )
+        return f"streams {streams} | {sinks}" if sinks else f"streams {streams}"
 
 
 class Daemon:
@@ -62,6 +78,7 @@ class Daemon:
         self.runtime: Runtime | None = None
         self._log = get_logger()
         self._force = False
+        self.notifier = Notifier()
 
     def stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does)."""
@@ -84,6 +101,7 @@ class Daemon:
                     Dispatcher(writer, store, sink, limiter, clock=self.clock, rng=random.Random(self.rng.random()))
                 )
             sell_limiter = Limiter("sell", config.sell.rate)
+            runtime.limiters = [sell_limiter] + [d.limiter for d in runtime.dispatchers]
             backlog = Backlog(store, config.state.max_pending)
 
             def wake_dispatchers(_: int) -> None:
@@ -113,6 +131,7 @@ class Daemon:
             task_status.started(runtime)
             return await self._supervise(runtime)
         finally:
+            self.notifier.close()
             with anyio.CancelScope(shield=True):
                 for writer in writers:
                     await writer.aclose()
@@ -125,8 +144,12 @@ class Daemon:
             if self.handle_signals:
                 tg.start_soon(self._signals, tg.cancel_scope)
             tg.start_soon(self._prune, runtime.store)
+            tg.start_soon(self._watch_drift, runtime)
+            if self.config.health.enabled:
+                await tg.start(self._serve_health, runtime)
             if self.until_idle:
                 tg.start_soon(self._watch_idle, runtime)
+            tg.start_soon(self._notify, runtime)
             with anyio.CancelScope() as dispatch_scope:
                 async with anyio.create_task_group() as work:
                     poll_scope = anyio.CancelScope()
@@ -135,6 +158,7 @@ class Daemon:
                         work.start_soon(dispatcher.run, self.stop_event)
                     await self.stop_event.wait()
                     runtime.stopping = True
+                    self.notifier.stopping("stopping: finishing in-flight calls")
                     self._log.info("daemon_stopping", shutdown_timeout_s=self.config.run.shutdown_timeout)
                     poll_scope.cancel()
                     for dispatcher in runtime.dispatchers:
@@ -150,6 +174,54 @@ class Daemon:
             exit_code = EXIT_FORCED
         self._log.info("daemon_stopped", exit_code=exit_code)
         return exit_code
+
+    async def _serve_health(
+        self, runtime: Runtime, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        host, _, port = self.config.health.listen.rpartition(":")
+        server = make_server(health_app(lambda: runtime), int(port), host.strip("[]"))
+
+        async def started(bound: int) -> None:
+            runtime.health_url = f"http://{host}:{bound}"
+            self._log.info("health_listening", url=runtime.health_url)
+            task_status.started()
+
+        try:
+            await serve_started(server, started)
+        except OSError as exc:  # the port is taken: report it, keep syncing
+            self._log.error("health_failed", listen=self.config.health.listen, error=str(exc))
+            task_status.started()
+
+    async def _notify(self, runtime: Runtime) -> None:
+        """READY=1 once the store is open and the tasks run; then WATCHDOG=1 and STATUS= from the main loop."""
+        self.notifier.ready(runtime.summary())
+        self._log.info(
+            "daemon_ready", notify=self.notifier.enabled, ready_after_s=round(time.time() - runtime.started_at, 3)
+        )
+        interval = self.notifier.watchdog_interval or 5.0
+        while not runtime.stopping:
+            self.notifier.watchdog()
+            self.notifier.status(runtime.summary())
+            await anyio.sleep(min(interval, 5.0))
+
+    async def _watch_drift(self, runtime: Runtime) -> None:
+        """Mapping drift: a mapped Sell custom field that Sell no longer defines (renamed or deleted)."""
+        while True:
+            names = await runtime.store.custom_field_names()
+            drift = []
+            if names is not None:
+                for sink in self.config.enabled_sinks():
+                    for row in parse_fields(sink.name, sink.fields):
+                        if row.custom_name is not None and row.custom_name not in names:
+                            problem = f"{row.config_key}: Sell no longer defines custom field {row.custom_name!r}"
+                            drift.append(problem)
+            if drift != runtime.drift:
+                for line in drift:
+                    self._log.error("mapping_drift", problem=line)
+                if not drift and runtime.drift:
+                    self._log.info("mapping_drift_resolved")
+                runtime.drift = drift
+            await anyio.sleep(10.0)
 
     async def _poll_all(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
         with scope:

@@ -1,0 +1,96 @@
+"""The health and metrics server: /livez, /readyz and /metrics (Prometheus), on a loopback address by default."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from syncd.metrics import LimiterSample, Sample, SinkSample, StreamSample, exposition
+
+if TYPE_CHECKING:
+    from syncd.daemon import Runtime
+
+
+def problems(runtime: Runtime | None) -> list[str]:
+    """Why the daemon is not ready (empty when it is): an expired or stopped stream, a destination paused for
+    its credentials, mapping drift."""
+    if runtime is None:
+        return ["starting: the store is not open yet"]
+    found: list[str] = []
+    for poller in runtime.pollers:
+        state = poller.state
+        if state.phase == "expired":
+            found.append(f"stream {state.stream} expired: {state.last_error}")
+        elif state.phase == "stopped":
+            found.append(f"stream {state.stream} stopped: {state.last_error}")
+    for dispatcher in runtime.dispatchers:
+        if dispatcher.state.pause_kind == "auth":
+            found.append(f"destination {dispatcher.sink} paused: {dispatcher.state.paused}")
+    found.extend(f"mapping drift: {drift}" for drift in runtime.drift)
+    if runtime.stopping:
+        found.append("stopping")
+    return found
+
+
+async def sample(runtime: Runtime | None) -> Sample:
+    """Everything /metrics reports, read from the live runtime and the store."""
+    if runtime is None:
+        return Sample()
+    status = await runtime.store.status()
+    now = time.time()
+    ages = {s.stream: max(0.0, now - s.updated_at) for s in status.streams}
+    by_sink = {k.sink: k for k in status.sinks}
+    streams = [
+        StreamSample(
+            stream=p.stream,
+            events=p.state.events,
+            duplicates=p.state.duplicates,
+            quarantined=p.state.quarantined,
+            position_age_s=ages.get(p.stream),
+            at_top=p.state.at_top,
+            up=not p.state.finished,
+        )
+        for p in runtime.pollers
+    ]
+    sinks = []
+    limiters = [LimiterSample(lim.name, lim.waits, lim.waited, lim.pauses) for lim in runtime.limiters]
+    for d in runtime.dispatchers:
+        stored = by_sink.get(d.sink)
+        sinks.append(
+            SinkSample(
+                sink=d.sink,
+                outcomes=dict(d.state.outcomes),
+                pending=stored.pending if stored else 0,
+                dead=stored.dead if stored else 0,
+                oldest_pending_age_s=(now - stored.oldest_pending_at) if stored and stored.oldest_pending_at else None,
+                paused=d.state.pause_kind,
+            )
+        )
+    return Sample(streams=streams, sinks=sinks, limiters=limiters, ready=not problems(runtime))
+
+
+def health_app(get_runtime: Callable[[], Runtime | None]) -> Starlette:
+    async def livez(request: Request) -> Response:
+        runtime = get_runtime()
+        body: dict[str, Any] = {"status": "alive"}
+        if runtime is not None:
+            body["uptime_s"] = round(time.time() - runtime.started_at, 1)
+        return JSONResponse(body)
+
+    async def readyz(request: Request) -> Response:
+        found = problems(get_runtime())
+        if found:
+            return JSONResponse({"status": "not ready", "problems": found}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(exposition(await sample(get_runtime())), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[Route("/livez", livez), Route("/readyz", readyz), Route("/metrics", metrics)])
