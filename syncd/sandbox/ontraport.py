@@ -6,7 +6,8 @@
 envelope the reference claims, as a behaviour knob), and a rolling per-account rate limit whose `X-Rate-Limit-*`
 headers ride on every answer. The account itself lives in `OntraportModel`.
 
-Control routes under `/_sandbox/` (no authentication): the shared fault routes; `GET state`, `GET contacts`,
+Control routes under `/_sandbox/` (no authentication): the shared fault routes; `GET state`, `GET contacts` (each
+as the API answers it, plus `"tags": [names]` when it carries tags),
 `GET notes`, `GET purchases`; `POST credentials` `{"api_key": ..., "app_id": ..., "forbidden": false}`;
 `POST rules` `{"reject_emails": [...]}`; `POST behaviour` `{"rate": "180/min" | null, "json_errors": bool,
 "note_shape": "record" | "id"}`; `POST fields` `{"fields": [{"field": "f1600", "alias": ..., "type": ...}]}`.
@@ -34,6 +35,7 @@ from syncd.sandbox.ontraport_errors import ApiError
 from syncd.sandbox.ontraport_fields import DEFAULT_CUSTOM_FIELDS, FieldDef, custom_field_from_json
 from syncd.sandbox.ontraport_forms import BodyError, parse_body, parse_query
 from syncd.sandbox.ontraport_model import CONTACT, NOTE, PRODUCT, PURCHASE, TRANSACTION, OntraportModel
+from syncd.sandbox.ontraport_tags import TagBook
 from syncd.sandbox.ratelimit import RollingWindow, Verdict
 from syncd.units import Rate, parse_rate
 
@@ -74,7 +76,8 @@ class OntraportSandbox:
         self._limiter = RollingWindow(rate, clock)
         self._requests: dict[str, Counter[str]] = {}
         self._rate_limited = 0
-        self._routes: dict[tuple[str, str], Handler] = api_routes(self.model, lambda: self.note_shape)
+        self.tags = TagBook()
+        self._routes: dict[tuple[str, str], Handler] = api_routes(self.model, lambda: self.note_shape, self.tags)
         self.app = Starlette(
             routes=[
                 *fault_routes(self.plan),
@@ -143,6 +146,11 @@ class OntraportSandbox:
             rate_limited = self._rate_limited
             behaviour = self._behaviour()
         return {**self.model.tally(), "requests": requests, "rate_limited": rate_limited, "behaviour": behaviour}
+
+    def _with_tags(self, contact: dict[str, Any]) -> dict[str, Any]:
+        """A contact as the API answers it, plus `tags` (names) when it carries any."""
+        names = self.tags.names_of(int(contact["id"]))
+        return {**contact, "tags": names} if names else contact
 
     # ------------------------------------------------------------------------------------------------ the API
 
@@ -231,6 +239,8 @@ class OntraportSandbox:
         def listing(name: str, *object_ids: int) -> Callable[[Request], Any]:
             async def handler(request: Request) -> Response:
                 keys = {PURCHASE: "purchases", TRANSACTION: "transactions"}
+                if object_ids == (CONTACT,):
+                    return JSONResponse({name: [self._with_tags(c) for c in self.model.all(CONTACT)]})
                 if len(object_ids) == 1:
                     return JSONResponse({name: self.model.all(object_ids[0])})
                 return JSONResponse({keys[i]: self.model.all(i) for i in object_ids})

@@ -14,6 +14,7 @@ from typing import Any
 from syncd.sandbox.ontraport_errors import ApiError
 from syncd.sandbox.ontraport_fields import FieldDef, sections, to_text
 from syncd.sandbox.ontraport_model import CONTACT, NOTE, OBJECT_TYPES, PRODUCT, OntraportModel, parse_id
+from syncd.sandbox.ontraport_tags import TagBook, tag_by_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +28,11 @@ Handler = Callable[[dict[str, Any]], Reply]
 CREATABLE = (CONTACT, NOTE, PRODUCT)
 
 
-def api_routes(model: OntraportModel, note_shape: Callable[[], str]) -> dict[tuple[str, str], Handler]:
-    """(method, lower-case path without `/1/`) -> handler."""
+def api_routes(
+    model: OntraportModel, note_shape: Callable[[], str], tags: TagBook | None = None
+) -> dict[tuple[str, str], Handler]:
+    """(method, lower-case path without `/1/`) -> handler. `tags` holds what `objects/tagByName` writes."""
+    book = tags if tags is not None else TagBook()
 
     def object_id(params: dict[str, Any]) -> int:
         raw = params.pop("objectID", None)
@@ -147,6 +151,8 @@ def api_routes(model: OntraportModel, note_shape: Callable[[], str]) -> dict[tup
         ("POST", "objects/saveorupdate"): contacts_only(save_or_update),
         ("PUT", "objects"): contacts_only(lambda params: Reply(model.update_contact(params))),
         ("DELETE", "object"): delete_object,
+        ("PUT", "objects/tagbyname"): lambda params: Reply(tag_by_name(model, book, params, add=True)),
+        ("DELETE", "objects/tagbyname"): lambda params: Reply(tag_by_name(model, book, params, add=False)),
     }
     for kind, names in OBJECT_TYPES.items():
         singular, plural = names.singular.lower(), names.plural.lower()
