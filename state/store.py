@@ -244,9 +244,12 @@ class Store:
                 )
                 if routes:
                     await db.executemany("INSERT INTO temp.incoming_routes (pos, sink, key) VALUES (?,?,?)", routes)
+                # Stale: older than the shadow, or than an earlier item of the same record in this page.
                 await db.execute(
                     "UPDATE temp.incoming SET stale = 1 WHERE sequence < (SELECT r.sequence FROM records r"
                     " WHERE r.kind = incoming.kind AND r.record_id = incoming.record_id)"
+                    " OR EXISTS (SELECT 1 FROM temp.incoming i WHERE i.kind = incoming.kind"
+                    " AND i.record_id = incoming.record_id AND i.pos < incoming.pos AND i.sequence > incoming.sequence)"
                 )
                 before = await _scalar(db, "SELECT COALESCE(MAX(seq), 0) FROM events")
                 cur = await db.execute(
