@@ -1,0 +1,135 @@
+"""Calls to the Ontraport REST API: authentication, the shared limiter, rate-limit headers, and every failure
+classified into syncd's error classes (contracts/ontraport.md).
+
+- Every call waits on the account's limiter first, and every answer's `X-Rate-Limit-Remaining` /
+  `X-Rate-Limit-Reset` (seconds until the window resets) feeds `limiter.observe`, so the account pauses before
+  Ontraport has to refuse anything; a 429 is `RateLimited` with `retry_after` = the reset.
+- Error bodies are short plain text (`Object not found`) or, as the reference claims, a JSON envelope; both read.
+- 401/403 → DestinationError; 422 (invalid e-mail), 400 and other 4xx → PermanentError; 5xx, timeouts, dropped
+  or refused connections → TransientError. A caller may accept some statuses (404) and handle them itself.
+- Errors carry the request body (never the headers, where the credentials travel) for the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from syncd.config import OntraportConfig
+from syncd.errors import CallError, PermanentError, TransientError
+from syncd.httpclient import clip, make_client, status_error, transport_error
+from syncd.ratelimit import Limiter
+
+API = "Ontraport"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A call's answer: its status and, on success, the envelope's `data` (None when there is none)."""
+
+    status: int
+    data: Any = None
+    detail: str = ""  # an accepted error's reason ("Object not found")
+
+
+class OntraportApi:
+    """One account's HTTP client."""
+
+    def __init__(self, config: OntraportConfig, limiter: Limiter) -> None:
+        self._limiter = limiter
+        key = config.api_key.value if config.api_key is not None else ""
+        self._client = make_client(
+            config.base_url,
+            timeout=config.timeout,
+            headers={"Api-Key": key, "Api-Appid": config.app_id},
+        )
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        accept: Collection[int] = (),
+    ) -> Answer:
+        """One call: its `data` on success; an accepted status as an Answer; any other failure raised as a
+        classified CallError."""
+        request = json.dumps(body if body is not None else dict(params or {}), ensure_ascii=False)
+        await self._limiter.acquire()
+        try:
+            response = await self._client.request(method, path, params=params, json=body)
+        except httpx.HTTPError as exc:
+            error = transport_error(API, exc)
+            error.request = request
+            raise error from None
+        self._observe(response)
+        if response.status_code == 200:
+            return Answer(200, read_data(response, request))
+        detail = error_detail(response)
+        if response.status_code in accept:
+            return Answer(response.status_code, detail=detail)
+        raise classify(
+            response.status_code, detail, reset=_number(response.headers.get("X-Rate-Limit-Reset")), request=request
+        )
+
+    def _observe(self, response: httpx.Response) -> None:
+        remaining = _number(response.headers.get("X-Rate-Limit-Remaining"))
+        reset = _number(response.headers.get("X-Rate-Limit-Reset"))
+        self._limiter.observe(int(remaining) if remaining is not None else None, reset)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def classify(status: int, detail: str, *, reset: float | None, request: str) -> CallError:
+    """The error class of a refused call."""
+    if status == 422 and not detail:
+        detail = "Invalid email address"
+    return status_error(API, status, detail, retry_after=reset if status == 429 else None, request=request)
+
+
+def read_data(response: httpx.Response, request: str) -> Any:
+    """The `data` of a success envelope (`{"code": 0, "data": ..., "account_id": 50}`)."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        raise TransientError(f"{API} answered 200 with a body that is not JSON", http_status=200) from None
+    if not isinstance(body, dict):
+        raise TransientError(f"{API} answered 200 without its envelope", http_status=200)
+    code = body.get("code", 0)
+    if str(code) != "0":
+        message = body.get("message") or body.get("data") or f"code {code}"
+        raise PermanentError(f"{API} refused the call: {clip(str(message), 200)}", http_status=200, request=request)
+    return body.get("data")
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The reason in an error body: Ontraport's plain text, or the message of a JSON envelope."""
+    text = response.text.strip()
+    if not text:
+        return response.reason_phrase
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return clip(text, 200)
+    if isinstance(body, dict):
+        for key in ("message", "error", "data"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return clip(value, 200)
+    return clip(text, 200)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
