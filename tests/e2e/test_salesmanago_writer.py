@@ -1,0 +1,647 @@
+"""The SALESmanago writer against the SALESmanago sandbox over loopback HTTP, with a real store on a SQLite file:
+creates, updates, batches (and their bad items under both sandbox readings), e-mail changes, deletes and the guard,
+every error class, probe() and fields(). Assertions read what the sandbox holds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from state import Store
+from syncd.config import Duration, SalesmanagoConfig, Secret
+from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
+from syncd.events import Address, ChangeEvent, Contact
+from syncd.ratelimit import Limiter
+from syncd.sandbox.salesmanago import SalesmanagoSandbox
+from syncd.sandbox.server import ServerThread
+from syncd.sinks.salesmanago import NO_EMAIL, SalesmanagoWriter
+from syncd.work import Deferred, Done, Failed, KeyWork, Released, Result, Shadow, Skipped
+from tests.factories import event
+
+CLIENT_ID = "client-7f3a"
+SECRET = "s3cret-api-key-0042"
+OWNER = "sales@example.com"
+SINK = "salesmanago"
+ADA = "ada@example.org"
+ADDRESS = Address(line1="12 Byron St", postal_code="N1 9GU", city="London", state="London", country="United Kingdom")
+
+
+class AppSwitch:
+    """Forwards to the current test's sandbox, so one loopback server serves the whole module."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "no sandbox is plugged in"
+        await self.app(scope, receive, send)
+
+
+class CountingLimiter(Limiter):
+    """The shared limiter, counting acquisitions (every HTTP call must take one)."""
+
+    def __init__(self) -> None:
+        super().__init__(SINK, None)
+        self.acquired = 0
+
+    async def acquire(self) -> float:
+        self.acquired += 1
+        return await super().acquire()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[ServerThread, AppSwitch]]:
+    switch = AppSwitch()
+    with ServerThread(switch) as thread:
+        yield thread, switch
+
+
+class Sandbox:
+    """The test's sandbox: its control routes over HTTP, and its counters."""
+
+    def __init__(self, sandbox: SalesmanagoSandbox, url: str) -> None:
+        self.sandbox = sandbox
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=5.0)
+
+    def control(self, path: str, body: object = None) -> Any:
+        response = (
+            self.http.get(f"/_sandbox/{path}") if body is None else self.http.post(f"/_sandbox/{path}", json=body)
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def contacts(self) -> dict[str, dict[str, Any]]:
+        return {c["email"]: c for c in self.control("contacts")["contacts"]}
+
+    def calls(self, method: str | None = None) -> int:
+        by_method: dict[str, int] = self.sandbox.state()["requests_by_method"]
+        return sum(by_method.values()) if method is None else by_method.get(method, 0)
+
+    def fault(self, **fault: Any) -> None:
+        self.control("faults", fault)
+
+
+@pytest.fixture
+def sm(server: tuple[ServerThread, AppSwitch]) -> Iterator[Sandbox]:
+    thread, switch = server
+    sandbox = SalesmanagoSandbox(client_id=CLIENT_ID, api_secret=SECRET, owners=[OWNER])
+    switch.app = sandbox.app
+    api = Sandbox(sandbox, thread.url)
+    yield api
+    api.http.close()
+    switch.app = None
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "syncd.db", sinks=(SINK,))
+    yield opened
+    await opened.close()
+
+
+def config(url: str, **overrides: Any) -> SalesmanagoConfig:
+    settings: dict[str, Any] = {
+        "base_url": url,
+        "client_id": CLIENT_ID,
+        "api_secret": Secret(SECRET),
+        "owner": OWNER,
+        "timeout": Duration(5),
+        **overrides,
+    }
+    return SalesmanagoConfig(**settings)
+
+
+class Harness:
+    """A writer wired to the store and the sandbox the way the daemon wires it."""
+
+    def __init__(self, store: Store, sm: Sandbox, **overrides: Any) -> None:
+        self.store = store
+        self.sm = sm
+        self.limiter = CountingLimiter()
+        self.writer = SalesmanagoWriter(
+            config(sm.url, **overrides), lookups=store, limiter=self.limiter, streams=["leads", "contacts"]
+        )
+        self._position = 0
+
+    async def ingest(self, *events: ChangeEvent, caught_up: bool = True) -> None:
+        """Store the events (each on its stream), then mark both person streams at the top (or contacts not)."""
+        for change in events:
+            self._position += 1
+            await self.store.ingest(change.stream, [change], position=f"p{self._position}", at_top=True)
+        for stream in ("leads", "contacts"):
+            self._position += 1
+            at_top = caught_up or stream == "leads"
+            await self.store.ingest(stream, [], position=f"p{self._position}", at_top=at_top)
+
+    async def run(self, limit: int = 100) -> dict[str, Result]:
+        """One dispatch round: claim, load, deliver, commit (a Failed key is released for the next round)."""
+        keys = await self.store.claim(SINK, limit)
+        works = await self.store.load_work(SINK, keys)
+        results = await self.writer.deliver(works)
+        assert [r.key for r in results] == keys
+        await self.store.commit(SINK, [Released(r.key) if isinstance(r, Failed) else r for r in results])
+        return {r.key: r for r in results}
+
+    async def once(self, *events: ChangeEvent) -> Result:
+        await self.ingest(*events)
+        results = await self.run()
+        assert len(results) == 1
+        return next(iter(results.values()))
+
+    async def settle(self, key: str) -> None:
+        """Finish a key's pending deliveries without the writer (as if dead-lettered or never written)."""
+        [work] = await self.store.load_work(SINK, [key])
+        await self.store.commit(SINK, [Skipped(key, work.seqs, "settled by the test")])
+
+    async def close(self) -> None:
+        await self.writer.aclose()
+
+
+@pytest.fixture
+async def h(store: Store, sm: Sandbox) -> AsyncIterator[Harness]:
+    harness = Harness(store, sm)
+    yield harness
+    await harness.close()
+
+
+def lead(record_id: int, sequence: int, action: str = "updated", **fields: Any) -> ChangeEvent:
+    return event("lead", record_id, sequence, action, **fields)  # type: ignore[arg-type]
+
+
+def person(record_id: int, sequence: int, action: str = "updated", **fields: Any) -> ChangeEvent:
+    return event("contact", record_id, sequence, action, **fields)  # type: ignore[arg-type]
+
+
+def failed(result: Result) -> Any:
+    assert isinstance(result, Failed), result
+    return result.error
+
+
+def secret_free(request: str | None) -> dict[str, Any]:
+    """The dead-letter request, checked to hold no credential, parsed."""
+    assert request is not None
+    for secret in (SECRET, "apiKey", "sha", "clientId", CLIENT_ID):
+        assert secret not in request
+    parsed: dict[str, Any] = json.loads(request)
+    return parsed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# writing
+
+
+async def test_create_then_update_writes_the_same_contact(h: Harness, sm: Sandbox) -> None:
+    """A new lead becomes a SALESmanago contact with the mapped fields; an update changes that same contact."""
+    created = await h.once(
+        lead(9001, 1, "created", email=ADA, first_name="Ada", last_name="Lovelace", address=ADDRESS, tags=["vip"])
+    )
+    assert isinstance(created, Done)
+    stored = sm.contacts()[ADA]
+    assert created.remote_id == stored["contactId"]
+    assert stored["name"] == "Ada Lovelace"
+    assert stored["state"] == "PROSPECT"
+    assert stored["externalId"] == "sell-lead-9001"
+    assert stored["address"]["country"] == "GB"
+    assert stored["province"] == "London"
+    assert stored["tags"] == ["VIP", "ZENDESK_SELL", "LEAD"]
+    assert stored["owner"] == OWNER
+
+    updated = await h.once(lead(9001, 2, email=ADA, first_name="Ada", last_name="Lovelace", title="Countess"))
+    assert isinstance(updated, Done)
+    assert updated.remote_id == created.remote_id
+    stored = sm.contacts()[ADA]
+    assert stored["properties"]["title"] == "Countess"
+    assert stored["tags"] == ["ZENDESK_SELL", "LEAD"]  # "vip" removed in Sell: syncd wrote it, so it goes
+    assert stored["address"] == {"streetAddress": "", "zipCode": "", "city": "", "country": ""}
+    assert sm.sandbox.state()["writes_per_email"] == {ADA: 2}
+
+
+async def test_unchanged_record_is_skipped_without_a_call(h: Harness, sm: Sandbox) -> None:
+    """A change that does not alter what SALESmanago should hold is skipped and sends nothing."""
+    await h.once(lead(1, 1, "created", email=ADA, first_name="Ada", custom={"Unmapped": "a"}))
+    calls = sm.calls()
+    result = await h.once(lead(1, 2, email=ADA, first_name="Ada", custom={"Unmapped": "b"}))
+    assert isinstance(result, Skipped)
+    assert result.reason == "unchanged since the last write"
+    assert sm.calls() == calls
+
+
+async def test_single_key_uses_contact_upsert(h: Harness, sm: Sandbox) -> None:
+    """One due key is written with contact/upsert."""
+    assert isinstance(await h.once(lead(1, 1, "created", email=ADA)), Done)
+    assert (sm.calls("contact/upsert"), sm.calls("contact/batchupsert")) == (1, 0)
+
+
+async def test_several_keys_go_in_one_batchupsert(h: Harness, sm: Sandbox) -> None:
+    """Several due keys become ONE contact/batchupsert, each key Done with its own contactId."""
+    await h.ingest(*(lead(n, 1, "created", email=f"p{n}@example.org", first_name=f"P{n}") for n in range(1, 6)))
+    results = await h.run()
+    assert (sm.calls("contact/batchupsert"), sm.calls("contact/upsert")) == (1, 0)
+    stored = sm.contacts()
+    for n in range(1, 6):
+        done = results[f"lead:{n}"]
+        assert isinstance(done, Done)
+        assert done.remote_id == stored[f"p{n}@example.org"]["contactId"]
+
+
+async def test_batches_are_chunked_by_batch_size(store: Store, sm: Sandbox) -> None:
+    """More keys than batch_size go out as several batchupserts of at most batch_size items."""
+    h = Harness(store, sm, batch_size=2)
+    await h.ingest(*(lead(n, 1, "created", email=f"p{n}@example.org") for n in range(1, 6)))
+    results = await h.run()
+    await h.close()
+    assert all(isinstance(r, Done) for r in results.values())
+    assert (sm.calls("contact/batchupsert"), sm.calls("contact/upsert")) == (2, 1)
+    assert len(sm.contacts()) == 5
+
+
+@pytest.mark.parametrize(("reading", "batch_calls"), [("reject_all", 2), ("partial", 1)])
+async def test_bad_item_in_a_batch_fails_alone(h: Harness, sm: Sandbox, reading: str, batch_calls: int) -> None:
+    """A batch with one invalid e-mail: that key fails permanently (secret-free request, no e-mail in the message)
+    and every good neighbour is written, whether the sandbox refuses the whole call or writes the rest."""
+    sm.control("behaviour", {"batch_invalid": reading})
+    sm.control("rules", {"reject_emails": ["bad@example.org"]})
+    emails = {1: "good1@example.org", 2: "bad@example.org", 3: "good3@example.org"}
+    await h.ingest(*(lead(n, 1, "created", email=email) for n, email in emails.items()))
+    results = await h.run()
+    assert isinstance(results["lead:1"], Done)
+    assert isinstance(results["lead:3"], Done)
+    error = failed(results["lead:2"])
+    assert isinstance(error, PermanentError)
+    assert "Invalid email" in error.message
+    assert "bad@example.org" not in error.message
+    request = secret_free(error.request)
+    assert request["method"] == "contact/batchupsert"
+    assert [item["contact"]["email"] for item in request["body"]["upsertDetails"]] == ["bad@example.org"]
+    assert set(sm.contacts()) == {"good1@example.org", "good3@example.org"}
+    assert sm.calls("contact/batchupsert") == batch_calls
+
+
+async def test_batch_refused_without_naming_items_is_isolated(h: Harness, sm: Sandbox) -> None:
+    """A batch refused as a whole (HTTP 400, no item named) is retried one by one; the good records are written."""
+    sm.fault(path="/api/contact/batchupsert", status=400, times=1, body='{"success": false, "message": ["Bad"]}')
+    await h.ingest(*(lead(n, 1, "created", email=f"p{n}@example.org") for n in (1, 2, 3)))
+    results = await h.run()
+    assert all(isinstance(r, Done) for r in results.values())
+    assert sm.calls("contact/upsert") == 3
+    assert len(sm.contacts()) == 3
+
+
+async def test_contract_example_lead_lands_as_the_example_describes(store: Store, sm: Sandbox) -> None:
+    """The Sell lead equivalent to the contract's example ends up as the contact the example body describes."""
+    h = Harness(store, sm, fields={"custom.Score": "number.score", "custom.Birthday": "birthday"})
+    fields: dict[str, Any] = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "phone": "+44 20 7946 0000",
+        "organization_name": "Analytical Engines Ltd",
+        "industry": "Computing",
+        "address": ADDRESS,
+        "custom": {"Score": "42", "Birthday": "1990-12-10"},
+    }
+    await h.once(lead(9001, 1, "created", email=ADA, tags=["customer"], **fields))
+    done = await h.once(lead(9001, 2, email="ada@new.example.org", **fields))
+    await h.close()
+    assert isinstance(done, Done)
+    stored = sm.contacts()["ada@new.example.org"]
+    assert stored["contactId"] == done.remote_id
+    assert {key: stored[key] for key in ("name", "phone", "fax", "company", "state", "externalId")} == {
+        "name": "Ada Lovelace",
+        "phone": "+44 20 7946 0000",
+        "fax": "",
+        "company": "Analytical Engines Ltd",
+        "state": "PROSPECT",
+        "externalId": "sell-lead-9001",
+    }
+    assert stored["address"] == {"streetAddress": "12 Byron St", "zipCode": "N1 9GU", "city": "London", "country": "GB"}
+    assert stored["tags"] == ["ZENDESK_SELL", "LEAD"]
+    assert stored["properties"] == {"industry": "Computing"}
+    assert stored["dictionaryProperties"] == [{"name": "score", "type": "NUMBER", "value": 42}]
+    assert (stored["birthdayYear"], stored["birthdayMonth"], stored["birthdayDay"]) == (1990, 12, 10)
+    assert stored["province"] == "London"
+
+
+async def test_contact_company_comes_from_its_organisation(h: Harness, sm: Sandbox) -> None:
+    """A contact's company is the name of its Sell organisation, looked up in the shadow."""
+    await h.ingest(person(77, 1, "created", is_organization=True, name="Analytical Engines Ltd"))
+    result = await h.once(person(5, 1, "created", email=ADA, organization_id=77, customer_status="current"))
+    assert isinstance(result, Done)
+    stored = sm.contacts()[ADA]
+    assert stored["company"] == "Analytical Engines Ltd"
+    assert stored["state"] == "CUSTOMER"
+    assert stored["tags"] == ["ZENDESK_SELL", "CONTACT", "CUSTOMER"]
+
+
+async def test_record_without_email_is_skipped(h: Harness, sm: Sandbox) -> None:
+    """A person without an e-mail is skipped with the reason, and nothing is sent."""
+    result = await h.once(lead(1, 1, "created", first_name="Nobody"))
+    assert isinstance(result, Skipped)
+    assert result.reason == NO_EMAIL
+    assert sm.calls() == 0
+
+
+async def test_organisation_is_skipped(h: Harness, sm: Sandbox) -> None:
+    """An organisation handed to the writer is skipped with a reason (only people are contacts)."""
+    org = Contact(id=77, is_organization=True, name="Analytical Engines Ltd", email="office@example.org")
+    work = KeyWork(SINK, "contact:77", 0, (), Shadow("contact", 77, 1, False, org), None)
+    [result] = await h.writer.deliver([work])
+    assert isinstance(result, Skipped)
+    assert "organisation" in result.reason
+    assert sm.calls() == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# e-mail changes
+
+
+async def test_email_change_renames_the_same_contact(h: Harness, sm: Sandbox) -> None:
+    """A changed Sell e-mail renames the SALESmanago contact (newEmail): same contactId, old e-mail gone."""
+    first = await h.once(lead(1, 1, "created", email=ADA, first_name="Ada"))
+    second = await h.once(lead(1, 2, email="ada@new.example.org", first_name="Ada"))
+    assert isinstance(first, Done)
+    assert isinstance(second, Done)
+    stored = sm.contacts()
+    assert set(stored) == {"ada@new.example.org"}
+    assert stored["ada@new.example.org"]["contactId"] == first.remote_id == second.remote_id
+
+
+async def test_email_change_in_a_batch_keeps_the_contact(h: Harness, sm: Sandbox) -> None:
+    """A rename travelling in a batchupsert is matched back to its key by the new e-mail."""
+    await h.ingest(lead(1, 1, "created", email=ADA), lead(2, 1, "created", email="bob@example.org"))
+    first = await h.run()
+    await h.ingest(lead(1, 2, email="ada@new.example.org"), lead(2, 2, email="bob@example.org", title="Dr"))
+    second = await h.run()
+    assert sm.calls("contact/batchupsert") == 2
+    stored = sm.contacts()
+    assert set(stored) == {"ada@new.example.org", "bob@example.org"}
+    for key in ("lead:1", "lead:2"):
+        before, after = first[key], second[key]
+        assert isinstance(before, Done)
+        assert isinstance(after, Done)
+        assert before.remote_id == after.remote_id
+
+
+async def test_email_change_leaves_a_shared_contact_to_its_other_record(h: Harness, sm: Sandbox) -> None:
+    """When a lead still uses the old e-mail, a contact record's new e-mail becomes a new SALESmanago contact."""
+    await h.ingest(lead(1, 1, "created", email=ADA), person(5, 1, "created", email=ADA))
+    await h.run()
+    result = await h.once(person(5, 2, email="ada@new.example.org"))
+    assert isinstance(result, Done)
+    stored = sm.contacts()
+    assert set(stored) == {ADA, "ada@new.example.org"}
+    assert result.remote_id == stored["ada@new.example.org"]["contactId"] != stored[ADA]["contactId"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# deletes and the guard
+
+
+async def test_delete_deletes_the_contact(h: Harness, sm: Sandbox) -> None:
+    """on_delete = delete: the contact written last is deleted, and the link dropped."""
+    created = await h.once(lead(1, 1, "created", email=ADA))
+    result = await h.once(lead(1, 2, "deleted"))
+    assert isinstance(result, Done)
+    assert isinstance(created, Done)
+    assert result.unlink
+    assert result.remote_id == created.remote_id
+    assert sm.contacts()[ADA]["deleted"] is True
+    assert sm.calls("contact/delete") == 1
+
+
+async def test_delete_of_an_unknown_email_counts_as_done(h: Harness, sm: Sandbox) -> None:
+    """A delete SALESmanago answers 'Contact not found' for is already done."""
+    await h.ingest(lead(1, 1, "created", email=ADA))
+    await h.settle("lead:1")
+    result = await h.once(lead(1, 2, "deleted"))
+    assert isinstance(result, Done)
+    assert result.detail == "already absent"
+    assert sm.calls("contact/delete") == 1
+    assert sm.contacts() == {}
+
+
+async def test_delete_as_tag(store: Store, sm: Sandbox) -> None:
+    """on_delete = tag: the contact stays and gets tags.deleted."""
+    h = Harness(store, sm, on_delete="tag")
+    await h.once(lead(1, 1, "created", email=ADA))
+    result = await h.once(lead(1, 2, "deleted"))
+    await h.close()
+    assert isinstance(result, Done)
+    stored = sm.contacts()[ADA]
+    assert stored["deleted"] is False
+    assert stored["tags"] == ["ZENDESK_SELL", "LEAD", "DELETED_IN_SELL"]
+    assert sm.calls("contact/delete") == 0
+
+
+async def test_delete_ignored(store: Store, sm: Sandbox) -> None:
+    """on_delete = ignore: nothing is sent and the contact stays as it was."""
+    h = Harness(store, sm, on_delete="ignore")
+    await h.once(lead(1, 1, "created", email=ADA))
+    calls = sm.calls()
+    result = await h.once(lead(1, 2, "deleted"))
+    await h.close()
+    assert isinstance(result, Skipped)
+    assert result.reason == "on_delete = ignore"
+    assert sm.calls() == calls
+    assert sm.contacts()[ADA]["deleted"] is False
+
+
+async def test_guard_keeps_a_contact_another_record_maps_to(h: Harness, sm: Sandbox) -> None:
+    """A lead converted into a contact (same e-mail) is deleted in Sell: the SALESmanago contact stays, only the
+    lead's own tag goes."""
+    await h.ingest(lead(1, 1, "created", email=ADA), person(5, 1, "created", email=ADA))
+    await h.run()
+    assert sm.contacts()[ADA]["tags"] == ["ZENDESK_SELL", "LEAD", "CONTACT"]
+    result = await h.once(lead(1, 2, "deleted"))
+    assert isinstance(result, Done)
+    assert "contact:5" in result.detail
+    stored = sm.contacts()[ADA]
+    assert stored["deleted"] is False
+    assert stored["tags"] == ["ZENDESK_SELL", "CONTACT"]
+    assert sm.calls("contact/delete") == 0
+
+
+async def test_guard_waits_for_the_other_person_stream(h: Harness, sm: Sandbox) -> None:
+    """A delete waits (Deferred) until every person stream has caught up after it, sending nothing."""
+    await h.once(lead(1, 1, "created", email=ADA))
+    calls = sm.calls()
+    await h.ingest(lead(1, 2, "deleted"), caught_up=False)
+    results = await h.run()
+    assert isinstance(results["lead:1"], Deferred)
+    assert sm.calls() == calls
+    assert sm.contacts()[ADA]["deleted"] is False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# errors
+
+
+async def test_rotated_secret_is_a_destination_error(h: Harness, sm: Sandbox) -> None:
+    """After the account's secret is rotated, 'Not authenticated' pauses the destination (DestinationError) for a
+    single key and a batch alike, and probe() fails until the secret matches again."""
+    sm.control("credentials", {"api_secret": "rotated-secret"})
+    await h.ingest(lead(1, 1, "created", email=ADA))
+    assert isinstance(failed((await h.run())["lead:1"]), DestinationError)
+    await h.ingest(lead(2, 1, "created", email="bob@example.org"))
+    results = await h.run()
+    assert [type(failed(r)) for r in results.values()] == [DestinationError, DestinationError]
+    with pytest.raises(DestinationError, match="Not authenticated"):
+        await h.writer.probe()
+    sm.control("credentials", {"api_secret": SECRET})
+    await h.writer.probe()
+    assert sm.contacts() == {}
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+async def test_refused_access_is_a_destination_error(h: Harness, sm: Sandbox, status: int) -> None:
+    """HTTP 401/403, and 404 (no such API method: the wrong instance in base_url), pause the destination."""
+    sm.fault(path="/api/", status=status)
+    error = failed(await h.once(lead(1, 1, "created", email=ADA)))
+    assert isinstance(error, DestinationError)
+    assert error.http_status == status
+    with pytest.raises(DestinationError):
+        await h.writer.probe()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_throttled_status_is_rate_limited_with_the_wait(h: Harness, sm: Sandbox, status: int) -> None:
+    """429 and 503 are throttling: RateLimited carrying the Retry-After seconds."""
+    sm.fault(path="/api/contact/upsert", status=status, headers={"Retry-After": "7"}, times=1)
+    error = failed(await h.once(lead(1, 1, "created", email=ADA)))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 7
+    assert error.http_status == status
+
+
+async def test_sandbox_rate_limit_is_rate_limited(h: Harness, sm: Sandbox) -> None:
+    """The sandbox's own limit answered as 429 gives RateLimited with its Retry-After."""
+    sm.control("behaviour", {"rate": "1/min", "throttle": "429"})
+    await h.writer.probe()
+    error = failed(await h.once(lead(1, 1, "created", email=ADA)))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after is not None
+    assert 0 < error.retry_after <= 60
+
+
+async def test_limit_message_is_rate_limited(h: Harness, sm: Sandbox) -> None:
+    """A success:false 'API calls limit exceeded' (HTTP 200) is throttling, for a batch too."""
+    sm.control("behaviour", {"rate": "1/min", "throttle": "message"})
+    await h.writer.probe()
+    await h.ingest(lead(1, 1, "created", email=ADA), lead(2, 1, "created", email="bob@example.org"))
+    results = await h.run()
+    assert [type(failed(r)) for r in results.values()] == [RateLimited, RateLimited]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500},
+        {"status": 502, "body": "<html>Bad gateway</html>", "content_type": "text/html"},
+        {"drop": True},
+        {"malformed": True},
+    ],
+    ids=["500", "502-html", "dropped", "not-json"],
+)
+async def test_server_trouble_is_transient(h: Harness, sm: Sandbox, fault: dict[str, Any]) -> None:
+    """5xx, a dropped connection and a reply that is not JSON are transient (retry later), never permanent."""
+    sm.fault(path="/api/", times=1, **fault)
+    error = failed(await h.once(lead(1, 1, "created", email=ADA)))
+    assert type(error) is TransientError
+    secret_free(error.request)
+
+
+async def test_timeout_is_transient_and_the_retry_is_harmless(store: Store, sm: Sandbox) -> None:
+    """A reply slower than the configured timeout is transient; the retry of a write that did happen updates the
+    same contact (upserts match by e-mail), so nothing is duplicated."""
+    h = Harness(store, sm, timeout=Duration(0.2))
+    sm.fault(path="/api/contact/upsert", latency_after=0.5, times=1)
+    error = failed(await h.once(lead(1, 1, "created", email=ADA)))
+    assert type(error) is TransientError
+    assert "did not answer in time" in error.message
+    retried = await h.run()
+    await h.close()
+    assert isinstance(retried["lead:1"], Done)
+    assert len(sm.contacts()) == 1
+    assert sm.sandbox.state()["writes_per_email"] == {ADA: 2}
+
+
+async def test_invalid_email_is_permanent_and_secret_free(h: Harness, sm: Sandbox) -> None:
+    """success:false about the data is permanent: a human message without the e-mail, and the request with every
+    credential removed."""
+    sm.control("rules", {"reject_emails": [ADA]})
+    error = failed(await h.once(lead(1, 1, "created", email=ADA, first_name="Ada")))
+    assert isinstance(error, PermanentError)
+    assert error.http_status == 200
+    assert "Invalid email" in error.message
+    assert ADA not in error.message
+    request = secret_free(error.request)
+    assert request["method"] == "contact/upsert"
+    assert request["body"]["contact"]["email"] == ADA
+    assert request["body"]["owner"] == OWNER
+
+
+async def test_http_400_is_permanent(h: Harness, sm: Sandbox) -> None:
+    """HTTP 400 on a single upsert is permanent for that record."""
+    sm.fault(path="/api/contact/upsert", status=400, times=1)
+    error = failed(await h.once(lead(1, 1, "created", email=ADA)))
+    assert isinstance(error, PermanentError)
+    assert error.http_status == 400
+
+
+async def test_every_call_takes_the_shared_limiter(h: Harness, sm: Sandbox) -> None:
+    """Each HTTP call (batches, single upserts, deletes and the probe) first acquires the shared limiter."""
+    sm.control("rules", {"reject_emails": ["bad@example.org"]})
+    await h.ingest(*(lead(n, 1, "created", email=e) for n, e in ((1, ADA), (2, "bad@example.org"), (3, "c@x.org"))))
+    await h.run()
+    await h.settle("lead:2")
+    await h.once(lead(1, 2, "deleted"))
+    await h.writer.probe()
+    by_method = sm.sandbox.state()["requests_by_method"]
+    assert by_method == {"contact/batchupsert": 2, "contact/delete": 1, "contact/hasContact": 1}
+    assert h.limiter.acquired == sm.calls() == 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# probe and fields
+
+
+async def test_probe_checks_the_credentials(h: Harness, sm: Sandbox) -> None:
+    """probe() passes with good credentials, calling contact/hasContact."""
+    await h.writer.probe()
+    assert sm.calls("contact/hasContact") == 1
+
+
+async def test_probe_of_an_unknown_owner_is_a_destination_error(store: Store, sm: Sandbox) -> None:
+    """An owner the account does not know is refused as 'Not authenticated, invalid owner'."""
+    h = Harness(store, sm, owner="someone@example.com")
+    with pytest.raises(DestinationError, match="invalid owner"):
+        await h.writer.probe()
+    await h.close()
+
+
+async def test_probe_of_an_unreachable_destination_is_transient(store: Store, sm: Sandbox) -> None:
+    """probe() against a port nothing listens on raises TransientError."""
+    with ServerThread(AppSwitch()) as spare:
+        url = spare.url
+    writer = SalesmanagoWriter(config(url), lookups=store, limiter=Limiter(SINK, None), streams=["leads"])
+    with pytest.raises(TransientError):
+        await writer.probe()
+    await writer.aclose()
+
+
+async def test_fields_lists_the_fixed_contact_fields(h: Harness) -> None:
+    """fields() lists SALESmanago's fixed contact fields and labels the free-form kinds as free-form."""
+    fields = {f.key: f for f in await h.writer.fields()}
+    for key in ("contact.email", "contact.name", "contact.phone", "contact.state", "address.country", "birthday"):
+        assert key in fields
+    assert fields["contact.email"].editable is False
+    assert fields["contact.state"].options is not None
+    assert "CUSTOMER" in fields["contact.state"].options
+    for key in ("property.<name>", "number.<name>", "date.<name>"):
+        assert "free-form" in fields[key].label
