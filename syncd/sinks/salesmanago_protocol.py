@@ -28,7 +28,9 @@ API = "SALESmanago"
 AUTH_FIELDS = ("clientId", "apiKey", "sha", "requestTime")
 NOT_AUTHENTICATED = "not authenticated"
 _THROTTLE = re.compile(r"calls? limit|rate limit|requests? limit|limit exceeded|too many requests|throttl", re.I)
-_EMAIL = re.compile(r"[^\s:;,<>()\[\]\"']*@[^\s:;,<>()\[\]\"']*")
+_ADDRESS_CHAR = r"[^\s:;,<>()\[\]\"']"
+# Anything with an @ and at least one address character beside it (a lone "@" in prose is not an address).
+_EMAIL = re.compile(rf"{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}*|@{_ADDRESS_CHAR}+")
 _ITEM = re.compile(r"^\s*upsertDetails\[(\d+)\]")
 
 
