@@ -130,7 +130,9 @@ class OntraportWriter:
             return Done(work.key, work.seqs, remote_id=remote_id, digest=sign, sent=sent, detail="updated")
         if email:
             created_or_merged = await self._save_or_update(payload)
-            return Done(work.key, work.seqs, remote_id=created_or_merged, digest=sign, sent=sent, detail="merged")
+            return Done(
+                work.key, work.seqs, remote_id=created_or_merged, digest=sign, sent=sent, detail="merged or created"
+            )
         field = self.config.external_id_field
         if not field:
             return Skipped(
