@@ -222,8 +222,13 @@ class SellSandbox:
             status = self.behaviour.throttle_status
             if self.behaviour.throttle_body == "empty":
                 return json_bytes(b"", status)
-            return error_response(request, status, "rate_limit_exceeded", "Rate limit exceeded",
-                                  details="Too many requests for this access token; slow down.")  # fmt: skip
+            return error_response(
+                request,
+                status,
+                "rate_limit_exceeded",
+                "Rate limit exceeded",
+                details="Too many requests for this access token; slow down.",
+            )
         return None
 
     # -------------------------------------------------------------------------------------------------------------
@@ -262,9 +267,15 @@ class SellSandbox:
             if start > log.head:
                 return _invalid(request, "position", "position is ahead of the stream")
             if start < log.tail:
-                return error_response(request, 410, "gone", "The position has expired",
-                                      details="Events at this position are older than the retention window; "
-                                              "start again from tail or top.", field="position")  # fmt: skip
+                return error_response(
+                    request,
+                    410,
+                    "gone",
+                    "The position has expired",
+                    details="Events at this position are older than the retention window; "
+                    "start again from tail or top.",
+                    field="position",
+                )
         count = min(limit, log.head - start)
         behaviour, rng = self.behaviour, self._rng
         if count and rng.random() < behaviour.empty_pages:

@@ -96,11 +96,9 @@ class RecordIndex:
         snapshot = self.latest(kind, record_id)
         return None if snapshot is None or snapshot.deleted else snapshot
 
-    def live_count(self, kind: str) -> int:
-        return sum(1 for s in self._records.get(kind, {}).values() if not s.deleted)
-
-    def listing(self, kind: str, *, sort: str = "id", descending: bool = False, ids: list[int] | None = None
-                ) -> list[Snapshot]:  # fmt: skip
+    def listing(
+        self, kind: str, *, sort: str = "id", descending: bool = False, ids: list[int] | None = None
+    ) -> list[Snapshot]:
         """Live records of `kind`, sorted by `sort` ("id" or "updated_at", ties by id), optionally only `ids`."""
         if ids is not None:
             chosen = [s for s in (self.get(kind, i) for i in dict.fromkeys(ids)) if s is not None]

@@ -117,8 +117,15 @@ class Stories(World):
         self.leads.pop(lead.data["id"])
         src = lead.data
         data, values = self._person("contact", src["first_name"], src["last_name"], src["email"])
-        data.update(phone=src["phone"], mobile=src["mobile"], title=src["title"], address=src["address"],
-                    is_organization=False, name=None, contact_id=None)  # fmt: skip
+        data.update(
+            phone=src["phone"],
+            mobile=src["mobile"],
+            title=src["title"],
+            address=src["address"],
+            is_organization=False,
+            name=None,
+            contact_id=None,
+        )
         self._contact_extras(data)
         self.emit("contact", data)
         self.people.add(Rec(data, values))
@@ -282,18 +289,33 @@ class Stories(World):
 
     def _order(self, deal: Data) -> None:
         rng = self.rng
-        order = {"id": next(self._ids["order"]), "deal_id": deal["id"], "discount": rng.choice((0, 0, 5, 10)),
-                 "created_at": self.now}  # fmt: skip
+        order = {
+            "id": next(self._ids["order"]),
+            "deal_id": deal["id"],
+            "discount": rng.choice((0, 0, 5, 10)),
+            "created_at": self.now,
+        }
         self.emit("order", order)
         for name, sku, price in rng.sample(cat.PRODUCTS, rng.randint(1, 3)):
             quantity = rng.randint(1, 10)
-            self.emit("line_item", {
-                "id": next(self._ids["line_item"]), "order_id": order["id"], "deal_id": deal["id"],
-                "product_id": 1000 + cat.PRODUCTS.index((name, sku, price)), "name": name, "sku": sku,
-                "description": f"{name} × {quantity}", "quantity": quantity, "price": price,
-                "value": f"{float(price) * quantity:.2f}", "variation": "0.00", "currency": deal["currency"],
-                "created_at": self.now,
-            })  # fmt: skip
+            self.emit(
+                "line_item",
+                {
+                    "id": next(self._ids["line_item"]),
+                    "order_id": order["id"],
+                    "deal_id": deal["id"],
+                    "product_id": 1000 + cat.PRODUCTS.index((name, sku, price)),
+                    "name": name,
+                    "sku": sku,
+                    "description": f"{name} × {quantity}",
+                    "quantity": quantity,
+                    "price": price,
+                    "value": f"{float(price) * quantity:.2f}",
+                    "variation": "0.00",
+                    "currency": deal["currency"],
+                    "created_at": self.now,
+                },
+            )
 
     def _customer(self, deal: Data) -> None:
         """The won deal's contact becomes a current customer."""
@@ -308,9 +330,15 @@ class Stories(World):
         if not pool:
             self.new_lead()
             return
-        data = {"id": next(self._ids["note"]), "creator_id": rng.choice(cat.OWNERS), "content": rng.choice(cat.NOTES),
-                "resource_id": pool.choice(rng).data["id"], "resource_type": resource, "type": "regular",
-                "created_at": self.now}  # fmt: skip
+        data = {
+            "id": next(self._ids["note"]),
+            "creator_id": rng.choice(cat.OWNERS),
+            "content": rng.choice(cat.NOTES),
+            "resource_id": pool.choice(rng).data["id"],
+            "resource_type": resource,
+            "type": "regular",
+            "created_at": self.now,
+        }
         self.emit("note", data)
         self.notes.add(Rec(data))
 

@@ -45,9 +45,6 @@ class Pool:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def __contains__(self, record_id: object) -> bool:
-        return record_id in self._index
-
     def add(self, rec: Rec) -> None:
         record_id = int(rec.data["id"])
         self._index[record_id] = len(self._ids)
@@ -152,8 +149,11 @@ class World:
     # definitions
 
     def setup(self) -> None:
-        for resource, types in (("lead", cat.CUSTOM_TYPES), ("contact", cat.CUSTOM_TYPES),
-                                ("deal", cat.DEAL_CUSTOM_TYPES)):  # fmt: skip
+        for resource, types in (
+            ("lead", cat.CUSTOM_TYPES),
+            ("contact", cat.CUSTOM_TYPES),
+            ("deal", cat.DEAL_CUSTOM_TYPES),
+        ):
             for name, type_ in types:
                 field = {"id": next(self._ids["custom_field"]), "name": name, "type": type_, "resource_type": resource}
                 self._define(resource, field)
@@ -162,9 +162,19 @@ class World:
             stage_id = next(self._ids["stage"])
             self.stages.setdefault(category, []).append(stage_id)
             self._stage_order.append(stage_id)
-            self.emit("stage", {"id": stage_id, "name": name, "category": category, "active": True,
-                                "position": position, "likelihood": likelihood, "pipeline_id": _PIPELINE,
-                                "created_at": self.now})  # fmt: skip
+            self.emit(
+                "stage",
+                {
+                    "id": stage_id,
+                    "name": name,
+                    "category": category,
+                    "active": True,
+                    "position": position,
+                    "likelihood": likelihood,
+                    "pipeline_id": _PIPELINE,
+                    "created_at": self.now,
+                },
+            )
         for name, resource in cat.SOURCES:
             self._source(name, resource)
 
@@ -222,8 +232,10 @@ class World:
         for name in names:
             key = (resource, name)
             if key not in self._tags:
-                self._tags[key] = {"data": {"id": len(self._tags) + 1, "name": name, "resource_type": resource},
-                                   "meta": {"type": "tag"}}  # fmt: skip
+                self._tags[key] = {
+                    "data": {"id": len(self._tags) + 1, "name": name, "resource_type": resource},
+                    "meta": {"type": "tag"},
+                }
             tags.append(self._tags[key])
         return tags
 
