@@ -290,8 +290,7 @@ class Dispatcher:
             if stop.is_set():
                 return
             try:
-                await self.limiter.acquire()
-                await self.writer.probe()
+                await self.writer.probe()  # the writer takes its own slot from the shared limiter
             except DestinationError as exc:
                 self._log.info("destination_probe_failed", error=exc.message, attempt=attempt)
                 continue
