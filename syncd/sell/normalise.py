@@ -1,18 +1,15 @@
 """One Firehose item -> one `ChangeEvent`: flat, typed, Sell-shape-agnostic. Pure; runs once per event.
 
 The rules (syncd/events.py says what the result holds): tags become their names; `custom_field_values` become
-`{field name: plain value}` (see `custom_value`); money strings become `Decimal`; addresses become `Address` with ""
-for missing parts; a contact's `contact_id` becomes `organization_id`; `meta.previous` is normalised the same way and
-keyed by the record's attribute names; a null attribute takes the record struct's default. Attributes Sell adds are
-ignored. Anything else raises `NormaliseError` naming the attribute, so the poller can quarantine the item.
+`{field name: plain value}` (see `syncd.sell.values`); money strings become `Decimal`; addresses become `Address`
+with "" for missing parts; a contact's `contact_id` becomes `organization_id`; `meta.previous` is normalised the same
+way and keyed by the record's attribute names; a null attribute takes the record struct's default. Attributes Sell
+adds are ignored. Anything else raises `NormaliseError` naming the attribute, so the poller can quarantine the item.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import msgspec
@@ -21,7 +18,6 @@ from syncd.errors import SyncdError
 from syncd.events import (
     STREAM_KINDS,
     Action,
-    Address,
     AnyRecord,
     ChangeEvent,
     Contact,
@@ -35,15 +31,12 @@ from syncd.events import (
     Source,
     Stage,
 )
+from syncd.sell.values import BadValue, address_of, custom_values, date_of, decimal_of, tag_names, utc, utc_or_none
 from syncd.sell.wire import (
     RENAMED,
     WIRE_RECORDS,
-    CustomValues,
     Item,
     KindOnly,
-    Money,
-    Tags,
-    WireAddress,
     WireContact,
     WireCustomField,
     WireDeal,
@@ -64,175 +57,6 @@ class NormaliseError(SyncdError):
 
 
 ACTIONS: Final = frozenset({"created", "updated", "deleted"})
-TEXT_TYPES: Final = frozenset({"email", "phone", "string", "text", "url"})
-
-# ---------------------------------------------------------------------------------------------------------------
-# plain values
-
-
-def decimal_of(value: Money, where: str) -> Decimal | None:
-    """Sell money/quantity ("1250.00", or a number) as a Decimal, keeping its scale; null or "" -> None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-    else:
-        text = repr(value)
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise NormaliseError(f"{where}: not a decimal: {value!r}") from None
-    if not number.is_finite():
-        raise NormaliseError(f"{where}: not a decimal: {value!r}")
-    return number
-
-
-def canonical_decimal(value: Any, where: str) -> str:
-    """A custom "number" value as a canonical decimal string: "123.450" -> "123.45", "1E+2" -> "100"."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise NormaliseError(f"{where}: not a decimal: {value!r}")
-    number = decimal_of(value, where)
-    if number is None:
-        raise NormaliseError(f"{where}: not a decimal: {value!r}")
-    if number.is_zero():
-        return "0"
-    return format(number.normalize(), "f")
-
-
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_US_DATETIME = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?$")
-
-
-def date_of(value: str, where: str) -> date:
-    """Sell's "4/27/2016" (or ISO "2016-04-27") as a date."""
-    text = value.strip()
-    try:
-        match = _US_DATE.match(text)
-        if match:
-            month, day, year = (int(g) for g in match.groups())
-            return date(year, month, day)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise NormaliseError(f"{where}: not a date: {value!r}") from None
-
-
-def datetime_text(value: str, where: str) -> str:
-    """Sell's "4/28/2016 6:00" (or ISO) as an ISO datetime string "2016-04-28T06:00:00"."""
-    text = value.strip()
-    try:
-        match = _US_DATETIME.match(text)
-        if match:
-            month, day, year, hour, minute = (int(g) for g in match.groups()[:5])
-            second = int(match.group(6) or 0)
-            half = (match.group(7) or "").lower()
-            if half and not 1 <= hour <= 12:
-                raise ValueError(text)
-            if half == "pm" and hour != 12:
-                hour += 12
-            elif half == "am" and hour == 12:
-                hour = 0
-            return datetime(year, month, day, hour, minute, second).isoformat()
-        return datetime.fromisoformat(text).isoformat()
-    except ValueError:
-        raise NormaliseError(f"{where}: not a date and time: {value!r}") from None
-
-
-def utc(moment: datetime) -> datetime:
-    """An aware UTC datetime (Sell's times are UTC; a naive one is taken as UTC)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _utc_or_none(moment: datetime | None) -> datetime | None:
-    return None if moment is None else utc(moment)
-
-
-def address_of(value: WireAddress | None) -> Address | None:
-    if value is None:
-        return None
-    postal = value.postal_code
-    return Address(
-        line1=value.line1 or "",
-        city=value.city or "",
-        postal_code="" if postal is None else str(postal),
-        state=value.state or "",
-        country=value.country or "",
-    )
-
-
-def tag_names(tags: Tags) -> list[str]:
-    if not tags:
-        return []
-    return [tag if isinstance(tag, str) else tag.data.name for tag in tags]
-
-
-def _option_name(value: Any, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("name"), str):
-        return str(value["name"])
-    raise NormaliseError(f"{where}: not a list option: {value!r}")
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise NormaliseError(f"{where}: not text: {value!r}")
-    return value
-
-
-def custom_value(kind: str, value: Any, where: str) -> CustomValue:
-    """One custom field value (already JSON-decoded) as a plain value, by the field's Sell type."""
-    if value is None:
-        return None
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise NormaliseError(f"{where}: not true or false: {value!r}")
-        return value
-    if kind == "number":
-        return canonical_decimal(value, where)
-    if kind == "date":
-        return date_of(_text(value, where), where).isoformat()
-    if kind == "datetime":
-        return datetime_text(_text(value, where), where)
-    if kind == "list":
-        return _option_name(value, where)
-    if kind == "multi_select_list":
-        if not isinstance(value, list):
-            raise NormaliseError(f"{where}: not a list of options: {value!r}")
-        return [_option_name(option, where) for option in value]
-    if kind == "address":
-        try:
-            return address_of(msgspec.convert(value, WireAddress))
-        except msgspec.ValidationError as exc:
-            raise NormaliseError(f"{where}: not an address: {explain(exc)}") from None
-    if kind in TEXT_TYPES:
-        return _text(value, where)
-    # A type this code does not know yet (Sell adds them): keep what has an obvious plain form.
-    if isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | float):
-        return canonical_decimal(value, where)
-    if isinstance(value, list):
-        return [_option_name(option, where) for option in value]
-    return _option_name(value, f"{where} (unknown type {kind!r})")
-
-
-_any_decoder = msgspec.json.Decoder()
-
-
-def custom_values(values: CustomValues, where: str) -> dict[str, CustomValue]:
-    if not values:
-        return {}
-    plain: dict[str, CustomValue] = {}
-    for entry in values:
-        field = entry.custom_field.data
-        raw = _any_decoder.decode(entry.value)
-        plain[field.name] = custom_value(field.type, raw, f"{where}[{field.name}]")
-    return plain
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # records: Firehose shape -> the normalised record's attributes (a null attribute takes the record's default)
@@ -241,7 +65,7 @@ def custom_values(values: CustomValues, where: str) -> dict[str, CustomValue]:
 def _person(d: WirePerson, kind: str) -> dict[str, Any]:
     return {
         "id": d.id,
-        "created_at": _utc_or_none(d.created_at),
+        "created_at": utc_or_none(d.created_at),
         "owner_id": d.owner_id,
         "creator_id": d.creator_id,
         "first_name": d.first_name or "",
@@ -289,7 +113,7 @@ def _deal(d: WireDeal) -> dict[str, Any]:
     close = d.estimated_close_date
     return {
         "id": d.id,
-        "created_at": _utc_or_none(d.created_at),
+        "created_at": utc_or_none(d.created_at),
         "owner_id": d.owner_id,
         "creator_id": d.creator_id,
         "name": d.name or "",
@@ -299,7 +123,7 @@ def _deal(d: WireDeal) -> dict[str, Any]:
         "stage_id": d.stage_id,
         "source_id": d.source_id,
         "loss_reason_id": d.loss_reason_id,
-        "last_stage_change_at": _utc_or_none(d.last_stage_change_at),
+        "last_stage_change_at": utc_or_none(d.last_stage_change_at),
         "contact_id": d.contact_id,
         "organization_id": d.organization_id,
         "estimated_close_date": date_of(close, "deal.estimated_close_date") if close else None,
@@ -312,7 +136,7 @@ def _deal(d: WireDeal) -> dict[str, Any]:
 def _stage(d: WireStage) -> dict[str, Any]:
     return {
         "id": d.id,
-        "created_at": _utc_or_none(d.created_at),
+        "created_at": utc_or_none(d.created_at),
         "name": d.name or "",
         "category": d.category or "",
         "active": True if d.active is None else d.active,
@@ -325,7 +149,7 @@ def _stage(d: WireStage) -> dict[str, Any]:
 def _source(d: WireSource) -> dict[str, Any]:
     return {
         "id": d.id,
-        "created_at": _utc_or_none(d.created_at),
+        "created_at": utc_or_none(d.created_at),
         "name": d.name or "",
         "resource_type": d.resource_type or "",
     }
@@ -334,7 +158,7 @@ def _source(d: WireSource) -> dict[str, Any]:
 def _note(d: WireNote) -> dict[str, Any]:
     return {
         "id": d.id,
-        "created_at": _utc_or_none(d.created_at),
+        "created_at": utc_or_none(d.created_at),
         "creator_id": d.creator_id,
         "content": d.content or "",
         "resource_id": d.resource_id,
@@ -346,7 +170,7 @@ def _note(d: WireNote) -> dict[str, Any]:
 def _order(d: WireOrder) -> dict[str, Any]:
     return {
         "id": d.id,
-        "created_at": _utc_or_none(d.created_at),
+        "created_at": utc_or_none(d.created_at),
         "deal_id": d.deal_id,
         "discount": decimal_of(d.discount, "order.discount"),
     }
@@ -355,7 +179,7 @@ def _order(d: WireOrder) -> dict[str, Any]:
 def _line_item(d: WireLineItem) -> dict[str, Any]:
     return {
         "id": d.id,
-        "created_at": _utc_or_none(d.created_at),
+        "created_at": utc_or_none(d.created_at),
         "order_id": d.order_id,
         "deal_id": d.deal_id,
         "product_id": d.product_id,
@@ -373,7 +197,7 @@ def _line_item(d: WireLineItem) -> dict[str, Any]:
 def _custom_field(d: WireCustomField) -> dict[str, Any]:
     return {
         "id": d.id,
-        "created_at": _utc_or_none(d.created_at),
+        "created_at": utc_or_none(d.created_at),
         "name": d.name or "",
         "type": d.type or "",
         "resource_type": d.resource_type or "",
@@ -446,7 +270,10 @@ def normalise(stream: str, raw: bytes) -> ChangeEvent:
     data = item.data
     if data.id is None:
         raise NormaliseError(f"{expected}.id: missing")
-    fields = kind.convert(data)
+    try:
+        fields = kind.convert(data)
+    except BadValue as exc:
+        raise NormaliseError(str(exc)) from None
     previous = {} if meta.previous == _NULL else _previous(kind, meta.previous, fields)
     return ChangeEvent(
         stream=stream,
@@ -485,7 +312,7 @@ def _previous(kind: _Kind, raw: msgspec.Raw, current: dict[str, Any]) -> dict[st
         old = kind.convert(kind.previous_decoder.decode(raw))
     except msgspec.ValidationError as exc:
         raise NormaliseError(f"{kind.name}.previous.{explain(exc)}") from None
-    except NormaliseError as exc:  # "deal.value: ..." -> "deal.previous.value: ..."
+    except BadValue as exc:  # "deal.value: ..." -> "deal.previous.value: ..."
         raise NormaliseError(f"{kind.name}.previous.{str(exc).removeprefix(kind.name + '.')}") from None
     except msgspec.DecodeError as exc:  # pragma: no cover - the item as a whole was valid JSON
         raise NormaliseError(f"{kind.name}.previous: not valid JSON ({exc})") from None
