@@ -127,6 +127,7 @@ class SalesmanagoWriter:
     # the Writer interface
 
     async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
+        """One Result per key, in the order of `works`; expected failures come back as `Failed`, never raised."""
         results: dict[str, Result] = {}
         upserts: list[_Upsert] = []
         for work in works:
@@ -147,10 +148,11 @@ class SalesmanagoWriter:
         if isinstance(reply, CallError):
             raise reply
         error = classify(reply, method="contact/hasContact", request=None, known=(self.config.owner,))
-        if error is None or isinstance(error, TransientError | DestinationError):
-            if error is not None:
-                raise error
+        if error is None:
             return
+        if isinstance(error, TransientError | DestinationError):
+            raise error
+        # Anything else (a 400, a refusal) still means the destination is not usable as configured.
         raise DestinationError(f"{API} refused the probe: {error.message}", http_status=error.http_status)
 
     async def fields(self) -> list[DestinationField]:
