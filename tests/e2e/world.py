@@ -1,0 +1,174 @@
+"""A whole sandboxed world for end-to-end tests: the three simulators on loopback and a config pointing at them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from syncd.config import Config, loads
+from syncd.daemon import Daemon
+from syncd.sandbox.history import item
+from syncd.sandbox.ontraport import OntraportSandbox
+from syncd.sandbox.salesmanago import SalesmanagoSandbox
+from syncd.sandbox.sell import SellSandbox
+from syncd.sandbox.server import ServerThread
+
+SELL_TOKEN = "sell-token-e2e-0001"
+SM_CLIENT = "client-e2e"
+SM_SECRET = "sm-secret-e2e-0002"
+SM_OWNER = "owner@example.com"
+OP_APP = "2_50_e2e"
+OP_KEY = "op-key-e2e-0003"
+SECRETS = (SELL_TOKEN, SM_SECRET, OP_KEY)
+
+
+class Api:
+    """One simulator's control surface over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.http.get(f"/_sandbox/{path}", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: Any) -> Any:
+        response = self.http.post(f"/_sandbox/{path}", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def fault(self, **fault: Any) -> None:
+        self.post("faults", fault)
+
+    def clear_faults(self) -> None:
+        assert self.http.delete("/_sandbox/faults").status_code == 200
+
+
+class World:
+    def __init__(self, tmp_path: Path, sell: Api, sm: Api, op: Api) -> None:
+        self.tmp_path = tmp_path
+        self.sell = sell
+        self.sm = sm
+        self.op = op
+
+    def config(
+        self, extra: str = "", *, sm: str = "", op: str = "", streams: tuple[str, ...] = ("leads", "contacts")
+    ) -> Config:
+        """A config for this world; `sm`/`op` add keys to the destination tables, `extra` adds whole tables."""
+        text = f"""
+[state]
+path = "{self.tmp_path / "syncd.db"}"
+[sell]
+token = "{SELL_TOKEN}"
+base_url = "{self.sell.url}"
+streams = {json.dumps(list(streams))}
+poll_interval = "20ms"
+rate = "100000/s"
+max_backoff = "100ms"
+[sinks.salesmanago]
+base_url = "{self.sm.url}"
+client_id = "{SM_CLIENT}"
+api_secret = "{SM_SECRET}"
+owner = "{SM_OWNER}"
+rate = "100000/s"
+max_backoff = "200ms"
+timeout = "2s"
+{sm}
+[sinks.ontraport]
+base_url = "{self.op.url}"
+app_id = "{OP_APP}"
+api_key = "{OP_KEY}"
+rate = "100000/s"
+max_backoff = "200ms"
+timeout = "2s"
+external_id_field = "f1558"
+{op}
+[health]
+enabled = false
+{extra}
+"""
+        return loads(text, source=str(self.tmp_path / "syncd.toml"))
+
+    async def run(self, config: Config | None = None) -> int:
+        """Run the daemon until every stream is at the top and nothing is pending."""
+        return await Daemon(config or self.config(), until_idle=True, handle_signals=False).run()
+
+    def append(self, stream: str, *items: dict[str, Any]) -> None:
+        self.sell.post("events", {"stream": stream, "items": list(items)})
+
+    def sm_contacts(self) -> dict[str, dict[str, Any]]:
+        """SALESmanago contacts by e-mail (soft-deleted ones included, flagged)."""
+        return {c["email"]: c for c in self.sm.get("contacts")["contacts"]}
+
+    def op_contacts(self) -> list[dict[str, Any]]:
+        return list(self.op.get("contacts")["contacts"])
+
+    def op_by_email(self) -> dict[str, dict[str, Any]]:
+        return {c["email"]: c for c in self.op_contacts() if c.get("email")}
+
+
+@contextmanager
+def world(tmp_path: Path, *, op_rate: str | None = None) -> Iterator[World]:
+    """The three simulators, accepting exactly the credentials `World.config` names."""
+    sell = SellSandbox(tokens=[SELL_TOKEN], rate=None, seed=1)
+    sm = SalesmanagoSandbox(client_id=SM_CLIENT, api_secret=SM_SECRET, owners=[SM_OWNER], rate=None)
+    op = OntraportSandbox(app_id=OP_APP, api_key=OP_KEY, rate=None)
+    with ExitStack() as stack:
+        servers = [stack.enter_context(ServerThread(app)) for app in (sell.app, sm.app, op.app)]
+        apis = [Api(s.url) for s in servers]
+        try:
+            yield World(tmp_path, *apis)
+        finally:
+            for api in apis:
+                api.http.close()
+
+
+_NOW = datetime.now(UTC)
+
+
+def person(
+    kind: str,
+    record_id: int,
+    sequence: int = 1,
+    action: str = "created",
+    *,
+    previous: dict[str, Any] | None = None,
+    cause: str = "interaction",
+    **fields: Any,
+) -> dict[str, Any]:
+    """A Firehose item for a lead or contact with realistic fields (override any with keyword arguments)."""
+    data: dict[str, Any] = {
+        "id": record_id,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": f"{kind}{record_id}@example.org",
+        "phone": "+44 20 7946 0000",
+        "mobile": "+44 7700 900123",
+        "title": "Analyst",
+        "website": "https://example.org",
+        "address": {
+            "line1": "12 Byron St",
+            "city": "London",
+            "postal_code": "N1 9GU",
+            "state": "",
+            "country": "United Kingdom",
+        },
+        "tags": [],
+        "custom_field_values": [],
+        "created_at": "2026-11-01T10:00:00Z",
+    }
+    if kind == "lead":
+        data["organization_name"] = "Analytical Engines Ltd"
+        data["status"] = "New"
+    else:
+        data.update({"is_organization": False, "customer_status": "none", "prospect_status": "current"})
+    data.update(fields)
+    return item(kind, data, action=action, sequence=sequence, previous=previous, event_time=_NOW, cause=cause)
