@@ -50,6 +50,17 @@ class FieldMapping:
         return self.sell[len(CUSTOM_PREFIX) :] if self.sell.startswith(CUSTOM_PREFIX) else None
 
 
+@dataclass(frozen=True, slots=True)
+class MappingProblem:
+    """A `[sinks.<name>.fields]` row (or mapping setting) that cannot work, named by its config key."""
+
+    key: str  # the config key, e.g. sinks.ontraport.fields."custom.Tier"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
 def parse_fields(sink: str, table: Mapping[str, str]) -> list[FieldMapping]:
     """The mapping rows of one destination, in file order."""
     return [

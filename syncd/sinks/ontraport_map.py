@@ -26,7 +26,7 @@ from syncd.errors import PermanentError
 from syncd.events import Address, Contact, Lead
 from syncd.sinks.base import DestinationField
 from syncd.sinks.countries import country_code
-from syncd.sinks.mapping import FieldMapping, as_text, resolve, sell_field_problem
+from syncd.sinks.mapping import FieldMapping, MappingProblem, as_text, resolve, sell_field_problem
 from syncd.sinks.ontraport_values import UTM_KEYS, to_field
 
 SINK = "ontraport"
@@ -34,17 +34,6 @@ CONSTANT_PREFIX = "="
 EXTERNAL_ID_KEY = f"sinks.{SINK}.external_id_field"
 TEXT_TYPES = frozenset({"text", "longtext"})
 LEAD_SOURCE_KEYS = ("n_lead_source", "l_lead_source")
-
-
-@dataclass(frozen=True, slots=True)
-class MappingProblem:
-    """Why one config key cannot work against the destination's fields."""
-
-    key: str  # the config key, e.g. sinks.ontraport.fields."custom.Tier"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,9 @@ from typing import Any
 
 from syncd.config import SalesmanagoConfig
 from syncd.events import Contact, Lead, email_of
-from syncd.sinks.mapping import CUSTOM_PREFIX, FieldMapping, resolve
+from syncd.sinks.mapping import CUSTOM_PREFIX, FieldMapping, MappingProblem, resolve
 from syncd.sinks.salesmanago_targets import (
     ADDRESS_PARTS,
-    MappingProblem,
     Target,
     check_mapping,
     clip,

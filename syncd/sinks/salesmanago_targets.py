@@ -30,7 +30,7 @@ from typing import Any
 
 from syncd.events import Address
 from syncd.sinks.countries import country_code
-from syncd.sinks.mapping import FieldMapping, as_text, sell_field_problem
+from syncd.sinks.mapping import FieldMapping, MappingProblem, as_text, sell_field_problem
 
 STATES = ("CUSTOMER", "PROSPECT", "PARTNER", "OTHER", "UNKNOWN")
 CONTACT_KEYS = ("name", "phone", "fax", "company", "state", "externalId")
@@ -52,17 +52,6 @@ class Target:
 
     form: str
     name: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class MappingProblem:
-    """A `[sinks.salesmanago.fields]` row that cannot work, named by its config key."""
-
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
 
 
 _CANONICAL = {
