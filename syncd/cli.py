@@ -73,6 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
 
+    check = command(
+        "check",
+        "Try every credential and validate the field mappings against each destination's own field list.",
+        "syncd check --config syncd.toml",
+    )
+    check.set_defaults(handler=cmd_check)
+
+    fields = command(
+        "fields",
+        "List a destination's contact fields (what [sinks.<name>.fields] may map to).",
+        "syncd fields --sink ontraport --config syncd.toml",
+        "syncd fields --sink salesmanago --config syncd.toml --json",
+    )
+    fields.add_argument("--sink", required=True, choices=["salesmanago", "ontraport"], help="the destination")
+    fields.add_argument("--json", action="store_true", help="machine-readable output")
+    fields.set_defaults(handler=cmd_fields)
+
     sandbox = command(
         "sandbox",
         "Serve the built-in simulators of Sell, SALESmanago and Ontraport on the loopback ports the config names.",
@@ -128,8 +145,14 @@ def _logs(config: Config) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from syncd.daemon import Daemon
+    from syncd.sinks.checks import offline_problems
 
     config = load_config(args)
+    problems = offline_problems(config)
+    if problems:
+        for problem in problems:
+            print(f"syncd: configuration error: {config.source}: {problem}", file=sys.stderr)
+        return EX_CONFIG
     _logs(config)
     daemon = Daemon(config, until_idle=args.until_idle)
     result: int = anyio.run(daemon.run)
@@ -154,6 +177,77 @@ def cmd_status(args: argparse.Namespace) -> int:
     data = anyio.run(read)
     print(render_json(data) if args.json else render_table(data))
     return 0
+
+
+async def _custom_field_names(config: Config) -> frozenset[str] | None:
+    """The Sell custom field names the store knows (None without a store or without definitions)."""
+    from state.store import Store
+
+    if not await anyio.Path(config.state.path).exists():
+        return None
+    store = await Store.open(config.state.path, readonly=True)
+    try:
+        return await store.custom_field_names()
+    finally:
+        await store.close()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from syncd.sinks.checks import check
+
+    config = load_config(args)
+
+    async def run() -> int:
+        report = await check(config, custom_names=await _custom_field_names(config))
+        for line in report.lines:
+            print(line)
+        for line in report.unreachable:
+            print(f"FAIL  {line}")
+        for problem in report.problems:
+            print(f"FAIL  {config.source}: {problem}")
+        if report.problems:
+            return EX_CONFIG
+        return 0 if report.ok else 1
+
+    result: int = anyio.run(run)
+    return result
+
+
+def cmd_fields(args: argparse.Namespace) -> int:
+    import json
+
+    from syncd.ratelimit import Limiter
+    from syncd.sinks.base import NoLookups
+    from syncd.sinks.registry import build_writer
+
+    config = load_config(args)
+    sink = config.sinks.salesmanago if args.sink == "salesmanago" else config.sinks.ontraport
+    if sink is None:
+        raise ConfigError(f"there is no [sinks.{args.sink}] table", path=config.source)
+
+    async def run() -> int:
+        writer = build_writer(
+            sink, store=NoLookups(), limiter=Limiter(sink.name, sink.rate), streams=config.sell.streams
+        )
+        try:
+            found = await writer.fields()
+        finally:
+            await writer.aclose()
+        if args.json:
+            rows = [
+                {"key": f.key, "label": f.label, "type": f.type, "editable": f.editable, "options": f.options}
+                for f in found
+            ]
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return 0
+        print(f"{'KEY':<24}{'TYPE':<13}{'EDITABLE':<10}LABEL")
+        for f in found:
+            options = f"  options: {', '.join(f'{k}={v}' for k, v in f.options.items())}" if f.options else ""
+            print(f"{f.key:<24}{f.type:<13}{'yes' if f.editable else 'no':<10}{f.label}{options}")
+        return 0
+
+    result: int = anyio.run(run)
+    return result
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -52,3 +52,18 @@ class Writer(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class NoLookups:
+    """Lookups for commands that talk to a destination without delivering anything (`syncd check`, `fields`)."""
+
+    async def live_peers(
+        self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None
+    ) -> list[str]:
+        return []
+
+    async def streams_caught_up_since(self, streams: Iterable[str], since: float) -> bool:
+        return False
+
+    async def shadow(self, kind: str, record_id: int) -> Shadow | None:
+        return None

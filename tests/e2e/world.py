@@ -63,7 +63,21 @@ class World:
         self, extra: str = "", *, sm: str = "", op: str = "", streams: tuple[str, ...] = ("leads", "contacts")
     ) -> Config:
         """A config for this world; `sm`/`op` add keys to the destination tables, `extra` adds whole tables."""
-        text = f"""
+        text = self.config_text(extra, sm=sm, op=op, streams=streams)
+        return loads(text, source=str(self.tmp_path / "syncd.toml"))
+
+    def config_file(
+        self, extra: str = "", *, sm: str = "", op: str = "", streams: tuple[str, ...] = ("leads", "contacts")
+    ) -> Path:
+        """The same config written to syncd.toml, for the command line."""
+        file = self.tmp_path / "syncd.toml"
+        file.write_text(self.config_text(extra, sm=sm, op=op, streams=streams))
+        return file
+
+    def config_text(
+        self, extra: str = "", *, sm: str = "", op: str = "", streams: tuple[str, ...] = ("leads", "contacts")
+    ) -> str:
+        return f"""
 [state]
 path = "{self.tmp_path / "syncd.db"}"
 [sell]
@@ -95,7 +109,6 @@ external_id_field = "f1558"
 enabled = false
 {extra}
 """
-        return loads(text, source=str(self.tmp_path / "syncd.toml"))
 
     async def run(self, config: Config | None = None) -> int:
         """Run the daemon until every stream is at the top and nothing is pending."""
