@@ -106,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--exact", action="store_true", help="no short, empty or repeated pages (default: realistic)")
     sandbox.set_defaults(handler=cmd_sandbox)
+
+    from syncd import logview
+
+    logs_help = "Print syncd's JSON log lines readably (time, level, event, key=value), filtered; follow a file."
+    logs = commands.add_parser(
+        "logs",
+        help=logs_help,
+        description=logs_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_examples(*logview.epilog_examples()),
+    )
+    logview.add_arguments(logs)
+    logs.set_defaults(handler=cmd_logs)
     return parser
 
 
@@ -271,3 +284,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     anyio.run(serve_until_signal)
     return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from syncd.logview import run
+
+    return run(args)

@@ -1,0 +1,357 @@
+"""`syncd logs`: the daemon's JSON log lines made readable, filtered, and followed as they grow.
+
+Input is what syncd wrote to stdout (`journalctl -u syncd -o cat`, `docker logs syncd`, a file). Each syncd line is
+printed as `time level event key=value ...`; lines that are not syncd JSON (a traceback, another program's output)
+pass through unchanged. A prefix before the JSON (journalctl's default `host syncd[42]:`, compose's `syncd-1  |`)
+is kept in front. Parsing, filtering and rendering are pure; reading stdin or a file, and following a file that
+grows (or is truncated or rotated, like `tail -F`), happen at the edge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import stat
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from syncd.errors import SyncdError
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+_RANK = {name: rank for rank, name in enumerate(LEVELS)}
+_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error"}
+FIRST_KEYS = ("stream", "sink", "kind", "key", "record_id", "seq", "attempt", "http_status", "duration_ms")
+LAST_KEYS = ("reason", "error", "hint")
+BLOCK_KEYS = ("exception", "stack")  # multi-line text, printed indented under its line
+_HEAD_KEYS = frozenset({"event", "level", "ts"})
+_BARE = re.compile(r"^[\w.:/@+\-<>\[\]]+$")
+FOLLOW_INTERVAL = 0.25  # seconds between looks at a followed file that has nothing new
+
+_RESET = "\033[0m"
+_STYLES = {
+    "debug": "\033[2m",
+    "info": "\033[32m",
+    "warning": "\033[33m",
+    "error": "\033[1;31m",
+    "critical": "\033[1;37;41m",
+    "event": "\033[1m",
+    "key": "\033[36m",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One input line: its text, and the record when it is a syncd JSON log line."""
+
+    raw: str
+    record: dict[str, Any] | None = None
+    prefix: str = ""  # what stood before the JSON object, e.g. "syncd-1  | "
+
+
+def parse(line: str) -> Entry:
+    """Read one line; `record` is set only for a JSON object with an `event` (a syncd log line)."""
+    text = line.rstrip("\r\n")
+    start = text.find("{")
+    if start < 0:
+        return Entry(text)
+    try:
+        record = json.loads(text[start:])
+    except ValueError:
+        return Entry(text)
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+        return Entry(text)
+    return Entry(text, record, text[:start])
+
+
+def level_of(record: dict[str, Any]) -> str:
+    """The record's level as one of LEVELS; a line without one counts as info."""
+    level = str(record.get("level") or "info").lower()
+    level = _ALIASES.get(level, level)
+    return level if level in _RANK else "info"
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """Which lines to show: a minimum level, sinks, streams (syncd lines only) and a regex on the raw line."""
+
+    min_level: str = "debug"
+    sinks: frozenset[str] = frozenset()
+    streams: frozenset[str] = frozenset()
+    pattern: re.Pattern[str] | None = None
+
+    def accepts(self, entry: Entry) -> bool:
+        if self.pattern is not None and not self.pattern.search(entry.raw):
+            return False
+        record = entry.record
+        if record is None:
+            return True  # not a syncd line: only --grep applies
+        if _RANK[level_of(record)] < _RANK[self.min_level]:
+            return False
+        if self.sinks and record.get("sink") not in self.sinks:
+            return False
+        return not self.streams or record.get("stream") in self.streams
+
+
+def format_time(value: Any) -> str:
+    """`2026-11-22T07:50:02.061450Z` → `2026-11-22 07:50:02.061` (UTC); anything unparsable as it is."""
+    if not isinstance(value, str):
+        return "" if value is None else str(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}"
+
+
+def format_value(value: Any) -> str:
+    """A value as it reads best after `key=`: plain words bare, everything else as JSON (quoted, escaped)."""
+    if isinstance(value, str) and _BARE.match(value):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def ordered_fields(record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The key=value part: identity keys first, then the rest as logged, long explanations last."""
+    rest = [k for k in record if k not in _HEAD_KEYS and k not in BLOCK_KEYS]
+    first = [k for k in FIRST_KEYS if k in record]
+    last = [k for k in LAST_KEYS if k in record]
+    middle = [k for k in rest if k not in FIRST_KEYS and k not in LAST_KEYS]
+    return [(k, record[k]) for k in (*first, *middle, *last)]
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"{_STYLES[style]}{text}{_RESET}" if color else text
+
+
+def render(entry: Entry, *, color: bool = False) -> str:
+    """One entry as printed: `time level event key=value ...` (plus indented tracebacks); other lines unchanged."""
+    record = entry.record
+    if record is None:
+        return entry.raw
+    level = level_of(record)
+    fields = " ".join(f"{_paint(k, 'key', color)}={format_value(v)}" for k, v in ordered_fields(record))
+    event = str(record["event"])
+    head = [
+        format_time(record.get("ts")),
+        _paint(f"{level:<7}", level, color),
+        _paint(f"{event:<20}" if fields else event, "event", color),
+    ]
+    line = entry.prefix + " ".join(part for part in head if part)
+    if fields:
+        line = f"{line} {fields}"
+    for key in BLOCK_KEYS:
+        block = record.get(key)
+        if block:
+            line += "".join(f"\n    {text}" for text in str(block).rstrip("\n").splitlines())
+    return line
+
+
+def view(lines: Iterable[str], log_filter: LogFilter, *, color: bool = False) -> Iterator[str]:
+    """The printed form of every line the filter accepts."""
+    for line in lines:
+        entry = parse(line)
+        if log_filter.accepts(entry):
+            yield render(entry, color=color)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading: a stream to its end, or a file as it grows
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+class Follower:
+    """Complete lines from a file as it grows, like `tail -F`: a half-written last line waits for its newline; a
+    truncated file is read again from its start; a rotated one (a new file under the path) is drained, then the
+    new file is read from its start. With `stream` (a regular file on stdin) there is no path to re-open."""
+
+    def __init__(self, path: Path | None = None, *, stream: IO[bytes] | None = None) -> None:
+        if stream is None:
+            if path is None:
+                raise ValueError("a path or a stream")
+            stream = _open(path)
+        self.path = path
+        self._file = stream
+        self._partial = b""
+
+    def read_available(self) -> list[str]:
+        """Every complete line written since the last call (empty when there is nothing new)."""
+        lines = self._drain()
+        if not lines and self._truncated():
+            self._file.seek(0)
+            self._partial = b""
+            lines = self._drain()
+        if not lines and self._rotated():
+            assert self.path is not None
+            self._file.close()
+            self._file = _open(self.path)
+            self._partial = b""
+            lines = self._drain()
+        return lines
+
+    def _drain(self) -> list[str]:
+        data = self._partial + self._file.read()
+        *complete, self._partial = data.split(b"\n")
+        return [_decode(raw) for raw in complete]
+
+    def _truncated(self) -> bool:
+        return os.fstat(self._file.fileno()).st_size < self._file.tell()
+
+    def _rotated(self) -> bool:
+        if self.path is None:
+            return False
+        try:
+            now = os.stat(self.path)
+        except OSError:  # between a rename and the new file's creation: keep the old one
+            return False
+        current = os.fstat(self._file.fileno())
+        return (now.st_dev, now.st_ino) != (current.st_dev, current.st_ino)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise SyncdError(f"logs: cannot read {path}: {exc.strerror}") from None
+
+
+def _is_regular(stream: IO[bytes]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `syncd logs` options."""
+    parser.add_argument("file", nargs="?", default="-", metavar="FILE", help="a log file (default: stdin)")
+    parser.add_argument("--level", choices=LEVELS, default="debug", help="show this level and above")
+    parser.add_argument("--sink", action="append", default=[], metavar="NAME", help="only this destination")
+    parser.add_argument("--stream", action="append", default=[], metavar="NAME", help="only this Sell stream")
+    parser.add_argument("--grep", type=_regex, metavar="REGEX", help="only lines matching REGEX (on the raw line)")
+    parser.add_argument("-n", "--lines", type=_count, metavar="N", help="only the last N matching lines (then follow)")
+    parser.add_argument(
+        "-f", "--follow", action="store_true", help="keep reading as the file grows (like tail -F); stdin ends at EOF"
+    )
+    parser.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto", help="colours (auto: only on a terminal)"
+    )
+
+
+def epilog_examples() -> Sequence[str]:
+    return (
+        "journalctl -u syncd -o cat | syncd logs --level warning",
+        "journalctl -u syncd -o cat -f | syncd logs --sink ontraport   # live",
+        "docker logs -f syncd 2>&1 | syncd logs --stream leads",
+        "syncd logs /var/log/syncd.log --follow --grep 'lead:10'",
+        "syncd logs run.log -n 20 --level error",
+        "",
+        "Lines that are not syncd JSON (tracebacks, other programs) are always shown unless --grep leaves them out.",
+    )
+
+
+def _regex(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {exc}") from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of lines, got {text!r}")
+    return int(text)
+
+
+def _names(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(name.strip() for value in values for name in value.split(",") if name.strip())
+
+
+def filter_from(args: argparse.Namespace) -> LogFilter:
+    return LogFilter(args.level, _names(args.sink), _names(args.stream), args.grep)
+
+
+def use_color(choice: str, out: IO[str], environ: dict[str, str] | None = None) -> bool:
+    """Colours when asked, or (auto) on a terminal unless $NO_COLOR is set or TERM is dumb."""
+    env = os.environ if environ is None else environ
+    if choice != "auto":
+        return choice == "always"
+    if "NO_COLOR" in env or env.get("TERM") == "dumb":
+        return False
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _last(lines: Iterable[str], count: int | None) -> Iterable[str]:
+    return lines if count is None else deque(lines, maxlen=count)
+
+
+def _write(out: IO[str], lines: Iterable[str]) -> None:
+    for line in lines:
+        out.write(line + "\n")
+        out.flush()
+
+
+def _follow(follower: Follower, log_filter: LogFilter, count: int | None, color: bool, out: IO[str]) -> None:
+    """What is there now (its last `count` lines), then every new line as it comes, until interrupted."""
+    try:
+        _write(out, _last(view(follower.read_available(), log_filter, color=color), count))
+        while True:
+            lines = follower.read_available()
+            if not lines:
+                time.sleep(FOLLOW_INTERVAL)
+            _write(out, view(lines, log_filter, color=color))
+    finally:
+        follower.close()
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run(args: argparse.Namespace, *, stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> int:
+    """`syncd logs`: print the input's lines readably, filtered; with --follow, keep going as the file grows."""
+    source = stdin if stdin is not None else sys.stdin.buffer
+    out = out if out is not None else sys.stdout
+    log_filter = filter_from(args)
+    color = use_color(args.color, out)
+    path = None if args.file == "-" else Path(args.file)
+    if path is None and source.isatty():
+        raise SyncdError("logs: nothing to read; pipe syncd's output in (journalctl -u syncd -o cat | syncd logs)")
+    try:
+        if args.follow and (path is not None or _is_regular(source)):
+            _follow(Follower(path, stream=None if path is not None else source), log_filter, args.lines, color, out)
+        elif path is not None:
+            with _open(path) as stream:
+                _write(out, _last(view((_decode(raw) for raw in stream), log_filter, color=color), args.lines))
+        else:
+            _write(out, _last(view((_decode(raw) for raw in source), log_filter, color=color), args.lines))
+    except BrokenPipeError:  # `syncd logs | head`: the reader has gone, which is fine
+        _silence_stdout()
+    return 0
