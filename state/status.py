@@ -1,0 +1,86 @@
+"""Status: everything `syncd status`, health and metrics report, read in one go (also read-only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from state.base import scalar
+from state.ingest import StreamPosition, position_of
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStatus:
+    sink: str
+    pending: int
+    pending_keys: int
+    oldest_pending_at: float | None
+    done: int
+    skipped: int
+    dead: int
+    dead_letters: int
+    max_attempts: int
+    paused: str | None
+    paused_until: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    streams: list[StreamPosition]
+    events: int
+    quarantined: int
+    sinks: list[SinkStatus]
+
+
+async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
+    """Everything `syncd status` shows, read in one go (also from a read-only connection)."""
+    async with db.execute(
+        "SELECT stream, position, at_top, updated_at, expired, stopped FROM positions ORDER BY stream"
+    ) as cur:
+        streams = [position_of(row) async for row in cur]
+    events = int(await scalar(db, "SELECT COUNT(*) FROM events"))
+    quarantined = int(await scalar(db, "SELECT COUNT(*) FROM quarantine"))
+    names: set[str] = set()
+    for sql in (
+        "SELECT DISTINCT sink FROM totals",
+        "SELECT DISTINCT sink FROM outbox",
+        "SELECT sink FROM sink_state",
+        "SELECT DISTINCT sink FROM dead_letters",
+    ):
+        async with db.execute(sql) as cur:
+            names.update([row[0] async for row in cur])
+    sinks = [await _sink_status(db, name) for name in sorted(names)]
+    return StatusSnapshot(streams=streams, events=events, quarantined=quarantined, sinks=sinks)
+
+
+async def _sink_status(db: aiosqlite.Connection, sink: str) -> SinkStatus:
+    counts: dict[str, int] = {}
+    async with db.execute("SELECT outcome, n FROM totals WHERE sink = ?", (sink,)) as cur:
+        async for outcome, n in cur:
+            counts[outcome] = int(n)
+    pending = int(await scalar(db, "SELECT COUNT(*) FROM deliveries WHERE sink = ? AND status = 'pending'", (sink,)))
+    oldest = await scalar(
+        db,
+        "SELECT created_at FROM deliveries WHERE sink = ? AND status = 'pending' ORDER BY seq LIMIT 1",
+        (sink,),
+    )
+    dead = int(await scalar(db, "SELECT COUNT(*) FROM deliveries WHERE sink = ? AND status = 'dead'", (sink,)))
+    letters = int(await scalar(db, "SELECT COUNT(*) FROM dead_letters WHERE sink = ?", (sink,)))
+    keys = int(await scalar(db, "SELECT COUNT(*) FROM outbox WHERE sink = ?", (sink,)))
+    attempts = int(await scalar(db, "SELECT COALESCE(MAX(attempts), 0) FROM outbox WHERE sink = ?", (sink,)))
+    async with db.execute("SELECT paused, paused_until FROM sink_state WHERE sink = ?", (sink,)) as cur:
+        state = await cur.fetchone()
+    return SinkStatus(
+        sink=sink,
+        pending=pending,
+        pending_keys=keys,
+        oldest_pending_at=float(oldest) if oldest is not None else None,
+        done=counts.get("done", 0),
+        skipped=counts.get("skipped", 0),
+        dead=dead,
+        dead_letters=letters,
+        max_attempts=attempts,
+        paused=state[0] if state else None,
+        paused_until=state[1] if state else None,
+    )

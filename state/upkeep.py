@@ -1,0 +1,27 @@
+"""Upkeep: pruning finished events so the file stays bounded."""
+
+from __future__ import annotations
+
+from state.base import StoreBase
+
+
+class Upkeep(StoreBase):
+    async def prune(self, older_than: float, *, chunk: int = 5000) -> int:
+        """Delete events ingested before `older_than` whose deliveries are all done or skipped (and events that
+        no destination took); dead and pending ones stay. Returns how many events went."""
+        removed = 0
+        while True:
+            async with self.transaction() as db:
+                async with db.execute(
+                    "SELECT seq FROM events e WHERE ingested_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+                    " WHERE d.seq = e.seq AND d.status IN ('pending', 'dead')) ORDER BY seq LIMIT ?",
+                    (older_than, chunk),
+                ) as cur:
+                    seqs = [(row[0],) async for row in cur]
+                if seqs:
+                    await db.executemany("DELETE FROM deliveries WHERE seq = ?", seqs)
+                    await db.executemany("DELETE FROM events WHERE seq = ?", seqs)
+                await db.execute("DELETE FROM quarantine WHERE created_at < ?", (older_than,))
+            removed += len(seqs)
+            if len(seqs) < chunk:
+                return removed
