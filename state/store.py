@@ -16,13 +16,24 @@ from state.db import open_database
 from state.ingest import TEMP_TABLES, Ingesting, IngestResult, Quarantined, StreamPosition
 from state.lookups import Lookups
 from state.outbox import Outbox
+from state.repair import DeadLetter, Repair, Replayed
 from state.status import SinkStatus, StatusSnapshot, read_status
 from state.upkeep import Upkeep
 
-__all__ = ["IngestResult", "Quarantined", "SinkStatus", "StatusSnapshot", "Store", "StreamPosition", "read_status"]
+__all__ = [
+    "DeadLetter",
+    "IngestResult",
+    "Quarantined",
+    "Replayed",
+    "SinkStatus",
+    "StatusSnapshot",
+    "Store",
+    "StreamPosition",
+    "read_status",
+]
 
 
-class Store(Ingesting, Outbox, Lookups, Upkeep):
+class Store(Ingesting, Outbox, Lookups, Repair, Upkeep):
     """The durable state of one syncd instance."""
 
     @classmethod

@@ -15,6 +15,7 @@ from syncd import __version__
 from syncd.config import Config, ConfigWarning, find_config, load
 from syncd.errors import ConfigError, StoreError, SyncdError
 from syncd.logs import configure as configure_logs
+from syncd.repair_commands import add_commands as add_repair_commands
 
 EX_CONFIG = 78
 Handler = Callable[[argparse.Namespace], int]
@@ -90,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     fields.add_argument("--json", action="store_true", help="machine-readable output")
     fields.set_defaults(handler=cmd_fields)
 
+    add_repair_commands(command)
+
     sandbox = command(
         "sandbox",
         "Serve the built-in simulators of Sell, SALESmanago and Ontraport on the loopback ports the config names.",
@@ -125,8 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Handler = args.handler
     try:
+        if hasattr(args, "handler_with_config"):
+            with_config: Callable[[argparse.Namespace, Config], int] = args.handler_with_config
+            return with_config(args, load_config(args))
+        handler: Handler = args.handler
         return handler(args)
     except ConfigError as exc:
         print(f"syncd: configuration error: {exc}", file=sys.stderr)

@@ -1,0 +1,171 @@
+"""`syncd dlq …` and `syncd replay …`: look at dead letters, send them again or drop them, and replay stored events.
+Each command prints what it changed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+
+from state.store import DeadLetter, Store
+from syncd.config import Config
+from syncd.errors import ConfigError
+from syncd.units import parse_duration
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def letter_json(letter: DeadLetter, *, with_request: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": letter.id,
+        "sink": letter.sink,
+        "key": letter.key,
+        "reason": letter.reason,
+        "http_status": letter.http_status,
+        "attempts": letter.attempts,
+        "created_at": _when(letter.created_at),
+        "events": len(letter.seqs),
+        "seqs": list(letter.seqs),
+    }
+    if with_request:
+        data["request"] = letter.request
+    return data
+
+
+def parse_since(text: str, *, now: float | None = None) -> datetime:
+    """An ISO-8601 time ("2026-11-20T10:00:00Z") or a duration ago ("24h", "90m")."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            ago = parse_duration(text)
+        except ValueError:
+            raise ConfigError(f"--since: expected an ISO-8601 time or a duration such as 24h, got {text!r}") from None
+        return datetime.fromtimestamp(now if now is not None else time.time(), UTC) - timedelta(seconds=ago)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_record(text: str) -> tuple[str, int]:
+    kind, _, record_id = text.partition(":")
+    if kind not in ("lead", "contact") or not record_id.isdigit():
+        raise ConfigError(f"--record: expected lead:ID or contact:ID, got {text!r}")
+    return kind, int(record_id)
+
+
+async def _with_store(config: Config, action: Any) -> Any:
+    if not await anyio.Path(config.state.path).exists():
+        raise ConfigError(f"no state database at {config.state.path} (has `syncd run` started?)")
+    store = await Store.open(config.state.path, sinks=[s.name for s in config.enabled_sinks()])
+    try:
+        return await action(store)
+    finally:
+        await store.close()
+
+
+def cmd_dlq(args: argparse.Namespace, config: Config) -> int:
+    async def run(store: Store) -> int:
+        if args.dlq_command == "list":
+            letters = await store.dead_letters(args.sink)
+            if args.json:
+                print(json.dumps([letter_json(x) for x in letters], indent=2))
+                return 0
+            if not letters:
+                print("no dead letters")
+                return 0
+            print(f"{'ID':>5}  {'SINK':<12}{'KEY':<18}{'EVENTS':>6}  {'WHEN':<21}REASON")
+            for x in letters:
+                print(f"{x.id:>5}  {x.sink:<12}{x.key:<18}{len(x.seqs):>6}  {_when(x.created_at):<21}{x.reason}")
+            return 0
+        if args.dlq_command == "show":
+            letter = await store.dead_letter(args.id)
+            if letter is None:
+                print(f"no dead letter {args.id}")
+                return 1
+            print(json.dumps(letter_json(letter, with_request=True), indent=2, ensure_ascii=False))
+            return 0
+        if args.dlq_command == "retry":
+            if args.all == (args.id is not None):
+                raise ConfigError("dlq retry: give a dead letter ID or --all")
+            moved = await store.retry_dead(None if args.all else [args.id], sink=args.sink)
+            for x in moved:
+                print(f"re-queued dead letter {x.id}: {x.sink} {x.key} ({len(x.seqs)} event(s))")
+            print(f"{len(moved)} dead letter(s) re-queued")
+            return 0 if moved or args.all else 1
+        dropped = await store.drop_dead(args.id)
+        if dropped is None:
+            print(f"no dead letter {args.id}")
+            return 1
+        print(
+            f"dropped dead letter {dropped.id}: {dropped.sink} {dropped.key} ({len(dropped.seqs)} event(s) now skipped)"
+        )
+        return 0
+
+    result: int = anyio.run(_with_store, config, run)
+    return result
+
+
+def cmd_replay(args: argparse.Namespace, config: Config) -> int:
+    names = [s.name for s in config.enabled_sinks()]
+    if args.sink not in names:
+        raise ConfigError(f"--sink {args.sink}: not an enabled destination (enabled: {', '.join(names) or 'none'})")
+    since = parse_since(args.since) if args.since else None
+    record = parse_record(args.record) if args.record else None
+
+    async def run(store: Store) -> int:
+        done = await store.replay(args.sink, since=since, record=record)
+        scope = f"since {since.isoformat()}" if since else f"of {args.record}"
+        again = f"{done.keys} record(s) will be written again"
+        print(f"re-queued {done.events} stored event(s) {scope} for {args.sink}: {again}")
+        return 0
+
+    result: int = anyio.run(_with_store, config, run)
+    return result
+
+
+def add_commands(command: Any) -> None:
+    """Register `dlq` and `replay` with the CLI's `command(name, help, *examples)` factory."""
+    dlq = command(
+        "dlq",
+        "Dead letters: records a destination refused for good. List, show, retry or drop them.",
+        "syncd dlq list --sink ontraport",
+        "syncd dlq show 12",
+        "syncd dlq retry 12",
+        "syncd dlq retry --all --sink salesmanago",
+        "syncd dlq drop 12",
+    )
+    sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
+    listing = sub.add_parser("list", help="list dead letters")
+    listing.add_argument("--sink", choices=["salesmanago", "ontraport"])
+    listing.add_argument("--json", action="store_true")
+    show = sub.add_parser("show", help="one dead letter with its request")
+    show.add_argument("id", type=int)
+    retry = sub.add_parser("retry", help="queue dead letters again")
+    retry.add_argument("id", type=int, nargs="?")
+    retry.add_argument("--all", action="store_true", help="every dead letter (of --sink, when given)")
+    retry.add_argument("--sink", choices=["salesmanago", "ontraport"])
+    drop = sub.add_parser("drop", help="give up on a dead letter (its events count as skipped)")
+    drop.add_argument("id", type=int)
+    for parser in (listing, show, retry, drop):
+        parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="the config file")
+    dlq.set_defaults(handler_with_config=cmd_dlq)
+
+    replay = command(
+        "replay",
+        "Queue stored events for a destination again (safe: writes are idempotent).",
+        "syncd replay --sink ontraport --since 24h",
+        "syncd replay --sink salesmanago --since 2026-11-20T00:00:00Z",
+        "syncd replay --sink ontraport --record contact:9001",
+    )
+    replay.add_argument("--sink", required=True, choices=["salesmanago", "ontraport"])
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--since", metavar="TIME", help="events that occurred at or after TIME (ISO-8601, or e.g. 24h ago)"
+    )
+    which.add_argument("--record", metavar="KIND:ID", help="every stored event of one Sell record, e.g. lead:9001")
+    replay.set_defaults(handler_with_config=cmd_replay)
