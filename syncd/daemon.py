@@ -94,7 +94,7 @@ class Daemon:
         writers = []
         try:
             for sink in sinks:
-                limiter = Limiter(sink.name, sink.rate)
+                limiter = Limiter(sink.name, sink.rate, reserve=sink.concurrency)
                 writer = build_writer(sink, store=store, limiter=limiter, streams=config.sell.streams, clock=self.clock)
                 writers.append(writer)
                 runtime.dispatchers.append(

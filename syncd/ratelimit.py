@@ -33,9 +33,11 @@ class Limiter:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
+        reserve: int = 1,
     ) -> None:
         self.name = name
         self.rate = rate
+        self.reserve = reserve  # calls that may be in flight at once: kept back from a server's remaining count
         self._clock = clock
         self._sleep = sleep
         self._calls: deque[float] = deque()
@@ -88,9 +90,10 @@ class Limiter:
         self.pause_reason = reason
         return True
 
-    def observe(self, remaining: int | None, reset: float | None, *, reserve: int = 1) -> bool:
-        """Use a response's rate-limit headers pre-emptively: with `reserve` or fewer calls left in the window,
-        pause until it resets. True when that started a pause."""
-        if remaining is None or reset is None or remaining > reserve:
+    def observe(self, remaining: int | None, reset: float | None) -> bool:
+        """Use a response's rate-limit headers pre-emptively: with no more calls left in the window than may be in
+        flight at once (`reserve`), pause until it resets, so the calls already on their way are the last ones.
+        True when that started a pause."""
+        if remaining is None or reset is None or remaining > self.reserve:
             return False
         return self.pause(reset, f"{self.name} rate limit nearly used up ({remaining} left)")
