@@ -222,6 +222,12 @@ class Follower:
     def close(self) -> None:
         self._file.close()
 
+    def __enter__(self) -> Follower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _open(path: Path) -> IO[bytes]:
     try:
