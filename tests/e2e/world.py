@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,11 +53,21 @@ class Api:
 
 
 class World:
-    def __init__(self, tmp_path: Path, sell: Api, sm: Api, op: Api) -> None:
+    def __init__(self, tmp_path: Path, sell: Api, sm: Api, op: Api, servers: dict[str, ServerThread]) -> None:
         self.tmp_path = tmp_path
         self.sell = sell
         self.sm = sm
         self.op = op
+        self.servers = servers
+
+    def stop(self, name: str) -> None:
+        """Take one simulator off the network: its port refuses connections until `start`."""
+        self.servers[name].stop()
+
+    def start(self, name: str) -> None:
+        """Serve a stopped simulator again, on the same port, with everything it held."""
+        old = self.servers[name]
+        self.servers[name] = ServerThread(old.app, port=old.port).start()
 
     def config(
         self, extra: str = "", *, sm: str = "", op: str = "", streams: tuple[str, ...] = ("leads", "contacts")
@@ -134,14 +144,15 @@ def world(tmp_path: Path, *, op_rate: str | None = None) -> Iterator[World]:
     sell = SellSandbox(tokens=[SELL_TOKEN], rate=None, seed=1)
     sm = SalesmanagoSandbox(client_id=SM_CLIENT, api_secret=SM_SECRET, owners=[SM_OWNER], rate=None)
     op = OntraportSandbox(app_id=OP_APP, api_key=OP_KEY, rate=None)
-    with ExitStack() as stack:
-        servers = [stack.enter_context(ServerThread(app)) for app in (sell.app, sm.app, op.app)]
-        apis = [Api(s.url) for s in servers]
-        try:
-            yield World(tmp_path, *apis)
-        finally:
-            for api in apis:
-                api.http.close()
+    servers = {name: ServerThread(app).start() for name, app in (("sell", sell.app), ("sm", sm.app), ("op", op.app))}
+    apis = [Api(s.url) for s in servers.values()]
+    try:
+        yield World(tmp_path, *apis, servers=servers)
+    finally:
+        for api in apis:
+            api.http.close()
+        for server in servers.values():
+            server.stop()
 
 
 _NOW = datetime.now(UTC)
