@@ -291,8 +291,9 @@ def install(image: Image) -> Path:
     site = venv / "lib" / version / "site-packages"
     for dist in runtime_distributions():
         for file in dist.files or []:
-            if file.parts[0] != "..":
-                link_or_copy(Path(str(dist.locate_file(file))), site / file)
+            source = Path(str(dist.locate_file(file)))
+            if file.parts[0] != ".." and source.is_file():
+                link_or_copy(source, site / file)
     for package in ("syncd", "state"):
         source = Path(importlib.import_module(package).__file__ or "").parent
         shutil.copytree(source, site / package, ignore=shutil.ignore_patterns("__pycache__"))
