@@ -108,8 +108,7 @@ FINAL = containerfile_stages(CONTAINER / "Containerfile")[-1]
 
 
 def test_containerfile_builds_a_wheel_and_runs_it_as_non_root() -> None:
-    """Multi-stage: a builder makes the wheel, a slim Python runs it as a numeric non-root user with the state
-    volume, the config at $SYNCD_CONFIG, a curl-free health check on /readyz, SIGTERM, `syncd run`."""
+    """Multi-stage wheel build; non-root USER, state VOLUME, $SYNCD_CONFIG, /readyz check, SIGTERM, `syncd run`."""
     stages = containerfile_stages(CONTAINER / "Containerfile")
     assert len(stages) == 2
     builder, final = stages
@@ -130,8 +129,7 @@ def test_containerfile_builds_a_wheel_and_runs_it_as_non_root() -> None:
 
 
 def test_compose_file() -> None:
-    """compose.yaml builds that image, restarts it, mounts the config read-only at $SYNCD_CONFIG and the state on
-    a named volume, passes secrets as files, health-checks /readyz like the image, drains on SIGTERM."""
+    """compose.yaml builds the image, restarts it, mounts config/state/secrets, checks /readyz, drains on SIGTERM."""
     (compose,) = load_yaml(CONTAINER / "compose.yaml")
     service = compose["services"]["syncd"]
     build = service["build"]
@@ -160,8 +158,7 @@ def secret_files(text: str) -> dict[str, str]:
 
 
 def test_container_config_fits_the_image_and_compose(tmp_path: Path) -> None:
-    """The container's syncd.toml reads compose's secrets from /run/secrets, keeps state on the image's volume,
-    listens on 0.0.0.0 at the exposed port, and loads."""
+    """The container syncd.toml loads with compose's secrets, state on the volume, health on 0.0.0.0:EXPOSE."""
     text = (CONTAINER / "syncd.toml").read_text()
     (compose,) = load_yaml(CONTAINER / "compose.yaml")
     files = secret_files(text)
@@ -370,11 +367,11 @@ def stored_events(db: Path) -> int:
         return 0
 
 
+# Checked on the way: the install is not writable by the user, the config is found through $SYNCD_CONFIG, every
+# event lands in the store on the volume (owned by the user, 0600), /readyz answers 200, the image's own HEALTHCHECK
+# command passes, the process runs as the user with no-new-privs, and nothing was written into the install.
 def test_image_command_runs_as_its_user_from_a_read_only_install(image: Image, tmp_path: Path) -> None:
-    """The image's ENTRYPOINT + CMD (`syncd run`), as its non-root USER, from a read-only /opt/syncd, with the
-    config found through $SYNCD_CONFIG: it ingests from the sandboxes, /readyz answers 200, the image's HEALTHCHECK
-    command passes, the store on the volume belongs to that user (0600), nothing is written to the install, and
-    SIGTERM ends it with exit 0."""
+    """`syncd run` as the image's user from a read-only install ingests, is ready, drains on SIGTERM, exit 0."""
     venv = image.path("/opt/syncd")
     denied = image.run(["python", "-c", f"open({str(venv / 'probe')!r}, 'w')"])
     assert denied.returncode != 0 and "PermissionError" in denied.stderr, "the install is writable by the user"

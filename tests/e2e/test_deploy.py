@@ -118,8 +118,7 @@ def test_verify_script_fails_on_a_broken_unit(
 @needs_systemd_analyze
 @pytest.mark.parametrize("unit", ["syncd.service", "syncd@.service"])
 def test_security_exposure_is_at_most_2(tmp_path: Path, unit: str) -> None:
-    """`systemd-analyze security --offline=true` rates each unit's exposure at most 2.0 (the template as an
-    instance, syncd@acme.service)."""
+    """`systemd-analyze security --offline=true` rates each unit (template as an instance) 2.0 or less."""
     target = SYSTEMD / unit
     if "@" in unit:
         target = tmp_path / "syncd@acme.service"
@@ -137,8 +136,7 @@ def test_security_exposure_is_at_most_2(tmp_path: Path, unit: str) -> None:
 
 
 def test_template_has_the_same_hardening() -> None:
-    """syncd@.service differs from syncd.service only in what is per instance (description, config path, state
-    directory, credentials), each of which uses %i."""
+    """syncd@.service differs from syncd.service only in per-instance settings, each using %i."""
     single = unit_settings(SYSTEMD / "syncd.service")
     template = unit_settings(SYSTEMD / "syncd@.service")
     per_instance = {"Description", "ExecStart", "StateDirectory", "LoadCredential"}
@@ -157,8 +155,7 @@ def test_template_has_the_same_hardening() -> None:
 
 
 def test_unit_matches_the_daemon() -> None:
-    """The unit's settings fit the daemon: notify with a watchdog from the main process, no restart on exit 78
-    (bad config), SIGTERM with a stop timeout longer than the default shutdown_timeout, the default config path."""
+    """The unit fits the daemon: notify+watchdog, no restart on exit 78, SIGTERM, stop timeout > shutdown_timeout."""
     service = unit_settings(SYSTEMD / "syncd.service")["Service"]
     assert one(service, "Type") == "notify"
     assert one(service, "NotifyAccess") == "main"
@@ -173,8 +170,7 @@ def test_unit_matches_the_daemon() -> None:
 
 
 def test_systemd_config_reads_the_units_credentials(tmp_path: Path) -> None:
-    """deploy/systemd/syncd.toml loads with the credentials the unit's LoadCredential= directory provides (each
-    file as syncd_<name>) and keeps its state in the unit's StateDirectory."""
+    """deploy/systemd/syncd.toml loads from the unit's LoadCredential= files and keeps state in StateDirectory."""
     service = unit_settings(SYSTEMD / "syncd.service")["Service"]
     prefix, _, directory = one(service, "LoadCredential").partition(":")
     assert directory.startswith("/etc/syncd/")
@@ -240,8 +236,7 @@ def example_environ() -> dict[str, str]:
 
 
 def test_example_config_is_valid() -> None:
-    """deploy/syncd.example.toml loads (with the environment variables it names set), enables both destinations,
-    and its field mappings pass the offline mapping check `syncd run` applies."""
+    """The example config loads (with the env vars it names) and its field mappings pass the offline check."""
     config = load(EXAMPLE, environ=example_environ())
     assert [s.name for s in config.enabled_sinks()] == ["salesmanago", "ontraport"]
     assert config.sell.token.value == "value-of-SYNCD_SELL_TOKEN"
@@ -257,8 +252,7 @@ def test_example_documents_every_key() -> None:
 
 
 def test_example_shows_the_true_defaults() -> None:
-    """Each key the example sets has the struct's default value, except the few it must fill in (secrets,
-    account ids, the state path, the field tables)."""
+    """Each key the example sets shows the struct's default, bar the few it must fill in (secrets, ids, ...)."""
     config = load(EXAMPLE, environ=example_environ())
     raw = tomllib.loads(EXAMPLE.read_text())
     checked = 0
@@ -298,8 +292,7 @@ def overlays() -> list[Path]:
 
 
 def test_every_kubernetes_file_parses() -> None:
-    """Every YAML file under deploy/kubernetes parses, and every resource, base and generated file a
-    kustomization names exists."""
+    """Every Kubernetes YAML file parses and every file a kustomization names exists."""
     files = sorted(KUBERNETES.rglob("*.yaml"))
     assert len(files) >= 5
     for file in files:
@@ -316,10 +309,7 @@ def test_every_kubernetes_file_parses() -> None:
 
 
 def test_statefulset_holds_what_syncd_needs() -> None:
-    """The base StatefulSet: one replica with a state volume claim at /var/lib/syncd, /livez and /readyz probes on
-    the health port, the config from a ConfigMap at $SYNCD_CONFIG, secrets from a Secret as files, non-root with
-    a read-only root filesystem, no privilege escalation, all capabilities dropped, resources, and a grace period
-    longer than the default shutdown_timeout."""
+    """The StatefulSet: 1 replica, state claim, /livez+/readyz probes, config+secret files, non-root, locked down."""
     resources = manifests(KUBERNETES / "base")
     statefulset, service = resources["StatefulSet"], resources["Service"]
     spec = statefulset["spec"]
@@ -357,9 +347,7 @@ def test_statefulset_holds_what_syncd_needs() -> None:
 
 @pytest.mark.parametrize("overlay", overlays(), ids=lambda path: path.name)
 def test_account_overlay_agrees_with_its_config(overlay: Path, tmp_path: Path) -> None:
-    """Each account overlay makes its own names and selectors (a suffix and an account label on selectors),
-    generates the ConfigMap from a syncd.toml that loads, whose secret files are exactly the Secret's keys under
-    /run/secrets, and whose health server listens on 0.0.0.0 at the pod's health port."""
+    """Each account overlay owns its names/selectors, and its syncd.toml loads with the Secret's keys and port."""
     (kustomization,) = load_yaml(overlay / "kustomization.yaml")
     base = manifests(KUBERNETES / "base")
     assert kustomization["nameSuffix"] == f"-{overlay.name}"

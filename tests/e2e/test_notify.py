@@ -120,8 +120,7 @@ def pings(got: list[Datagram]) -> int:
 
 
 def test_ready_watchdog_status_stopping_in_order(config: Path, tmp_path: Path) -> None:
-    """READY=1 (with MAINPID, after the store file exists), then WATCHDOG=1 faster than WatchdogSec and STATUS=
-    lines that follow the streams to the top, then on SIGTERM STOPPING=1 with no watchdog after it; exit 0."""
+    """READY=1 after the store opens, WATCHDOG=1 within WatchdogSec, STATUS=, STOPPING=1 on SIGTERM; exit 0."""
     address = str(tmp_path / "notify")
     assert len(address) < 100, "a unix socket path must stay under 108 bytes"
     systemd = fake_systemd(address)
@@ -167,8 +166,7 @@ def test_ready_watchdog_status_stopping_in_order(config: Path, tmp_path: Path) -
 
 
 def test_abstract_socket_address(config: Path, tmp_path: Path) -> None:
-    """An abstract-namespace $NOTIFY_SOCKET ("@name", as systemd may pass in containers) gets READY=1, then
-    STOPPING=1 on SIGTERM, in that order."""
+    """An abstract-namespace $NOTIFY_SOCKET ("@name") gets READY=1, then STOPPING=1 on SIGTERM."""
     systemd = fake_systemd(f"@syncd-test-{uuid.uuid4().hex}")
     proc = start(config, tmp_path / "run.log", NOTIFY_SOCKET=systemd.address)
     try:

@@ -109,8 +109,7 @@ def test_level_of_normalises_names(level: str | None, expected: str) -> None:
     ],
 )
 def test_filter_decides_which_lines_show(log_filter: LogFilter, line: str, shown: bool) -> None:
-    """--level is a minimum, --sink/--stream need the key to match, --grep matches the raw line; lines that are not
-    syncd JSON are subject to --grep only."""
+    """--level is a minimum, --sink/--stream must match, --grep sees the raw line; other lines only meet --grep."""
     assert log_filter.accepts(parse(line)) is shown
 
 
@@ -184,8 +183,7 @@ def test_format_value_quotes_what_is_not_a_plain_word(value: object, expected: s
     ],
 )
 def test_render_reads_time_level_event_then_fields(line: str, expected: str) -> None:
-    """A record renders as time, level, event, identity keys first and explanations last; tracebacks go indented
-    below; other lines are unchanged."""
+    """Records read time, level, event, identity keys, explanations last; tracebacks indented; other lines as-is."""
     assert render(parse(line)) == expected
 
 
@@ -479,8 +477,7 @@ def follower_proc(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Pat
 def test_follow_prints_lines_as_the_file_grows(
     real_log: list[str], follower_proc: tuple[subprocess.Popen[bytes], Path, list[str]]
 ) -> None:
-    """`syncd logs FILE --follow` keeps reading: lines appended later (even a line written in two parts) are
-    printed, filtered, as they arrive; Ctrl-C ends it (exit 130)."""
+    """`syncd logs FILE --follow` prints lines appended later, filtered, as they arrive; Ctrl-C ends it (130)."""
     proc, log, printed = follower_proc
     ontraport = [line for line in real_log if json.loads(line).get("sink") == "ontraport"]
     assert len(ontraport) >= 4
