@@ -43,15 +43,19 @@ class Lookups(StoreBase):
         return frozenset(names)
 
     async def live_peers(self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None) -> list[str]:
-        """Other live Sell people that map to the same destination contact (same e-mail, or the same remote
-        id in `sink`), as keys: what the deletion guard checks before deleting anything."""
+        """Other live Sell people that map to the same destination contact, as keys: those `sink` links to the
+        same remote id, and those with the same e-mail that `sink` has not linked to a DIFFERENT remote contact
+        (unwritten ones would merge into it by e-mail). What the deletion guard checks before deleting anything."""
         found: set[str] = set()
         async with self.reading() as db:
             if email:
                 async with db.execute(
-                    "SELECT kind, record_id FROM records WHERE email = ? AND deleted = 0"
-                    " AND kind IN ('lead', 'contact') AND NOT (kind = ? AND record_id = ?)",
-                    (email, kind, record_id),
+                    "SELECT r.kind, r.record_id FROM records r LEFT JOIN links l"
+                    " ON l.sink = ? AND l.kind = r.kind AND l.record_id = r.record_id"
+                    " WHERE r.email = ? AND r.deleted = 0 AND r.kind IN ('lead', 'contact')"
+                    " AND NOT (r.kind = ? AND r.record_id = ?)"
+                    " AND (? IS NULL OR l.remote_id IS NULL OR l.remote_id = ?)",
+                    (sink, email, kind, record_id, remote_id, remote_id),
                 ) as cur:
                     found.update([f"{k}:{i}" async for k, i in cur])
             if remote_id:

@@ -134,6 +134,8 @@ class Outbox(StoreBase):
                                 now,
                             )
                         totals["done"] = totals.get("done", 0) + len(outcome.seqs)
+                        if outcome.wrote:  # destination records created or updated
+                            totals["writes"] = totals.get("writes", 0) + 1
                         finished[outcome.key] = None
                     case Skipped():
                         await _set_status(db, sink, outcome.seqs, "skipped", outcome.reason, now)

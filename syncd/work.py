@@ -86,6 +86,7 @@ class Done:
     sent: dict[str, Any] | None = None
     unlink: bool = False
     detail: str = ""
+    wrote: bool = True  # a destination record was created or updated (False: only deleted, or nothing to do)
 
 
 @dataclass(frozen=True, slots=True)

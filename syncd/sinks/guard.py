@@ -28,8 +28,10 @@ async def guard_delete(
     grace: float,
     now: float,
     remote_id: str | None,
+    email: str | None = None,
 ) -> Outcome | None:
-    """None when the delete may go ahead; otherwise a Deferred (wait) or a Skipped (another record holds it)."""
+    """None when the delete may go ahead; otherwise a Deferred (wait) or a Skipped (another record holds it).
+    `email` is the e-mail the destination contact has (what this record last wrote), the record's by default."""
     person_streams = [s for s in streams if s in PERSON_STREAMS]
     ingested = change.deleted_ingested_at if change.deleted_ingested_at is not None else now
     ready_at = ingested + grace
@@ -38,7 +40,8 @@ async def guard_delete(
     if not await lookups.streams_caught_up_since(person_streams, ready_at):
         return Deferred(change.key, now + RECHECK_SECONDS, "delete waits until every person stream has caught up")
     kind, _, record_id = change.key.partition(":")
-    email = email_of(change.record) if change.record is not None else ""
+    if email is None:
+        email = email_of(change.record) if change.record is not None else ""
     peers = await lookups.live_peers(sink, kind, int(record_id), email=email, remote_id=remote_id)
     if peers:
         return Skipped(

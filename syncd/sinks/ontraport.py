@@ -203,17 +203,17 @@ class OntraportWriter:
             return held
         remote_id = linked or await self._locate(change)
         if remote_id is None:
-            return Done(work.key, work.seqs, unlink=True, detail="not in Ontraport: nothing to delete")
+            return Done(work.key, work.seqs, unlink=True, detail="not in Ontraport: nothing to delete", wrote=False)
         if mode == "delete":
             answer = await self._api.call("DELETE", "/1/Contact", params={"id": remote_id}, accept=(404,))
             detail = "deleted" if answer.status == 200 else "already gone"
-            return Done(work.key, work.seqs, unlink=True, detail=detail)
+            return Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
         tag = self.config.deleted_tag
         body = {"objectID": CONTACT_OBJECT, "ids": remote_id, "add_names": [tag]}
         await self._api.call("PUT", "/1/objects/tagByName", body=body)
         before = link.sent if link is not None and link.sent is not None else {}
         sent: dict[str, Any] = {**before, "tagged": tag}
-        return Done(work.key, work.seqs, remote_id=remote_id, sent=sent, detail="tagged as deleted")
+        return Done(work.key, work.seqs, remote_id=remote_id, sent=sent, detail="tagged as deleted", wrote=False)
 
     async def _locate(self, change: PersonChange) -> str | None:
         """The Ontraport id of a record syncd holds no link for: by e-mail, else by external id."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -66,6 +66,7 @@ class _Upsert:
     sent: dict[str, Any] | None
     unlink: bool = False
     detail: str = ""
+    retire: str | None = None  # an old e-mail whose contact no Sell person holds any more (handled per on_delete)
     emails: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +140,10 @@ class SalesmanagoWriter:
         for start in range(0, len(upserts), self.batch_size):
             chunk = upserts[start : start + self.batch_size]
             results.update(await self._upsert_many(chunk) if len(chunk) > 1 else await self._upsert_one(chunk[0]))
+        for upsert in upserts:
+            done = results[upsert.key]
+            if upsert.retire is not None and isinstance(done, Done):
+                results[upsert.key] = await self._retire(upsert, done)
         return [results[work.key] for work in works]
 
     async def probe(self) -> None:
@@ -173,18 +178,30 @@ class SalesmanagoWriter:
         if change.intent == "delete":
             return await self._plan_delete(work, change, record, last)
         if not email_of(record):
+            if last.email and not await self._lookups.live_peers(
+                self.name, work.kind, work.record_id, email=last.email, remote_id=None
+            ):
+                # The Sell person lost the e-mail it had: the contact written under it now stands for no one.
+                return await self._retire_lost(work, last.email)
             return Skipped(work.key, work.seqs, NO_EMAIL)
         mapped = map_person(record, config=self.config, rows=self._rows, organization=await self._organization(record))
         if work.link is not None and work.link.digest == mapped.digest:
             return Skipped(work.key, work.seqs, "unchanged since the last write")
-        rename = True
+        rename, retire = True, None
         if last.email and last.email != mapped.email:
-            # Another live Sell person still uses the old e-mail: leave that contact to it, write a new one.
-            peers = await self._lookups.live_peers(
+            # The e-mail changed. Rename the contact (same contactId) unless another live Sell person still holds
+            # the old e-mail (leave that contact to it) or already holds the new one (a rename onto an existing
+            # contact is refused: write to that one, and retire the old contact no one holds any more).
+            old_peers = await self._lookups.live_peers(
                 self.name, work.kind, work.record_id, email=last.email, remote_id=None
             )
-            rename = not peers
-        return _Upsert(work.key, work.seqs, mapped.upsert(last, rename=rename), mapped.digest, mapped.sent())
+            new_peers = await self._lookups.live_peers(
+                self.name, work.kind, work.record_id, email=mapped.email, remote_id=None
+            )
+            rename = not old_peers and not new_peers
+            retire = last.email if new_peers and not old_peers else None
+        item = mapped.upsert(last, rename=rename)
+        return _Upsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), retire=retire)
 
     async def _organization(self, record: Lead | Contact) -> str:
         """The name of a contact's organisation, from the shadow of that Sell organisation ("" when unknown)."""
@@ -210,6 +227,7 @@ class SalesmanagoWriter:
             grace=self.config.delete_grace,
             now=self._clock(),
             remote_id=remote_id,
+            email=last.email or None,  # the contact this record wrote is the one a delete would remove
         )
         if isinstance(guarded, Skipped):
             return await self._release_tags(work, record, last, remote_id, guarded)
@@ -278,10 +296,49 @@ class SalesmanagoWriter:
             return Failed(work.key, work.seqs, with_request(reply, request))
         error = classify(reply, method="contact/delete", request=request, known=(email,))
         if error is None:
-            return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail="deleted")
+            return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail="deleted", wrote=False)
         if isinstance(error, PermanentError) and is_not_found(reply.messages):
-            return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail="already absent")
+            return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail="already absent", wrote=False)
         return Failed(work.key, work.seqs, error)
+
+    async def _retire_lost(self, work: KeyWork, email: str) -> Result:
+        done = Done(work.key, work.seqs, unlink=True, detail="the Sell record has no e-mail any more", wrote=False)
+        retired = await self._retire_email(email, done)
+        if isinstance(retired, Done) and self.config.on_delete == "ignore":
+            return Skipped(work.key, work.seqs, f"{NO_EMAIL} (on_delete = ignore: its old contact stays)")
+        return retired
+
+    async def _retire(self, upsert: _Upsert, done: Done) -> Result:
+        """After a write under a new e-mail that another contact already had: the old e-mail's contact is held by
+        no Sell person any more, so it goes the way of a deleted record (on_delete)."""
+        assert upsert.retire is not None
+        retired = await self._retire_email(upsert.retire, done)
+        if not isinstance(retired, Done) or self.config.on_delete == "ignore":
+            return retired
+        detail = f"{done.detail}; " if done.detail else ""
+        return replace(retired, detail=f"{detail}merged into the contact of its new e-mail")
+
+    async def _retire_email(self, email: str, done: Done) -> Result:
+        """Apply on_delete to the contact of `email` (no Sell person holds it any more); `done` when it worked."""
+        mode = self.config.on_delete
+        if mode == "ignore":
+            return done
+        if mode == "tag":
+            tags = list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted))
+            body = {**self._auth(), "contact": {"email": email}, "tags": tags}
+            method = "contact/upsert"
+        else:
+            body = {**self._auth(), "email": email}
+            method = "contact/delete"
+        request = request_text(method, body)
+        reply = await self._call(method, body)
+        if isinstance(reply, CallError):
+            return Failed(done.key, done.seqs, with_request(reply, request))
+        error = classify(reply, method=method, request=request, known=(email,))
+        if error is not None and not (isinstance(error, PermanentError) and is_not_found(reply.messages)):
+            return Failed(done.key, done.seqs, error)
+        action = "tagged" if mode == "tag" else "deleted"
+        return replace(done, detail=f"{done.detail}; old contact {action}" if done.detail else f"old contact {action}")
 
     async def _upsert_one(self, upsert: _Upsert) -> dict[str, Result]:
         body = {**self._auth(), **upsert.item}
