@@ -57,9 +57,7 @@ class Writer(Protocol):
 class NoLookups:
     """Lookups for commands that talk to a destination without delivering anything (`syncd check`, `fields`)."""
 
-    async def live_peers(
-        self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None
-    ) -> list[str]:
+    async def live_peers(self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None) -> list[str]:
         return []
 
     async def streams_caught_up_since(self, streams: Iterable[str], since: float) -> bool:
