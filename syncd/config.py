@@ -282,7 +282,9 @@ def loads(
     resolved = _resolve_secrets(raw, source=source, environ=env, base_dir=base)
     state_path = Path(resolved.state.path).expanduser()
     if not state_path.is_absolute():
-        state_path = (base / state_path).resolve()
+        # Under systemd's StateDirectory= a relative state path lives there; otherwise next to the config file.
+        state_dir = env.get("STATE_DIRECTORY", "").split(":")[0]
+        state_path = ((Path(state_dir) if state_dir else base) / state_path).resolve()
     state = msgspec.structs.replace(resolved.state, path=str(state_path))
     config = msgspec.structs.replace(resolved, source=source, state=state)
     validate(config)
@@ -338,11 +340,15 @@ def resolve_secret(text: str, *, key: str, source: str, environ: Any, base_dir: 
 
 def _read_secret_file(file: Path, *, key: str, source: str) -> str:
     try:
-        mode = file.stat().st_mode
+        info = file.stat()
+        mode = info.st_mode
         value = file.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the secret file {file}: {exc.strerror}", path=source, key=key) from None
-    if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWOTH):
+    # Others must not read it; a group may read it only when it is one of ours (Kubernetes mounts secrets 0440
+    # with the pod's group, systemd credentials are root-only anyway).
+    foreign_group = mode & stat.S_IRGRP and info.st_gid not in {os.getegid(), *os.getgroups()}
+    if mode & (stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP) or foreign_group:
         warnings.warn(
             f"{source}: {key}: the secret file {file} is readable by others (mode {stat.S_IMODE(mode):04o});"
             " chmod 600 it",

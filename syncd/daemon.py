@@ -22,7 +22,7 @@ from syncd.config import Config
 from syncd.dispatcher import Dispatcher
 from syncd.health import health_app
 from syncd.logs import get_logger
-from syncd.notify import Notifier
+from syncd.notify import Notifier, process_age
 from syncd.ratelimit import Limiter
 from syncd.sandbox.server import make_server, serve_started
 from syncd.sell.client import SellClient
@@ -195,8 +195,12 @@ class Daemon:
     async def _notify(self, runtime: Runtime) -> None:
         """READY=1 once the store is open and the tasks run; then WATCHDOG=1 and STATUS= from the main loop."""
         self.notifier.ready(runtime.summary())
+        age = process_age()
         self._log.info(
-            "daemon_ready", notify=self.notifier.enabled, ready_after_s=round(time.time() - runtime.started_at, 3)
+            "daemon_ready",
+            notify=self.notifier.enabled,
+            ready_after_s=round(age, 3) if age is not None else None,  # since the process started
+            store_open_to_ready_s=round(time.time() - runtime.started_at, 3),
         )
         interval = self.notifier.watchdog_interval or 5.0
         while not runtime.stopping:

@@ -6,23 +6,32 @@ import httpx
 
 from syncd import USER_AGENT
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
+from syncd.metrics import observe_http
 
 
-def make_client(base_url: str, *, timeout: float, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    """An httpx client with syncd's User-Agent, a total timeout per call, and a bounded connection pool."""
+def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """An httpx client with syncd's User-Agent, a total timeout per call, a bounded connection pool, and every
+    response counted in the `syncd_http_requests` metric under `api`."""
     merged = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     merged.update(headers or {})
+    label = api.lower()
+
+    async def count(response: httpx.Response) -> None:
+        observe_http(label, response.status_code)
+
     return httpx.AsyncClient(
         base_url=base_url,
         headers=merged,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         follow_redirects=False,
+        event_hooks={"response": [count]},
     )
 
 
 def transport_error(api: str, exc: httpx.HTTPError) -> TransientError:
-    """A call that got no usable answer: timeouts, refused or dropped connections."""
+    """A call that got no usable answer: timeouts, refused or dropped connections (counted as status "error")."""
+    observe_http(api.lower(), "error")
     if isinstance(exc, httpx.TimeoutException):
         return TransientError(f"{api} did not answer in time ({type(exc).__name__})")
     return TransientError(f"{api} could not be reached: {type(exc).__name__}: {exc}")

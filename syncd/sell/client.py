@@ -19,6 +19,7 @@ class SellClient:
     def __init__(self, config: SellConfig) -> None:
         self._client = make_client(
             config.base_url,
+            api=API,
             timeout=config.timeout,
             headers={"Authorization": f"Bearer {config.token.value}"},
         )

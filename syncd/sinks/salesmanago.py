@@ -117,7 +117,10 @@ class SalesmanagoWriter:
         path = urlsplit(config.base_url).path.rstrip("/")
         self._prefix = "/" if path.endswith("/api") else "/api/"
         self._client = make_client(
-            config.base_url, timeout=config.timeout, headers={"Content-Type": "application/json;charset=UTF-8"}
+            config.base_url,
+            api=API,
+            timeout=config.timeout,
+            headers={"Content-Type": "application/json;charset=UTF-8"},
         )
         self._log = get_logger(sink=self.name)
 
