@@ -107,7 +107,9 @@ class ServerThread:
         return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
+        """Stop at once: a test server does not wait for answers it is holding back (injected latency)."""
         self.server.should_exit = True
+        self.server.force_exit = True
         self._thread.join(timeout=10)
 
     def __enter__(self) -> ServerThread:
