@@ -110,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--exact", action="store_true", help="no short, empty or repeated pages (default: realistic)")
     sandbox.set_defaults(handler=cmd_sandbox)
 
+    from syncd import demo
+
+    demo_help = (
+        "Run the whole pipeline against the built-in sandboxes: a generated Sell history, the real daemon,"
+        " live progress, then a summary of where every event went."
+    )
+    demo_command = commands.add_parser(
+        "demo",
+        help=demo_help,
+        description=demo_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_examples(*demo.EXAMPLES),
+    )
+    demo.add_arguments(demo_command)
+    demo_command.set_defaults(handler=demo.run)
+
     from syncd import logview
 
     logs_help = "Print syncd's JSON log lines readably (time, level, event, key=value), filtered; follow a file."

@@ -48,6 +48,7 @@ class Runtime:
     stopping: bool = False
     drift: list[str] = field(default_factory=list)  # mapped Sell custom fields that no longer exist
     health_url: str | None = None
+    backlog: Backlog | None = None
 
     def summary(self) -> str:
         """One line for systemd's STATUS=: where each stream is and what each destination has waiting."""
@@ -56,7 +57,8 @@ class Runtime:
             f"{d.sink}:{'paused' if d.state.paused else 'ok'}/{d.state.outcomes.get('done', 0)} done"
             for d in self.dispatchers
         )
-        return f"streams {streams} | {sinks}" if sinks else f"streams {streams}"
+        paused = " (polling paused: backlog above max_pending)" if self.backlog and self.backlog.paused else ""
+        return (f"streams {streams} | {sinks}" if sinks else f"streams {streams}") + paused
 
 
 class Daemon:
@@ -103,6 +105,7 @@ class Daemon:
             sell_limiter = Limiter("sell", config.sell.rate)
             runtime.limiters = [sell_limiter] + [d.limiter for d in runtime.dispatchers]
             backlog = Backlog(store, config.state.max_pending)
+            runtime.backlog = backlog
 
             def wake_dispatchers(_: int) -> None:
                 for dispatcher in runtime.dispatchers:

@@ -41,7 +41,7 @@ class StreamState:
     """What the rest of the process (status, health, --until-idle) needs to know about one stream's poller."""
 
     stream: str
-    phase: str = "starting"  # starting | reading | at_top | backing_off | expired | stopped | paused
+    phase: str = "starting"  # starting | reading | at_top | backing_off | expired | stopped
     at_top: bool = False
     pages: int = 0
     events: int = 0
@@ -58,7 +58,9 @@ class StreamState:
 
 
 class Backlog:
-    """Backpressure: polling pauses while more deliveries are pending than the high-water mark."""
+    """Backpressure: polling pauses while more deliveries are pending than the high-water mark, and resumes below
+    90 % of it. The count is re-read from the store when the deliveries queued since the last reading could have
+    crossed the mark, and at least every `check_every` seconds."""
 
     def __init__(self, store: Store, high_water: int, *, check_every: float = 1.0, sleep: Sleep = anyio.sleep):
         self.store = store
@@ -71,9 +73,13 @@ class Backlog:
         self.paused = False
         self._log = get_logger()
 
+    def queued(self, deliveries: int) -> None:
+        """A page queued this many deliveries (an upper bound on the growth since the last reading)."""
+        self._pending += deliveries
+
     async def wait_for_room(self) -> None:
         now = time.monotonic()
-        if now - self._checked < self.check_every and not self.paused:
+        if self._pending < self.high_water and now - self._checked < self.check_every:
             return
         self._checked = now
         self._pending = await self.store.pending()
@@ -82,7 +88,7 @@ class Backlog:
         self.paused = True
         self._log.warning("polling_paused", pending=self._pending, high_water=self.high_water)
         while self._pending > self.low_water:
-            await self._sleep(self.check_every)
+            await self._sleep(min(self.check_every, 0.2))
             self._pending = await self.store.pending()
         self.paused = False
         self._checked = time.monotonic()
@@ -128,7 +134,6 @@ class Poller:
         self._log.info("stream_started", position_kind=_kind_of(position), limit=self.config.page_limit)
         while True:
             if self.backlog is not None:
-                self.state.phase = "paused" if self.backlog.paused else self.state.phase
                 await self.backlog.wait_for_room()
             try:
                 position = await self.poll_once(position)
@@ -184,8 +189,11 @@ class Poller:
                 top=page.top,
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
             )
-        if result.deliveries and self._on_ingest is not None:
-            self._on_ingest(result.deliveries)
+        if result.deliveries:
+            if self.backlog is not None:
+                self.backlog.queued(result.deliveries)
+            if self._on_ingest is not None:
+                self._on_ingest(result.deliveries)
         return page.position
 
     async def _back_off(self, exc: CallError) -> None:
