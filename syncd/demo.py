@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     options = Options.from_args(args)
     console = Console(file=sys.stdout, highlight=False)
     if not console.is_terminal:
-        console = Console(file=sys.stdout, highlight=False, width=110, no_color=True)
+        console = Console(file=sys.stdout, highlight=False, width=160, no_color=True)
     with _directory(options.keep) as directory:
         report = anyio.run(_demo, options, directory, console)
     if report is None:
@@ -139,17 +139,20 @@ def _directory(keep: Path | None) -> Iterator[Path]:
     yield keep
 
 
-def commands(directory: Path | None) -> tuple[str, ...]:
+def commands(directory: Path | None, letter: int | None = None) -> tuple[str, ...]:
     """The commands that look further into what the demo left behind (DIR as a placeholder without --keep)."""
     where = str(directory) if directory is not None else "DIR"
-    config = f"{where}/{CONFIG_NAME}"
-    return (
-        f"syncd status --config {config}",
-        f"syncd dlq list --config {config}",
-        f"syncd dlq show ID --config {config}           # a dead letter with its request",
-        f"syncd logs {where}/{LOG_NAME} --level warning   # the daemon's log, made readable",
-        f"syncd logs {where}/{LOG_NAME} --grep delivery_dead",
-    )
+    config = f"--config {where}/{CONFIG_NAME}"
+    log = f"{where}/{LOG_NAME}"
+    rows = [
+        (f"syncd status {config}", "positions, backlog and totals per destination"),
+        (f"syncd dlq list {config}", "the dead letters"),
+        (f"syncd dlq show {letter if letter is not None else 'ID'} {config}", "one dead letter with its request"),
+        (f"syncd logs {log} --level warning", "the daemon's log, made readable"),
+        (f"syncd logs {log} --grep delivery_dead", "how the dead letters came about"),
+    ]
+    width = max(len(command) for command, _ in rows)
+    return tuple(f"{command:<{width}}   # {why}" for command, why in rows)
 
 
 async def _demo(options: Options, directory: Path, console: Console) -> Report | None:
@@ -186,7 +189,7 @@ async def _demo(options: Options, directory: Path, console: Console) -> Report |
         interrupted=synced.interrupted,
         daemon_exit=synced.exit_code,
         directory=str(kept) if kept is not None else None,
-        commands=commands(kept),
+        commands=commands(kept, synced.store.letters[0].id if synced.store.letters else None),
     )
 
 

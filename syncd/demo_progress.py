@@ -13,7 +13,7 @@ from rich.live import Live
 
 from syncd.daemon import Runtime
 from syncd.demo_report import StoreSummary
-from syncd.demo_view import Progress, SinkProgress, StreamProgress, progress_line, progress_table
+from syncd.demo_view import Progress, SinkProgress, StreamProgress, ordered_streams, progress_line, progress_table
 
 REFRESH_S = 0.25  # the live view
 PLAIN_EVERY_S = 2.0  # one-line progress when stdout is not a terminal
@@ -49,8 +49,10 @@ async def progress_of(runtime: Runtime, expected_events: int, elapsed_s: float) 
 def progress_after(store: StoreSummary, expected_events: int, elapsed_s: float) -> Progress:
     """The last frame, from the store once the daemon has stopped."""
     streams = tuple(
-        StreamProgress(name, store.by_stream.get(name, 0), top, "at top" if top else "stopped")
-        for name, top in sorted(store.at_top.items())
+        StreamProgress(
+            name, store.by_stream.get(name, 0), store.at_top[name], "at top" if store.at_top[name] else "not"
+        )
+        for name in ordered_streams(store.at_top)
     )
     sinks = tuple(SinkProgress(s.sink, s.delivered, s.skipped, s.dead, s.pending, s.paused) for s in store.sinks)
     return Progress(elapsed_s, expected_events, streams, sinks)

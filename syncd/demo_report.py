@@ -226,7 +226,7 @@ async def read_store(path: Path, expected: Expected) -> StoreSummary:
     finally:
         await db.close()
     sinks = []
-    names = sorted(set(expected.routed) | {s.sink for s in status.sinks})
+    names = list(expected.routed) + sorted({s.sink for s in status.sinks} - set(expected.routed))
     found = {s.sink: s for s in status.sinks}
     for name in names:
         got = found.get(name)

@@ -6,7 +6,7 @@ Everything here is pure: it turns a `Progress` snapshot or a `Report` into rich 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from syncd.demo_report import Report, SinkSummary
+from syncd.demo_world import STREAMS
 
 VALUE_WIDTH = 70
 
@@ -51,7 +52,7 @@ class Progress:
 
 def progress_table(progress: Progress, *, title: str, footer: str = "") -> RenderableType:
     """The live view: per stream events read and whether it is at the top; per destination where each event is."""
-    streams = Table(title=f"{title}   {progress.elapsed_s:.1f}s", title_justify="left", expand=False)
+    streams = Table(expand=False)
     streams.add_column("stream")
     streams.add_column("events read", justify="right")
     streams.add_column("at top", justify="center")
@@ -70,7 +71,8 @@ def progress_table(progress: Progress, *, title: str, footer: str = "") -> Rende
         state = Text(f"paused: {k.paused}", style="red") if k.paused else Text("ok", style="green")
         dead = Text(str(k.dead), style="red" if k.dead else "")
         sinks.add_row(k.sink, str(k.done), str(k.skipped), dead, str(k.pending), state)
-    parts: list[RenderableType] = [streams, sinks]
+    heading = Text(f"{title}   {progress.elapsed_s:.1f}s", style="bold")
+    parts: list[RenderableType] = [heading, streams, sinks]
     if footer:
         parts.append(Text(footer, style="dim"))
     return Group(*parts)
@@ -94,6 +96,12 @@ def progress_line(progress: Progress) -> str:
 # the summary
 
 
+def ordered_streams(names: Iterable[str]) -> list[str]:
+    """Streams in the config's order (unknown names last, alphabetically)."""
+    rank = {name: i for i, name in enumerate(STREAMS)}
+    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
+
+
 def _heading(text: str) -> Text:
     return Text(f"\n{text}", style="bold underline")
 
@@ -103,12 +111,24 @@ def _clip(value: Any) -> str:
     return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
 
 
+def flatten(values: dict[str, Any]) -> dict[str, Any]:
+    """One level of nesting spelled out (`address.city`) where a value is a dict of plain values."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value and not any(isinstance(v, dict | list) for v in value.values()):
+            flat.update({f"{key}.{k}": v for k, v in value.items() if v not in (None, "")})
+        else:
+            flat[key] = value
+    return flat
+
+
 def _fields(title: str, values: dict[str, Any]) -> Iterator[RenderableType]:
     yield Text(f"  {title}", style="bold")
     if not values:
         yield Text("    (nothing)")
-    width = max((len(k) for k in values), default=0)
-    for key, value in values.items():
+    flat = flatten(values)
+    width = max((len(k) for k in flat), default=0)
+    for key, value in flat.items():
         yield Text(f"    {key:<{width}}  {_clip(value)}")
 
 
@@ -142,19 +162,17 @@ def summary(report: Report) -> Iterator[RenderableType]:
         f"  {store.events_ingested} of {report.expected.events} events stored"
         + (f", {store.quarantined} quarantined" if store.quarantined else "")
     )
-    streams = Table(box=None, padding=(0, 2), show_edge=False)
-    streams.add_column("  stream")
+    streams = Table(box=None, padding=(0, 2), pad_edge=True)
+    streams.add_column("stream")
     streams.add_column("events", justify="right")
     streams.add_column("at top", justify="center")
-    for name in sorted(set(store.by_stream) | set(store.at_top)):
-        streams.add_row(
-            f"  {name}", str(store.by_stream.get(name, 0)), "yes" if store.at_top.get(name, False) else "NO"
-        )
+    for name in ordered_streams(store.by_stream.keys() | store.at_top.keys()):
+        streams.add_row(name, str(store.by_stream.get(name, 0)), "yes" if store.at_top.get(name, False) else "NO")
     yield streams
 
     yield _heading("Destinations (deliveries = events routed to a destination)")
-    sinks = Table(box=None, padding=(0, 2), show_edge=False)
-    sinks.add_column("  destination")
+    sinks = Table(box=None, padding=(0, 2), pad_edge=True)
+    sinks.add_column("destination")
     for name in ("routed", "delivered", "skipped", "dead", "pending", "accounted for"):
         sinks.add_column(name, justify="right")
     for s in store.sinks:
@@ -173,8 +191,10 @@ def summary(report: Report) -> Iterator[RenderableType]:
         yield Text("  none")
     for letter in store.letters:
         status = f"HTTP {letter.http_status}, " if letter.http_status else ""
-        yield Text(f"  #{letter.id} {letter.sink} {letter.key}: {letter.reason}")
-        yield Text(f"      {status}{letter.events} event(s), after {letter.attempts} attempt(s)", style="dim")
+        yield Text(
+            f"  #{letter.id} {letter.sink} {letter.key} ({status}{letter.events} event(s), attempt {letter.attempts})"
+        )
+        yield Text(f"      {letter.reason}")
 
     sample = report.sample
     yield _heading(f"A sample record: {sample.get('record', '(none)')}")
