@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
@@ -57,18 +58,48 @@ def bound_port(server: uvicorn.Server) -> int:
     raise RuntimeError("the server is not listening")
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (raises OSError when the address is taken, instead of uvicorn's sys.exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def serve_started(server: uvicorn.Server, started: Callable[[int], Awaitable[None] | None] | None = None) -> None:
-    """Run `server` until it is told to exit; call `started(port)` once it listens."""
+    """Serve until cancelled (or told to exit); call `started(port)` once listening. On cancellation the server is
+    asked to exit and given the moment it needs to close its sockets and connections cleanly."""
+    sock = bind(server.config.host, server.config.port)
+    port = int(sock.getsockname()[1])
+
+    async def run() -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await server.serve(sockets=[sock])
+            finally:
+                sock.close()
+
     async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve)
-        while not server.started:
-            if server.should_exit:
-                return
-            await anyio.sleep(0.005)
-        if started is not None:
-            result = started(bound_port(server))
-            if result is not None:
-                await result
+        tg.start_soon(run)
+        try:
+            while not server.started:
+                if server.should_exit:
+                    return
+                await anyio.sleep(0.005)
+            if started is not None:
+                result = started(port)
+                if result is not None:
+                    await result
+            await anyio.sleep_forever()
+        finally:
+            server.should_exit = True
 
 
 class ServerThread:
