@@ -48,11 +48,12 @@ class Lookups(StoreBase):
         (unwritten ones would merge into it by e-mail). What the deletion guard checks before deleting anything."""
         found: set[str] = set()
         async with self.reading() as db:
+            # `email <> ''` lets SQLite use the partial index on records(email).
             if email:
                 async with db.execute(
                     "SELECT r.kind, r.record_id FROM records r LEFT JOIN links l"
                     " ON l.sink = ? AND l.kind = r.kind AND l.record_id = r.record_id"
-                    " WHERE r.email = ? AND r.deleted = 0 AND r.kind IN ('lead', 'contact')"
+                    " WHERE r.email = ? AND r.email <> '' AND r.deleted = 0 AND r.kind IN ('lead', 'contact')"
                     " AND NOT (r.kind = ? AND r.record_id = ?)"
                     " AND (? IS NULL OR l.remote_id IS NULL OR l.remote_id = ?)",
                     (sink, email, kind, record_id, remote_id, remote_id),
