@@ -128,6 +128,47 @@ def cmd_replay(args: argparse.Namespace, config: Config) -> int:
     return result
 
 
+def cmd_position(args: argparse.Namespace, config: Config) -> int:
+    async def run(store: Store) -> int:
+        if args.set is not None:
+            if args.stream is None:
+                raise ConfigError("--set needs --stream")
+            if args.stream not in config.sell.streams:
+                raise ConfigError(f"--stream {args.stream}: not one of sell.streams ({', '.join(config.sell.streams)})")
+            before = await store.position(args.stream)
+            await store.set_position(args.stream, args.set)
+            old = before.position if before is not None and before.position else "(none)"
+            print(f"{args.stream}: position {old} -> {args.set} (expired and stopped flags cleared)")
+            print("restart syncd (or start it) for the stream to be read from there")
+            return 0
+        snapshot = await store.status()
+        rows = [s for s in snapshot.streams if args.stream in (None, s.stream)]
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        s.stream: {
+                            "position": s.position,
+                            "at_top": s.at_top,
+                            "expired": s.expired,
+                            "stopped": s.stopped,
+                            "updated_at": _when(s.updated_at),
+                        }
+                        for s in rows
+                    },
+                    indent=2,
+                )
+            )
+            return 0
+        for s in rows:
+            state = "EXPIRED" if s.expired else (f"STOPPED: {s.stopped}" if s.stopped else "ok")
+            print(f"{s.stream:<14}{s.position:<40}{'at top' if s.at_top else '':<8}{_when(s.updated_at)}  {state}")
+        return 0
+
+    result: int = anyio.run(_with_store, config, run)
+    return result
+
+
 def add_commands(command: Any) -> None:
     """Register `dlq` and `replay` with the CLI's `command(name, help, *examples)` factory."""
     dlq = command(
@@ -169,3 +210,15 @@ def add_commands(command: Any) -> None:
     )
     which.add_argument("--record", metavar="KIND:ID", help="every stored event of one Sell record, e.g. lead:9001")
     replay.set_defaults(handler_with_config=cmd_replay)
+
+    position = command(
+        "position",
+        "Show each stream's stored Firehose position, or move one (stop syncd first).",
+        "syncd position --config syncd.toml",
+        "syncd position --config syncd.toml --stream leads --set top     # after an expired position, skip ahead",
+        "syncd position --config syncd.toml --stream leads --set tail    # re-read all retained history",
+    )
+    position.add_argument("--stream", help="one stream")
+    position.add_argument("--set", metavar="POSITION", help="tail, top, or a position string syncd printed before")
+    position.add_argument("--json", action="store_true")
+    position.set_defaults(handler_with_config=cmd_position)

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from syncd.cli import main
 from syncd.config import Config, loads
 from syncd.daemon import EXIT_OK, EXIT_STREAM_FAILED, Daemon
 from syncd.sandbox.history import generate_history, item
@@ -261,3 +263,26 @@ async def test_expired_position_marks_the_stream_and_skips_nothing(tmp_path: Pat
     assert expired["http_status"] == 410
     assert stored(cfg, "SELECT position, expired FROM positions") == [(before, 1)]
     assert len(stored_identities(cfg)) == 5
+
+
+async def test_an_operator_recovers_an_expired_stream_with_syncd_position(
+    tmp_path: Path, sell: Sell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a 410, `syncd position --set tail` (the runbook's step) clears the mark and the next run reads every
+    retained event again; nothing stored is duplicated."""
+    sell.control("events", {"stream": "leads", "items": [lead(i) for i in range(1, 6)]})
+    cfg = config(tmp_path, sell, streams=["leads"])
+    assert await run_until_idle(cfg) == EXIT_OK
+    sell.control("events", {"stream": "leads", "items": [lead(i) for i in range(6, 11)]})
+    sell.control("expire", {"stream": "leads", "keep": 3})
+    assert await run_until_idle(cfg) == EXIT_STREAM_FAILED
+    file = tmp_path / "syncd.toml"
+    file.write_text(
+        f'[state]\npath = "{cfg.state.path}"\n[sell]\ntoken = "{TOKEN}"\nbase_url = "{sell.url}"\nstreams = ["leads"]\n'
+    )
+    args = ["position", "--config", str(file), "--stream", "leads", "--set", "tail"]
+    assert await anyio.to_thread.run_sync(main, args) == 0
+    assert "leads: position" in capsys.readouterr().out
+    assert await run_until_idle(cfg) == EXIT_OK
+    assert sorted(r[1] for r in stored_identities(cfg)) == [1, 2, 3, 4, 5, 8, 9, 10]
+    assert stored(cfg, "SELECT expired FROM positions") == [(0,)]
