@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-import uvicorn
 from anyio.abc import TaskGroup, TaskStatus
 from rich.console import Console
 
@@ -167,15 +166,13 @@ async def _demo(options: Options, directory: Path, console: Console) -> Report |
     history_s = time.monotonic() - started
     with _first_error(), DemoLogs(directory / LOG_NAME, secrets=creds.secret_values()) as logs:
         async with anyio.create_task_group() as servers:
-            running = [await _start(servers, box) for box in boxes]
-            ports = Ports(**{box.name: port for box, (_, port) in zip(boxes, running, strict=True)})
+            ports = Ports(**{box.name: await _start(servers, box) for box in boxes})
             config = load(write_config(directory, config_text(creds, ports, rate_limits=options.rate_limits)))
             logs.capture()  # from here on, nothing but the demo's own view reaches the terminal
             startup_s = time.monotonic() - started - history_s
             synced = await _sync(options, config, wanted, console, str(directory / LOG_NAME))
             sample = {} if synced is None else await fetch_sample(synced.store.sample, ports, creds)
-            for server, _ in running:
-                server.should_exit = True
+            servers.cancel_scope.cancel()  # each server is asked to exit and closes its connections cleanly
     if synced is None:
         return None
     kept = options.keep
@@ -205,15 +202,15 @@ def _first_error() -> Iterator[None]:
         raise first from None
 
 
-async def _start(tg: TaskGroup, box: Sandbox) -> tuple[uvicorn.Server, int]:
-    """Serve one simulator on a free loopback port, as a task of `tg`; returns the server and its port."""
+async def _start(tg: TaskGroup, box: Sandbox) -> int:
+    """Serve one simulator on a free loopback port, as a task of `tg` (until it is cancelled); returns the port."""
     server = make_server(box.app, 0)
 
     async def serve(*, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         await serve_started(server, task_status.started)
 
     port: int = await tg.start(serve)
-    return server, port
+    return port
 
 
 @dataclass
