@@ -112,10 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from syncd import demo
 
-    demo_help = (
-        "Run the whole pipeline against the built-in sandboxes: a generated Sell history, the real daemon,"
-        " live progress, then a summary of where every event went."
-    )
+    demo_help = "Run the whole pipeline against the built-in sandboxes and show where every event went."
     demo_command = commands.add_parser(
         "demo",
         help=demo_help,

@@ -47,6 +47,11 @@ def routed_people(events: int, seed: int) -> int:
     assert len(
         {(i["meta"]["type"], i["data"]["id"], i["meta"]["sequence"], i["meta"]["event_type"]) for _, i in people}
     ) == len(people)
+    newest: dict[tuple[str, int], int] = {}
+    for _, i in people:
+        record = (i["meta"]["type"], i["data"]["id"])
+        assert i["meta"]["sequence"] >= newest.get(record, 0)
+        newest[record] = i["meta"]["sequence"]
     return sum(1 for _, i in people if i["data"].get("is_organization") is not True)
 
 
