@@ -33,6 +33,7 @@ from syncd.sinks.registry import build_writer
 EXIT_OK = 0
 EXIT_STREAM_FAILED = 1  # --until-idle ended with a stream expired or stopped
 EXIT_FORCED = 2  # a second signal stopped the daemon before in-flight calls finished
+DRIFT_CHECK_SECONDS = 2.0  # how often mapped custom fields are checked against Sell's definitions
 
 
 @dataclass
@@ -228,7 +229,7 @@ class Daemon:
                 if not drift and runtime.drift:
                     self._log.info("mapping_drift_resolved")
                 runtime.drift = drift
-            await anyio.sleep(10.0)
+            await anyio.sleep(DRIFT_CHECK_SECONDS)
 
     async def _poll_all(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
         with scope:

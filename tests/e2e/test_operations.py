@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -227,3 +228,59 @@ async def test_finished_events_are_pruned_after_the_retention_period(w: World) -
     assert any(e["event"] == "events_pruned" for e in logs)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT record_id FROM events").fetchall() == [(2,)]
+
+
+async def test_mapping_drift_makes_readyz_unready_until_the_field_is_back(w: World) -> None:
+    """A mapped Sell custom field renamed in Sell is reported as mapping drift (log and /readyz) while records keep
+    flowing; renaming it back resolves it."""
+    from syncd.config import loads
+    from syncd.sandbox.history import item
+
+    definition = {"id": 7001, "name": "Tier", "type": "list", "resource_type": "lead"}
+    w.append("custom_fields", item("custom_field", definition, event_time=datetime.now(UTC)))
+    text = with_health(w, op='[sinks.ontraport.fields]\n"custom.Tier" = "f1557"\n')
+    text = text.replace('streams = ["leads", "contacts"]', 'streams = ["leads", "contacts", "custom_fields"]')
+    daemon = Daemon(loads(text), handle_signals=False)
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            runtime: Runtime = await tg.start(daemon.run)
+
+            async def status() -> int:
+                return (await readyz(runtime)).status_code
+
+            await await_until(lambda: _true(all(p.state.at_top for p in runtime.pollers)), deadline=20, what="top")
+            assert await status() == 200
+            renamed = {**definition, "name": "Tier level"}
+            w.append(
+                "custom_fields",
+                item(
+                    "custom_field",
+                    renamed,
+                    action="updated",
+                    sequence=2,
+                    previous={"name": "Tier"},
+                    event_time=datetime.now(UTC),
+                ),
+            )
+            await await_until(lambda: _true(bool(runtime.drift)), deadline=20, what="drift")
+            body = (await readyz(runtime)).json()
+            assert any('sinks.ontraport.fields."custom.Tier"' in p for p in body["problems"])
+            w.append("leads", person("lead", 1))
+            await await_until(lambda: _true(len(w.op_contacts()) == 1), deadline=20, what="records still flowing")
+            w.append(
+                "custom_fields",
+                item(
+                    "custom_field",
+                    definition,
+                    action="updated",
+                    sequence=3,
+                    previous={"name": "Tier level"},
+                    event_time=datetime.now(UTC),
+                ),
+            )
+            await await_until(lambda: _true(not runtime.drift), deadline=20, what="drift resolved")
+            assert await status() == 200
+            daemon.stop()
+    events = [e["event"] for e in logs]
+    assert "mapping_drift" in events
+    assert "mapping_drift_resolved" in events

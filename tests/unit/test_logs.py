@@ -1,0 +1,72 @@
+"""The log processors: secrets redacted everywhere, personal data only at debug level, stable JSON lines."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import structlog
+
+from syncd.logs import MASK, RedactSecrets, configure, drop_personal_data
+
+SECRET = "s3cr3t-token-value"
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (
+            {"event": "poll_failed", "error": f"401 for token {SECRET}"},
+            {"event": "poll_failed", "error": f"401 for token {MASK}"},
+        ),
+        ({"event": "x", "url": f"https://api/?k={SECRET}&z=1"}, {"event": "x", "url": f"https://api/?k={MASK}&z=1"}),
+        ({"event": "x", "nested": {"deep": [f"a{SECRET}b", 3]}}, {"event": "x", "nested": {"deep": [f"a{MASK}b", 3]}}),
+        ({"event": "x", "api_key": "anything-at-all"}, {"event": "x", "api_key": MASK}),
+        ({"event": "x", "token": ""}, {"event": "x", "token": ""}),
+        ({"event": "x", "error": ValueError(f"bad {SECRET}")}, {"event": "x", "error": f"ValueError: bad {MASK}"}),
+        ({"event": "x", "count": 3, "ok": True}, {"event": "x", "count": 3, "ok": True}),
+    ],
+)
+def test_secrets_are_redacted_wherever_they_appear(event: dict[str, object], expected: dict[str, object]) -> None:
+    """Every configured secret value is masked in any string, nested value or exception, and secret-named keys too."""
+    assert RedactSecrets([SECRET, "abc"])(None, "info", dict(event)) == expected
+
+
+def test_longer_secret_is_masked_whole_before_its_prefix() -> None:
+    """A secret that contains another is masked as one, not left half-visible."""
+    redact = RedactSecrets(["abcd", "abcdefgh"])
+    assert redact(None, "info", {"event": "x", "v": "abcdefgh"})["v"] == MASK
+
+
+@pytest.mark.parametrize(
+    ("method", "kept"),
+    [("debug", True), ("info", False), ("warning", False), ("error", False)],
+)
+def test_personal_data_only_at_debug(method: str, kept: bool) -> None:
+    """Names, e-mails and phones survive only in debug lines."""
+    event = {"event": "delivery_done", "email": "ada@example.org", "first_name": "Ada", "key": "lead:1"}
+    out = drop_personal_data(None, method, dict(event))
+    assert ("email" in out) is kept
+    assert ("first_name" in out) is kept
+    assert out["key"] == "lead:1"
+
+
+def test_configured_json_lines_carry_level_iso_utc_time_and_no_secret() -> None:
+    """A configured logger writes one JSON object per line with level, an ISO-8601 UTC `ts`, and no secret."""
+    out = io.StringIO()
+    configure(level="info", fmt="json", secrets=[SECRET], stream=out)
+    try:
+        log = structlog.get_logger()
+        log.debug("hidden", email="ada@example.org")
+        log.warning("poll_failed", error=f"refused {SECRET}", email="ada@example.org", stream="leads")
+    finally:
+        structlog.reset_defaults()
+    [line] = out.getvalue().splitlines()
+    entry = json.loads(line)
+    assert entry["event"] == "poll_failed"
+    assert entry["level"] == "warning"
+    assert entry["ts"].endswith("Z")
+    assert entry["stream"] == "leads"
+    assert SECRET not in line
+    assert "ada@example.org" not in line
