@@ -4,6 +4,7 @@ where the live progress is drawn. Secrets are redacted as in `syncd run` (the de
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,8 +30,8 @@ class DemoLogs:
         self._saved: dict[str, tuple[list[logging.Handler], bool]] = {}
 
     def __enter__(self) -> DemoLogs:
-        self._file = self.path.open("a", encoding="utf-8", buffering=1)
-        self.path.chmod(0o600)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
         configure_logs(level=self.level, fmt="json", secrets=self.secrets, stream=self._file)
         return self
 
