@@ -321,6 +321,9 @@ async def _ontraport(http: httpx.AsyncClient, port: int, creds: Credentials, rem
         params={"id": remote_id},
         headers={"Api-Appid": creds.op_app_id, "Api-Key": creds.op_key},
     )
+    if response.status_code == 429:
+        reset = response.headers.get("X-Rate-Limit-Reset", "?")
+        return {"error": f"GET /1/Contact answered 429: the account's rate limit is used up (resets in {reset}s)"}
     if response.status_code != 200:
         return {"error": f"GET /1/Contact answered {response.status_code}"}
     data = response.json().get("data") or {}
