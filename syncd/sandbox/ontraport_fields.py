@@ -249,4 +249,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
 def valid_email(value: str) -> bool:
-    return _EMAIL.match(value.strip()) is not None
+    """A plausible address within RFC 5321's limits (64 characters before the @, 254 in all)."""
+    text = value.strip()
+    local, _, _ = text.partition("@")
+    return _EMAIL.match(text) is not None and len(local) <= 64 and len(text) <= 254

@@ -74,8 +74,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def serve_started(server: uvicorn.Server, started: Callable[[int], Awaitable[None] | None] | None = None) -> None:
-    """Serve until cancelled (or told to exit); call `started(port)` once listening. On cancellation the server is
-    asked to exit and given the moment it needs to close its sockets and connections cleanly."""
+    """Serve until cancelled; call `started(port)` once listening. On cancellation the server is asked to exit and
+    given the moment it needs to close its sockets and connections cleanly."""
     sock = bind(server.config.host, server.config.port)
     port = int(sock.getsockname()[1])
 

@@ -85,10 +85,13 @@ def test_demo_json_accounts_for_every_event(kept: tuple[Path, subprocess.Complet
         assert counts["pending"] == 0
         assert counts["dead"] == statuses[(sink, "dead")]
         assert counts["delivered"] == statuses[(sink, "done")]
-    assert report["destinations"]["salesmanago"]["dead"] >= 1  # the poison leads
+    assert report["destinations"]["salesmanago"]["dead"] >= 1  # the poison leads, refused by both
+    assert report["destinations"]["ontraport"]["dead"] >= 1
     letters = report["dead_letters"]
     assert letters and all(letter["key"].startswith("lead:") for letter in letters)
-    assert "64 characters" in letters[0]["reason"]
+    reasons = {letter["sink"]: letter["reason"] for letter in letters}
+    assert "64 characters" in reasons["salesmanago"]
+    assert "Invalid email" in reasons["ontraport"]
     assert report["duration_s"] > 0
 
 
