@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,13 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from sandboxes import free_port, start_sandbox
+
 from syncd.units import parse_rate
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def config_text(ports: dict[str, int], ontraport_port: int, rate: str, db: Path) -> str:
@@ -104,28 +99,8 @@ def main() -> None:
         live.write_text(config_text(ports, ports["ontraport"], args.rate, db))
         down = directory / "down.toml"
         down.write_text(config_text(ports, free_port(), args.rate, db))
-        log = directory / "sandbox.log"
         started = time.monotonic()
-        with log.open("wb") as out:
-            sandbox = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "syncd",
-                    "sandbox",
-                    "--config",
-                    str(live),
-                    "--events",
-                    str(args.events),
-                    "--exact",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        while log.read_text().count("sandbox_ready") < 3:
-            if sandbox.poll() is not None:
-                raise SystemExit(log.read_text())
-            time.sleep(0.2)
+        sandbox = start_sandbox(live, args.events, directory / "sandbox.log", apis=3)
         print(f"sandboxes ready in {time.monotonic() - started:.0f} s")
         try:
             # Phase 1: ingest everything with Ontraport down.

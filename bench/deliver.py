@@ -17,26 +17,20 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 
+from sandboxes import free_port, start_sandbox
+
 SETUPS = {
-    "salesmanago (batchupsert, batch_size 100)": ("salesmanago", 'batch_size = 100\nconcurrency = 4'),
-    "salesmanago (single upserts, batch_size 1)": ("salesmanago", 'batch_size = 1\nconcurrency = 4'),
+    "salesmanago (batchupsert, batch_size 100)": ("salesmanago", "batch_size = 100\nconcurrency = 4"),
+    "salesmanago (single upserts, batch_size 1)": ("salesmanago", "batch_size = 1\nconcurrency = 4"),
     "ontraport (one call per contact, concurrency 4)": ("ontraport", "concurrency = 4"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def config_text(ports: dict[str, int], sink: str, sink_keys: str, db: Path) -> str:
@@ -78,21 +72,6 @@ format = "json"
 """
 
 
-def start_sandbox(config: Path, events: int, log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--events", str(events), "--exact"],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 180
-    while log.read_text().count("sandbox_ready") < 3:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the sandbox did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    return proc
-
-
 def one_run(config: Path, db: Path, log: Path) -> tuple[float, float, int]:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -127,8 +106,10 @@ def main() -> None:
         ports = {name: free_port() for name in ("sell", "salesmanago", "ontraport")}
         db = directory / "syncd.db"
         sandbox_config = directory / "sandbox.toml"
-        sandbox_config.write_text(config_text(ports, "salesmanago", "", db).replace("enabled = false", "enabled = true"))
-        sandbox = start_sandbox(sandbox_config, args.events, directory / "sandbox.log")
+        sandbox_config.write_text(
+            config_text(ports, "salesmanago", "", db).replace("enabled = false", "enabled = true")
+        )
+        sandbox = start_sandbox(sandbox_config, args.events, directory / "sandbox.log", apis=3)
         try:
             for label, (sink, keys) in SETUPS.items():
                 config = directory / "run.toml"

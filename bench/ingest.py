@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -22,19 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from sandboxes import free_port, start_sandbox
+
 STREAMS = ["leads", "contacts", "deals", "notes", "orders", "line_items", "stages", "custom_fields", "sources"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(directory: Path, port: int, rate: str | None) -> Path:
     file = directory / "bench.toml"
     limit = f'rate = "{rate}"' if rate else 'rate = "1000000/s"'
-    sandbox = f'sell_rate = "{rate}"' if rate else "sell_rate = \"1000000/s\""
+    sandbox = f'sell_rate = "{rate}"' if rate else 'sell_rate = "1000000/s"'
     file.write_text(
         f"""
 [state]
@@ -55,21 +50,6 @@ level = "warning"
 """
     )
     return file
-
-
-def start_sandbox(config: Path, events: int, log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--events", str(events), "--exact"],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 120
-    while "sandbox_ready" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the sandbox did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    return proc
 
 
 def one_run(config: Path, db: Path) -> tuple[float, float, int]:

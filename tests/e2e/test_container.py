@@ -12,7 +12,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -30,26 +29,12 @@ from packaging.utils import canonicalize_name
 
 import syncd
 from syncd.config import DEFAULT_PATH, RunConfig, loads
-from tests.support import wait_until
+from tests.support import free_port, load_yaml, seconds, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CONTAINER = DEPLOY / "container"
 SHUTDOWN_TIMEOUT = RunConfig().shutdown_timeout
-
-
-def load_yaml(path: Path) -> list[Any]:
-    """Every document of a YAML file (pyyaml ships no type stubs, hence the import by name)."""
-    yaml = importlib.import_module("yaml")
-    return list(yaml.safe_load_all(path.read_text()))
-
-
-def seconds(text: str) -> float:
-    """A systemd or compose duration ("45s", "2min", "1m30s", "45") in seconds."""
-    units = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text.strip())
-    assert parts, f"not a duration: {text!r}"
-    return sum(float(number) * units[unit] for number, unit in parts)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -180,12 +165,6 @@ def test_container_config_fits_the_image_and_compose(tmp_path: Path) -> None:
 
 EVENTS = 200
 IMAGE_PATHS = ("/opt/syncd", "/etc/syncd", "/var/lib/syncd", "/run/secrets")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_crash_ingest import free_port, syncd
-from tests.support import wait_until
+from tests.support import free_port, sandboxes_ready, syncd_process, wait_until
 
 EVENTS = 20_000
 KILLS = 20
@@ -75,18 +74,13 @@ level = "warning"
 def sandboxes(config_file: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
     log = tmp_path / "sandbox.log"
     with log.open("wb") as out:
-        proc = syncd("sandbox", "--config", str(config_file), "--events", str(EVENTS), "--seed", "9", stdout=out)
+        args = ("sandbox", "--config", str(config_file), "--events", str(EVENTS), "--seed", "9")
+        proc = syncd_process(*args, stdout=out)
         try:
-            lines = wait_until(lambda: _ready(log, 3), timeout=90, what="three sandboxes to listen")
-            yield {line["api"]: line["url"] for line in lines}
+            yield wait_until(lambda: sandboxes_ready(log, 3), timeout=90, what="three sandboxes to listen")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
-
-
-def _ready(log: Path, count: int) -> list[dict[str, Any]] | None:
-    lines = [json.loads(x) for x in log.read_text().splitlines() if "sandbox_ready" in x]
-    return lines if len(lines) >= count else None
 
 
 def settled(db: Path) -> int:
@@ -137,7 +131,7 @@ def test_sigkill_twenty_times_mid_delivery_delivers_everything(
     targets = sorted(rng.sample(range(1, 20_000), KILLS))
     for n, target in enumerate(targets):
         with (tmp_path / f"run-{n}.log").open("wb") as log:
-            proc = syncd("run", "--config", str(config_file), stdout=log)
+            proc = syncd_process("run", "--config", str(config_file), stdout=log)
             floor = max(target, settled(db) + 1)
             wait_until(
                 lambda floor=floor, proc=proc: settled(db) >= floor or proc.poll() is not None,
@@ -148,7 +142,7 @@ def test_sigkill_twenty_times_mid_delivery_delivers_everything(
             os.kill(proc.pid, signal.SIGKILL)
             assert proc.wait(timeout=10) == -signal.SIGKILL
     with (tmp_path / "final.log").open("wb") as log:
-        final = syncd("run", "--config", str(config_file), "--until-idle", stdout=log)
+        final = syncd_process("run", "--config", str(config_file), "--until-idle", stdout=log)
         assert final.wait(timeout=300) == 0, (tmp_path / "final.log").read_text()[-3000:]
 
     with sqlite3.connect(db) as conn:

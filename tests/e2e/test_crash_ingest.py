@@ -6,32 +6,18 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
 
-from tests.support import wait_until
+from tests.support import free_port, sandboxes_ready, syncd_process, wait_until
 
 EVENTS = 20_000
 KILLS = 10
 STREAMS = ["leads", "contacts", "deals", "notes", "orders", "line_items", "stages", "custom_fields", "sources"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def syncd(*args: str, stdout: IO[bytes] | int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "syncd", *args], stdout=stdout, stderr=subprocess.STDOUT)
 
 
 @pytest.fixture
@@ -64,15 +50,11 @@ level = "warning"
 def sandbox(crash_config: Path, tmp_path: Path) -> Iterator[str]:
     """The Sell sandbox in its own process, holding a generated history of EVENTS events."""
     out = (tmp_path / "sandbox.log").open("wb")
-    proc = syncd("sandbox", "--config", str(crash_config), "--events", str(EVENTS), "--seed", "5", stdout=out)
+    proc = syncd_process("sandbox", "--config", str(crash_config), "--events", str(EVENTS), "--seed", "5", stdout=out)
     log = tmp_path / "sandbox.log"
     try:
-        line = wait_until(
-            lambda: next((json.loads(x) for x in log.read_text().splitlines() if "sandbox_ready" in x), None),
-            timeout=60,
-            what="the sandbox to listen",
-        )
-        yield str(line["url"])
+        urls = wait_until(lambda: sandboxes_ready(log), timeout=60, what="the sandbox to listen")
+        yield urls["sell"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
@@ -101,7 +83,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(crash_config: Path,
     kills = 0
     for target in targets:
         log = (tmp_path / f"run-{kills}.log").open("wb")
-        proc = syncd("run", "--config", str(crash_config), stdout=log)
+        proc = syncd_process("run", "--config", str(crash_config), stdout=log)
         floor = max(target, stored_count(db) + 1)
         wait_until(
             lambda floor=floor, proc=proc: stored_count(db) >= floor or proc.poll() is not None,
@@ -117,7 +99,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(crash_config: Path,
     assert stored_count(db) < EVENTS  # the last kill happened before the end: the final run has work to do
 
     with (tmp_path / "final.log").open("wb") as final_log:
-        final = syncd("run", "--config", str(crash_config), "--until-idle", stdout=final_log)
+        final = syncd_process("run", "--config", str(crash_config), "--until-idle", stdout=final_log)
         assert final.wait(timeout=120) == 0, (tmp_path / "final.log").read_text()
 
     with httpx.Client(base_url=sandbox, timeout=30) as http:

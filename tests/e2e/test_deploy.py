@@ -4,7 +4,6 @@ agreeing with their config). The container image has its own module, test_contai
 
 from __future__ import annotations
 
-import importlib
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from syncd.cli import EX_CONFIG
 from syncd.config import DEFAULT_PATH, Config, RunConfig, load, loads
 from syncd.sinks.checks import offline_problems
+from tests.support import load_yaml, seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -31,20 +31,6 @@ needs_systemd_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,
     reason="systemd-analyze is not installed (CI installs it: apt-get install systemd)",
 )
-
-
-def load_yaml(path: Path) -> list[Any]:
-    """Every document of a YAML file (pyyaml ships no type stubs, hence the import by name)."""
-    yaml = importlib.import_module("yaml")
-    return list(yaml.safe_load_all(path.read_text()))
-
-
-def seconds(text: str) -> float:
-    """A systemd or compose duration ("45s", "2min", "1m30s", "45") in seconds."""
-    units = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text.strip())
-    assert parts, f"not a duration: {text!r}"
-    return sum(float(number) * units[unit] for number, unit in parts)
 
 
 # ---------------------------------------------------------------------------------------------------------------
