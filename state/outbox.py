@@ -60,8 +60,9 @@ class Outbox(StoreBase):
         shadows: dict[tuple[str, int], Shadow] = {}
         links: dict[tuple[str, int], Link] = {}
         pairs = [split_key(key) for key in keys]
-        pair_marks = ",".join("(?,?)" for _ in pairs)
-        flat = [v for pair in pairs for v in pair]
+        ids_by_kind: dict[str, list[int]] = {}
+        for kind, record_id in pairs:
+            ids_by_kind.setdefault(kind, []).append(record_id)
         async with self.reading() as db:
             async with db.execute(
                 "SELECT key, seq, body, ingested_at FROM (SELECT d.key, d.seq, e.body, e.ingested_at,"
@@ -77,20 +78,24 @@ class Outbox(StoreBase):
             ) as cur:
                 async for key, n in cur:
                     attempts[key] = int(n)
-            async with db.execute(
-                "SELECT kind, record_id, sequence, deleted, body FROM records"
-                f" WHERE (kind, record_id) IN (VALUES {pair_marks})",
-                flat,
-            ) as cur:
-                async for kind, record_id, sequence, deleted, body in cur:
-                    shadows[(kind, record_id)] = Shadow(kind, record_id, sequence, bool(deleted), decode_record(body))
-            async with db.execute(
-                "SELECT kind, record_id, remote_id, digest, sent FROM links"
-                f" WHERE sink = ? AND (kind, record_id) IN (VALUES {pair_marks})",
-                (sink, *flat),
-            ) as cur:
-                async for kind, record_id, remote_id, digest, sent in cur:
-                    links[(kind, record_id)] = Link(remote_id, digest, json.loads(sent) if sent else None)
+            # One query per kind, `kind = ? AND record_id IN (...)`: SQLite walks the primary key for each id
+            # (a row-value `(kind, record_id) IN (VALUES ...)` would scan every record of the kind).
+            for kind, ids in ids_by_kind.items():
+                id_marks = ",".join("?" * len(ids))
+                async with db.execute(
+                    "SELECT kind, record_id, sequence, deleted, body FROM records"
+                    f" WHERE kind = ? AND record_id IN ({id_marks})",
+                    (kind, *ids),
+                ) as cur:
+                    async for k, record_id, sequence, deleted, body in cur:
+                        shadows[(k, record_id)] = Shadow(k, record_id, sequence, bool(deleted), decode_record(body))
+                async with db.execute(
+                    "SELECT kind, record_id, remote_id, digest, sent FROM links"
+                    f" WHERE sink = ? AND kind = ? AND record_id IN ({id_marks})",
+                    (sink, kind, *ids),
+                ) as cur:
+                    async for k, record_id, remote_id, digest, sent in cur:
+                        links[(k, record_id)] = Link(remote_id, digest, json.loads(sent) if sent else None)
         return [
             KeyWork(
                 sink=sink,
