@@ -24,7 +24,7 @@ from structlog.typing import FilteringBoundLogger
 
 from state.store import Store
 from syncd.config import SinkConfig
-from syncd.errors import CallError, DestinationError, RateLimited, TransientError
+from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.retry import GiveUp, PauseDestination, RetryAt, RetryPolicy
@@ -193,7 +193,8 @@ class Dispatcher:
             await self._pause_auth(error)
             return Released(work.key)
         if isinstance(decision, GiveUp):
-            await self._succeeded()  # the destination answered; the record is at fault
+            if isinstance(error, PermanentError):
+                await self._succeeded()  # the destination answered; the record is at fault
             log.error("delivery_dead", reason=decision.reason, http_status=error.http_status, attempt=attempt)
             self.state.count("dead", len(result.seqs))
             return Dead(work.key, result.seqs, decision.reason, error.http_status, error.request, attempt)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -115,9 +115,3 @@ def _isatty(stream: Any) -> bool:
 def get_logger(**bound: Any) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(**bound)
     return logger
-
-
-def bind(context: MutableMapping[str, Any], **values: Any) -> MutableMapping[str, Any]:
-    """Return `context` updated with `values` (small helper for building log context dicts)."""
-    context.update(values)
-    return context

@@ -5,7 +5,7 @@ Pure data: the store loads `KeyWork` and records `Outcome`s; the dispatcher and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from syncd.errors import CallError
@@ -151,10 +151,3 @@ class Failed:
 
 
 Result = Outcome | Failed
-
-
-@dataclass(slots=True)
-class OutcomeBatch:
-    """Outcomes waiting to be committed in one transaction."""
-
-    items: list[Outcome] = field(default_factory=list)
