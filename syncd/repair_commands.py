@@ -181,16 +181,28 @@ def add_commands(command: Any) -> None:
         "syncd dlq drop 12",
     )
     sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help="list dead letters")
+
+    def action(name: str, help_text: str, *examples: str) -> argparse.ArgumentParser:
+        return sub.add_parser(  # type: ignore[no-any-return]
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+        )
+
+    listing = action("list", "list dead letters", "syncd dlq list", "syncd dlq list --sink ontraport --json")
     listing.add_argument("--sink", choices=["salesmanago", "ontraport"])
     listing.add_argument("--json", action="store_true")
-    show = sub.add_parser("show", help="one dead letter with its request")
+    show = action("show", "one dead letter with its request (secrets removed)", "syncd dlq show 12")
     show.add_argument("id", type=int)
-    retry = sub.add_parser("retry", help="queue dead letters again")
+    retry = action(
+        "retry", "queue dead letters again", "syncd dlq retry 12", "syncd dlq retry --all --sink salesmanago"
+    )
     retry.add_argument("id", type=int, nargs="?")
     retry.add_argument("--all", action="store_true", help="every dead letter (of --sink, when given)")
     retry.add_argument("--sink", choices=["salesmanago", "ontraport"])
-    drop = sub.add_parser("drop", help="give up on a dead letter (its events count as skipped)")
+    drop = action("drop", "give up on a dead letter (its events count as skipped)", "syncd dlq drop 12")
     drop.add_argument("id", type=int)
     for parser in (listing, show, retry, drop):
         parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="the config file")
