@@ -16,7 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from syncd.config import loads
 from syncd.daemon import EXIT_OK, Daemon, Runtime
+from syncd.metrics import REGISTRY
+from syncd.sandbox.history import item
 from tests.e2e.world import SECRETS, SM_SECRET, World, person, world
 from tests.support import await_until, wait_until
 
@@ -45,8 +48,6 @@ async def _true(value: bool) -> bool:
 async def test_readyz_turns_unready_and_back_as_a_key_is_revoked_and_restored(w: World) -> None:
     """/readyz answers 503 naming the paused destination while its key is refused, and 200 again once restored;
     /livez stays 200 throughout."""
-    from syncd.config import loads
-
     config = loads(with_health(w))
     w.append("leads", person("lead", 1))
     daemon = Daemon(config, handle_signals=False)
@@ -78,10 +79,6 @@ async def test_readyz_turns_unready_and_back_as_a_key_is_revoked_and_restored(w:
 async def test_metrics_parse_and_carry_every_family(w: World) -> None:
     """/metrics is valid Prometheus text (parsed with prometheus-client's parser) with ingest, delivery, backlog,
     position age, HTTP, rate-limit and dead-letter families, and values that match what happened."""
-    from syncd.config import loads
-
-    from syncd.metrics import REGISTRY
-
     refused_before = REGISTRY.get_sample_value("syncd_http_requests_total", {"api": "ontraport", "status": "422"}) or 0
     w.op.post("rules", {"reject_emails": ["lead3@example.org"]})
     w.append("leads", *[person("lead", i) for i in range(1, 6)])
@@ -198,8 +195,6 @@ async def test_backpressure_pauses_polling_above_the_high_water_mark(w: World) -
     """With more deliveries pending than `max_pending`, polling pauses and says so, then resumes; nothing is lost."""
     config_text = w.config_text(op="concurrency = 1").replace("[state]\n", "[state]\nmax_pending = 30\n")
     config_text = config_text.replace('poll_interval = "20ms"', 'poll_interval = "20ms"\npage_limit = 10')
-    from syncd.config import loads
-
     w.append("leads", *[person("lead", i) for i in range(1, 121)])
     with capture_logs() as logs:
         assert await Daemon(loads(config_text), until_idle=True, handle_signals=False).run() == EXIT_OK
@@ -211,8 +206,6 @@ async def test_backpressure_pauses_polling_above_the_high_water_mark(w: World) -
 
 async def test_finished_events_are_pruned_after_the_retention_period(w: World) -> None:
     """Events whose deliveries are all finished leave the store after `retention`; dead-lettered ones stay."""
-    from syncd.config import loads
-
     w.op.post("rules", {"reject_emails": ["lead2@example.org"]})
     w.append("leads", *[person("lead", i) for i in range(1, 4)])
     text = w.config_text().replace("[state]\n", '[state]\nretention = "0s"\nprune_interval = "50ms"\n')
@@ -237,9 +230,6 @@ async def test_finished_events_are_pruned_after_the_retention_period(w: World) -
 async def test_mapping_drift_makes_readyz_unready_until_the_field_is_back(w: World) -> None:
     """A mapped Sell custom field renamed in Sell is reported as mapping drift (log and /readyz) while records keep
     flowing; renaming it back resolves it."""
-    from syncd.config import loads
-    from syncd.sandbox.history import item
-
     definition = {"id": 7001, "name": "Tier", "type": "list", "resource_type": "lead"}
     w.append("custom_fields", item("custom_field", definition, event_time=datetime.now(UTC)))
     text = with_health(w, op='[sinks.ontraport.fields]\n"custom.Tier" = "f1557"\n')
