@@ -278,6 +278,11 @@ def _number(value: str) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def is_number(value: str) -> bool:
+    """Whether `=` compares this value as a number (then "1.0" equals "1") rather than as text."""
+    return _number(value) is not None
+
+
 def _compare(left: str, right: str) -> int:
     a, b = _number(left), _number(right)
     if a is not None and b is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.sandbox import ontraport_commerce as commerce
-from syncd.sandbox.ontraport_criteria import InvalidQuery, matches, parse_condition
+from syncd.sandbox.ontraport_criteria import Condition, InvalidQuery, is_number, matches, parse_condition
 from syncd.sandbox.ontraport_errors import ApiError
 from syncd.sandbox.ontraport_fields import (
     CONTACT_FIELDS,
@@ -78,6 +78,9 @@ class OntraportModel:
         self.creates = 0
         self.deletes = 0
         self.writes: Counter[int] = Counter()
+        # Equality look-ups on contact fields (e-mail, an external id), like a real account's indexes: built the first
+        # time a field is searched, then kept up to date on every write. Casefolded text -> contact ids.
+        self._indexes: dict[str, dict[str, set[int]]] = {}
 
     def now(self) -> str:
         return str(int(self._clock()))
@@ -143,7 +146,12 @@ class OntraportModel:
         size = min(_int_param(params.get("range"), MAX_RANGE), MAX_RANGE)
         wanted = _id_list(params.get("ids"))
         with self._lock:
-            found = [dict(r) for _, r in sorted(self._rows[object_id].items()) if matches(condition, r)]
+            ids = self._equal_ids(object_id, condition)
+            rows = self._rows[object_id]
+            if ids is not None:
+                found = [dict(rows[i]) for i in ids]
+            else:  # records are kept in id order
+                found = [dict(r) for r in rows.values() if matches(condition, r)]
         if wanted is not None:
             found = [r for r in found if int(r["id"] or 0) in wanted]
         sort = to_text(params.get("sort")) or ""
@@ -160,12 +168,26 @@ class OntraportModel:
 
     def ids_by_email(self, email: str) -> list[int]:
         wanted = email.strip().casefold()
+        if not wanted:
+            return []
         with self._lock:
-            return [
-                i
-                for i, r in sorted(self._rows[CONTACT].items())
-                if wanted and (r.get("email") or "").casefold() == wanted
-            ]
+            return sorted(self._index("email").get(wanted, ()))
+
+    def _index(self, field: str) -> dict[str, set[int]]:
+        index = self._indexes.get(field)
+        if index is None:
+            index = {}
+            for record_id, record in self._rows[CONTACT].items():
+                _index_add(index, record.get(field), record_id)
+            self._indexes[field] = index
+        return index
+
+    def _reindex(self, record_id: int, before: Mapping[str, Value], after: Mapping[str, Value]) -> None:
+        for field, index in self._indexes.items():
+            old, new = before.get(field), after.get(field)
+            if old != new:
+                _index_remove(index, old, record_id)
+                _index_add(index, new, record_id)
 
     # ------------------------------------------------------------------------------------------------ contacts
 
@@ -195,11 +217,23 @@ class OntraportModel:
                 raise ApiError(404, "Object not found")
             return {"attrs": self._merge(record_id, params, ignore_blanks=False)}
 
+    def _equal_ids(self, object_id: int, condition: Condition) -> list[int] | None:
+        """Ids for a single `field = text` condition on contacts, from the field's index (None: scan instead)."""
+        if object_id != CONTACT or len(condition) != 1 or len(condition[0]) != 1:
+            return None
+        clause = condition[0][0]
+        value = clause.values[0] if len(clause.values) == 1 else None
+        if clause.op != "=" or clause.negate or value is None or is_number(value):
+            return None
+        return sorted(self._index(clause.field).get(value.casefold(), ()))
+
     def delete(self, object_id: int, record_id: int) -> None:
         with self._lock:
-            if self._rows[object_id].pop(record_id, None) is None:
+            record = self._rows[object_id].pop(record_id, None)
+            if record is None:
                 raise ApiError(404, "Object not found")
             if object_id == CONTACT:
+                self._reindex(record_id, record, {})
                 self.deletes += 1
                 self.writes[record_id] += 1
 
@@ -207,7 +241,9 @@ class OntraportModel:
         record = self._rows[CONTACT][record_id]
         changes = self._contact_changes(params, record, ignore_blanks=ignore_blanks)
         if changes:
+            before = {field: record.get(field) for field in self._indexes}
             record.update(changes)
+            self._reindex(record_id, before, record)
             record["dlm"] = self.now()
         self.writes[record_id] += 1
         return {**changes, "dlm": record["dlm"], "id": record["id"]}
@@ -246,6 +282,8 @@ class OntraportModel:
         self._next_id[object_id] += 1
         record: Record = {"id": str(record_id), **{k: v for k, v in fields.items() if k != "id"}}
         self._rows[object_id][record_id] = record
+        if object_id == CONTACT:
+            self._reindex(record_id, {}, record)
         return record
 
     # ------------------------------------------------------------------------------------------------ notes, products
@@ -312,3 +350,17 @@ def _sort_key(value: Value) -> tuple[int, float, str]:
         return (1, float(value), "")
     except ValueError:
         return (2, 0.0, value.casefold())
+
+
+def _index_add(index: dict[str, set[int]], value: Value, record_id: int) -> None:
+    if isinstance(value, str) and value:
+        index.setdefault(value.casefold(), set()).add(record_id)
+
+
+def _index_remove(index: dict[str, set[int]], value: Value, record_id: int) -> None:
+    if isinstance(value, str) and value:
+        ids = index.get(value.casefold())
+        if ids is not None:
+            ids.discard(record_id)
+            if not ids:
+                del index[value.casefold()]
