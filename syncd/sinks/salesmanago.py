@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
 from syncd.coalesce import PersonChange, coalesce_person
@@ -123,6 +124,7 @@ class SalesmanagoWriter:
             headers={"Content-Type": "application/json;charset=UTF-8"},
         )
         self._log = get_logger(sink=self.name)
+        self._planning = anyio.CapacityLimiter(8)  # keys of one batch planned (and deleted) at the same time
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -133,13 +135,13 @@ class SalesmanagoWriter:
     async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
         """One Result per key, in the order of `works`; expected failures come back as `Failed`, never raised."""
         results: dict[str, Result] = {}
-        upserts: list[_Upsert] = []
-        for work in works:
-            planned = await self._plan(work)
-            if isinstance(planned, _Upsert):
-                upserts.append(planned)
-            else:
-                results[work.key] = planned
+        planned: dict[str, Result | _Upsert] = {}
+        # Plan every key at once: look-ups, and the deletes (one call each: there is no batch delete), overlap.
+        async with anyio.create_task_group() as tg:
+            for work in works:
+                tg.start_soon(self._plan_into, work, planned)
+        upserts = [p for w in works if isinstance(p := planned[w.key], _Upsert)]
+        results.update({key: p for key, p in planned.items() if not isinstance(p, _Upsert)})
         for start in range(0, len(upserts), self.batch_size):
             chunk = upserts[start : start + self.batch_size]
             results.update(await self._upsert_many(chunk) if len(chunk) > 1 else await self._upsert_one(chunk[0]))
@@ -169,6 +171,10 @@ class SalesmanagoWriter:
 
     # -----------------------------------------------------------------------------------------------------------
     # planning one key
+
+    async def _plan_into(self, work: KeyWork, planned: dict[str, Result | _Upsert]) -> None:
+        async with self._planning:
+            planned[work.key] = await self._plan(work)
 
     async def _plan(self, work: KeyWork) -> Result | _Upsert:
         change = coalesce_person(work)
