@@ -223,14 +223,16 @@ class Outbox(StoreBase):
     # reporting and upkeep
 
     async def pending(self, sink: str | None = None) -> int:
-        """Pending deliveries, of one destination or of all."""
+        """Pending deliveries, of one destination or of every enabled one (a destination switched off in the
+        config keeps its backlog for later, but holds back neither polling nor `--until-idle`)."""
+        sinks = (sink,) if sink is not None else self.sinks
+        if not sinks:
+            return 0
+        marks = ",".join("?" * len(sinks))
         async with self.reading() as db:
-            if sink is None:
-                value = await scalar(db, "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'")
-            else:
-                value = await scalar(
-                    db, "SELECT COUNT(*) FROM deliveries WHERE sink = ? AND status = 'pending'", (sink,)
-                )
+            value = await scalar(
+                db, f"SELECT COUNT(*) FROM deliveries WHERE sink IN ({marks}) AND status = 'pending'", sinks
+            )
         return int(value)
 
 

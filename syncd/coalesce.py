@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from syncd.events import Contact, Lead
+from syncd.events import Contact, Lead, email_of
 from syncd.work import KeyWork
 
 
@@ -23,6 +23,25 @@ class PersonChange:
     intent: Literal["upsert", "delete"]
     record: Lead | Contact | None  # the latest known snapshot (for a delete: the last one before it)
     deleted_ingested_at: float | None  # when syncd stored the delete (for the deletion guard)
+    # E-mails other than the latest that a destination may hold for this record: the one last written (the link),
+    # and those the pending changes passed through (a write with one of them may have landed before a crash lost
+    # its outcome). Newest first, lower-case.
+    earlier_emails: tuple[str, ...] = ()
+
+
+def earlier_emails(work: KeyWork, current: str) -> tuple[str, ...]:
+    """The e-mails this record had across its pending deliveries and its last write, other than `current`."""
+    seen: list[str] = []
+    for delivery in reversed(work.deliveries):
+        event = delivery.event
+        old = event.previous.get("email")
+        for email in (email_of(event.record), old.strip().lower() if isinstance(old, str) else ""):
+            if email and email != current and email not in seen:
+                seen.append(email)
+    sent = work.link.sent.get("email") if work.link is not None and work.link.sent else None
+    if isinstance(sent, str) and sent.strip() and sent.strip().lower() not in (current, *seen):
+        seen.append(sent.strip().lower())
+    return tuple(seen)
 
 
 def coalesce_person(work: KeyWork) -> PersonChange:
@@ -40,6 +59,7 @@ def coalesce_person(work: KeyWork) -> PersonChange:
                 latest = record
                 deleted = delivery.event.action == "deleted"
                 break
+    earlier = earlier_emails(work, email_of(latest) if latest is not None else "")
     if deleted:
         return PersonChange(
             key=work.key,
@@ -47,5 +67,8 @@ def coalesce_person(work: KeyWork) -> PersonChange:
             intent="delete",
             record=latest,
             deleted_ingested_at=max(delete_times) if delete_times else None,
+            earlier_emails=earlier,
         )
-    return PersonChange(key=work.key, seqs=work.seqs, intent="upsert", record=latest, deleted_ingested_at=None)
+    return PersonChange(
+        key=work.key, seqs=work.seqs, intent="upsert", record=latest, deleted_ingested_at=None, earlier_emails=earlier
+    )

@@ -128,6 +128,12 @@ class OntraportWriter:
         sent = {"email": email, "fields": payload}
         if remote_id and await self._update(remote_id, payload):
             return Done(work.key, work.seqs, remote_id=remote_id, digest=sign, sent=sent, detail="updated")
+        if email and not remote_id and change.earlier_emails:
+            # A write under an e-mail this record had before may have landed before a crash lost its outcome:
+            # update that contact rather than make a second one.
+            found = await self._locate(work, change, current=False)
+            if found is not None and await self._update(found, payload):
+                return Done(work.key, work.seqs, remote_id=found, digest=sign, sent=sent, detail="found again")
         if email:
             created_or_merged = await self._save_or_update(payload)
             return Done(
@@ -201,7 +207,7 @@ class OntraportWriter:
         )
         if held is not None:
             return held
-        remote_id = linked or await self._locate(change)
+        remote_id = linked or await self._locate(work, change)
         if remote_id is None:
             return Done(work.key, work.seqs, unlink=True, detail="not in Ontraport: nothing to delete", wrote=False)
         if mode == "delete":
@@ -215,20 +221,34 @@ class OntraportWriter:
         sent: dict[str, Any] = {**before, "tagged": tag}
         return Done(work.key, work.seqs, remote_id=remote_id, sent=sent, detail="tagged as deleted", wrote=False)
 
-    async def _locate(self, change: PersonChange) -> str | None:
-        """The Ontraport id of a record syncd holds no link for: by e-mail, else by external id."""
+    async def _locate(self, work: KeyWork, change: PersonChange, *, current: bool = True) -> str | None:
+        """The Ontraport id of a contact written for a record syncd holds no link for: by its e-mail (unless
+        `current` is False), by the external id field, then by an e-mail the record had in its pending changes
+        that no other live Sell person holds."""
         record = change.record
         email = email_of(record) if record is not None else ""
-        if email:
-            params = {"objectID": CONTACT_OBJECT, "email": email}
-            answer = await self._api.call("GET", "/1/object/getByEmail", params=params, accept=(404,))
-            data = answer.data if isinstance(answer.data, dict) else {}
-            return str(data["id"]) if answer.status == 200 and data.get("id") else None
+        if current and email:
+            found = await self._id_by_email(email)
+            if found is not None:
+                return found
         field = self.config.external_id_field
         if field and record is not None:
-            kind, _, record_id = change.key.partition(":")
-            return await self._find_by_external_id(field, external_id(kind, int(record_id)))
+            found = await self._find_by_external_id(field, external_id(work.kind, work.record_id))
+            if found is not None:
+                return found
+        for earlier in change.earlier_emails:
+            if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=earlier, remote_id=None):
+                continue
+            found = await self._id_by_email(earlier)
+            if found is not None:
+                return found
         return None
+
+    async def _id_by_email(self, email: str) -> str | None:
+        params = {"objectID": CONTACT_OBJECT, "email": email}
+        answer = await self._api.call("GET", "/1/object/getByEmail", params=params, accept=(404,))
+        data = answer.data if isinstance(answer.data, dict) else {}
+        return str(data["id"]) if answer.status == 200 and data.get("id") else None
 
     # ------------------------------------------------------------------------------------------------- meta
 

@@ -67,7 +67,7 @@ class _Upsert:
     sent: dict[str, Any] | None
     unlink: bool = False
     detail: str = ""
-    retire: str | None = None  # an old e-mail whose contact no Sell person holds any more (handled per on_delete)
+    retire: tuple[str, ...] = ()  # earlier e-mails whose contacts no Sell person holds any more (on_delete)
     emails: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -147,7 +147,7 @@ class SalesmanagoWriter:
             results.update(await self._upsert_many(chunk) if len(chunk) > 1 else await self._upsert_one(chunk[0]))
         for upsert in upserts:
             done = results[upsert.key]
-            if upsert.retire is not None and isinstance(done, Done):
+            if upsert.retire and isinstance(done, Done):
                 results[upsert.key] = await self._retire(upsert, done)
         return [results[work.key] for work in works]
 
@@ -184,33 +184,59 @@ class SalesmanagoWriter:
         if isinstance(record, Contact) and record.is_organization:
             return Skipped(work.key, work.seqs, "an organisation: only people are synced to SALESmanago")
         last = LastWrite.from_sent(work.link.sent if work.link is not None else None)
+        orphans = await self._orphans(work, change)
         if change.intent == "delete":
-            return await self._plan_delete(work, change, record, last)
+            return await self._plan_delete(work, change, record, last, orphans)
         if not email_of(record):
-            if last.email and not await self._lookups.live_peers(
-                self.name, work.kind, work.record_id, email=last.email, remote_id=None
-            ):
-                # The Sell person lost the e-mail it had: the contact written under it now stands for no one.
-                return await self._retire_lost(work, last.email)
+            if orphans:
+                # The Sell person lost the e-mail it had: the contacts written under it now stand for no one.
+                return await self._retire_lost(work, orphans)
             return Skipped(work.key, work.seqs, NO_EMAIL)
         mapped = map_person(record, config=self.config, rows=self._rows, organization=await self._organization(record))
-        if work.link is not None and work.link.digest == mapped.digest:
+        if work.link is not None and work.link.digest == mapped.digest and not orphans:
             return Skipped(work.key, work.seqs, "unchanged since the last write")
-        rename, retire = True, None
-        if last.email and last.email != mapped.email:
-            # The e-mail changed. Rename the contact (same contactId) unless another live Sell person still holds
-            # the old e-mail (leave that contact to it) or already holds the new one (a rename onto an existing
-            # contact is refused: write to that one, and retire the old contact no one holds any more).
-            old_peers = await self._lookups.live_peers(
-                self.name, work.kind, work.record_id, email=last.email, remote_id=None
-            )
-            new_peers = await self._lookups.live_peers(
-                self.name, work.kind, work.record_id, email=mapped.email, remote_id=None
-            )
-            rename = not old_peers and not new_peers
-            retire = last.email if new_peers and not old_peers else None
-        item = mapped.upsert(last, rename=rename)
+        rename_from: str | None = None
+        retire: tuple[str, ...] = ()
+        if orphans:
+            # The e-mail changed (or a write under an earlier one may have landed before a crash lost its
+            # outcome). Ask which of these contacts exist: rename the newest existing one (the contactId stays),
+            # unless the current e-mail already has a contact (a rename onto it would be refused: write to that
+            # one); contacts under the other earlier e-mails stand for no one and are retired (on_delete).
+            existing = await self._existing((mapped.email, *orphans))
+            if isinstance(existing, CallError):
+                return Failed(work.key, work.seqs, existing)
+            held = [email for email in orphans if email in existing]
+            if held and mapped.email not in existing:
+                rename_from, held = held[0], held[1:]
+            retire = tuple(held)
+        item = mapped.upsert(last, rename_from=rename_from)
         return _Upsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), retire=retire)
+
+    async def _orphans(self, work: KeyWork, change: PersonChange) -> tuple[str, ...]:
+        """E-mails this record may have written a contact under, other than its current one, that no other live
+        Sell person holds (newest first)."""
+        found = []
+        for email in change.earlier_emails:
+            peers = await self._lookups.live_peers(self.name, work.kind, work.record_id, email=email, remote_id=None)
+            if not peers:
+                found.append(email)
+        return tuple(found)
+
+    async def _existing(self, emails: Sequence[str]) -> set[str] | CallError:
+        """Which of `emails` have a live (not deleted) SALESmanago contact: one `contact/basic` call."""
+        body = {**self._auth(), "email": list(emails)}
+        reply = await self._call("contact/basic", body)
+        if isinstance(reply, CallError):
+            return reply
+        error = classify(reply, method="contact/basic", request=None, known=tuple(emails))
+        if error is not None:
+            return error
+        contacts = reply.body.get("contacts") if reply.body is not None else None
+        return {
+            str(c["email"]).lower()
+            for c in contacts or []
+            if isinstance(c, dict) and isinstance(c.get("email"), str) and not c.get("deleted")
+        }
 
     async def _organization(self, record: Lead | Contact) -> str:
         """The name of a contact's organisation, from the shadow of that Sell organisation ("" when unknown)."""
@@ -222,7 +248,7 @@ class SalesmanagoWriter:
         return shadow.record.name
 
     async def _plan_delete(
-        self, work: KeyWork, change: PersonChange, record: Lead | Contact, last: LastWrite
+        self, work: KeyWork, change: PersonChange, record: Lead | Contact, last: LastWrite, orphans: Sequence[str]
     ) -> Result | _Upsert:
         mode = self.config.on_delete
         if mode == "ignore":
@@ -245,15 +271,24 @@ class SalesmanagoWriter:
         if mode == "tag":
             if not last.email:
                 return Skipped(work.key, work.seqs, "nothing to tag: syncd never wrote this record to SALESmanago")
+            existing = await self._existing((last.email,))
+            if isinstance(existing, CallError):
+                return Failed(work.key, work.seqs, existing)
+            if last.email not in existing:
+                return Skipped(work.key, work.seqs, "nothing to tag: the contact is no longer in SALESmanago")
             tags = list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted))
             item: dict[str, Any] = {"contact": {"email": last.email}, "tags": tags}
             written = list(dict.fromkeys([*last.tags, *tags]))
             sent = {"email": last.email, "tags": written, "properties": list(last.properties)}
             return _Upsert(work.key, work.seqs, item, payload_digest(item), sent, detail="tagged as deleted")
-        email = last.email or email_of(record)
-        if not email:
+        # The contact last written, and any a lost write may have made under an earlier e-mail no one else holds.
+        emails = [e for e in dict.fromkeys([last.email or email_of(record), *orphans]) if e]
+        if not emails:
             return Skipped(work.key, work.seqs, "nothing to delete: the record has no e-mail")
-        return await self._delete(work, email, remote_id)
+        result = await self._delete(work, emails[0], remote_id)
+        if isinstance(result, Done) and emails[1:]:
+            return await self._retire_all(emails[1:], result)
+        return result
 
     async def _release_tags(
         self, work: KeyWork, record: Lead | Contact, last: LastWrite, remote_id: str | None, guarded: Skipped
@@ -265,13 +300,17 @@ class SalesmanagoWriter:
             self.name, work.kind, work.record_id, email=email_of(record), remote_id=remote_id
         )
         kept: set[str] = set()
+        holder = False
         for peer in peers:
             kind, _, record_id = peer.partition(":")
             shadow = await self._lookups.shadow(kind, int(record_id))
             if shadow is not None and isinstance(shadow.record, Lead | Contact):
                 kept.update(map_person(shadow.record, config=self.config, rows=self._rows).tags)
+                holder = holder or email_of(shadow.record) == last.email
         stale = [tag for tag in last.tags if tag not in kept]
-        if not stale:
+        if not stale or not holder:
+            # Without a live peer on this very e-mail the shared contact has moved on (renamed by its other
+            # record); an upsert addressed to the old e-mail would create it again.
             return guarded
         item = {"contact": {"email": last.email}, "removeTags": stale}
         return _Upsert(
@@ -310,22 +349,25 @@ class SalesmanagoWriter:
             return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail="already absent", wrote=False)
         return Failed(work.key, work.seqs, error)
 
-    async def _retire_lost(self, work: KeyWork, email: str) -> Result:
+    async def _retire_lost(self, work: KeyWork, emails: Sequence[str]) -> Result:
         done = Done(work.key, work.seqs, unlink=True, detail="the Sell record has no e-mail any more", wrote=False)
-        retired = await self._retire_email(email, done)
+        retired = await self._retire_all(emails, done)
         if isinstance(retired, Done) and self.config.on_delete == "ignore":
             return Skipped(work.key, work.seqs, f"{NO_EMAIL} (on_delete = ignore: its old contact stays)")
         return retired
 
     async def _retire(self, upsert: _Upsert, done: Done) -> Result:
-        """After a write under a new e-mail that another contact already had: the old e-mail's contact is held by
-        no Sell person any more, so it goes the way of a deleted record (on_delete)."""
-        assert upsert.retire is not None
-        retired = await self._retire_email(upsert.retire, done)
-        if not isinstance(retired, Done) or self.config.on_delete == "ignore":
-            return retired
-        detail = f"{done.detail}; " if done.detail else ""
-        return replace(retired, detail=f"{detail}merged into the contact of its new e-mail")
+        """After the write: contacts under earlier e-mails of the record are held by no Sell person any more, so
+        they go the way of a deleted record (on_delete)."""
+        return await self._retire_all(upsert.retire, done)
+
+    async def _retire_all(self, emails: Sequence[str], done: Done) -> Result:
+        for email in emails:
+            result = await self._retire_email(email, done)
+            if not isinstance(result, Done):
+                return result
+            done = result
+        return done
 
     async def _retire_email(self, email: str, done: Done) -> Result:
         """Apply on_delete to the contact of `email` (no Sell person holds it any more); `done` when it worked."""
@@ -333,6 +375,12 @@ class SalesmanagoWriter:
         if mode == "ignore":
             return done
         if mode == "tag":
+            # Tag only a contact that exists: an upsert to an absent e-mail would create one just to tag it.
+            existing = await self._existing((email,))
+            if isinstance(existing, CallError):
+                return Failed(done.key, done.seqs, existing)
+            if email not in existing:
+                return done
             tags = list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted))
             body = {**self._auth(), "contact": {"email": email}, "tags": tags}
             method = "contact/upsert"

@@ -120,12 +120,12 @@ class MappedContact:
         """The digest of `desired()`: equal digests mean nothing to send."""
         return payload_digest(self.desired())
 
-    def upsert(self, last: LastWrite, *, rename: bool = True) -> dict[str, Any]:
-        """The item to send after `last`: a rename (`contact.email` = the old e-mail, `newEmail` = the new one)
-        when the e-mail changed and `rename` allows, our stale tags in `removeTags`, our stale properties as ""."""
+    def upsert(self, last: LastWrite, *, rename_from: str | None = None) -> dict[str, Any]:
+        """The item to send after `last`: a rename (`contact.email` = `rename_from`, `newEmail` = the current
+        e-mail) when asked, our stale tags in `removeTags`, our stale properties as ""."""
         item = self.desired()
-        if rename and last.email and last.email != self.email:
-            item["contact"]["email"] = last.email
+        if rename_from and rename_from != self.email:
+            item["contact"]["email"] = rename_from
             item["newEmail"] = self.email
         stale_tags = [tag for tag in last.tags if tag not in self.tags]
         if stale_tags:

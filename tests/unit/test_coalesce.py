@@ -10,7 +10,7 @@ from state import Store
 from syncd.coalesce import coalesce_person
 from syncd.events import Contact, Lead
 from syncd.sinks.guard import guard_delete
-from syncd.work import Deferred, Delivery, KeyWork, Shadow, Skipped
+from syncd.work import Deferred, Delivery, KeyWork, Link, Shadow, Skipped
 from tests.factories import event
 
 
@@ -132,3 +132,32 @@ def test_contact_records_are_people_too() -> None:
         )
     )
     assert change.intent == "upsert" and isinstance(change.record, Contact)
+
+
+@pytest.mark.parametrize(
+    ("events", "sent", "expected"),
+    [
+        ([("created", "a@x.org", None)], None, ()),
+        ([("created", "a@x.org", None), ("updated", "b@x.org", "a@x.org")], None, ("a@x.org",)),
+        ([("updated", "c@x.org", "b@x.org")], {"email": "a@x.org"}, ("b@x.org", "a@x.org")),
+        ([("updated", "B@X.org", None)], {"email": "b@x.org"}, ()),
+        (
+            [("created", "a@x.org", None), ("updated", "b@x.org", "a@x.org"), ("updated", "c@x.org", "b@x.org")],
+            None,
+            ("b@x.org", "a@x.org"),
+        ),
+    ],
+)
+def test_earlier_emails_are_every_address_a_lost_write_may_have_used(
+    events: list[tuple[str, str, str | None]], sent: dict[str, str] | None, expected: tuple[str, ...]
+) -> None:
+    """The e-mails a destination may hold for a record, besides its latest: those its pending changes passed
+    through and the one last written, newest first, lower-case."""
+    deliveries = tuple(
+        Delivery(seq, event("lead", 1, seq, action, email=email, previous={"email": old} if old else None))  # type: ignore[arg-type]
+        for seq, (action, email, old) in enumerate(events, start=1)
+    )
+    latest = Lead(id=1, email=events[-1][1])
+    link = Link("remote", "digest", sent) if sent is not None else None
+    work = KeyWork("salesmanago", "lead:1", 0, deliveries, Shadow("lead", 1, len(events), False, latest), link)
+    assert coalesce_person(work).earlier_emails == expected

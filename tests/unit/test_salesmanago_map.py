@@ -359,7 +359,7 @@ def test_standard_fields_and_several_rows(fields: dict[str, str], path: str, exp
 def test_upsert_after_last_write(record: Lead, last: LastWrite, rename: bool, expected: dict[str, Any]) -> None:
     """The item carries a rename for an e-mail change, removeTags for syncd's stale tags and "" for its stale
     properties, and nothing of the kind when nothing changed."""
-    item = mapped(record).upsert(last, rename=rename)
+    item = mapped(record).upsert(last, rename_from=last.email if rename else None)
     assert {path: dig(item, path) for path in expected} == expected
 
 
@@ -437,7 +437,7 @@ def test_contract_example_is_what_the_mapper_produces() -> None:
     )
     fields = {"custom.Score": "number.score", "custom.Birthday": "birthday"}
     last = LastWrite("ada@example.org", ("CUSTOMER", "ZENDESK_SELL", "LEAD"))  # "customer" was a Sell tag
-    assert mapped(record, fields=fields).upsert(last) == example
+    assert mapped(record, fields=fields).upsert(last, rename_from="ada@example.org") == example
 
 
 # ---------------------------------------------------------------------------------------------------------------
