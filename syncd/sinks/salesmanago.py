@@ -1,52 +1,45 @@
 """The SALESmanago writer: Sell people → SALESmanago contacts over its JSON API, every outcome classified.
 
 Per `deliver(works)`: each key is coalesced to its latest state (syncd.coalesce) and planned — skipped (no e-mail,
-unchanged, an organisation), an upsert, or a delete (after the deletion guard). All upserts of the call then go out
-as ONE `contact/batchupsert` per `batch_size` (a lone one as `contact/upsert`). When SALESmanago refuses a batch
-because of some items, those items are failed permanently and the rest is sent again (one by one when the reply
-does not say which item was at fault): a good record is never dead-lettered for a bad neighbour. Both readings of a
-refused batch are handled: the whole call refused (`success: false`) or the good items written (`success: true`,
-`contactIds` without the bad ones).
+unchanged, an organisation), an upsert, or a delete (after the deletion guard) — the keys of a batch concurrently.
+All upserts of the call then go out as ONE `contact/batchupsert` per `batch_size` (a lone one as `contact/upsert`).
+
+E-mails: SALESmanago keys contacts by e-mail. When a record's e-mail changed (or a write under an earlier one may
+have landed before a crash lost its outcome), `contact/basic` tells which of its e-mails have a contact: the newest
+is renamed (`newEmail`, same contactId) unless the current e-mail already has one; contacts under earlier e-mails
+that no other live Sell person holds go the way of a deleted record.
 
 Deletes (`on_delete`): "delete" → `contact/delete` of the last e-mail written (or the record's), an unknown e-mail
-counting as already deleted; "tag" → an upsert adding `tags.deleted`; "ignore" → nothing. When the guard finds
-another live Sell person on the same SALESmanago contact (a lead and the contact it became), the contact stays,
-and only the tags that this record alone wanted are removed from it.
+counting as already deleted; "tag" → an upsert adding `tags.deleted` to an existing contact; "ignore" → nothing.
+When the guard finds another live Sell person on the same SALESmanago contact (a lead and the contact it became),
+the contact stays, and only the tags that this record alone wanted are removed from it. The HTTP layer, batches
+and their bad items are in salesmanago_http.py.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
-import httpx
 
 from syncd.coalesce import PersonChange, coalesce_person
 from syncd.config import SalesmanagoConfig
 from syncd.errors import CallError, ConfigError, DestinationError, PermanentError, TransientError
 from syncd.events import Contact, Lead, email_of
-from syncd.httpclient import make_client, transport_error
-from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups
 from syncd.sinks.guard import guard_delete
 from syncd.sinks.mapping import parse_fields
 from syncd.sinks.salesmanago_fields import FIELDS
+from syncd.sinks.salesmanago_http import PlannedUpsert, SalesmanagoApi
 from syncd.sinks.salesmanago_map import LastWrite, map_person, payload_digest
 from syncd.sinks.salesmanago_protocol import (
     API,
-    Reply,
-    auth_fields,
-    blamed_items,
     classify,
     is_not_found,
-    item_error,
-    read_reply,
     request_text,
     with_request,
 )
@@ -54,41 +47,6 @@ from syncd.sinks.salesmanago_targets import tag_name
 from syncd.work import Done, Failed, KeyWork, Result, Skipped
 
 NO_EMAIL = "no e-mail: SALESmanago identifies contacts by e-mail"
-
-
-@dataclass(frozen=True, slots=True)
-class _Upsert:
-    """One key's planned upsert, and what its Done records."""
-
-    key: str
-    seqs: tuple[int, ...]
-    item: dict[str, Any]
-    digest: str | None
-    sent: dict[str, Any] | None
-    unlink: bool = False
-    detail: str = ""
-    retire: tuple[str, ...] = ()  # earlier e-mails whose contacts no Sell person holds any more (on_delete)
-    emails: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        contact = self.item["contact"]["email"]
-        new = self.item.get("newEmail")
-        object.__setattr__(self, "emails", (contact, new) if new else (contact,))
-
-    @property
-    def final_email(self) -> str:
-        return str(self.emails[-1]).lower()
-
-    def done(self, contact_id: str | None) -> Done:
-        return Done(
-            self.key,
-            self.seqs,
-            remote_id=contact_id,
-            digest=self.digest,
-            sent=self.sent,
-            unlink=self.unlink,
-            detail=self.detail,
-        )
 
 
 class SalesmanagoWriter:
@@ -109,25 +67,15 @@ class SalesmanagoWriter:
             raise ConfigError("required when the destination is enabled", key="sinks.salesmanago.api_secret")
         self.config = config
         self.batch_size = config.batch_size
-        self._secret = config.api_secret
+        self._api = SalesmanagoApi(config, config.api_secret, limiter, clock)
         self._lookups = lookups
-        self._limiter = limiter
         self._streams = tuple(streams)
         self._clock = clock
         self._rows = parse_fields(self.name, config.fields)
-        path = urlsplit(config.base_url).path.rstrip("/")
-        self._prefix = "/" if path.endswith("/api") else "/api/"
-        self._client = make_client(
-            config.base_url,
-            api=API,
-            timeout=config.timeout,
-            headers={"Content-Type": "application/json;charset=UTF-8"},
-        )
-        self._log = get_logger(sink=self.name)
         self._planning = anyio.CapacityLimiter(8)  # keys of one batch planned (and deleted) at the same time
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._api.aclose()
 
     # -----------------------------------------------------------------------------------------------------------
     # the Writer interface
@@ -135,16 +83,18 @@ class SalesmanagoWriter:
     async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
         """One Result per key, in the order of `works`; expected failures come back as `Failed`, never raised."""
         results: dict[str, Result] = {}
-        planned: dict[str, Result | _Upsert] = {}
+        planned: dict[str, Result | PlannedUpsert] = {}
         # Plan every key at once: look-ups, and the deletes (one call each: there is no batch delete), overlap.
         async with anyio.create_task_group() as tg:
             for work in works:
                 tg.start_soon(self._plan_into, work, planned)
-        upserts = [p for w in works if isinstance(p := planned[w.key], _Upsert)]
-        results.update({key: p for key, p in planned.items() if not isinstance(p, _Upsert)})
+        upserts = [p for w in works if isinstance(p := planned[w.key], PlannedUpsert)]
+        results.update({key: p for key, p in planned.items() if not isinstance(p, PlannedUpsert)})
         for start in range(0, len(upserts), self.batch_size):
             chunk = upserts[start : start + self.batch_size]
-            results.update(await self._upsert_many(chunk) if len(chunk) > 1 else await self._upsert_one(chunk[0]))
+            results.update(
+                await self._api.upsert_many(chunk) if len(chunk) > 1 else await self._api.upsert_one(chunk[0])
+            )
         for upsert in upserts:
             done = results[upsert.key]
             if upsert.retire and isinstance(done, Done):
@@ -153,8 +103,8 @@ class SalesmanagoWriter:
 
     async def probe(self) -> None:
         """`contact/hasContact` for the owner's own e-mail: any authenticated call proves the credentials."""
-        body = {**self._auth(), "email": self.config.owner}
-        reply = await self._call("contact/hasContact", body)
+        body = {**self._api.auth(), "email": self.config.owner}
+        reply = await self._api.call("contact/hasContact", body)
         if isinstance(reply, CallError):
             raise reply
         error = classify(reply, method="contact/hasContact", request=None, known=(self.config.owner,))
@@ -172,11 +122,11 @@ class SalesmanagoWriter:
     # -----------------------------------------------------------------------------------------------------------
     # planning one key
 
-    async def _plan_into(self, work: KeyWork, planned: dict[str, Result | _Upsert]) -> None:
+    async def _plan_into(self, work: KeyWork, planned: dict[str, Result | PlannedUpsert]) -> None:
         async with self._planning:
             planned[work.key] = await self._plan(work)
 
-    async def _plan(self, work: KeyWork) -> Result | _Upsert:
+    async def _plan(self, work: KeyWork) -> Result | PlannedUpsert:
         change = coalesce_person(work)
         record = change.record
         if record is None:
@@ -202,7 +152,7 @@ class SalesmanagoWriter:
             # outcome). Ask which of these contacts exist: rename the newest existing one (the contactId stays),
             # unless the current e-mail already has a contact (a rename onto it would be refused: write to that
             # one); contacts under the other earlier e-mails stand for no one and are retired (on_delete).
-            existing = await self._existing((mapped.email, *orphans))
+            existing = await self._api.existing((mapped.email, *orphans))
             if isinstance(existing, CallError):
                 return Failed(work.key, work.seqs, existing)
             held = [email for email in orphans if email in existing]
@@ -210,7 +160,7 @@ class SalesmanagoWriter:
                 rename_from, held = held[0], held[1:]
             retire = tuple(held)
         item = mapped.upsert(last, rename_from=rename_from)
-        return _Upsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), retire=retire)
+        return PlannedUpsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), retire=retire)
 
     async def _orphans(self, work: KeyWork, change: PersonChange) -> tuple[str, ...]:
         """E-mails this record may have written a contact under, other than its current one, that no other live
@@ -221,22 +171,6 @@ class SalesmanagoWriter:
             if not peers:
                 found.append(email)
         return tuple(found)
-
-    async def _existing(self, emails: Sequence[str]) -> set[str] | CallError:
-        """Which of `emails` have a live (not deleted) SALESmanago contact: one `contact/basic` call."""
-        body = {**self._auth(), "email": list(emails)}
-        reply = await self._call("contact/basic", body)
-        if isinstance(reply, CallError):
-            return reply
-        error = classify(reply, method="contact/basic", request=None, known=tuple(emails))
-        if error is not None:
-            return error
-        contacts = reply.body.get("contacts") if reply.body is not None else None
-        return {
-            str(c["email"]).lower()
-            for c in contacts or []
-            if isinstance(c, dict) and isinstance(c.get("email"), str) and not c.get("deleted")
-        }
 
     async def _organization(self, record: Lead | Contact) -> str:
         """The name of a contact's organisation, from the shadow of that Sell organisation ("" when unknown)."""
@@ -249,7 +183,7 @@ class SalesmanagoWriter:
 
     async def _plan_delete(
         self, work: KeyWork, change: PersonChange, record: Lead | Contact, last: LastWrite, orphans: Sequence[str]
-    ) -> Result | _Upsert:
+    ) -> Result | PlannedUpsert:
         mode = self.config.on_delete
         if mode == "ignore":
             return Skipped(work.key, work.seqs, "on_delete = ignore")
@@ -271,7 +205,7 @@ class SalesmanagoWriter:
         if mode == "tag":
             if not last.email:
                 return Skipped(work.key, work.seqs, "nothing to tag: syncd never wrote this record to SALESmanago")
-            existing = await self._existing((last.email,))
+            existing = await self._api.existing((last.email,))
             if isinstance(existing, CallError):
                 return Failed(work.key, work.seqs, existing)
             if last.email not in existing:
@@ -280,7 +214,7 @@ class SalesmanagoWriter:
             item: dict[str, Any] = {"contact": {"email": last.email}, "tags": tags}
             written = list(dict.fromkeys([*last.tags, *tags]))
             sent = {"email": last.email, "tags": written, "properties": list(last.properties)}
-            return _Upsert(work.key, work.seqs, item, payload_digest(item), sent, detail="tagged as deleted")
+            return PlannedUpsert(work.key, work.seqs, item, payload_digest(item), sent, detail="tagged as deleted")
         # The contact last written, and any a lost write may have made under an earlier e-mail no one else holds.
         emails = [e for e in dict.fromkeys([last.email or email_of(record), *orphans]) if e]
         if not emails:
@@ -292,7 +226,7 @@ class SalesmanagoWriter:
 
     async def _release_tags(
         self, work: KeyWork, record: Lead | Contact, last: LastWrite, remote_id: str | None, guarded: Skipped
-    ) -> Result | _Upsert:
+    ) -> Result | PlannedUpsert:
         """The contact stays (another live person maps to it): take away the tags only this record wanted."""
         if not last.email or not last.tags:
             return guarded
@@ -313,33 +247,14 @@ class SalesmanagoWriter:
             # record); an upsert addressed to the old e-mail would create it again.
             return guarded
         item = {"contact": {"email": last.email}, "removeTags": stale}
-        return _Upsert(
+        return PlannedUpsert(
             work.key, work.seqs, item, None, None, unlink=True, detail=f"{guarded.reason}; removed its own tags"
         )
 
-    # -----------------------------------------------------------------------------------------------------------
-    # calls
-
-    def _auth(self) -> dict[str, Any]:
-        return auth_fields(
-            client_id=self.config.client_id, api_secret=self._secret.value, owner=self.config.owner, now=self._clock()
-        )
-
-    async def _call(self, method: str, body: dict[str, Any]) -> Reply | CallError:
-        """POST one signed body (after the shared limiter lets it go); a transport failure comes back classified."""
-        await self._limiter.acquire()
-        try:
-            response = await self._client.post(
-                self._prefix + method, content=json.dumps(body, ensure_ascii=False).encode()
-            )
-        except httpx.HTTPError as exc:
-            return transport_error(API, exc)
-        return read_reply(response.status_code, response.content, response.headers.get("Retry-After"))
-
     async def _delete(self, work: KeyWork, email: str, remote_id: str | None) -> Result:
-        body = {**self._auth(), "email": email}
+        body = {**self._api.auth(), "email": email}
         request = request_text("contact/delete", body)
-        reply = await self._call("contact/delete", body)
+        reply = await self._api.call("contact/delete", body)
         if isinstance(reply, CallError):
             return Failed(work.key, work.seqs, with_request(reply, request))
         error = classify(reply, method="contact/delete", request=request, known=(email,))
@@ -356,7 +271,7 @@ class SalesmanagoWriter:
             return Skipped(work.key, work.seqs, f"{NO_EMAIL} (on_delete = ignore: its old contact stays)")
         return retired
 
-    async def _retire(self, upsert: _Upsert, done: Done) -> Result:
+    async def _retire(self, upsert: PlannedUpsert, done: Done) -> Result:
         """After the write: contacts under earlier e-mails of the record are held by no Sell person any more, so
         they go the way of a deleted record (on_delete)."""
         return await self._retire_all(upsert.retire, done)
@@ -376,19 +291,19 @@ class SalesmanagoWriter:
             return done
         if mode == "tag":
             # Tag only a contact that exists: an upsert to an absent e-mail would create one just to tag it.
-            existing = await self._existing((email,))
+            existing = await self._api.existing((email,))
             if isinstance(existing, CallError):
                 return Failed(done.key, done.seqs, existing)
             if email not in existing:
                 return done
             tags = list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted))
-            body = {**self._auth(), "contact": {"email": email}, "tags": tags}
+            body = {**self._api.auth(), "contact": {"email": email}, "tags": tags}
             method = "contact/upsert"
         else:
-            body = {**self._auth(), "email": email}
+            body = {**self._api.auth(), "email": email}
             method = "contact/delete"
         request = request_text(method, body)
-        reply = await self._call(method, body)
+        reply = await self._api.call(method, body)
         if isinstance(reply, CallError):
             return Failed(done.key, done.seqs, with_request(reply, request))
         error = classify(reply, method=method, request=request, known=(email,))
@@ -396,78 +311,3 @@ class SalesmanagoWriter:
             return Failed(done.key, done.seqs, error)
         action = "tagged" if mode == "tag" else "deleted"
         return replace(done, detail=f"{done.detail}; old contact {action}" if done.detail else f"old contact {action}")
-
-    async def _upsert_one(self, upsert: _Upsert) -> dict[str, Result]:
-        body = {**self._auth(), **upsert.item}
-        request = request_text("contact/upsert", body)
-        reply = await self._call("contact/upsert", body)
-        if isinstance(reply, CallError):
-            return {upsert.key: Failed(upsert.key, upsert.seqs, with_request(reply, request))}
-        error = classify(reply, method="contact/upsert", request=request, known=upsert.emails)
-        if error is not None:
-            return {upsert.key: Failed(upsert.key, upsert.seqs, error)}
-        contact_id = reply.body.get("contactId") if reply.body is not None else None
-        return {upsert.key: upsert.done(contact_id if isinstance(contact_id, str) else None)}
-
-    async def _upsert_many(self, upserts: Sequence[_Upsert]) -> dict[str, Result]:
-        """ONE `contact/batchupsert` for all; refused items are failed and the others sent again."""
-        results: dict[str, Result] = {}
-        remaining = list(upserts)
-        while len(remaining) > 1:
-            body = {**self._auth(), "upsertDetails": [upsert.item for upsert in remaining]}
-            reply = await self._call("contact/batchupsert", body)
-            if isinstance(reply, CallError):
-                return results | self._fail_all(remaining, reply)
-            emails = [upsert.emails for upsert in remaining]
-            known = [email for item in emails for email in item]
-            blamed = blamed_items(reply.messages, emails)
-            if reply.success:
-                ids = reply.body.get("contactIds") if reply.body is not None else None
-                by_email = {str(k).lower(): v for k, v in ids.items()} if isinstance(ids, dict) else {}
-                unsure: list[_Upsert] = []
-                for n, upsert in enumerate(remaining):
-                    contact_id = by_email.get(upsert.final_email)
-                    if n in blamed:
-                        results[upsert.key] = self._item_failed(upsert, blamed[n], reply)
-                    elif isinstance(contact_id, str):
-                        results[upsert.key] = upsert.done(contact_id)
-                    else:
-                        unsure.append(upsert)
-                return results | await self._one_by_one(unsure)
-            error = classify(reply, method="contact/batchupsert", request=None, known=known)
-            assert error is not None
-            if not isinstance(error, PermanentError):
-                return results | self._fail_all(remaining, error)
-            if not blamed:
-                self._log.info("salesmanago_batch_isolating", items=len(remaining), reason=error.message)
-                return results | await self._one_by_one(remaining)
-            for n in blamed:
-                results[remaining[n].key] = self._item_failed(remaining[n], blamed[n], reply)
-            remaining = [upsert for n, upsert in enumerate(remaining) if n not in blamed]
-        return results | await self._one_by_one(remaining)
-
-    async def _one_by_one(self, upserts: Sequence[_Upsert]) -> dict[str, Result]:
-        results: dict[str, Result] = {}
-        for upsert in upserts:
-            results.update(await self._upsert_one(upsert))
-        return results
-
-    def _batch_request(self, upsert: _Upsert) -> str:
-        return request_text("contact/batchupsert", {"owner": self.config.owner, "upsertDetails": [upsert.item]})
-
-    def _item_failed(self, upsert: _Upsert, message: str, reply: Reply) -> Failed:
-        error = item_error(
-            "contact/batchupsert",
-            message,
-            request=self._batch_request(upsert),
-            response=message,
-            known=upsert.emails,
-        )
-        if reply.status != 200:
-            error.http_status = reply.status
-        return Failed(upsert.key, upsert.seqs, error)
-
-    def _fail_all(self, upserts: Sequence[_Upsert], error: CallError) -> dict[str, Result]:
-        """A batch failed as a whole (transport, throttle, credentials, server): every key gets the error, each
-        with only its own item as the request."""
-        return {u.key: Failed(u.key, u.seqs, with_request(error, self._batch_request(u))) for u in upserts}
