@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 T = TypeVar("T")
 
@@ -74,3 +75,28 @@ def seconds(text: str) -> float:
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text.strip())
     assert parts, f"not a duration: {text!r}"
     return sum(float(number) * units[unit] for number, unit in parts)
+
+
+class FakeClock:
+    """Epoch seconds that move only when a test moves them (a store, a writer and a simulator can share one)."""
+
+    def __init__(self, now: float = 1_795_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class AppSwitch:
+    """An ASGI app that forwards to whatever simulator the current test plugged in, so one loopback server can
+    serve a whole test module (real HTTP, without a server start and stop per test)."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "no simulator is plugged in"
+        await self.app(scope, receive, send)

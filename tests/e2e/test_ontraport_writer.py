@@ -16,7 +16,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from state import Store
 from syncd.config import Duration, OntraportConfig, Secret
@@ -28,6 +27,7 @@ from syncd.sandbox.server import ServerThread
 from syncd.sinks.ontraport import UNCHANGED, OntraportWriter
 from syncd.work import Deferred, Delivery, Done, Failed, KeyWork, Released, Result, Skipped
 from tests.factories import event
+from tests.support import AppSwitch, FakeClock
 
 APP_ID = "2_AppID_writer"
 API_KEY = "WriterKey-5f1c"
@@ -36,48 +36,27 @@ SINK = "ontraport"
 START = 1_800_000_000.0
 
 
-class Clock:
-    """Epoch seconds that move only when a test says so (shared by store, writer and sandbox)."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Switch:
-    """One loopback server for the module; each test points it at a fresh sandbox."""
-
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None
-        await self.target(scope, receive, send)
-
-
 @pytest.fixture(scope="module")
-def switch() -> Iterator[tuple[Switch, str]]:
-    app = Switch()
+def switch() -> Iterator[tuple[AppSwitch, str]]:
+    app = AppSwitch()
     with ServerThread(app) as server:
         yield app, server.url
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
-def sandbox(switch: tuple[Switch, str], clock: Clock) -> OntraportSandbox:
+def sandbox(switch: tuple[AppSwitch, str], clock: FakeClock) -> OntraportSandbox:
     made = OntraportSandbox(app_id=APP_ID, api_key=API_KEY, clock=clock, rate=None)
-    switch[0].target = made.app
+    switch[0].app = made.app
     return made
 
 
 @pytest.fixture
-def url(switch: tuple[Switch, str], sandbox: OntraportSandbox) -> str:
+def url(switch: tuple[AppSwitch, str], sandbox: OntraportSandbox) -> str:
     return switch[1]
 
 
@@ -88,7 +67,7 @@ async def control(url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
+async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
     opened = await Store.open(tmp_path / "syncd.db", sinks=(SINK,), clock=clock)
     yield opened
     await opened.close()
@@ -97,7 +76,7 @@ async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
 class Harness:
     """A writer for one config, and the dispatcher's claim → load → deliver → commit round."""
 
-    def __init__(self, store: Store, url: str, clock: Clock) -> None:
+    def __init__(self, store: Store, url: str, clock: FakeClock) -> None:
         self.store = store
         self.url = url
         self.clock = clock
@@ -134,7 +113,7 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(store: Store, url: str, clock: Clock) -> AsyncIterator[Harness]:
+async def harness(store: Store, url: str, clock: FakeClock) -> AsyncIterator[Harness]:
     made = Harness(store, url, clock)
     yield made
     for writer in made.writers:
@@ -298,7 +277,7 @@ async def test_related_names_and_custom_fields_are_written(
 
 
 async def test_meta_is_fetched_again_for_a_field_it_lacked(
-    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient, clock: Clock
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient, clock: FakeClock
 ) -> None:
     """The meta is fetched once; a configured field it lacks is left out until a later refetch finds it."""
     writer = harness.writer(fields={"industry": "f1600"})
@@ -403,7 +382,7 @@ async def test_429_is_rate_limited_with_the_reset(
 
 
 async def test_real_rate_limit_headers_pause_before_ontraport_refuses(
-    store: Store, sandbox: OntraportSandbox, url: str, clock: Clock
+    store: Store, sandbox: OntraportSandbox, url: str, clock: FakeClock
 ) -> None:
     """With one call left in the window the limiter pauses for X-Rate-Limit-Reset, so no call is ever refused."""
     sandbox.configure({"rate": "3/min"})

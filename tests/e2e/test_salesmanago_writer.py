@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from state import Store
 from syncd.config import Duration, SalesmanagoConfig, Secret
@@ -23,6 +22,7 @@ from syncd.sandbox.server import ServerThread
 from syncd.sinks.salesmanago import NO_EMAIL, SalesmanagoWriter
 from syncd.work import Deferred, Done, Failed, KeyWork, Released, Result, Shadow, Skipped
 from tests.factories import event
+from tests.support import AppSwitch
 
 CLIENT_ID = "client-7f3a"
 SECRET = "s3cret-api-key-0042"
@@ -30,17 +30,6 @@ OWNER = "sales@example.com"
 SINK = "salesmanago"
 ADA = "ada@example.org"
 ADDRESS = Address(line1="12 Byron St", postal_code="N1 9GU", city="London", state="London", country="United Kingdom")
-
-
-class AppSwitch:
-    """Forwards to the current test's sandbox, so one loopback server serves the whole module."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None, "no sandbox is plugged in"
-        await self.app(scope, receive, send)
 
 
 class CountingLimiter(Limiter):

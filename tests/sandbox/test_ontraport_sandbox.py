@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from syncd.sandbox.ontraport import OntraportSandbox
 from syncd.sandbox.server import ServerThread
 from syncd.units import Rate
-from tests.support import wait_until
+from tests.support import AppSwitch, FakeClock, wait_until
 
 APP_ID = "2_AppID_12345678"
 API_KEY = "Key5678"
@@ -35,40 +34,16 @@ CONTRACT_KEYS = [
 ]  # fmt: skip
 
 
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class _Switch:
-    """One loopback server for the module; each test points it at a fresh sandbox."""
-
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None
-        await self.target(scope, receive, send)
-
-
 @pytest.fixture(scope="module")
-def op_switch() -> Iterator[tuple[_Switch, str]]:
-    switch = _Switch()
+def op_switch() -> Iterator[tuple[AppSwitch, str]]:
+    switch = AppSwitch()
     with ServerThread(switch) as server:
         yield switch, server.url
 
 
 @pytest.fixture
 def op_clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture
@@ -77,9 +52,9 @@ def op_sandbox(op_clock: FakeClock) -> OntraportSandbox:
 
 
 @pytest.fixture
-def op_url(op_switch: tuple[_Switch, str], op_sandbox: OntraportSandbox) -> str:
+def op_url(op_switch: tuple[AppSwitch, str], op_sandbox: OntraportSandbox) -> str:
     switch, url = op_switch
-    switch.target = op_sandbox.app
+    switch.app = op_sandbox.app
     return url
 
 
@@ -603,7 +578,7 @@ def test_process_manual_refusals(op_client: httpx.Client, contact: int, product:
 @pytest.fixture
 def op_limited(op_switch: Any, op_clock: FakeClock) -> str:
     switch, url = op_switch
-    switch.target = OntraportSandbox(app_id=APP_ID, api_key=API_KEY, clock=op_clock, rate=Rate(3, 60)).app
+    switch.app = OntraportSandbox(app_id=APP_ID, api_key=API_KEY, clock=op_clock, rate=Rate(3, 60)).app
     return str(url)
 
 
@@ -653,7 +628,7 @@ def test_rate_can_be_changed_or_lifted_at_run_time(op_limited: str) -> None:
 def test_default_rate_is_180_per_minute(op_switch: Any, op_clock: FakeClock) -> None:
     """A sandbox built with defaults announces Ontraport's 180 requests per minute."""
     switch, url = op_switch
-    switch.target = OntraportSandbox(app_id=APP_ID, api_key=API_KEY, clock=op_clock).app
+    switch.app = OntraportSandbox(app_id=APP_ID, api_key=API_KEY, clock=op_clock).app
     response = httpx.get(f"{url}/1/Contacts", headers=AUTH)
     assert (response.headers["X-Rate-Limit-Limit"], response.headers["X-Rate-Limit-Remaining"]) == ("180", "179")
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from syncd.sandbox.salesmanago import SalesmanagoSandbox
 from syncd.sandbox.server import ServerThread
 from syncd.units import Rate
-from tests.support import wait_until
+from tests.support import AppSwitch, FakeClock, wait_until
 
 CLIENT_ID = "client-7f3a"
 SECRET = "s3cret-api-key"  # never sent: only its SHA-1 with apiKey and clientId
@@ -37,16 +36,6 @@ CONTRACT_UPSERT_EXAMPLE = """
 """
 
 PURCHASE = {"date": 1709288100000, "contactExtEventType": "PURCHASE", "value": 1250.00, "description": "Redesign"}
-
-
-class FakeClock:
-    """Wall-clock time that moves only when a test moves it."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def sha1(text: str) -> str:
@@ -105,23 +94,12 @@ class SmApi:
 
 @pytest.fixture
 def sm_clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
 def sm_sandbox(sm_clock: FakeClock) -> SalesmanagoSandbox:
     return SalesmanagoSandbox(client_id=CLIENT_ID, api_secret=SECRET, owners=[OWNER], clock=sm_clock)
-
-
-class AppSwitch:
-    """Forwards to the current test's sandbox, so one loopback server serves the whole module (fast, real HTTP)."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None, "no sandbox is plugged in"
-        await self.app(scope, receive, send)
 
 
 @pytest.fixture(scope="module")
