@@ -103,7 +103,7 @@ class SellConfig(_Section, frozen=True):
 
 
 class SinkConfig(_Section, frozen=True):
-    base_url: str
+    base_url: str = ""  # SALESmanago's differs per account (app2, app3, www): required when enabled
     enabled: bool = True
     rate: Rate | None = None
     on_delete: Literal["delete", "tag", "ignore"] = "delete"
@@ -389,7 +389,10 @@ def validate(config: Config) -> None:
         if sink is None:
             continue
         prefix = f"sinks.{sink.name}"
-        check_url(sink.base_url, key=f"{prefix}.base_url", source=src)
+        if sink.base_url or sink.enabled:
+            if not sink.base_url:
+                fail(f"{prefix}.base_url", "required when the destination is enabled")
+            check_url(sink.base_url, key=f"{prefix}.base_url", source=src)
         if sink.concurrency < 1:
             fail(f"{prefix}.concurrency", "expected at least 1")
         if sink.batch_size < 1:

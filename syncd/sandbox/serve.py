@@ -90,7 +90,7 @@ def build(
 def _port(url: str, key: str, *, explicit: bool) -> int | None:
     port = loopback_port(url)
     if port is None and explicit:
-        raise ConfigError(f"{url} is not on loopback, so the sandbox cannot serve it", key=key)
+        raise ConfigError(f"{url or '(not set)'} is not on loopback, so the sandbox cannot serve it", key=key)
     return port
 
 

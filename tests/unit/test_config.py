@@ -99,6 +99,12 @@ def test_invalid_toml_names_the_file() -> None:
         loads("[sell\n", source="f.toml")
 
 
+def test_a_disabled_destination_needs_no_credentials() -> None:
+    """A destination switched off may leave out its base_url and credentials; it is not among the enabled ones."""
+    config = loads(BASE + "[sinks.salesmanago]\nenabled = false\n[sinks.ontraport]\nenabled = false\n")
+    assert config.enabled_sinks() == []
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     """A config file that does not exist is reported as such."""
     with pytest.raises(ConfigError, match="does not exist"):
