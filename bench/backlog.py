@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from sandboxes import free_port, start_sandbox
@@ -84,6 +85,13 @@ def query(db: Path, sql: str) -> int:
         return 0
 
 
+def ontraport_calls(port: int) -> dict[str, int]:
+    """Requests the Ontraport simulator has answered so far, per endpoint (every status)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/state", timeout=30) as reply:
+        state = json.load(reply)
+    return {endpoint: sum(counts.values()) for endpoint, counts in state["requests"].items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
@@ -142,6 +150,7 @@ def main() -> None:
                 )
             )
             # Phase 2: Ontraport is back; drain.
+            before = ontraport_calls(ports["ontraport"])
             t0 = time.monotonic()
             with (directory / "phase2.log").open("wb") as out:
                 drained = subprocess.call(
@@ -150,6 +159,8 @@ def main() -> None:
                     stderr=out,
                 )
             drain_s = time.monotonic() - t0
+            after = ontraport_calls(ports["ontraport"])
+            made = {endpoint: n - before.get(endpoint, 0) for endpoint, n in after.items()}
             calls = keys + 1  # one write per record (coalesced), plus the field list
             bound = calls / rate.per_second
             print(
@@ -162,6 +173,9 @@ def main() -> None:
                         "limiter_bound_seconds": round(bound, 1),
                         "ratio": round(drain_s / bound, 2),
                         "uncoalesced_bound_seconds": round((backlog + 1) / rate.per_second, 1),
+                        "calls_made": sum(made.values()),
+                        "calls_per_endpoint": {endpoint: n for endpoint, n in sorted(made.items()) if n},
+                        "bound_of_calls_made_seconds": round(sum(made.values()) / rate.per_second, 1),
                         "still_pending": query(db, "SELECT COUNT(*) FROM deliveries WHERE status='pending'"),
                     }
                 )

@@ -31,12 +31,12 @@ class Outbox(StoreBase):
 
     async def claim(self, sink: str, limit: int) -> list[str]:
         """Claim up to `limit` due keys of `sink`, oldest first; a claimed key is not claimed again until its
-        outcome is committed (or the process restarts)."""
+        outcome is committed (or the process restarts). Claims are counted until an outcome finishes the key."""
         async with (
             self.transaction() as db,
             db.execute(
-                "UPDATE outbox SET claimed = 1 WHERE sink = :sink AND key IN (SELECT key FROM outbox"
-                " WHERE sink = :sink AND claimed = 0 AND due_at <= :now ORDER BY first_seq LIMIT :limit)"
+                "UPDATE outbox SET claimed = 1, claims = claims + 1 WHERE sink = :sink AND key IN (SELECT key"
+                " FROM outbox WHERE sink = :sink AND claimed = 0 AND due_at <= :now ORDER BY first_seq LIMIT :limit)"
                 " RETURNING key, first_seq",
                 {"sink": sink, "now": self._clock(), "limit": limit},
             ) as cur,
@@ -57,6 +57,7 @@ class Outbox(StoreBase):
         marks = ",".join("?" * len(keys))
         deliveries: dict[str, list[Delivery]] = {key: [] for key in keys}
         attempts: dict[str, int] = {}
+        tried: set[str] = set()
         shadows: dict[tuple[str, int], Shadow] = {}
         links: dict[tuple[str, int], Link] = {}
         pairs = [split_key(key) for key in keys]
@@ -74,10 +75,12 @@ class Outbox(StoreBase):
                 async for key, seq, body, ingested_at in cur:
                     deliveries[key].append(Delivery(seq, decode_event(body), float(ingested_at)))
             async with db.execute(
-                f"SELECT key, attempts FROM outbox WHERE sink = ? AND key IN ({marks})", (sink, *keys)
+                f"SELECT key, attempts, claims FROM outbox WHERE sink = ? AND key IN ({marks})", (sink, *keys)
             ) as cur:
-                async for key, n in cur:
+                async for key, n, claims in cur:
                     attempts[key] = int(n)
+                    if claims != 1:  # claimed before this claim (or queued by a version that did not count)
+                        tried.add(key)
             # One query per kind, `kind = ? AND record_id IN (...)`: SQLite walks the primary key for each id
             # (a row-value `(kind, record_id) IN (VALUES ...)` would scan every record of the kind).
             for kind, ids in ids_by_kind.items():
@@ -104,6 +107,7 @@ class Outbox(StoreBase):
                 deliveries=tuple(deliveries[key]),
                 shadow=shadows.get(pair),
                 link=links.get(pair),
+                tried=key in tried or key not in attempts,
             )
             for key, pair in zip(keys, pairs, strict=True)
         ]
@@ -195,9 +199,10 @@ class Outbox(StoreBase):
                     " WHERE d.sink = outbox.sink AND d.key = outbox.key AND d.status = 'pending')",
                     retire,
                 )
-                # Deliveries that arrived while the key was in flight: due at once, with a fresh attempt count.
+                # Deliveries that arrived while the key was in flight: due at once, with a fresh attempt count,
+                # never tried.
                 await db.executemany(
-                    "UPDATE outbox SET claimed = 0, attempts = 0, due_at = ?, last_error = NULL,"
+                    "UPDATE outbox SET claimed = 0, attempts = 0, claims = 0, due_at = ?, last_error = NULL,"
                     " first_seq = (SELECT MIN(d.seq) FROM deliveries d WHERE d.sink = outbox.sink"
                     " AND d.key = outbox.key AND d.status = 'pending') WHERE sink = ? AND key = ?",
                     [(now, s, k) for s, k in retire],

@@ -65,10 +65,13 @@ async def _letters(db: aiosqlite.Connection, where: str, params: Sequence[object
 
 
 async def _requeue(db: aiosqlite.Connection, sink: str, keys: dict[str, int], now: float) -> None:
-    """Make each key (with its oldest pending seq) due now, with a fresh attempt count."""
+    """Make each key (with its oldest pending seq) due now, with a fresh attempt count. Its deliveries were handed
+    to a writer before (a dead letter's after timeouts, say), so it counts as tried: the next write looks for what
+    an earlier one may have left."""
     await db.executemany(
-        "INSERT INTO outbox (sink, key, first_seq, due_at) VALUES (?,?,?,?) ON CONFLICT (sink, key) DO UPDATE SET"
-        " first_seq = MIN(first_seq, excluded.first_seq), due_at = MIN(due_at, excluded.due_at), attempts = 0",
+        "INSERT INTO outbox (sink, key, first_seq, due_at, claims) VALUES (?,?,?,?,1) ON CONFLICT (sink, key)"
+        " DO UPDATE SET first_seq = MIN(first_seq, excluded.first_seq), due_at = MIN(due_at, excluded.due_at),"
+        " attempts = 0, claims = MAX(claims, 1)",
         [(sink, key, seq, now) for key, seq in keys.items()],
     )
 

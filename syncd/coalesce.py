@@ -24,15 +24,16 @@ class PersonChange:
     record: Lead | Contact | None  # the latest known snapshot (for a delete: the last one before it)
     deleted_ingested_at: float | None  # when syncd stored the delete (for the deletion guard)
     # E-mails other than the latest that a destination may hold for this record: the one last written (the link),
-    # and those the pending changes passed through (a write with one of them may have landed before a crash lost
-    # its outcome). Newest first, lower-case.
+    # and, when the key was tried before, those the pending changes passed through (a write with one of them may
+    # have landed before a timeout or a crash lost its outcome). Newest first, lower-case.
     earlier_emails: tuple[str, ...] = ()
 
 
 def earlier_emails(work: KeyWork, current: str) -> tuple[str, ...]:
-    """The e-mails this record had across its pending deliveries and its last write, other than `current`."""
+    """The e-mails this record had across its pending deliveries (when a write with them may have been made: the
+    key was tried) and its last write, other than `current`."""
     seen: list[str] = []
-    for delivery in reversed(work.deliveries):
+    for delivery in reversed(work.deliveries if work.tried else ()):
         event = delivery.event
         old = event.previous.get("email")
         for email in (email_of(event.record), old.strip().lower() if isinstance(old, str) else ""):

@@ -57,6 +57,9 @@ class KeyWork:
     deliveries: tuple[Delivery, ...]
     shadow: Shadow | None
     link: Link | None
+    # Handed to a writer before, since the key's last finishing outcome: a write may have landed whose outcome was
+    # lost. A key on its first claim has left nothing behind.
+    tried: bool = True
 
     @property
     def seqs(self) -> tuple[int, ...]:

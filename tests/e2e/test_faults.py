@@ -71,6 +71,37 @@ async def test_a_destination_down_for_a_long_backlog_loses_and_duplicates_nothin
     assert dead_letters(w) == []
 
 
+async def test_a_backlog_queued_during_an_outage_costs_no_lookups_for_keys_never_tried(w: World) -> None:
+    """People who change their e-mail while Ontraport is down each cost one write once it is back: only the few
+    keys the breaker let through (tried, so a lost write may have landed) are looked up before their write."""
+    people = 60
+    w.stop("op")
+    w.append("leads", *[person("lead", i, email=f"old{i}@example.org") for i in range(1, people + 1)])
+    w.append(
+        "leads",
+        *[
+            person("lead", i, 2, "updated", email=f"new{i}@example.org", previous={"email": f"old{i}@example.org"})
+            for i in range(1, people + 1)
+        ],
+    )
+    daemon = Daemon(w.config(op="concurrency = 4"), handle_signals=False)
+    async with anyio.create_task_group() as tg:
+        runtime: Runtime = await tg.start(daemon.run)
+        state = dispatcher_state(runtime, "ontraport")
+        await await_until(lambda: _at_least(int(state.pause_kind == "unavailable"), 1), deadline=10, what="breaker")
+        w.start("op")
+        await await_until(lambda: _at_least(len(w.op_contacts()), people), deadline=60, what="Ontraport to catch up")
+        daemon.stop()
+    requests: dict[str, dict[str, int]] = w.op.get("state")["requests"]
+    lookups = sum(requests.get("GET /1/object/getByEmail", {}).values())
+    searches = sum(requests.get("GET /1/Contacts", {}).values())
+    tried = state.outcomes.get("retried", 0)
+    assert 0 < tried < people // 4
+    assert lookups <= tried and searches <= tried
+    assert sorted(w.op_by_email()) == sorted(f"new{i}@example.org" for i in range(1, people + 1))
+    assert w.op.get("state")["creates"] == people
+
+
 async def test_a_429_storm_costs_at_most_one_refusal_per_pause(w: World) -> None:
     """Against Ontraport's rolling limit (tightened to 40 per second here) syncd, configured for far more, pauses
     the whole destination on the limit headers and on each 429: the sandbox refuses at most one call per pause, and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,18 @@ def test_earlier_emails_are_every_address_a_lost_write_may_have_used(
     link = Link("remote", "digest", sent) if sent is not None else None
     work = KeyWork("salesmanago", "lead:1", 0, deliveries, Shadow("lead", 1, len(events), False, latest), link)
     assert coalesce_person(work).earlier_emails == expected
+
+
+def test_a_key_never_tried_has_no_earlier_emails_but_the_one_last_written() -> None:
+    """On a key's first claim no write can have used its pending e-mails: only the e-mail last written counts."""
+    changes = [("created", "a@x.org", None), ("updated", "b@x.org", "a@x.org"), ("updated", "c@x.org", "b@x.org")]
+    deliveries = tuple(
+        Delivery(seq, event("lead", 1, seq, action, email=email, previous={"email": old} if old else None))  # type: ignore[arg-type]
+        for seq, (action, email, old) in enumerate(changes, start=1)
+    )
+    shadow = Shadow("lead", 1, 3, False, Lead(id=1, email="c@x.org"))
+    untried = KeyWork("salesmanago", "lead:1", 0, deliveries, shadow, None, tried=False)
+    assert coalesce_person(untried).earlier_emails == ()
+    linked = replace(untried, link=Link("remote", "digest", {"email": "z@x.org"}))
+    assert coalesce_person(linked).earlier_emails == ("z@x.org",)
+    assert coalesce_person(replace(linked, tried=True)).earlier_emails == ("b@x.org", "a@x.org", "z@x.org")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from state import SCHEMA_VERSION, Store
+from state.db import migrations
 from state.store import Quarantined
 from syncd.errors import StoreError
 from syncd.work import Dead, Deferred, Done, Released, Retry, Skipped
@@ -164,6 +165,44 @@ async def test_done_retires_the_key_unless_more_arrived_meanwhile(store: Store) 
     assert await store.claim("salesmanago", 1) == []
     status = {s.sink: s for s in (await store.status()).sinks}
     assert (status["salesmanago"].pending, status["salesmanago"].done) == (0, 2)
+
+
+async def test_a_key_counts_as_tried_from_its_second_claim_until_an_outcome_finishes_it(store: Store) -> None:
+    """A key's first claim hands out work never tried; once claimed before (a retry, a claim a crash lost) it is
+    tried, across restarts, until an outcome finishes it; deliveries that arrived meanwhile start untried."""
+    await store.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p1", at_top=True)
+    [first] = await store.load_work("salesmanago", await store.claim("salesmanago", 1))
+    assert not first.tried
+    reopened = await Store.open(store.path, sinks=SINKS)  # the claim lapses, as after a SIGKILL
+    try:
+        [again] = await reopened.load_work("salesmanago", await reopened.claim("salesmanago", 1))
+        assert again.tried
+        await reopened.commit("salesmanago", [Retry(again.key, at=0.0, error="timed out")])
+        [third] = await reopened.load_work("salesmanago", await reopened.claim("salesmanago", 1))
+        assert third.tried
+        await reopened.ingest("leads", [event("lead", 1, 2, email="b@x.org")], position="p2", at_top=True)
+        await reopened.commit("salesmanago", [Done(third.key, third.seqs, remote_id="uuid-1")])
+        [fresh] = await reopened.load_work("salesmanago", await reopened.claim("salesmanago", 1))
+        assert fresh.seqs != third.seqs and not fresh.tried
+    finally:
+        await reopened.close()
+
+
+async def test_a_database_of_the_first_schema_is_upgraded_and_its_queued_keys_count_as_tried(tmp_path: Path) -> None:
+    """Opening a schema-1 file applies the later migrations; keys it had queued count as tried (unknown before)."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(migrations()[0][2])
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute("INSERT INTO outbox (sink, key, first_seq, due_at) VALUES ('salesmanago', 'lead:1', 1, 0)")
+    upgraded = await Store.open(path, sinks=SINKS)
+    try:
+        assert rows(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+        [work] = await upgraded.load_work("salesmanago", await upgraded.claim("salesmanago", 1))
+        assert work.tried
+    finally:
+        await upgraded.close()
 
 
 async def test_retry_and_deferred_reschedule(store: Store, clock: Clock) -> None:
