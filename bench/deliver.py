@@ -24,7 +24,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from sandboxes import free_port, start_sandbox
+from sandboxes import free_port, remove_database, start_sandbox
 
 SETUPS = {
     "salesmanago (batchupsert, batch_size 100)": ("salesmanago", "batch_size = 100\nconcurrency = 4"),
@@ -73,8 +73,7 @@ format = "json"
 
 
 def one_run(config: Path, db: Path, log: Path) -> tuple[float, float, int]:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    remove_database(db)
     with log.open("wb") as out:
         code = subprocess.call(
             [sys.executable, "-m", "syncd", "run", "--config", str(config), "--until-idle"], stdout=out, stderr=out

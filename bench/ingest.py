@@ -21,40 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandboxes import free_port, start_sandbox
-
-STREAMS = ["leads", "contacts", "deals", "notes", "orders", "line_items", "stages", "custom_fields", "sources"]
-
-
-def write_config(directory: Path, port: int, rate: str | None) -> Path:
-    file = directory / "bench.toml"
-    limit = f'rate = "{rate}"' if rate else 'rate = "1000000/s"'
-    sandbox = f'sell_rate = "{rate}"' if rate else 'sell_rate = "1000000/s"'
-    file.write_text(
-        f"""
-[state]
-path = "syncd.db"
-[sell]
-token = "bench-token"
-base_url = "http://127.0.0.1:{port}"
-streams = {json.dumps(STREAMS)}
-page_limit = 100
-poll_interval = "5s"
-{limit}
-[sandbox]
-{sandbox}
-[health]
-enabled = false
-[log]
-level = "warning"
-"""
-    )
-    return file
+from sandboxes import free_port, remove_database, start_sandbox, write_sell_config
 
 
 def one_run(config: Path, db: Path) -> tuple[float, float, int]:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    remove_database(db)
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "syncd", "run", "--config", str(config), "--until-idle"],
@@ -74,7 +45,7 @@ def one_run(config: Path, db: Path) -> tuple[float, float, int]:
 def measure(events: int, runs: int, rate: str | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        config = write_config(directory, free_port(), rate)
+        config = write_sell_config(directory, free_port(), rate)
         sandbox = start_sandbox(config, events, directory / "sandbox.log")
         try:
             results = [one_run(config, directory / "syncd.db") for _ in range(runs)]

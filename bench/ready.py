@@ -21,31 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandboxes import free_port, start_sandbox
-
-
-def write_config(directory: Path, port: int) -> Path:
-    file = directory / "bench.toml"
-    file.write_text(
-        f"""
-[state]
-path = "syncd.db"
-[sell]
-token = "bench-token"
-base_url = "http://127.0.0.1:{port}"
-streams = ["leads", "contacts"]
-[health]
-enabled = false
-[log]
-level = "warning"
-"""
-    )
-    return file
+from sandboxes import free_port, remove_database, start_sandbox, write_sell_config
 
 
 def one_run(config: Path, directory: Path) -> float:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{directory / 'syncd.db'}{suffix}").unlink(missing_ok=True)
+    remove_database(directory / "syncd.db")
     address = str(directory / "notify.sock")
     Path(address).unlink(missing_ok=True)
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -81,15 +61,18 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        config = write_config(directory, free_port())
+        config = write_sell_config(directory, free_port())
         sandbox = start_sandbox(config, 1000, directory / "sandbox.log")
         try:
             runs = [one_run(config, directory) for _ in range(args.runs)]
         finally:
             sandbox.send_signal(signal.SIGTERM)
             sandbox.wait(timeout=30)
-    result = {"runs": args.runs, "ready_s_median": round(statistics.median(runs), 3)}
-    result["ready_s_all"] = [round(x, 3) for x in runs]  # type: ignore[assignment]
+    result = {
+        "runs": args.runs,
+        "ready_s_median": round(statistics.median(runs), 3),
+        "ready_s_all": [round(x, 3) for x in runs],
+    }
     print("start to READY=1:", json.dumps(result))
 
 
