@@ -60,8 +60,9 @@ def coalesce_person(work: KeyWork) -> PersonChange:
                 latest = record
                 deleted = delivery.event.action == "deleted"
                 break
-    earlier = earlier_emails(work, email_of(latest) if latest is not None else "")
     if deleted:
+        # A deleted record has no current e-mail: every address it had may hold a contact a lost write left.
+        earlier = earlier_emails(work, "")
         return PersonChange(
             key=work.key,
             seqs=work.seqs,
@@ -70,6 +71,7 @@ def coalesce_person(work: KeyWork) -> PersonChange:
             deleted_ingested_at=max(delete_times) if delete_times else None,
             earlier_emails=earlier,
         )
+    earlier = earlier_emails(work, email_of(latest) if latest is not None else "")
     return PersonChange(
         key=work.key, seqs=work.seqs, intent="upsert", record=latest, deleted_ingested_at=None, earlier_emails=earlier
     )

@@ -205,6 +205,8 @@ class OntraportWriter:
             now=self._clock(),
             remote_id=linked,
         )
+        if isinstance(held, Skipped) and change.earlier_emails:
+            return await self._retire_leftovers(work, change, held, mode)
         if held is not None:
             return held
         remote_id = linked or await self._locate(work, change)
@@ -220,6 +222,30 @@ class OntraportWriter:
         before = link.sent if link is not None and link.sent is not None else {}
         sent: dict[str, Any] = {**before, "tagged": tag}
         return Done(work.key, work.seqs, remote_id=remote_id, sent=sent, detail="tagged as deleted", wrote=False)
+
+    async def _retire_leftovers(self, work: KeyWork, change: PersonChange, held: Skipped, mode: str) -> Result:
+        """A guarded delete: the shared contact stays for the other person, but a contact under an e-mail this
+        record had that no live person holds (a write whose outcome a crash lost may have made it) is deleted or
+        tagged, per on_delete."""
+        retired: list[str] = []
+        for email in change.earlier_emails:
+            if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=email, remote_id=None):
+                continue
+            found = await self._id_by_email(email)
+            if found is None:
+                continue
+            if mode == "delete":
+                await self._api.call("DELETE", "/1/Contact", params={"id": found}, accept=(404,))
+            else:
+                body = {"objectID": CONTACT_OBJECT, "ids": found, "add_names": [self.config.deleted_tag]}
+                await self._api.call("PUT", "/1/objects/tagByName", body=body)
+            retired.append(found)
+        if not retired:
+            return held
+        action = "deleted" if mode == "delete" else "tagged"
+        unlink = work.link is not None and work.link.remote_id in retired
+        detail = f"{held.reason}; {len(retired)} contact(s) under earlier e-mails {action}"
+        return Done(work.key, work.seqs, unlink=unlink, detail=detail, wrote=False)
 
     async def _locate(self, work: KeyWork, change: PersonChange, *, current: bool = True) -> str | None:
         """The Ontraport id of a contact written for a record syncd holds no link for: by its e-mail (unless
@@ -237,6 +263,8 @@ class OntraportWriter:
             if found is not None:
                 return found
         for earlier in change.earlier_emails:
+            if current and earlier == email:
+                continue  # looked up above
             if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=earlier, remote_id=None):
                 continue
             found = await self._id_by_email(earlier)

@@ -199,7 +199,16 @@ class SalesmanagoWriter:
             email=last.email or None,  # the contact this record wrote is the one a delete would remove
         )
         if isinstance(guarded, Skipped):
-            return await self._release_tags(work, record, last, remote_id, guarded)
+            # The shared contact stays for the other person; contacts under e-mails no live person holds (written
+            # by this record, its outcome maybe lost in a crash) go the way of the delete.
+            kept = await self._release_tags(work, record, last, remote_id, guarded)
+            if not orphans:
+                return kept
+            if isinstance(kept, PlannedUpsert):
+                return replace(kept, retire=tuple(orphans))
+            if isinstance(kept, Skipped):
+                return await self._retire_all(orphans, Done(work.key, work.seqs, detail=kept.reason, wrote=False))
+            return kept
         if guarded is not None:
             return guarded
         if mode == "tag":

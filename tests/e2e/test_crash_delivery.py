@@ -113,15 +113,24 @@ def sell_people(url: str) -> list[dict[str, Any]]:
     return people
 
 
+@pytest.fixture
+def control(sandboxes: dict[str, str]) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Clients of the SALESmanago and Ontraport simulators' control routes, closed however the test ends."""
+    with (
+        httpx.Client(base_url=sandboxes["salesmanago"], timeout=30) as sm,
+        httpx.Client(base_url=sandboxes["ontraport"], timeout=30) as op,
+    ):
+        yield sm, op
+
+
 @pytest.mark.slow
 def test_sigkill_twenty_times_mid_delivery_delivers_everything(
-    config_file: Path, sandboxes: dict[str, str], tmp_path: Path
+    config_file: Path, sandboxes: dict[str, str], control: tuple[httpx.Client, httpx.Client], tmp_path: Path
 ) -> None:
     """Killed with SIGKILL twenty times while both destinations fail now and then (503s, dropped connections, slow
     answers), `syncd run` restarted each time leaves every delivery settled, the latest state of every Sell person
     in both destinations, and duplicates bounded by kills × calls in flight."""
-    sm = httpx.Client(base_url=sandboxes["salesmanago"], timeout=30)
-    op = httpx.Client(base_url=sandboxes["ontraport"], timeout=30)
+    sm, op = control
     faults = [{"status": 503, "every": 13}, {"drop": True, "every": 29}, {"latency_after": 0.2, "every": 17}]
     for client in (sm, op):
         for fault in faults:
@@ -196,5 +205,3 @@ def test_sigkill_twenty_times_mid_delivery_delivers_everything(
     print("crash delivery report:", json.dumps(report))
     for sink in received:
         assert duplicates[sink] <= bound[sink]
-    sm.close()
-    op.close()

@@ -21,15 +21,16 @@ def w(tmp_path: Path) -> Iterator[World]:
         yield created
 
 
-async def ingest_only(w: World) -> None:
-    """Read what the Sell sandbox holds, and queue lead 1's stored events for both destinations, delivering none:
-    the next run finds them all pending at once."""
+async def ingest_only(w: World, *records: tuple[str, int]) -> None:
+    """Read what the Sell sandbox holds, and queue the stored events of lead 1 (or of `records`) for both
+    destinations, delivering none: the next run finds them all pending at once."""
     config = w.config()
     assert await w.run(w.config(sm="enabled = false", op="enabled = false")) == EXIT_OK
     store = await Store.open(config.state.path, sinks=[s.name for s in config.enabled_sinks()])
     try:
         for sink in config.enabled_sinks():
-            await store.replay(sink.name, record=("lead", 1))
+            for record in records or (("lead", 1),):
+                await store.replay(sink.name, record=record)
     finally:
         await store.close()
 
@@ -81,4 +82,41 @@ async def test_a_lost_create_then_a_delete_removes_the_contact(w: World) -> None
     await ingest_only(w)
     assert await w.run() == EXIT_OK
     assert w.sm_contacts()["gone@example.org"]["deleted"] is True
+    assert w.op_contacts() == []
+
+
+async def test_a_lost_write_under_an_earlier_email_is_retired_when_the_lead_converts_and_is_deleted(w: World) -> None:
+    """Lead 1 is written under its first e-mail but the outcome is lost; it then takes contact 2's e-mail (a
+    conversion) and is deleted. The next run keeps the shared contact for contact 2 and retires the one the lost
+    write left, in both destinations."""
+    w.append("leads", person("lead", 1, email="first@example.org"))
+    await deliver_without_committing(w)
+    w.append("contacts", person("contact", 2, email="shared@example.org"))
+    w.append(
+        "leads",
+        person("lead", 1, 2, "updated", email="shared@example.org", previous={"email": "first@example.org"}),
+        person("lead", 1, 3, "deleted", email="shared@example.org"),
+    )
+    await ingest_only(w, ("lead", 1), ("contact", 2))
+    assert await w.run() == EXIT_OK
+    sm = w.sm_contacts()
+    assert sm["first@example.org"]["deleted"] is True
+    assert sm["shared@example.org"]["deleted"] is False
+    assert sorted(w.op_by_email()) == ["shared@example.org"]
+
+
+async def test_a_lost_rename_then_a_delete_removes_the_renamed_contact(w: World) -> None:
+    """Lead 1 is delivered; its e-mail change reaches the destinations but the outcome is lost; it is then deleted.
+    The next run deletes the contact under the new e-mail, where the lost rename left it."""
+    w.append("leads", person("lead", 1, email="first@example.org"))
+    assert await w.run() == EXIT_OK
+    w.append(
+        "leads", person("lead", 1, 2, "updated", email="second@example.org", previous={"email": "first@example.org"})
+    )
+    await deliver_without_committing(w)
+    assert set(w.sm_contacts()) == {"second@example.org"}
+    w.append("leads", person("lead", 1, 3, "deleted", email="second@example.org"))
+    await ingest_only(w)
+    assert await w.run() == EXIT_OK
+    assert all(contact["deleted"] for contact in w.sm_contacts().values())
     assert w.op_contacts() == []
