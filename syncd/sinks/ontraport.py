@@ -232,7 +232,7 @@ class OntraportWriter:
             if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=email, remote_id=None):
                 continue
             found = await self._id_by_email(email)
-            if found is None:
+            if found is None or await self._linked_by_peer(work, found):
                 continue
             if mode == "delete":
                 await self._api.call("DELETE", "/1/Contact", params={"id": found}, accept=(404,))
@@ -268,9 +268,13 @@ class OntraportWriter:
             if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=earlier, remote_id=None):
                 continue
             found = await self._id_by_email(earlier)
-            if found is not None:
+            if found is not None and not await self._linked_by_peer(work, found):
                 return found
         return None
+
+    async def _linked_by_peer(self, work: KeyWork, remote_id: str) -> bool:
+        """Whether another live Sell person is linked to this Ontraport contact (it is theirs, whatever its e-mail)."""
+        return bool(await self._lookups.live_peers(SINK, work.kind, work.record_id, email="", remote_id=remote_id))
 
     async def _id_by_email(self, email: str) -> str | None:
         params = {"objectID": CONTACT_OBJECT, "email": email}

@@ -538,6 +538,25 @@ async def test_guard_keeps_a_contact_another_live_record_maps_to(
     assert "tags" not in stored
 
 
+async def test_a_guarded_delete_never_retires_the_contact_a_live_peer_is_linked_to(
+    harness: Harness, control: httpx.AsyncClient
+) -> None:
+    """A lead and the contact it became share one Ontraport contact, still under the old e-mail while the contact's
+    e-mail change waits in the queue: deleting the lead leaves it, although no live person holds that e-mail."""
+    writer = harness.writer(on_delete="delete")
+    await harness.ingest(event("lead", 9, 1, "created", **ADA), event("contact", 5, 1, "created", **ADA))
+    await harness.round(writer)
+    await harness.ingest(
+        event("contact", 5, 2, **{**ADA, "email": "ada.new@example.org"}, previous={"email": ADA["email"]}),
+        event("lead", 9, 2, "deleted", **ADA),
+    )
+    works = await harness.store.load_work(SINK, await harness.store.claim(SINK, 100))
+    [result] = await writer.deliver([w for w in works if w.key == "lead:9"])
+    assert isinstance(result, Skipped) and "contact:5" in result.reason
+    [stored] = await contacts(control)
+    assert stored["email"] == ADA["email"]
+
+
 async def test_guard_defers_a_delete_until_the_person_streams_caught_up(
     harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
 ) -> None:
