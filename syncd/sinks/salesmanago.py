@@ -164,10 +164,15 @@ class SalesmanagoWriter:
 
     async def _orphans(self, work: KeyWork, change: PersonChange) -> tuple[str, ...]:
         """E-mails this record may have written a contact under, other than its current one, that no other live
-        Sell person holds (newest first)."""
+        Sell person holds (newest first). The contact last written counts as held while another live person is
+        linked to it (by contactId), whatever e-mail that person now has."""
+        linked = work.link.remote_id if work.link is not None else None
+        last = LastWrite.from_sent(work.link.sent if work.link is not None else None).email
         found = []
         for email in change.earlier_emails:
             peers = await self._lookups.live_peers(self.name, work.kind, work.record_id, email=email, remote_id=None)
+            if not peers and linked and email == last:
+                peers = await self._lookups.live_peers(self.name, work.kind, work.record_id, email="", remote_id=linked)
             if not peers:
                 found.append(email)
         return tuple(found)

@@ -456,6 +456,19 @@ async def test_guard_keeps_a_contact_another_record_maps_to(h: Harness, sm: Sand
     assert sm.calls("contact/delete") == 0
 
 
+async def test_a_guarded_delete_never_retires_the_contact_a_live_peer_is_linked_to(h: Harness, sm: Sandbox) -> None:
+    """A lead and the contact it became share one SALESmanago contact, still under the old e-mail while the contact's
+    e-mail change waits in the queue: deleting the lead leaves it, although no live person holds that e-mail."""
+    await h.ingest(lead(1, 1, "created", email=ADA), person(5, 1, "created", email=ADA))
+    await h.run()
+    await h.ingest(person(5, 2, email="ada.new@example.org", previous={"email": ADA}), lead(1, 2, "deleted", email=ADA))
+    works = await h.store.load_work(SINK, await h.store.claim(SINK, 100))
+    [result] = await h.writer.deliver([w for w in works if w.key == "lead:1"])
+    assert isinstance(result, Skipped) and "contact:5" in result.reason
+    assert sm.contacts()[ADA]["deleted"] is False
+    assert sm.calls("contact/delete") == 0
+
+
 async def test_guard_waits_for_the_other_person_stream(h: Harness, sm: Sandbox) -> None:
     """A delete waits (Deferred) until every person stream has caught up after it, sending nothing."""
     await h.once(lead(1, 1, "created", email=ADA))
