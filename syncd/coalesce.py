@@ -60,9 +60,10 @@ def coalesce_person(work: KeyWork) -> PersonChange:
                 latest = record
                 deleted = delivery.event.action == "deleted"
                 break
+    # A deleted record has no current e-mail: every address it had may hold a contact a lost write left.
+    current = "" if deleted or latest is None else email_of(latest)
+    earlier = earlier_emails(work, current)
     if deleted:
-        # A deleted record has no current e-mail: every address it had may hold a contact a lost write left.
-        earlier = earlier_emails(work, "")
         return PersonChange(
             key=work.key,
             seqs=work.seqs,
@@ -71,7 +72,6 @@ def coalesce_person(work: KeyWork) -> PersonChange:
             deleted_ingested_at=max(delete_times) if delete_times else None,
             earlier_emails=earlier,
         )
-    earlier = earlier_emails(work, email_of(latest) if latest is not None else "")
     return PersonChange(
         key=work.key, seqs=work.seqs, intent="upsert", record=latest, deleted_ingested_at=None, earlier_emails=earlier
     )

@@ -212,16 +212,22 @@ class OntraportWriter:
         remote_id = linked or await self._locate(work, change)
         if remote_id is None:
             return Done(work.key, work.seqs, unlink=True, detail="not in Ontraport: nothing to delete", wrote=False)
+        removed = await self._remove(remote_id, mode)
+        if mode == "delete":
+            detail = "deleted" if removed else "already gone"
+            return Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
+        before = link.sent if link is not None and link.sent is not None else {}
+        sent: dict[str, Any] = {**before, "tagged": self.config.deleted_tag}
+        return Done(work.key, work.seqs, remote_id=remote_id, sent=sent, detail="tagged as deleted", wrote=False)
+
+    async def _remove(self, remote_id: str, mode: str) -> bool:
+        """Apply on_delete ("delete" or "tag") to one Ontraport contact; False when it was already gone."""
         if mode == "delete":
             answer = await self._api.call("DELETE", "/1/Contact", params={"id": remote_id}, accept=(404,))
-            detail = "deleted" if answer.status == 200 else "already gone"
-            return Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
-        tag = self.config.deleted_tag
-        body = {"objectID": CONTACT_OBJECT, "ids": remote_id, "add_names": [tag]}
+            return answer.status == 200
+        body = {"objectID": CONTACT_OBJECT, "ids": remote_id, "add_names": [self.config.deleted_tag]}
         await self._api.call("PUT", "/1/objects/tagByName", body=body)
-        before = link.sent if link is not None and link.sent is not None else {}
-        sent: dict[str, Any] = {**before, "tagged": tag}
-        return Done(work.key, work.seqs, remote_id=remote_id, sent=sent, detail="tagged as deleted", wrote=False)
+        return True
 
     async def _retire_leftovers(self, work: KeyWork, change: PersonChange, held: Skipped, mode: str) -> Result:
         """A guarded delete: the shared contact stays for the other person, but a contact under an e-mail this
@@ -229,17 +235,10 @@ class OntraportWriter:
         tagged, per on_delete."""
         retired: list[str] = []
         for email in change.earlier_emails:
-            if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=email, remote_id=None):
-                continue
-            found = await self._id_by_email(email)
-            if found is None or await self._linked_by_peer(work, found):
-                continue
-            if mode == "delete":
-                await self._api.call("DELETE", "/1/Contact", params={"id": found}, accept=(404,))
-            else:
-                body = {"objectID": CONTACT_OBJECT, "ids": found, "add_names": [self.config.deleted_tag]}
-                await self._api.call("PUT", "/1/objects/tagByName", body=body)
-            retired.append(found)
+            found = await self._leftover(work, email)
+            if found is not None:
+                await self._remove(found, mode)
+                retired.append(found)
         if not retired:
             return held
         action = "deleted" if mode == "delete" else "tagged"
@@ -265,16 +264,20 @@ class OntraportWriter:
         for earlier in change.earlier_emails:
             if current and earlier == email:
                 continue  # looked up above
-            if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=earlier, remote_id=None):
-                continue
-            found = await self._id_by_email(earlier)
-            if found is not None and not await self._linked_by_peer(work, found):
+            found = await self._leftover(work, earlier)
+            if found is not None:
                 return found
         return None
 
-    async def _linked_by_peer(self, work: KeyWork, remote_id: str) -> bool:
-        """Whether another live Sell person is linked to this Ontraport contact (it is theirs, whatever its e-mail)."""
-        return bool(await self._lookups.live_peers(SINK, work.kind, work.record_id, email="", remote_id=remote_id))
+    async def _leftover(self, work: KeyWork, email: str) -> str | None:
+        """The Ontraport contact under an e-mail this record had, unless it is another live Sell person's: one who
+        holds that e-mail, or one linked to the contact (whatever its e-mail)."""
+        if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=email, remote_id=None):
+            return None
+        found = await self._id_by_email(email)
+        if found is None or await self._lookups.live_peers(SINK, work.kind, work.record_id, email="", remote_id=found):
+            return None
+        return found
 
     async def _id_by_email(self, email: str) -> str | None:
         params = {"objectID": CONTACT_OBJECT, "email": email}

@@ -98,7 +98,8 @@ class SalesmanagoWriter:
         for upsert in upserts:
             done = results[upsert.key]
             if upsert.retire and isinstance(done, Done):
-                results[upsert.key] = await self._retire(upsert, done)
+                # Contacts under earlier e-mails of the record are held by no Sell person any more (on_delete).
+                results[upsert.key] = await self._retire_all(upsert.retire, done)
         return [results[work.key] for work in works]
 
     async def probe(self) -> None:
@@ -134,7 +135,7 @@ class SalesmanagoWriter:
         if isinstance(record, Contact) and record.is_organization:
             return Skipped(work.key, work.seqs, "an organisation: only people are synced to SALESmanago")
         last = LastWrite.from_sent(work.link.sent if work.link is not None else None)
-        orphans = await self._orphans(work, change)
+        orphans = await self._orphans(work, change, last)
         if change.intent == "delete":
             return await self._plan_delete(work, change, record, last, orphans)
         if not email_of(record):
@@ -162,16 +163,15 @@ class SalesmanagoWriter:
         item = mapped.upsert(last, rename_from=rename_from)
         return PlannedUpsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), retire=retire)
 
-    async def _orphans(self, work: KeyWork, change: PersonChange) -> tuple[str, ...]:
+    async def _orphans(self, work: KeyWork, change: PersonChange, last: LastWrite) -> tuple[str, ...]:
         """E-mails this record may have written a contact under, other than its current one, that no other live
         Sell person holds (newest first). The contact last written counts as held while another live person is
         linked to it (by contactId), whatever e-mail that person now has."""
         linked = work.link.remote_id if work.link is not None else None
-        last = LastWrite.from_sent(work.link.sent if work.link is not None else None).email
         found = []
         for email in change.earlier_emails:
             peers = await self._lookups.live_peers(self.name, work.kind, work.record_id, email=email, remote_id=None)
-            if not peers and linked and email == last:
+            if not peers and linked and email == last.email:
                 peers = await self._lookups.live_peers(self.name, work.kind, work.record_id, email="", remote_id=linked)
             if not peers:
                 found.append(email)
@@ -266,17 +266,11 @@ class SalesmanagoWriter:
         )
 
     async def _delete(self, work: KeyWork, email: str, remote_id: str | None) -> Result:
-        body = {**self._api.auth(), "email": email}
-        request = request_text("contact/delete", body)
-        reply = await self._api.call("contact/delete", body)
-        if isinstance(reply, CallError):
-            return Failed(work.key, work.seqs, with_request(reply, request))
-        error = classify(reply, method="contact/delete", request=request, known=(email,))
-        if error is None:
-            return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail="deleted", wrote=False)
-        if isinstance(error, PermanentError) and is_not_found(reply.messages):
-            return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail="already absent", wrote=False)
-        return Failed(work.key, work.seqs, error)
+        deleted = await self._api.delete(email)
+        if isinstance(deleted, CallError):
+            return Failed(work.key, work.seqs, deleted)
+        detail = "deleted" if deleted else "already absent"
+        return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail=detail, wrote=False)
 
     async def _retire_lost(self, work: KeyWork, emails: Sequence[str]) -> Result:
         done = Done(work.key, work.seqs, unlink=True, detail="the Sell record has no e-mail any more", wrote=False)
@@ -284,11 +278,6 @@ class SalesmanagoWriter:
         if isinstance(retired, Done) and self.config.on_delete == "ignore":
             return Skipped(work.key, work.seqs, f"{NO_EMAIL} (on_delete = ignore: its old contact stays)")
         return retired
-
-    async def _retire(self, upsert: PlannedUpsert, done: Done) -> Result:
-        """After the write: contacts under earlier e-mails of the record are held by no Sell person any more, so
-        they go the way of a deleted record (on_delete)."""
-        return await self._retire_all(upsert.retire, done)
 
     async def _retire_all(self, emails: Sequence[str], done: Done) -> Result:
         for email in emails:
@@ -312,16 +301,16 @@ class SalesmanagoWriter:
                 return done
             tags = list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted))
             body = {**self._api.auth(), "contact": {"email": email}, "tags": tags}
-            method = "contact/upsert"
+            request = request_text("contact/upsert", body)
+            reply = await self._api.call("contact/upsert", body)
+            if isinstance(reply, CallError):
+                return Failed(done.key, done.seqs, with_request(reply, request))
+            error = classify(reply, method="contact/upsert", request=request, known=(email,))
+            if error is not None and not (isinstance(error, PermanentError) and is_not_found(reply.messages)):
+                return Failed(done.key, done.seqs, error)
         else:
-            body = {**self._api.auth(), "email": email}
-            method = "contact/delete"
-        request = request_text(method, body)
-        reply = await self._api.call(method, body)
-        if isinstance(reply, CallError):
-            return Failed(done.key, done.seqs, with_request(reply, request))
-        error = classify(reply, method=method, request=request, known=(email,))
-        if error is not None and not (isinstance(error, PermanentError) and is_not_found(reply.messages)):
-            return Failed(done.key, done.seqs, error)
+            deleted = await self._api.delete(email)  # one already absent counts as retired
+            if isinstance(deleted, CallError):
+                return Failed(done.key, done.seqs, deleted)
         action = "tagged" if mode == "tag" else "deleted"
         return replace(done, detail=f"{done.detail}; old contact {action}" if done.detail else f"old contact {action}")

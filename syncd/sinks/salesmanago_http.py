@@ -24,6 +24,7 @@ from syncd.sinks.salesmanago_protocol import (
     auth_fields,
     blamed_items,
     classify,
+    is_not_found,
     item_error,
     read_reply,
     request_text,
@@ -121,6 +122,21 @@ class SalesmanagoApi:
             for c in contacts or []
             if isinstance(c, dict) and isinstance(c.get("email"), str) and not c.get("deleted")
         }
+
+    async def delete(self, email: str) -> bool | CallError:
+        """`contact/delete` by e-mail: True when deleted, False when there was no such contact; a failure carries
+        the request (secrets removed)."""
+        body = {**self.auth(), "email": email}
+        request = request_text("contact/delete", body)
+        reply = await self.call("contact/delete", body)
+        if isinstance(reply, CallError):
+            return with_request(reply, request)
+        error = classify(reply, method="contact/delete", request=request, known=(email,))
+        if error is None:
+            return True
+        if isinstance(error, PermanentError) and is_not_found(reply.messages):
+            return False
+        return error
 
     async def upsert_one(self, upsert: PlannedUpsert) -> dict[str, Result]:
         body = {**self.auth(), **upsert.item}

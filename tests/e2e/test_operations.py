@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -242,36 +243,26 @@ async def test_mapping_drift_makes_readyz_unready_until_the_field_is_back(w: Wor
             async def status() -> int:
                 return (await readyz(runtime)).status_code
 
+            def rename(record: dict[str, Any], sequence: int, was: str) -> None:
+                change = item(
+                    "custom_field",
+                    record,
+                    action="updated",
+                    sequence=sequence,
+                    previous={"name": was},
+                    event_time=datetime.now(UTC),
+                )
+                w.append("custom_fields", change)
+
             await await_until(lambda: _true(all(p.state.at_top for p in runtime.pollers)), deadline=20, what="top")
             assert await status() == 200
-            renamed = {**definition, "name": "Tier level"}
-            w.append(
-                "custom_fields",
-                item(
-                    "custom_field",
-                    renamed,
-                    action="updated",
-                    sequence=2,
-                    previous={"name": "Tier"},
-                    event_time=datetime.now(UTC),
-                ),
-            )
+            rename({**definition, "name": "Tier level"}, 2, was="Tier")
             await await_until(lambda: _true(bool(runtime.drift)), deadline=20, what="drift")
             body = (await readyz(runtime)).json()
             assert any('sinks.ontraport.fields."custom.Tier"' in p for p in body["problems"])
             w.append("leads", person("lead", 1))
             await await_until(lambda: _true(len(w.op_contacts()) == 1), deadline=20, what="records still flowing")
-            w.append(
-                "custom_fields",
-                item(
-                    "custom_field",
-                    definition,
-                    action="updated",
-                    sequence=3,
-                    previous={"name": "Tier level"},
-                    event_time=datetime.now(UTC),
-                ),
-            )
+            rename(definition, 3, was="Tier level")
             await await_until(lambda: _true(not runtime.drift), deadline=20, what="drift resolved")
             assert await status() == 200
             daemon.stop()
