@@ -12,19 +12,19 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import TaskStatus
 
 from state.store import Store
+from syncd.asgi import make_server, serve_started
 from syncd.config import Config
 from syncd.dispatcher import Dispatcher
 from syncd.health import health_app
 from syncd.logs import get_logger
 from syncd.notify import Notifier, process_age
 from syncd.ratelimit import Limiter
-from syncd.sandbox.server import make_server, serve_started
+from syncd.runtime import Runtime
 from syncd.sell.client import SellClient
 from syncd.sell.poller import Backlog, Poller
 from syncd.sinks.mapping import parse_fields
@@ -34,32 +34,6 @@ EXIT_OK = 0
 EXIT_STREAM_FAILED = 1  # --until-idle ended with a stream expired or stopped
 EXIT_FORCED = 2  # a second signal stopped the daemon before in-flight calls finished
 DRIFT_CHECK_SECONDS = 2.0  # how often mapped custom fields are checked against Sell's definitions
-
-
-@dataclass
-class Runtime:
-    """Everything live in a running daemon, for health, metrics and the systemd notifier."""
-
-    config: Config
-    store: Store
-    pollers: list[Poller] = field(default_factory=list)
-    dispatchers: list[Dispatcher] = field(default_factory=list)
-    limiters: list[Limiter] = field(default_factory=list)
-    started_at: float = field(default_factory=time.time)
-    stopping: bool = False
-    drift: list[str] = field(default_factory=list)  # mapped Sell custom fields that no longer exist
-    health_url: str | None = None
-    backlog: Backlog | None = None
-
-    def summary(self) -> str:
-        """One line for systemd's STATUS=: where each stream is and what each destination has waiting."""
-        streams = " ".join(f"{p.stream}:{'top' if p.state.at_top else p.state.phase}" for p in self.pollers)
-        sinks = " ".join(
-            f"{d.sink}:{'paused' if d.state.paused else 'ok'}/{d.state.outcomes.get('done', 0)} done"
-            for d in self.dispatchers
-        )
-        paused = " (polling paused: backlog above max_pending)" if self.backlog and self.backlog.paused else ""
-        return (f"streams {streams} | {sinks}" if sinks else f"streams {streams}") + paused
 
 
 class Daemon:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -13,9 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd.metrics import LimiterSample, Sample, SinkSample, StreamSample, exposition
-
-if TYPE_CHECKING:
-    from syncd.daemon import Runtime
+from syncd.runtime import Runtime
 
 
 def problems(runtime: Runtime | None) -> list[str]:

@@ -15,9 +15,9 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp
 
+from syncd.asgi import make_server, serve_started
 from syncd.config import Config, loopback_port
 from syncd.errors import ConfigError
-from syncd.sandbox.server import make_server, serve_started
 
 APIS = ("sell", "salesmanago", "ontraport")
 
@@ -48,8 +48,8 @@ def build(
     if "sell" in wanted:
         port = _port(config.sell.base_url, "sell.base_url", explicit=serve is not None)
         if port is not None:
-            from syncd.sandbox.history import generate_history
-            from syncd.sandbox.sell import SellSandbox
+            from syncd.sandbox.sell.app import SellSandbox
+            from syncd.sandbox.sell.history import generate_history
 
             sell = SellSandbox(
                 tokens=[config.sell.token.value],
@@ -67,7 +67,7 @@ def build(
     if "salesmanago" in wanted and sm is not None:
         port = _port(sm.base_url, "sinks.salesmanago.base_url", explicit=serve is not None)
         if port is not None and sm.api_secret is not None:
-            from syncd.sandbox.salesmanago import SalesmanagoSandbox
+            from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
 
             model = SalesmanagoSandbox(
                 client_id=sm.client_id,
@@ -80,7 +80,7 @@ def build(
     if "ontraport" in wanted and op is not None:
         port = _port(op.base_url, "sinks.ontraport.base_url", explicit=serve is not None)
         if port is not None and op.api_key is not None:
-            from syncd.sandbox.ontraport import OntraportSandbox
+            from syncd.sandbox.ontraport.app import OntraportSandbox
 
             model_op = OntraportSandbox(app_id=op.app_id, api_key=op.api_key.value, rate=config.sandbox.ontraport_rate)
             built.append(Sandbox("ontraport", model_op.app, port, model_op))

@@ -20,9 +20,9 @@ def build_writer(
 ) -> Writer:
     """The writer for one destination, sharing `limiter` (one per API account)."""
     if isinstance(config, SalesmanagoConfig):
-        from syncd.sinks.salesmanago import SalesmanagoWriter
+        from syncd.sinks.salesmanago.writer import SalesmanagoWriter
 
         return SalesmanagoWriter(config, lookups=store, limiter=limiter, streams=streams, clock=clock)
-    from syncd.sinks.ontraport import OntraportWriter
+    from syncd.sinks.ontraport.writer import OntraportWriter
 
     return OntraportWriter(config, lookups=store, limiter=limiter, streams=streams, clock=clock)

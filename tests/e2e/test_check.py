@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.cli import EX_CONFIG, main
+from syncd.commands.cli import EX_CONFIG, main
 from tests.e2e.world import SECRETS, World, world
 
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from syncd.demo import commands
-from syncd.demo_report import SinkSummary, reason_kind, top_reasons
-from syncd.demo_view import flatten
-from syncd.demo_world import POISON, expected
+from syncd.demo.report import SinkSummary, reason_kind, top_reasons
+from syncd.demo.run import commands
+from syncd.demo.view import flatten
+from syncd.demo.world import POISON, expected
 from syncd.routing import ROUTES
-from syncd.sandbox.history import generate_history, item
+from syncd.sandbox.sell.history import generate_history, item
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from syncd.cli import EX_CONFIG
+from syncd.commands.check import offline_problems
+from syncd.commands.cli import EX_CONFIG
 from syncd.config import DEFAULT_PATH, Config, RunConfig, load, loads
-from syncd.sinks.checks import offline_problems
 from tests.support import load_yaml, seconds
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,9 @@ from typing import Any
 import anyio
 import pytest
 
-from syncd.cli import main
-from syncd.daemon import EXIT_OK, Daemon, Runtime
+from syncd.commands.cli import main
+from syncd.daemon import EXIT_OK, Daemon
+from syncd.runtime import Runtime
 from tests.e2e.world import World, person, world
 from tests.support import await_until
 

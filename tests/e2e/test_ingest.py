@@ -14,11 +14,11 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from syncd.cli import main
+from syncd.commands.cli import main
 from syncd.config import Config, loads
 from syncd.daemon import EXIT_OK, EXIT_STREAM_FAILED, Daemon
-from syncd.sandbox.history import generate_history, item
-from syncd.sandbox.sell import SellSandbox
+from syncd.sandbox.sell.app import SellSandbox
+from syncd.sandbox.sell.history import generate_history, item
 from syncd.sandbox.server import ServerThread
 
 TOKEN = "sell-test-token-1234"

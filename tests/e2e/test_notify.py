@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd.sandbox.history import generate_history
-from syncd.sandbox.sell import SellSandbox
+from syncd.sandbox.sell.app import SellSandbox
+from syncd.sandbox.sell.history import generate_history
 from syncd.sandbox.server import ServerThread
 
 TOKEN = "notify-test-token"

@@ -22,9 +22,9 @@ from syncd.config import Duration, OntraportConfig, Secret
 from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
 from syncd.events import ChangeEvent, Source
 from syncd.ratelimit import Limiter
-from syncd.sandbox.ontraport import OntraportSandbox
+from syncd.sandbox.ontraport.app import OntraportSandbox
 from syncd.sandbox.server import ServerThread
-from syncd.sinks.ontraport import UNCHANGED, OntraportWriter
+from syncd.sinks.ontraport.writer import UNCHANGED, OntraportWriter
 from syncd.work import Deferred, Delivery, Done, Failed, KeyWork, Released, Result, Skipped
 from tests.factories import event
 from tests.support import AppSwitch, FakeClock

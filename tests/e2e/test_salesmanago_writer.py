@@ -17,9 +17,9 @@ from syncd.config import Duration, SalesmanagoConfig, Secret
 from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
 from syncd.events import Address, ChangeEvent, Contact
 from syncd.ratelimit import Limiter
-from syncd.sandbox.salesmanago import SalesmanagoSandbox
+from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
 from syncd.sandbox.server import ServerThread
-from syncd.sinks.salesmanago import NO_EMAIL, SalesmanagoWriter
+from syncd.sinks.salesmanago.writer import NO_EMAIL, SalesmanagoWriter
 from syncd.work import Deferred, Done, Failed, KeyWork, Released, Result, Shadow, Skipped
 from tests.factories import event
 from tests.support import AppSwitch

@@ -13,10 +13,10 @@ import httpx
 
 from syncd.config import Config, loads
 from syncd.daemon import Daemon
-from syncd.sandbox.history import item
-from syncd.sandbox.ontraport import OntraportSandbox
-from syncd.sandbox.salesmanago import SalesmanagoSandbox
-from syncd.sandbox.sell import SellSandbox
+from syncd.sandbox.ontraport.app import OntraportSandbox
+from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
+from syncd.sandbox.sell.app import SellSandbox
+from syncd.sandbox.sell.history import item
 from syncd.sandbox.server import ServerThread
 
 SELL_TOKEN = "sell-token-e2e-0001"

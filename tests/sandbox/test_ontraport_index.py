@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from syncd.sandbox.ontraport_model import OntraportModel
+from syncd.sandbox.ontraport.model import OntraportModel
 
 
 def condition(field: str, value: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from syncd.sandbox.ontraport import OntraportSandbox
+from syncd.sandbox.ontraport.app import OntraportSandbox
 from syncd.sandbox.server import ServerThread
 from syncd.units import Rate
 from tests.support import AppSwitch, FakeClock, wait_until

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from syncd.sandbox.ontraport_criteria import InvalidQuery, matches, parse_condition
-from syncd.sandbox.ontraport_fields import country_code, list_value, to_text, valid_email
-from syncd.sandbox.ontraport_forms import BodyError, parse_body, parse_query, split_name
+from syncd.sandbox.ontraport.criteria import InvalidQuery, matches, parse_condition
+from syncd.sandbox.ontraport.fields import country_code, list_value, to_text, valid_email
+from syncd.sandbox.ontraport.forms import BodyError, parse_body, parse_query, split_name
 
 FIELDS = {"id", "email", "firstname", "lastname", "priority", "city"}
 ADA = {

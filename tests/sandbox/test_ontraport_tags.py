@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from syncd.sandbox.ontraport import OntraportSandbox
+from syncd.sandbox.ontraport.app import OntraportSandbox
 from syncd.sandbox.server import ServerThread
 
 APP_ID = "2_AppID_tags"

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from syncd.sandbox.salesmanago import SalesmanagoSandbox
+from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
 from syncd.sandbox.server import ServerThread
 from syncd.units import Rate
 from tests.support import AppSwitch, FakeClock, wait_until

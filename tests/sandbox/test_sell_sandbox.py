@@ -11,8 +11,8 @@ import httpx
 import msgspec
 import pytest
 
-from syncd.sandbox.history import item
-from syncd.sandbox.sell import SellSandbox
+from syncd.sandbox.sell.app import SellSandbox
+from syncd.sandbox.sell.history import item
 from syncd.sandbox.server import ServerThread
 from syncd.sell.normalise import normalise
 from syncd.sell.wire import decode_page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from syncd import __version__
-from syncd.cli import main
+from syncd.commands.cli import main
 
 COMMANDS = [
     ["run"],

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from syncd.events import STREAM_KINDS, Contact, Deal, Lead
-from syncd.sandbox.history import generate_history, item, person_share, wire_time
+from syncd.sandbox.sell.history import generate_history, item, person_share, wire_time
 from syncd.sell.normalise import normalise
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)

@@ -17,13 +17,24 @@ from typing import Any
 
 import pytest
 
-from syncd.cli import build_parser
-from syncd.logview import Entry, Follower, LogFilter, format_time, format_value, level_of, parse, render, run, use_color
+from syncd.commands.cli import build_parser
+from syncd.commands.logs import (
+    Entry,
+    Follower,
+    LogFilter,
+    format_time,
+    format_value,
+    level_of,
+    parse,
+    render,
+    run,
+    use_color,
+)
 from syncd.sandbox.faults import Fault
-from syncd.sandbox.history import generate_history
-from syncd.sandbox.ontraport import OntraportSandbox
-from syncd.sandbox.salesmanago import SalesmanagoSandbox
-from syncd.sandbox.sell import SellSandbox
+from syncd.sandbox.ontraport.app import OntraportSandbox
+from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
+from syncd.sandbox.sell.app import SellSandbox
+from syncd.sandbox.sell.history import generate_history
 from syncd.sandbox.server import ServerThread
 from tests.support import wait_until
 

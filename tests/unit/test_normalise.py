@@ -24,7 +24,7 @@ from syncd.events import (
     decode_event,
     encode,
 )
-from syncd.sandbox.history import custom, item, tag
+from syncd.sandbox.sell.history import custom, item, tag
 from syncd.sell.normalise import NormaliseError, normalise
 from syncd.sell.wire import decode_page
 

@@ -12,10 +12,10 @@ import pytest
 
 from syncd.errors import PermanentError
 from syncd.events import Address, Contact, Lead
-from syncd.sandbox.ontraport_fields import CONTACT_FIELDS, DEFAULT_CUSTOM_FIELDS
+from syncd.sandbox.ontraport.fields import CONTACT_FIELDS, DEFAULT_CUSTOM_FIELDS
 from syncd.sinks.base import DestinationField
 from syncd.sinks.mapping import parse_fields
-from syncd.sinks.ontraport_map import (
+from syncd.sinks.ontraport.map import (
     Related,
     check_mapping,
     digest,
@@ -24,7 +24,7 @@ from syncd.sinks.ontraport_map import (
     missing_targets,
     parse_meta,
 )
-from syncd.sinks.ontraport_values import to_field
+from syncd.sinks.ontraport.values import to_field
 
 # The sandbox account's `GET /1/Contacts/meta` data: the contract's fields plus custom f1557..f1561.
 META_DATA = {"0": {"name": "Contact", "fields": {f.key: f.meta() for f in (*CONTACT_FIELDS, *DEFAULT_CUSTOM_FIELDS)}}}

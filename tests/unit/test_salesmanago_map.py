@@ -1,5 +1,5 @@
 """Sell lead/contact → SALESmanago upsert item: every default field, every `[fields]` target, e-mail changes, tags,
-the digest, what is kept for the next write, and the mapping checks (syncd.sinks.salesmanago_map)."""
+the digest, what is kept for the next write, and the mapping checks (syncd.sinks.salesmanago.map)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from syncd.config import SalesmanagoConfig, SalesmanagoTags
 from syncd.events import Address, Contact, CustomValue, Lead
 from syncd.sinks.mapping import FieldMapping, parse_fields
-from syncd.sinks.salesmanago_map import LastWrite, MappedContact, check_mapping, map_person, wanted_tags
-from syncd.sinks.salesmanago_targets import parse_target
+from syncd.sinks.salesmanago.map import LastWrite, MappedContact, check_mapping, map_person, wanted_tags
+from syncd.sinks.salesmanago.targets import parse_target
 
 CONFIG = SalesmanagoConfig(base_url="http://127.0.0.1:9", client_id="c-1", owner="sales@example.com")
 ADDRESS = Address(line1="12 Byron St", postal_code="N1 9GU", city="London", state="London", country="United Kingdom")

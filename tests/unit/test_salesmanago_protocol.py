@@ -1,4 +1,4 @@
-"""SALESmanago signing and the reading of replies into error classes (syncd.sinks.salesmanago_protocol)."""
+"""SALESmanago signing and the reading of replies into error classes (syncd.sinks.salesmanago.protocol)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
-from syncd.sandbox.salesmanago_auth import auth_failure
-from syncd.sinks.salesmanago_protocol import (
+from syncd.sandbox.salesmanago.auth import auth_failure
+from syncd.sinks.salesmanago.protocol import (
     auth_fields,
     blamed_items,
     classify,

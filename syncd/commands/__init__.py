@@ -1,0 +1,1 @@
+"""The `syncd` command line: one module per command, registered in one place (syncd.commands.cli)."""

@@ -1,0 +1,330 @@
+"""What the demo reports once the daemon stops: the store's account of every event, a sample record as each
+destination holds it (read back through the sandboxes' real read endpoints), and the dead letters.
+
+Reading is I/O (the store read-only, HTTP over loopback); judging whether everything is accounted for is pure.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+from state.db import open_database
+from state.store import read_status
+from syncd.demo.world import OWNER, Credentials, Expected, Ports
+from syncd.events import decode_record
+from syncd.sinks.salesmanago.protocol import auth_fields
+
+SKIP_REASONS_SHOWN = 3
+SELL_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "mobile",
+    "title",
+    "organization_name",
+    "status",
+    "customer_status",
+    "address",
+    "tags",
+    "custom",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSummary:
+    """One destination's account of the deliveries (events) routed to it."""
+
+    sink: str
+    routed: int  # deliveries the generated history should produce (counted independently of the daemon)
+    queued: int  # deliveries the store holds for this destination
+    delivered: int
+    skipped: int
+    dead: int
+    pending: int
+    paused: str | None = None
+    skip_reasons: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def accounted_for(self) -> bool:
+        """Every routed event delivered, skipped or dead; none pending; none lost or made up by the store."""
+        settled = self.delivered + self.skipped + self.dead
+        return self.pending == 0 and settled == self.routed == self.queued
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    id: int
+    sink: str
+    key: str
+    reason: str
+    http_status: int | None
+    attempts: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRecord:
+    """A Sell person that both destinations hold: where to look it up in each."""
+
+    key: str
+    email: str
+    sell: dict[str, Any]
+    ontraport_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSummary:
+    events_ingested: int
+    by_stream: dict[str, int]
+    at_top: dict[str, bool]
+    quarantined: int
+    sinks: tuple[SinkSummary, ...]
+    letters: tuple[Letter, ...]
+    sample: SampleRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    history_s: float = 0.0  # generating the Sell history
+    startup_s: float = 0.0  # sandboxes listening, config written
+    sync_s: float = 0.0  # the daemon, from start to idle
+    total_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    requested: int
+    seed: int
+    expected: Expected
+    store: StoreSummary
+    sample: dict[str, Any]
+    timings: Timings
+    interrupted: bool = False
+    daemon_exit: int | None = 0  # what `Daemon.run` returned (None: it did not return)
+    directory: str | None = None  # kept for the commands to look further (None: removed)
+    commands: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def streams_at_top(self) -> bool:
+        return bool(self.store.at_top) and all(self.store.at_top.values())
+
+    @property
+    def accounted_for(self) -> bool:
+        """Every generated event stored (or quarantined), every stream read to the top, every destination settled."""
+        store = self.store
+        return (
+            not self.interrupted
+            and self.daemon_exit == 0
+            and self.streams_at_top
+            and store.events_ingested + store.quarantined == self.expected.events + self.expected.unreadable
+            and all(s.accounted_for for s in store.sinks)
+            and {s.sink for s in store.sinks} == set(self.expected.routed)
+        )
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    """The `--json` document (stable keys)."""
+    store = report.store
+    return {
+        "events_requested": report.requested,
+        "seed": report.seed,
+        "events_ingested": store.events_ingested,
+        "streams": {
+            name: {"events": store.by_stream.get(name, 0), "at_top": store.at_top.get(name, False)}
+            for name in sorted(set(store.by_stream) | set(store.at_top))
+        },
+        "quarantined": store.quarantined,
+        "destinations": {
+            s.sink: {
+                "delivered": s.delivered,
+                "skipped": s.skipped,
+                "dead": s.dead,
+                "pending": s.pending,
+                "routed": s.routed,
+                "queued": s.queued,
+                "paused": s.paused,
+                "skipped_reasons": dict(s.skip_reasons),
+                "accounted_for": s.accounted_for,
+            }
+            for s in store.sinks
+        },
+        "accounted_for": report.accounted_for,
+        "interrupted": report.interrupted,
+        "daemon_exit_code": report.daemon_exit,
+        "sample": report.sample,
+        "dead_letters": [
+            {
+                "id": letter.id,
+                "sink": letter.sink,
+                "key": letter.key,
+                "reason": letter.reason,
+                "http_status": letter.http_status,
+                "attempts": letter.attempts,
+                "events": letter.events,
+            }
+            for letter in store.letters
+        ],
+        "duration_s": round(report.timings.total_s, 2),
+        "timings": {
+            "history_s": round(report.timings.history_s, 2),
+            "startup_s": round(report.timings.startup_s, 2),
+            "sync_s": round(report.timings.sync_s, 2),
+        },
+        "directory": report.directory,
+        "commands": list(report.commands),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading the store (read-only, after the daemon has closed it)
+
+_SAMPLE = """
+SELECT r.kind, r.record_id, r.email, r.body, op.remote_id FROM records r
+JOIN links sm ON sm.sink = 'salesmanago' AND sm.kind = r.kind AND sm.record_id = r.record_id
+JOIN links op ON op.sink = 'ontraport' AND op.kind = r.kind AND op.record_id = r.record_id
+WHERE r.deleted = 0 AND r.email <> '' AND r.kind IN ('lead', 'contact') AND op.remote_id IS NOT NULL
+ORDER BY r.kind = 'contact' DESC, r.sequence DESC, r.record_id LIMIT 1
+"""
+
+
+async def read_store(path: Path, expected: Expected) -> StoreSummary:
+    """The store's account of the run, read from a read-only connection."""
+    db = await open_database(path, readonly=True)
+    try:
+        status = await read_status(db)
+        async with db.execute("SELECT stream, COUNT(*) FROM events GROUP BY stream") as cur:
+            by_stream = {str(stream): int(n) async for stream, n in cur}
+        queued: dict[str, int] = {}
+        async with db.execute("SELECT sink, COUNT(*) FROM deliveries GROUP BY sink") as cur:
+            async for sink, n in cur:
+                queued[str(sink)] = int(n)
+        reasons: dict[str, Counter[str]] = {}
+        async with db.execute(
+            "SELECT sink, COALESCE(reason, ''), COUNT(*) FROM deliveries WHERE status = 'skipped' GROUP BY sink, reason"
+        ) as cur:
+            async for sink, reason, n in cur:
+                reasons.setdefault(str(sink), Counter())[reason_kind(str(reason))] += int(n)
+        letters: list[Letter] = []
+        async with db.execute(
+            "SELECT l.id, l.sink, l.key, l.reason, l.http_status, l.attempts,"
+            " (SELECT COUNT(*) FROM deliveries d WHERE d.sink = l.sink AND d.dead_letter = l.id)"
+            " FROM dead_letters l ORDER BY l.id"
+        ) as cur:
+            async for line in cur:
+                letters.append(Letter(int(line[0]), line[1], line[2], line[3], line[4], int(line[5]), int(line[6])))
+        async with db.execute(_SAMPLE) as cur:
+            row = await cur.fetchone()
+    finally:
+        await db.close()
+    sinks = []
+    names = list(expected.routed) + sorted({s.sink for s in status.sinks} - set(expected.routed))
+    found = {s.sink: s for s in status.sinks}
+    for name in names:
+        got = found.get(name)
+        sinks.append(
+            SinkSummary(
+                sink=name,
+                routed=expected.routed.get(name, 0),
+                queued=queued.get(name, 0),
+                delivered=got.done if got else 0,
+                skipped=got.skipped if got else 0,
+                dead=got.dead if got else 0,
+                pending=got.pending if got else 0,
+                paused=got.paused if got else None,
+                skip_reasons=top_reasons(reasons.get(name, Counter())),
+            )
+        )
+    return StoreSummary(
+        events_ingested=status.events,
+        by_stream=by_stream,
+        at_top={p.stream: p.at_top for p in status.streams},
+        quarantined=status.quarantined,
+        sinks=tuple(sinks),
+        letters=tuple(letters),
+        sample=_sample(row) if row else None,
+    )
+
+
+_RECORD_KEY = re.compile(r"\b(lead|contact|deal|note|order|line_item):\d+\b")
+
+
+def reason_kind(reason: str) -> str:
+    """A skip reason without the record it names, so reasons of one kind count together."""
+    return _RECORD_KEY.sub(r"\1:…", reason.strip()) or "(no reason given)"
+
+
+def top_reasons(counts: Counter[str], shown: int = SKIP_REASONS_SHOWN) -> tuple[tuple[str, int], ...]:
+    """The most frequent reasons (ties by text), the rest folded into one "other reasons" line."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    top = ranked[:shown]
+    rest = sum(n for _, n in ranked[shown:])
+    return tuple(top) + ((("other reasons", rest),) if rest else ())
+
+
+def _sample(row: Any) -> SampleRecord:
+    kind, record_id, email, body, remote_id = row
+    record = msgspec.to_builtins(decode_record(body))
+    sell = {name: record[name] for name in SELL_FIELDS if record.get(name) not in (None, "", [], {})}
+    return SampleRecord(f"{kind}:{record_id}", str(email), sell, str(remote_id) if remote_id else None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading the destinations back over HTTP
+
+
+async def fetch_sample(sample: SampleRecord | None, ports: Ports, creds: Credentials) -> dict[str, Any]:
+    """The sample record as Sell sent it and as each destination's read endpoint answers for it."""
+    if sample is None:
+        return {}
+    result: dict[str, Any] = {"record": sample.key, "sell": sample.sell}
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        result["salesmanago"] = await _salesmanago(http, ports.salesmanago, creds, sample.email)
+        result["ontraport"] = await _ontraport(http, ports.ontraport, creds, sample.ontraport_id)
+    return result
+
+
+async def _salesmanago(http: httpx.AsyncClient, port: int, creds: Credentials, email: str) -> dict[str, Any]:
+    """`POST /api/contact/basic` (signed, as the real API wants), plus the tags the sandbox keeps for the contact."""
+    base = f"http://127.0.0.1:{port}"
+    body = {
+        **auth_fields(client_id=creds.sm_client_id, api_secret=creds.sm_secret, owner=OWNER, now=time.time()),
+        "email": [email],
+    }
+    reply = (await http.post(f"{base}/api/contact/basic", json=body)).json()
+    contacts = reply.get("contacts") or []
+    if not reply.get("success") or not contacts:
+        return {"error": "contact/basic did not find the contact"}
+    contact: dict[str, Any] = {k: v for k, v in contacts[0].items() if v not in (None, "", [], {}, False, 0)}
+    listing = (await http.get(f"{base}/_sandbox/contacts")).json().get("contacts", [])
+    for held in listing:
+        if str(held.get("email", "")).lower() == email.lower():
+            contact["tags"] = held.get("tags", [])
+            break
+    return contact
+
+
+async def _ontraport(http: httpx.AsyncClient, port: int, creds: Credentials, remote_id: str | None) -> dict[str, Any]:
+    """`GET /1/Contact?id=` with the account's Api-Appid/Api-Key headers; empty fields left out."""
+    if remote_id is None:
+        return {"error": "no Ontraport id is linked to the record"}
+    response = await http.get(
+        f"http://127.0.0.1:{port}/1/Contact",
+        params={"id": remote_id},
+        headers={"Api-Appid": creds.op_app_id, "Api-Key": creds.op_key},
+    )
+    if response.status_code == 429:
+        reset = response.headers.get("X-Rate-Limit-Reset", "?")
+        return {"error": f"GET /1/Contact answered 429: the account's rate limit is used up (resets in {reset}s)"}
+    if response.status_code != 200:
+        return {"error": f"GET /1/Contact answered {response.status_code}"}
+    data = response.json().get("data") or {}
+    return {k: v for k, v in data.items() if v not in (None, "", "0", 0, [], {})}

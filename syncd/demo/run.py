@@ -1,0 +1,284 @@
+"""`syncd demo`: the whole pipeline in one command, against the built-in sandboxes.
+
+It generates a realistic Sell history (with a couple of leads whose e-mail every destination refuses, to show dead
+letters), serves the three simulators in-process on free loopback ports, writes a config (credentials it generates,
+kept in 0600 files) and runs the real daemon with `until_idle` on a fresh state file, showing live progress. Then it
+reads the store's account of every event and a sample record back from each destination, and prints a summary (or,
+with `--json`, one JSON object). Exit 0 only when every event is accounted for.
+
+The daemon's logs go to `syncd.log` in the demo's directory, never to the terminal. Ctrl-C (or SIGTERM) stops the
+daemon gracefully and still prints what was done (exit 130); a second one stops at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from rich.console import Console
+
+from syncd.asgi import make_server, serve_started
+from syncd.config import Config, load
+from syncd.daemon import Daemon
+from syncd.demo.logs import DemoLogs
+from syncd.demo.progress import ProgressView, progress_after, progress_of
+from syncd.demo.report import Report, StoreSummary, Timings, as_json, fetch_sample, read_store
+from syncd.demo.view import Progress, summary
+from syncd.demo.world import (
+    CONFIG_NAME,
+    LOG_NAME,
+    POISON,
+    STATE_NAME,
+    Credentials,
+    Expected,
+    Ports,
+    config_text,
+    expected,
+    sandbox_config,
+    write_config,
+    write_secrets,
+)
+from syncd.errors import ConfigError
+from syncd.runtime import Runtime
+from syncd.sandbox.sell.history import generate_history
+from syncd.sandbox.serve import Sandbox, build
+
+DEFAULT_EVENTS = 3000
+EXIT_INTERRUPTED = 130
+
+EXAMPLES = (
+    "syncd demo                              # 3000 events, live progress, then the summary",
+    "syncd demo --events 20000 --seed 7",
+    "syncd demo --json | jq .destinations",
+    "syncd demo --keep ./demo                # keep state, config and log for status / dlq / logs",
+    "syncd status --config ./demo/syncd.toml",
+    "syncd demo --rate-limits --events 300   # the APIs' real limits (Sell 10/s, Ontraport 180/min): slow",
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--events", type=int, default=DEFAULT_EVENTS, metavar="N", help=f"Sell events to generate ({DEFAULT_EVENTS})"
+    )
+    parser.add_argument("--seed", type=int, default=1, metavar="S", help="seed of the generated history (1)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object instead")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the state file, config, credentials and log in DIR (default: a temporary directory, removed)",
+    )
+    parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="enforce the APIs' real rate limits (Sell 10/s, Ontraport 180/min); slow (default: none)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    events: int
+    seed: int
+    json: bool
+    keep: Path | None
+    rate_limits: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Options:
+        if args.events < 1:
+            raise ConfigError(f"--events: expected a positive number, got {args.events}")
+        return cls(
+            events=int(args.events),
+            seed=int(args.seed),
+            json=bool(args.json),
+            keep=Path(args.keep).expanduser().resolve() if args.keep else None,
+            rate_limits=bool(args.rate_limits),
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `syncd demo` command."""
+    options = Options.from_args(args)
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=sys.stdout, highlight=False, width=160, no_color=True)
+    with _directory(options.keep) as directory:
+        report = anyio.run(_demo, options, directory, console)
+    if report is None:
+        print("syncd demo: stopped at once (second signal)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if options.json:
+        print(json.dumps(as_json(report), indent=2, ensure_ascii=False, default=str))
+    else:
+        for part in summary(report):
+            console.print(part)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if report.accounted_for else 1
+
+
+@contextlib.contextmanager
+def _directory(keep: Path | None) -> Iterator[Path]:
+    """The demo's directory: DIR for --keep (refused if it already holds a state file), else a temporary one."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="syncd-demo-") as tmp:
+            yield Path(tmp)
+        return
+    if (keep / STATE_NAME).exists():
+        raise ConfigError(f"{keep} already holds a demo's state ({STATE_NAME}); remove it or name another directory")
+    keep.mkdir(parents=True, exist_ok=True, mode=0o700)
+    yield keep
+
+
+def commands(directory: Path | None, letter: int | None = None) -> tuple[str, ...]:
+    """The commands that look further into what the demo left behind (DIR as a placeholder without --keep)."""
+    where = str(directory) if directory is not None else "DIR"
+    config = f"--config {where}/{CONFIG_NAME}"
+    log = f"{where}/{LOG_NAME}"
+    rows = [
+        (f"syncd status {config}", "positions, backlog and totals per destination"),
+        (f"syncd dlq list {config}", "the dead letters"),
+        (f"syncd dlq show {letter if letter is not None else 'ID'} {config}", "one dead letter with its request"),
+        (f"syncd logs {log} --level warning", "the daemon's log, made readable"),
+        (f"syncd logs {log} --grep delivery_dead", "how the dead letters came about"),
+    ]
+    width = max(len(command) for command, _ in rows)
+    return tuple(f"{command:<{width}}   # {why}" for command, why in rows)
+
+
+async def _demo(options: Options, directory: Path, console: Console) -> Report | None:
+    started = time.monotonic()
+    creds = Credentials.generate()
+    write_secrets(directory, creds)
+    history = generate_history(options.events, seed=options.seed, poison=POISON)
+    wanted = expected(history)
+    boxes = build(sandbox_config(directory, creds, rate_limits=options.rate_limits), seed=options.seed)
+    next(box for box in boxes if box.name == "sell").model.load(history)
+    del history
+    history_s = time.monotonic() - started
+    with _first_error(), DemoLogs(directory / LOG_NAME, secrets=creds.secret_values()) as logs:
+        async with anyio.create_task_group() as servers:
+            ports = Ports(**{box.name: await _start(servers, box) for box in boxes})
+            config = load(write_config(directory, config_text(creds, ports, rate_limits=options.rate_limits)))
+            logs.capture()  # from here on, nothing but the demo's own view reaches the terminal
+            startup_s = time.monotonic() - started - history_s
+            synced = await _sync(options, config, wanted, console, str(directory / LOG_NAME))
+            sample = {} if synced is None else await fetch_sample(synced.store.sample, ports, creds)
+            servers.cancel_scope.cancel()  # each server is asked to exit and closes its connections cleanly
+    if synced is None:
+        return None
+    kept = options.keep
+    return Report(
+        requested=options.events,
+        seed=options.seed,
+        expected=wanted,
+        store=synced.store,
+        sample=sample,
+        timings=Timings(history_s, startup_s, synced.sync_s, time.monotonic() - started),
+        interrupted=synced.interrupted,
+        daemon_exit=synced.exit_code,
+        directory=str(kept) if kept is not None else None,
+        commands=commands(kept, synced.store.letters[0].id if synced.store.letters else None),
+    )
+
+
+@contextlib.contextmanager
+def _first_error() -> Iterator[None]:
+    """Task groups wrap errors in groups; the CLI reports the first one plainly."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        first: BaseException = group
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+
+
+async def _start(tg: TaskGroup, box: Sandbox) -> int:
+    """Serve one simulator on a free loopback port, as a task of `tg` (until it is cancelled); returns the port."""
+    server = make_server(box.app, 0)
+
+    async def serve(*, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+        await serve_started(server, task_status.started)
+
+    port: int = await tg.start(serve)
+    return port
+
+
+@dataclass
+class _Synced:
+    store: StoreSummary
+    sync_s: float
+    interrupted: bool
+    exit_code: int | None
+
+
+@dataclass
+class _Run:
+    """What the tasks of one sync share."""
+
+    daemon: Daemon
+    exit_code: int | None = None
+    interrupted: bool = False
+    forced: bool = False
+    finished: anyio.Event = field(default_factory=anyio.Event)
+
+
+async def _sync(options: Options, config: Config, wanted: Expected, console: Console, log_path: str) -> _Synced | None:
+    """Run the daemon until it is idle (or stopped), showing progress; then read the store's account.
+    None when a second signal stopped everything at once."""
+    shared = _Run(Daemon(config, until_idle=True, handle_signals=False))
+    limits = "the APIs' real rate limits" if options.rate_limits else "no rate limits"
+    view = ProgressView(
+        console,
+        title=f"syncd demo: {options.events} Sell events, seed {options.seed}, {limits}",
+        footer=f"daemon log: {log_path}   (Ctrl-C stops gracefully)",
+        quiet=options.json,
+        transient=options.json,
+    )
+    started = time.monotonic()
+    with view:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_watch_signals, shared, tg.cancel_scope)
+            runtime: Runtime = await tg.start(_run_daemon, shared)
+
+            async def snapshot() -> Progress | None:
+                return await progress_of(runtime, wanted.events, time.monotonic() - started)
+
+            await view.follow(snapshot, shared.finished)
+            tg.cancel_scope.cancel()
+        if shared.forced:
+            return None
+        sync_s = time.monotonic() - started
+        store = await read_store(Path(config.state.path), wanted)
+        view.final(progress_after(store, wanted.events, sync_s))
+    return _Synced(store, sync_s, shared.interrupted, shared.exit_code)
+
+
+async def _run_daemon(shared: _Run, *, task_status: TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED) -> None:
+    try:
+        shared.exit_code = await shared.daemon.run(task_status=task_status)
+    finally:
+        shared.finished.set()
+
+
+async def _watch_signals(shared: _Run, scope: anyio.CancelScope) -> None:
+    """SIGINT/SIGTERM: a graceful stop of the daemon; a second one cancels everything at once."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if not shared.interrupted:
+                shared.interrupted = True
+                shared.daemon.stop()
+                continue
+            shared.forced = True
+            scope.cancel()
+            return

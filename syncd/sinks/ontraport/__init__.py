@@ -1,0 +1,1 @@
+"""The Ontraport destination: mapping, value conversion, the HTTP layer and the writer."""

@@ -1,0 +1,335 @@
+"""The Ontraport writer: brings one Ontraport contact to the latest state of a Sell lead or contact.
+
+Identity. An Ontraport contact is known by its id, kept in the link. The first write with an e-mail is a
+merge-or-create by e-mail (`POST /1/Contacts/saveorupdate`), so a retried first write merges instead of
+duplicating; later writes are `PUT /1/Contacts` by id, so an e-mail changed in Sell updates the SAME contact. A PUT
+answered 404 (the contact was deleted in Ontraport) falls back to the merge-or-create. Without an e-mail the
+contact is found by the configured external id field (`GET /1/Contacts?condition=...` for "sell-lead-9") BEFORE
+anything is created, so a create that timed out and is retried finds the first one; without that setting such a
+record is skipped with the reason.
+
+Deletes (after the deletion guard): `on_delete = "delete"` deletes the contact (`DELETE /1/Contact?id=`; already
+gone counts as done), "tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`), "ignore" leaves it.
+
+The contact fields come from ontraport_map (pure), converted by the field types of `GET /1/Contacts/meta`, which is
+fetched once and again when a configured field is missing from it. An unchanged payload (same digest as the last
+write) is not sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+
+from syncd.coalesce import PersonChange, coalesce_person
+from syncd.config import OntraportConfig
+from syncd.errors import CallError, DestinationError, TransientError
+from syncd.events import Contact, Lead, Source, email_of
+from syncd.logs import get_logger
+from syncd.ratelimit import Limiter
+from syncd.sinks.base import DestinationField, Lookups
+from syncd.sinks.guard import guard_delete
+from syncd.sinks.mapping import parse_fields
+from syncd.sinks.ontraport.http import OntraportApi
+from syncd.sinks.ontraport.map import (
+    EXTERNAL_ID_KEY,
+    SINK,
+    Related,
+    digest,
+    external_id,
+    map_person,
+    missing_targets,
+    parse_meta,
+)
+from syncd.work import Done, Failed, KeyWork, Result, Skipped
+
+CONTACT_OBJECT = "0"
+META_REFRESH = 60.0  # at most one meta refetch per minute for a field the meta does not list
+UNCHANGED = "unchanged since the last write"
+
+
+class OntraportWriter:
+    """Delivers person keys to one Ontraport account."""
+
+    name = SINK
+    batch_size = 1  # Ontraport has no batch upsert; the dispatcher runs several keys at once instead
+
+    def __init__(
+        self,
+        config: OntraportConfig,
+        *,
+        lookups: Lookups,
+        limiter: Limiter,
+        streams: Sequence[str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._lookups = lookups
+        self._streams = tuple(streams)
+        self._clock = clock
+        self._api = OntraportApi(config, limiter)
+        self._rows = parse_fields(SINK, config.fields)
+        self._meta: dict[str, DestinationField] | None = None
+        self._meta_at = 0.0
+        self._meta_lock = anyio.Lock()
+        self._reported_missing: set[str] = set()
+        self._log = get_logger(sink=SINK)
+
+    # ------------------------------------------------------------------------------------------------- Writer
+
+    async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
+        return [await self._deliver_one(work) for work in works]
+
+    async def probe(self) -> None:
+        """`GET /1/Contacts/meta`: DestinationError when the credentials are refused, else TransientError."""
+        await self._load_meta()
+
+    async def fields(self) -> list[DestinationField]:
+        return list((await self._load_meta()).values())
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+    # ------------------------------------------------------------------------------------------------- upsert
+
+    async def _deliver_one(self, work: KeyWork) -> Result:
+        change = coalesce_person(work)
+        try:
+            if change.intent == "delete":
+                return await self._delete(work, change)
+            return await self._upsert(work, change)
+        except CallError as exc:
+            return Failed(work.key, work.seqs, exc)
+
+    async def _upsert(self, work: KeyWork, change: PersonChange) -> Result:
+        record = change.record
+        if record is None:
+            return Skipped(work.key, work.seqs, "no snapshot of the record to write")
+        if isinstance(record, Contact) and record.is_organization:
+            return Skipped(work.key, work.seqs, "organisations are not sent to Ontraport")
+        meta = await self._current_meta()
+        payload = map_person(
+            record,
+            rows=self._rows,
+            meta=meta,
+            related=await self._related(record),
+            external_id_field=self.config.external_id_field,
+        )
+        sign = digest(payload)
+        link = work.link
+        remote_id = link.remote_id if link is not None else None
+        if remote_id and link is not None and link.digest == sign:
+            return Skipped(work.key, work.seqs, UNCHANGED, digest=sign)
+        email = payload.get("email") or record.email.strip()
+        sent = {"email": email, "fields": payload}
+        if remote_id and await self._update(remote_id, payload):
+            return Done(work.key, work.seqs, remote_id=remote_id, digest=sign, sent=sent, detail="updated")
+        if email and not remote_id and change.earlier_emails:
+            # A write under an e-mail this record had before may have landed before a crash lost its outcome:
+            # update that contact rather than make a second one.
+            found = await self._locate(work, change, current=False)
+            if found is not None and await self._update(found, payload):
+                return Done(work.key, work.seqs, remote_id=found, digest=sign, sent=sent, detail="found again")
+        if email:
+            created_or_merged = await self._save_or_update(payload)
+            return Done(
+                work.key, work.seqs, remote_id=created_or_merged, digest=sign, sent=sent, detail="merged or created"
+            )
+        field = self.config.external_id_field
+        if not field:
+            return Skipped(
+                work.key,
+                work.seqs,
+                f"no e-mail, and {EXTERNAL_ID_KEY} is not set: without an e-mail or an external id field a"
+                " contact cannot be found again, so it is not created (set the field to sync such records)",
+            )
+        found = await self._find_by_external_id(field, external_id(work.kind, record.id))
+        if found is not None and await self._update(found, payload):
+            return Done(work.key, work.seqs, remote_id=found, digest=sign, sent=sent, detail="found by external id")
+        created = await self._create(payload)
+        return Done(work.key, work.seqs, remote_id=created, digest=sign, sent=sent, detail="created")
+
+    async def _related(self, record: Lead | Contact) -> Related:
+        """The names the mapping needs from other Sell records (None when syncd has not seen them)."""
+        if isinstance(record, Lead):
+            if record.source_id is None:
+                return Related(source="")
+            shadow = await self._lookups.shadow("source", record.source_id)
+            found = shadow.record if shadow is not None else None
+            return Related(source=found.name if isinstance(found, Source) else None)
+        if record.organization_id is None:
+            return Related(company="")
+        shadow = await self._lookups.shadow("contact", record.organization_id)
+        organisation = shadow.record if shadow is not None else None
+        return Related(company=organisation.name if isinstance(organisation, Contact) else None)
+
+    async def _update(self, remote_id: str, payload: dict[str, str]) -> bool:
+        """`PUT /1/Contacts` by id; False when Ontraport no longer has the contact."""
+        answer = await self._api.call("PUT", "/1/Contacts", body={"id": remote_id, **payload}, accept=(404,))
+        return answer.status == 200
+
+    async def _save_or_update(self, payload: dict[str, str]) -> str:
+        answer = await self._api.call("POST", "/1/Contacts/saveorupdate", body=payload)
+        return _contact_id(answer.data)
+
+    async def _create(self, payload: dict[str, str]) -> str:
+        answer = await self._api.call("POST", "/1/Contacts", body=payload)
+        return _contact_id(answer.data)
+
+    async def _find_by_external_id(self, field: str, value: str) -> str | None:
+        condition = [{"field": {"field": field}, "op": "=", "value": {"value": value}}]
+        params = {"condition": json.dumps(condition), "range": "50", "start": "0", "sort": "id", "sortDir": "asc"}
+        answer = await self._api.call("GET", "/1/Contacts", params=params)
+        found = answer.data if isinstance(answer.data, list) else []
+        ids = [str(item["id"]) for item in found if isinstance(item, dict) and item.get("id")]
+        return ids[0] if ids else None
+
+    # ------------------------------------------------------------------------------------------------- delete
+
+    async def _delete(self, work: KeyWork, change: PersonChange) -> Result:
+        mode = self.config.on_delete
+        if mode == "ignore":
+            return Skipped(work.key, work.seqs, "deleted in Sell; on_delete = ignore keeps the Ontraport contact")
+        link = work.link
+        linked = link.remote_id if link is not None else None
+        held = await guard_delete(
+            change,
+            sink=SINK,
+            lookups=self._lookups,
+            streams=self._streams,
+            grace=self.config.delete_grace,
+            now=self._clock(),
+            remote_id=linked,
+        )
+        if isinstance(held, Skipped) and change.earlier_emails:
+            return await self._retire_leftovers(work, change, held, mode)
+        if held is not None:
+            return held
+        remote_id = linked or await self._locate(work, change)
+        if remote_id is None:
+            return Done(work.key, work.seqs, unlink=True, detail="not in Ontraport: nothing to delete", wrote=False)
+        removed = await self._remove(remote_id, mode)
+        if mode == "delete":
+            detail = "deleted" if removed else "already gone"
+            return Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
+        before = link.sent if link is not None and link.sent is not None else {}
+        sent: dict[str, Any] = {**before, "tagged": self.config.deleted_tag}
+        return Done(work.key, work.seqs, remote_id=remote_id, sent=sent, detail="tagged as deleted", wrote=False)
+
+    async def _remove(self, remote_id: str, mode: str) -> bool:
+        """Apply on_delete ("delete" or "tag") to one Ontraport contact; False when it was already gone."""
+        if mode == "delete":
+            answer = await self._api.call("DELETE", "/1/Contact", params={"id": remote_id}, accept=(404,))
+            return answer.status == 200
+        body = {"objectID": CONTACT_OBJECT, "ids": remote_id, "add_names": [self.config.deleted_tag]}
+        await self._api.call("PUT", "/1/objects/tagByName", body=body)
+        return True
+
+    async def _retire_leftovers(self, work: KeyWork, change: PersonChange, held: Skipped, mode: str) -> Result:
+        """A guarded delete: the shared contact stays for the other person, but a contact under an e-mail this
+        record had that no live person holds (a write whose outcome a crash lost may have made it) is deleted or
+        tagged, per on_delete."""
+        retired: list[str] = []
+        for email in change.earlier_emails:
+            found = await self._leftover(work, email)
+            if found is not None:
+                await self._remove(found, mode)
+                retired.append(found)
+        if not retired:
+            return held
+        action = "deleted" if mode == "delete" else "tagged"
+        unlink = work.link is not None and work.link.remote_id in retired
+        detail = f"{held.reason}; {len(retired)} contact(s) under earlier e-mails {action}"
+        return Done(work.key, work.seqs, unlink=unlink, detail=detail, wrote=False)
+
+    async def _locate(self, work: KeyWork, change: PersonChange, *, current: bool = True) -> str | None:
+        """The Ontraport id of a contact written for a record syncd holds no link for: by its e-mail (unless
+        `current` is False), by the external id field, then by an e-mail the record had in its pending changes
+        that no other live Sell person holds."""
+        record = change.record
+        email = email_of(record) if record is not None else ""
+        if current and email:
+            found = await self._id_by_email(email)
+            if found is not None:
+                return found
+        field = self.config.external_id_field
+        if field and record is not None:
+            found = await self._find_by_external_id(field, external_id(work.kind, work.record_id))
+            if found is not None:
+                return found
+        for earlier in change.earlier_emails:
+            if current and earlier == email:
+                continue  # looked up above
+            found = await self._leftover(work, earlier)
+            if found is not None:
+                return found
+        return None
+
+    async def _leftover(self, work: KeyWork, email: str) -> str | None:
+        """The Ontraport contact under an e-mail this record had, unless it is another live Sell person's: one who
+        holds that e-mail, or one linked to the contact (whatever its e-mail)."""
+        if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=email, remote_id=None):
+            return None
+        found = await self._id_by_email(email)
+        if found is None or await self._lookups.live_peers(SINK, work.kind, work.record_id, email="", remote_id=found):
+            return None
+        return found
+
+    async def _id_by_email(self, email: str) -> str | None:
+        params = {"objectID": CONTACT_OBJECT, "email": email}
+        answer = await self._api.call("GET", "/1/object/getByEmail", params=params, accept=(404,))
+        data = answer.data if isinstance(answer.data, dict) else {}
+        return str(data["id"]) if answer.status == 200 and data.get("id") else None
+
+    # ------------------------------------------------------------------------------------------------- meta
+
+    async def _current_meta(self) -> dict[str, DestinationField]:
+        """The cached contact fields; fetched again (at most once a minute) when a configured field is missing."""
+        field = self.config.external_id_field
+        meta = self._meta if self._meta is not None else await self._load_meta(max_age=None)
+        missing = missing_targets(self._rows, meta, external_id_field=field)
+        if missing:
+            meta = await self._load_meta(max_age=META_REFRESH)
+            missing = missing_targets(self._rows, meta, external_id_field=field)
+        new = sorted(set(missing) - self._reported_missing)
+        if new:
+            self._reported_missing.update(new)
+            self._log.warning(
+                "destination_fields_missing",
+                fields=new,
+                hint="these configured fields are not in the Ontraport account and are not written; run syncd check",
+            )
+        return meta
+
+    async def _load_meta(self, *, max_age: float | None = 0.0) -> dict[str, DestinationField]:
+        """The contact fields, fetched unless the cached ones are younger than `max_age` seconds (None: any age).
+        Concurrent callers share one fetch."""
+        async with self._meta_lock:
+            cached = self._meta
+            if cached is not None and (max_age is None or self._clock() - self._meta_at < max_age):
+                return cached
+            try:
+                answer = await self._api.call("GET", "/1/Contacts/meta")
+                meta = parse_meta(answer.data)
+            except (DestinationError, TransientError):
+                raise
+            except CallError as exc:  # the account answered, but not with its fields: not any record's fault
+                message = f"reading the contact fields failed: {exc.message}"
+                raise TransientError(message, http_status=exc.http_status) from None
+            except ValueError as exc:
+                raise TransientError(f"Ontraport answered an unreadable contact meta: {exc}") from None
+            self._meta, self._meta_at = meta, self._clock()
+            return meta
+
+
+def _contact_id(data: Any) -> str:
+    """The contact id of a create (`data.id`) or a merge (`data.attrs.id`)."""
+    if isinstance(data, dict):
+        for holder in (data, data.get("attrs")):
+            if isinstance(holder, dict) and holder.get("id") not in (None, ""):
+                return str(holder["id"])
+    raise TransientError("Ontraport answered the write without a contact id")

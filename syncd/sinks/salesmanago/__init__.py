@@ -1,0 +1,1 @@
+"""The SALESmanago destination: mapping, the HTTP layer and the writer."""
