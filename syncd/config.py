@@ -24,7 +24,6 @@ from syncd.events import STREAM_KINDS
 from syncd.units import Rate, parse_duration, parse_rate
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
-SINK_NAMES = ("salesmanago", "ontraport")
 
 
 class ConfigWarning(UserWarning):
@@ -54,15 +53,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self.value)
-
-
-class _SecretRef:
-    """A secret as written in the file, before resolution (`env:NAME`, `file:PATH`, ...)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
 
 
 def _dec_hook(type_: type, obj: Any) -> Any:

@@ -1,1 +1,63 @@
-"""The `syncd` command line: one module per command, registered in one place (syncd.commands.cli)."""
+"""The `syncd` command line: one module per command, each exposing its `Command`s; `syncd.commands.cli` builds the
+parser from them in one place and maps errors to exit codes.
+
+A command module imports only what building its arguments needs; its handler imports the rest when it runs, so
+`syncd run` does not pay for the demo, the simulators or rich.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from syncd.config import Config, ConfigWarning, find_config, load
+
+EX_CONFIG = 78  # a configuration error: systemd does not restart into it (RestartPreventExitStatus=78)
+
+Handler = Callable[[argparse.Namespace], int]
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A command without options of its own."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One `syncd` subcommand: what it is for, how it is called, and what runs it."""
+
+    name: str
+    help: str
+    examples: tuple[str, ...]
+    handler: Handler
+    arguments: Arguments = _no_arguments
+    takes_config: bool = True  # adds --config FILE
+
+
+def examples_epilog(examples: tuple[str, ...] | list[str]) -> str:
+    """The "examples:" block shown at the end of a command's --help."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in examples)
+
+
+def add_config_argument(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """--config FILE (a nested action's copy is suppressed so it does not override the command's own value)."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS if suppress else None,
+        help="the config file (default: $SYNCD_CONFIG, then /etc/syncd/syncd.toml)",
+    )
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Load the config named on the command line (or by $SYNCD_CONFIG, or the default path); warnings to stderr."""
+    path = find_config(getattr(args, "config", None))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        config = load(path)
+    for warning in caught:
+        print(f"syncd: warning: {warning.message}", file=sys.stderr)
+    return config

@@ -3,8 +3,12 @@ own field list (`syncd check`), plus the part of the mapping check that needs no
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 
+import anyio
+
+from syncd.commands import EX_CONFIG, Command, load_config
 from syncd.config import Config, OntraportConfig, SalesmanagoConfig
 from syncd.errors import CallError, DestinationError
 from syncd.ratelimit import Limiter
@@ -96,3 +100,46 @@ async def _check_sink(
         report.unreachable.append(f"{sink.name}: {exc.message}")
     finally:
         await writer.aclose()
+
+
+async def _custom_field_names(config: Config) -> frozenset[str] | None:
+    """The Sell custom field names the store knows (None without a store or without definitions)."""
+    from state.store import Store
+
+    if not await anyio.Path(config.state.path).exists():
+        return None
+    store = await Store.open(config.state.path, readonly=True)
+    try:
+        return await store.custom_field_names()
+    finally:
+        await store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """`syncd check`: exit 0 when every check passes, 1 when a credential is refused or an API cannot be reached,
+    78 when the field mapping does not fit."""
+
+    config = load_config(args)
+
+    async def checked() -> int:
+        report = await check(config, custom_names=await _custom_field_names(config))
+        for line in report.lines:
+            print(line)
+        for line in report.unreachable:
+            print(f"FAIL  {line}")
+        for problem in report.problems:
+            print(f"FAIL  {config.source}: {problem}")
+        if report.problems:
+            return EX_CONFIG
+        return 0 if report.ok else 1
+
+    result: int = anyio.run(checked)
+    return result
+
+
+COMMAND = Command(
+    "check",
+    "Try every credential and validate the field mappings against each destination's own field list.",
+    ("syncd check --config syncd.toml",),
+    run,
+)

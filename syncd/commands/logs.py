@@ -17,12 +17,13 @@ import stat
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from syncd.commands import Command
 from syncd.errors import SyncdError
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -263,16 +264,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def epilog_examples() -> Sequence[str]:
-    return (
-        "journalctl -u syncd -o cat | syncd logs --level warning",
-        "journalctl -u syncd -o cat -f | syncd logs --sink ontraport   # live",
-        "docker logs -f syncd 2>&1 | syncd logs --stream leads",
-        "syncd logs /var/log/syncd.log --follow --grep 'lead:10'",
-        "syncd logs run.log -n 20 --level error",
-        "",
-        "Lines that are not syncd JSON (tracebacks, other programs) are always shown unless --grep leaves them out.",
-    )
+EXAMPLES = (
+    "journalctl -u syncd -o cat | syncd logs --level warning",
+    "journalctl -u syncd -o cat -f | syncd logs --sink ontraport   # live",
+    "docker logs -f syncd 2>&1 | syncd logs --stream leads",
+    "syncd logs /var/log/syncd.log --follow --grep 'lead:10'",
+    "syncd logs run.log -n 20 --level error",
+    "",
+    "Lines that are not syncd JSON (tracebacks, other programs) are always shown unless --grep leaves them out.",
+)
 
 
 def _regex(text: str) -> re.Pattern[str]:
@@ -361,3 +361,13 @@ def run(args: argparse.Namespace, *, stdin: IO[bytes] | None = None, out: IO[str
     except BrokenPipeError:  # `syncd logs | head`: the reader has gone, which is fine
         _silence_stdout()
     return 0
+
+
+COMMAND = Command(
+    "logs",
+    "Print syncd's JSON log lines readably (time, level, event, key=value), filtered; follow a file.",
+    EXAMPLES,
+    run,
+    add_arguments,
+    takes_config=False,
+)

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from state.store import DeadLetter, Store
+from syncd.commands import Command, add_config_argument, examples_epilog, load_config
 from syncd.config import Config
 from syncd.errors import ConfigError
 from syncd.units import parse_duration
@@ -68,7 +69,9 @@ async def _with_store(config: Config, action: Any) -> Any:
         await store.close()
 
 
-def cmd_dlq(args: argparse.Namespace, config: Config) -> int:
+def cmd_dlq(args: argparse.Namespace) -> int:
+    config = load_config(args)
+
     async def run(store: Store) -> int:
         if args.dlq_command == "list":
             letters = await store.dead_letters(args.sink)
@@ -110,7 +113,8 @@ def cmd_dlq(args: argparse.Namespace, config: Config) -> int:
     return result
 
 
-def cmd_replay(args: argparse.Namespace, config: Config) -> int:
+def cmd_replay(args: argparse.Namespace) -> int:
+    config = load_config(args)
     names = [s.name for s in config.enabled_sinks()]
     if args.sink not in names:
         raise ConfigError(f"--sink {args.sink}: not an enabled destination (enabled: {', '.join(names) or 'none'})")
@@ -128,7 +132,9 @@ def cmd_replay(args: argparse.Namespace, config: Config) -> int:
     return result
 
 
-def cmd_position(args: argparse.Namespace, config: Config) -> int:
+def cmd_position(args: argparse.Namespace) -> int:
+    config = load_config(args)
+
     async def run(store: Store) -> int:
         if args.set is not None:
             if args.stream is None:
@@ -169,27 +175,19 @@ def cmd_position(args: argparse.Namespace, config: Config) -> int:
     return result
 
 
-def add_commands(command: Any) -> None:
-    """Register `dlq` and `replay` with the CLI's `command(name, help, *examples)` factory."""
-    dlq = command(
-        "dlq",
-        "Dead letters: records a destination refused for good. List, show, retry or drop them.",
-        "syncd dlq list --sink ontraport",
-        "syncd dlq show 12",
-        "syncd dlq retry 12",
-        "syncd dlq retry --all --sink salesmanago",
-        "syncd dlq drop 12",
-    )
+def _dlq_arguments(dlq: argparse.ArgumentParser) -> None:
     sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
 
     def action(name: str, help_text: str, *examples: str) -> argparse.ArgumentParser:
-        return sub.add_parser(  # type: ignore[no-any-return]
+        parser: argparse.ArgumentParser = sub.add_parser(
             name,
             help=help_text,
             description=help_text,
             formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+            epilog=examples_epilog(examples),
         )
+        add_config_argument(parser, suppress=True)
+        return parser
 
     listing = action("list", "list dead letters", "syncd dlq list", "syncd dlq list --sink ontraport --json")
     listing.add_argument("--sink", choices=["salesmanago", "ontraport"])
@@ -204,33 +202,57 @@ def add_commands(command: Any) -> None:
     retry.add_argument("--sink", choices=["salesmanago", "ontraport"])
     drop = action("drop", "give up on a dead letter (its events count as skipped)", "syncd dlq drop 12")
     drop.add_argument("id", type=int)
-    for parser in (listing, show, retry, drop):
-        parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="the config file")
-    dlq.set_defaults(handler_with_config=cmd_dlq)
 
-    replay = command(
-        "replay",
-        "Queue stored events for a destination again (safe: writes are idempotent).",
-        "syncd replay --sink ontraport --since 24h",
-        "syncd replay --sink salesmanago --since 2026-11-20T00:00:00Z",
-        "syncd replay --sink ontraport --record contact:9001",
-    )
+
+def _replay_arguments(replay: argparse.ArgumentParser) -> None:
     replay.add_argument("--sink", required=True, choices=["salesmanago", "ontraport"])
     which = replay.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--since", metavar="TIME", help="events that occurred at or after TIME (ISO-8601, or e.g. 24h ago)"
     )
     which.add_argument("--record", metavar="KIND:ID", help="every stored event of one Sell record, e.g. lead:9001")
-    replay.set_defaults(handler_with_config=cmd_replay)
 
-    position = command(
-        "position",
-        "Show each stream's stored Firehose position, or move one (stop syncd first).",
-        "syncd position --config syncd.toml",
-        "syncd position --config syncd.toml --stream leads --set top     # after an expired position, skip ahead",
-        "syncd position --config syncd.toml --stream leads --set tail    # re-read all retained history",
-    )
+
+def _position_arguments(position: argparse.ArgumentParser) -> None:
     position.add_argument("--stream", help="one stream")
     position.add_argument("--set", metavar="POSITION", help="tail, top, or a position string syncd printed before")
     position.add_argument("--json", action="store_true")
-    position.set_defaults(handler_with_config=cmd_position)
+
+
+COMMANDS = (
+    Command(
+        "dlq",
+        "Dead letters: records a destination refused for good. List, show, retry or drop them.",
+        (
+            "syncd dlq list --sink ontraport",
+            "syncd dlq show 12",
+            "syncd dlq retry 12",
+            "syncd dlq retry --all --sink salesmanago",
+            "syncd dlq drop 12",
+        ),
+        cmd_dlq,
+        _dlq_arguments,
+    ),
+    Command(
+        "replay",
+        "Queue stored events for a destination again (safe: writes are idempotent).",
+        (
+            "syncd replay --sink ontraport --since 24h",
+            "syncd replay --sink salesmanago --since 2026-11-20T00:00:00Z",
+            "syncd replay --sink ontraport --record contact:9001",
+        ),
+        cmd_replay,
+        _replay_arguments,
+    ),
+    Command(
+        "position",
+        "Show each stream's stored Firehose position, or move one (stop syncd first).",
+        (
+            "syncd position --config syncd.toml",
+            "syncd position --config syncd.toml --stream leads --set top     # after an expired position, skip ahead",
+            "syncd position --config syncd.toml --stream leads --set tail    # re-read all retained history",
+        ),
+        cmd_position,
+        _position_arguments,
+    ),
+)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
 from state.store import StatusSnapshot
+from syncd.commands import Command, load_config
 
 RETENTION_HOURS = 72.0  # Sell keeps Firehose history this long
 
@@ -91,3 +96,36 @@ def render_table(data: dict[str, Any]) -> str:
     if not data["sinks"]:
         lines.append("(no destination has received anything yet)")
     return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`syncd status`: read the store (read-only, also while the daemon runs) and print it."""
+    from state.db import open_database
+    from state.store import read_status
+
+    config = load_config(args)
+
+    async def read() -> dict[str, Any]:
+        db = await open_database(config.state.path, readonly=True)
+        try:
+            snapshot = await read_status(db)
+        finally:
+            await db.close()
+        return as_dict(snapshot, now=time.time())
+
+    data = anyio.run(read)
+    print(render_json(data) if args.json else render_table(data))
+    return 0
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+COMMAND = Command(
+    "status",
+    "Show positions, the backlog and the health of each destination.",
+    ("syncd status --config syncd.toml", "syncd status --config syncd.toml --json | jq .sinks"),
+    run,
+    _arguments,
+)

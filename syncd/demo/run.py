@@ -53,35 +53,7 @@ from syncd.runtime import Runtime
 from syncd.sandbox.sell.history import generate_history
 from syncd.sandbox.serve import Sandbox, build
 
-DEFAULT_EVENTS = 3000
 EXIT_INTERRUPTED = 130
-
-EXAMPLES = (
-    "syncd demo                              # 3000 events, live progress, then the summary",
-    "syncd demo --events 20000 --seed 7",
-    "syncd demo --json | jq .destinations",
-    "syncd demo --keep ./demo                # keep state, config and log for status / dlq / logs",
-    "syncd status --config ./demo/syncd.toml",
-    "syncd demo --rate-limits --events 300   # the APIs' real limits (Sell 10/s, Ontraport 180/min): slow",
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--events", type=int, default=DEFAULT_EVENTS, metavar="N", help=f"Sell events to generate ({DEFAULT_EVENTS})"
-    )
-    parser.add_argument("--seed", type=int, default=1, metavar="S", help="seed of the generated history (1)")
-    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object instead")
-    parser.add_argument(
-        "--keep",
-        metavar="DIR",
-        help="keep the state file, config, credentials and log in DIR (default: a temporary directory, removed)",
-    )
-    parser.add_argument(
-        "--rate-limits",
-        action="store_true",
-        help="enforce the APIs' real rate limits (Sell 10/s, Ontraport 180/min); slow (default: none)",
-    )
 
 
 @dataclass(frozen=True, slots=True)
