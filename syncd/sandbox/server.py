@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp
 
-from syncd.asgi import LOOPBACK, bound_port, make_server
+from syncd.asgi import LOOPBACK, bind, make_server
 from syncd.sandbox.faults import DroppedConnection
 
 
@@ -31,15 +31,22 @@ class ServerThread:
         self.app = app
         self.server = make_server(app, port, host)
         self.host = host
-        self.port = 0
+        self._socket = bind(host, port)  # TCP_NODELAY, like every socket syncd listens on
+        self.port = int(self._socket.getsockname()[1])
         self._thread = threading.Thread(target=self._run, name=f"sandbox-{type(app).__name__}", daemon=True)
         self._error: BaseException | None = None
 
     def _run(self) -> None:
         try:
-            anyio.run(self.server.serve)
+            anyio.run(self._serve)
         except BaseException as exc:  # pragma: no cover - reported by start()
             self._error = exc
+
+    async def _serve(self) -> None:
+        try:
+            await self.server.serve(sockets=[self._socket])
+        finally:
+            self._socket.close()
 
     def start(self, timeout: float = 10.0) -> ServerThread:
         self._thread.start()
@@ -52,7 +59,6 @@ class ServerThread:
                 raise TimeoutError("the sandbox server did not start in time")
             deadline.wait(0.005)
             waited += 0.005
-        self.port = bound_port(self.server)
         return self
 
     @property
