@@ -11,10 +11,11 @@ import ipaddress
 import os
 import re
 import stat
+import types
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 import msgspec
@@ -236,7 +237,40 @@ def _explain(error: str) -> tuple[str, str | None]:
     if field:
         key = f"{key}.{field.group('field')}" if key else field.group("field")
         message = "unknown key (check its spelling)" if field.group("what") == "contains unknown" else "required"
+    if message.startswith("Invalid enum value") and key:
+        allowed = allowed_values(key)
+        if allowed:
+            message = f"{message}; expected one of {', '.join(repr(v) for v in allowed)}"
     return message, key or None
+
+
+def allowed_values(key: str) -> tuple[Any, ...]:
+    """The values a Literal-typed key (`log.level`) accepts, found by walking the Config types along the dotted key;
+    () when the key is not such a field."""
+    kind: Any = Config
+    for part in key.split("."):
+        kind = _struct_of(kind)
+        if kind is None:
+            return ()
+        hints = get_type_hints(kind)
+        if part not in hints:
+            return ()
+        kind = hints[part]
+    for member in (kind, *_union_members(kind)):
+        if get_origin(member) is Literal:
+            return get_args(member)
+    return ()
+
+
+def _union_members(kind: Any) -> tuple[Any, ...]:
+    return get_args(kind) if get_origin(kind) in (Union, types.UnionType) else ()
+
+
+def _struct_of(kind: Any) -> type[msgspec.Struct] | None:
+    for member in (kind, *_union_members(kind)):
+        if isinstance(member, type) and issubclass(member, msgspec.Struct):
+            return member
+    return None
 
 
 def load(path: str | os.PathLike[str], *, environ: dict[str, str] | None = None) -> Config:

@@ -8,6 +8,7 @@ A command module imports only what building its arguments needs; its handler imp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -61,3 +62,13 @@ def load_config(args: argparse.Namespace) -> Config:
     for warning in caught:
         print(f"syncd: warning: {warning.message}", file=sys.stderr)
     return config
+
+
+def silence_stdout() -> None:
+    """After a broken pipe (`syncd status --json | head`), point stdout at /dev/null so the interpreter's final
+    flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -19,6 +19,7 @@ from syncd.commands import (
     logs,
     repair,
     sandbox,
+    silence_stdout,
     status,
 )
 from syncd.commands import run as run_command
@@ -84,3 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`syncd status --json | head`): nothing left to say
+        silence_stdout()
+        return 0

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from syncd.commands import Command
+from syncd.commands import Command, silence_stdout
 from syncd.errors import SyncdError
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -332,15 +332,6 @@ def _follow(follower: Follower, log_filter: LogFilter, count: int | None, color:
         follower.close()
 
 
-def _silence_stdout() -> None:
-    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
 def run(args: argparse.Namespace, *, stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> int:
     """`syncd logs`: print the input's lines readably, filtered; with --follow, keep going as the file grows."""
     source = stdin if stdin is not None else sys.stdin.buffer
@@ -359,7 +350,7 @@ def run(args: argparse.Namespace, *, stdin: IO[bytes] | None = None, out: IO[str
         else:
             _write(out, _last(view((_decode(raw) for raw in source), log_filter, color=color), args.lines))
     except BrokenPipeError:  # `syncd logs | head`: the reader has gone, which is fine
-        _silence_stdout()
+        silence_stdout()
     return 0
 
 

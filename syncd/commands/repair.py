@@ -205,7 +205,12 @@ def _dlq_arguments(dlq: argparse.ArgumentParser) -> None:
 
 
 def _replay_arguments(replay: argparse.ArgumentParser) -> None:
-    replay.add_argument("--sink", required=True, choices=["salesmanago", "ontraport"])
+    replay.add_argument(
+        "--sink",
+        required=True,
+        choices=["salesmanago", "ontraport"],
+        help="the destination to send them to again",
+    )
     which = replay.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--since", metavar="TIME", help="events that occurred at or after TIME (ISO-8601, or e.g. 24h ago)"
@@ -216,7 +221,7 @@ def _replay_arguments(replay: argparse.ArgumentParser) -> None:
 def _position_arguments(position: argparse.ArgumentParser) -> None:
     position.add_argument("--stream", help="one stream")
     position.add_argument("--set", metavar="POSITION", help="tail, top, or a position string syncd printed before")
-    position.add_argument("--json", action="store_true")
+    position.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 COMMANDS = (

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
 import pytest
 
+from state.store import Store
 from syncd import __version__
 from syncd.commands.cli import main
 
@@ -47,3 +53,31 @@ def test_missing_config_file_is_exit_78(capsys: pytest.CaptureFixture[str]) -> N
     """A config path that does not exist stops with EX_CONFIG and names the file."""
     assert main(["status", "--config", "/nonexistent/syncd.toml"]) == 78
     assert "/nonexistent/syncd.toml: the config file does not exist" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`syncd status --json | head`: when the reader closes the pipe first, the command exits 0 without a traceback."""
+    anyio.run(_empty_store, tmp_path / "syncd.db")
+    config = tmp_path / "syncd.toml"
+    config.write_text(f'[state]\npath = "{tmp_path / "syncd.db"}"\n[sell]\ntoken = "t"\n')
+    child = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "status", "--config", str(config), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stderr is not None
+        child.stdout.close()  # before the child has written a byte (its imports alone take longer)
+        err = child.stderr.read().decode()
+        assert child.wait(timeout=30) == 0, err
+    finally:
+        child.kill()
+        child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+async def _empty_store(path: Path) -> None:
+    store = await Store.open(path)
+    await store.close()

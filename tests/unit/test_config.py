@@ -134,3 +134,23 @@ def test_config_search_order(monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_config(None) == Path("/from/env.toml")
     monkeypatch.delenv("SYNCD_CONFIG")
     assert find_config(None) == Path("/etc/syncd/syncd.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ('[sell]\ntoken = "t"\n[log]\nlevel = "verbose"\n', "log.level", "'debug', 'info', 'warning', 'error'"),
+        ('[sell]\ntoken = "t"\nstart = "head"\n', "sell.start", "'tail', 'top'"),
+        (
+            '[sell]\ntoken = "t"\n[sinks.ontraport]\napp_id = "a"\napi_key = "k"\non_delete = "remove"\n',
+            "sinks.ontraport.on_delete",
+            "'delete', 'tag', 'ignore'",
+        ),
+    ],
+)
+def test_a_value_outside_a_fixed_set_lists_the_valid_values(text: str, key: str, expected: str) -> None:
+    """A key that takes one of a fixed set of values, given another, names the key and lists every valid value."""
+    with pytest.raises(ConfigError) as raised:
+        loads(text, source="syncd.toml")
+    assert f"syncd.toml: {key}: " in str(raised.value)
+    assert f"expected one of {expected}" in str(raised.value)
