@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import anyio
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp
 
 from syncd.asgi import LOOPBACK, bind, make_server
@@ -14,11 +15,12 @@ from syncd.sandbox.faults import DroppedConnection
 
 
 class _QuietDrops(logging.Filter):
-    """Injected dropped connections are the point, not an error worth a traceback."""
+    """Injected dropped connections, and handlers finding their client gone, are the point, not errors worth a
+    traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, DroppedConnection)
+        return not isinstance(exc, DroppedConnection | ClientDisconnect)
 
 
 logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
