@@ -1,22 +1,22 @@
 """The SALESmanago HTTP layer: signed calls through the shared limiter, replies judged by `success` and `message`,
-and upserts sent one by one or as ONE `contact/batchupsert`, refused items isolated (a good record is never
-dead-lettered for a bad neighbour; both readings of a refused batch are handled)."""
+and every failure RAISED as one of syncd's error classes, carrying the request (auth fields removed) for the
+dead-letter queue. What a batch reply says about each of its items is read here; what that means for each key is
+decided by the caller (salesmanago/upserts.py)."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from syncd.config import SalesmanagoConfig, Secret
-from syncd.errors import CallError, PermanentError
+from syncd.errors import PermanentError
 from syncd.httpclient import make_client, transport_error
-from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.sinks.salesmanago.protocol import (
     API,
@@ -25,51 +25,26 @@ from syncd.sinks.salesmanago.protocol import (
     blamed_items,
     classify,
     is_not_found,
-    item_error,
     read_reply,
     request_text,
-    with_request,
 )
-from syncd.work import Done, Failed, Result
+
+BATCH_UPSERT = "contact/batchupsert"
 
 
 @dataclass(frozen=True, slots=True)
-class PlannedUpsert:
-    """One key's planned upsert, and what its Done records."""
+class BatchReply:
+    """What a `contact/batchupsert` reply says about its items (a batch refused as a whole is raised instead)."""
 
-    key: str
-    seqs: tuple[int, ...]
-    item: dict[str, Any]
-    digest: str | None
-    sent: dict[str, Any] | None
-    unlink: bool = False
-    detail: str = ""
-    retire: tuple[str, ...] = ()  # earlier e-mails whose contacts no Sell person holds any more (on_delete)
-    emails: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        contact = self.item["contact"]["email"]
-        new = self.item.get("newEmail")
-        object.__setattr__(self, "emails", (contact, new) if new else (contact,))
-
-    @property
-    def final_email(self) -> str:
-        return str(self.emails[-1]).lower()
-
-    def done(self, contact_id: str | None) -> Done:
-        return Done(
-            self.key,
-            self.seqs,
-            remote_id=contact_id,
-            digest=self.digest,
-            sent=self.sent,
-            unlink=self.unlink,
-            detail=self.detail,
-        )
+    status: int
+    contact_ids: Mapping[str, str]  # lower-case e-mail -> contactId, for the items written
+    refused: Mapping[int, str]  # item index -> SALESmanago's message about it
+    success: bool  # False: nothing was written; the items not refused may be sent again
 
 
 class SalesmanagoApi:
-    """One SALESmanago account's API."""
+    """One SALESmanago account's API. Every method raises a CallError (TransientError, RateLimited, PermanentError,
+    DestinationError) when the call fails."""
 
     def __init__(
         self, config: SalesmanagoConfig, secret: Secret, limiter: Limiter, clock: Callable[[], float] = time.time
@@ -86,36 +61,46 @@ class SalesmanagoApi:
             timeout=config.timeout,
             headers={"Content-Type": "application/json;charset=UTF-8"},
         )
-        self._log = get_logger(sink="salesmanago")
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def auth(self) -> dict[str, Any]:
-        return auth_fields(
-            client_id=self.config.client_id, api_secret=self._secret.value, owner=self.config.owner, now=self._clock()
-        )
-
-    async def call(self, method: str, body: dict[str, Any]) -> Reply | CallError:
-        """POST one signed body (after the shared limiter lets it go); a transport failure comes back classified."""
+    async def send(self, method: str, fields: Mapping[str, Any]) -> tuple[Reply, str]:
+        """POST `fields` signed (once the shared limiter lets the call go): the reply, whatever it says, and the
+        request as a dead letter keeps it. A call that got no answer raises TransientError carrying the request."""
+        body = {
+            **auth_fields(
+                client_id=self.config.client_id,
+                api_secret=self._secret.value,
+                owner=self.config.owner,
+                now=self._clock(),
+            ),
+            **fields,
+        }
+        request = request_text(method, body)
         await self._limiter.acquire()
         try:
             response = await self._client.post(
                 self._prefix + method, content=json.dumps(body, ensure_ascii=False).encode()
             )
         except httpx.HTTPError as exc:
-            return transport_error(API, exc)
-        return read_reply(response.status_code, response.content, response.headers.get("Retry-After"))
+            error = transport_error(API, exc)
+            error.request = request
+            raise error from None
+        return read_reply(response.status_code, response.content, response.headers.get("Retry-After")), request
 
-    async def existing(self, emails: Sequence[str]) -> set[str] | CallError:
-        """Which of `emails` have a live (not deleted) SALESmanago contact: one `contact/basic` call."""
-        body = {**self.auth(), "email": list(emails)}
-        reply = await self.call("contact/basic", body)
-        if isinstance(reply, CallError):
-            return reply
-        error = classify(reply, method="contact/basic", request=None, known=tuple(emails))
+    async def call(self, method: str, fields: Mapping[str, Any], *, known: Sequence[str] = ()) -> Reply:
+        """One call that must succeed: its reply, or the classified error raised (`known`: the e-mails the request
+        carries, kept out of the error's message)."""
+        reply, request = await self.send(method, fields)
+        error = classify(reply, method=method, request=request, known=known)
         if error is not None:
-            return error
+            raise error
+        return reply
+
+    async def existing(self, emails: Sequence[str]) -> set[str]:
+        """Which of `emails` have a live (not deleted) SALESmanago contact: one `contact/basic` call."""
+        reply = await self.call("contact/basic", {"email": list(emails)}, known=emails)
         contacts = reply.body.get("contacts") if reply.body is not None else None
         return {
             str(c["email"]).lower()
@@ -123,92 +108,43 @@ class SalesmanagoApi:
             if isinstance(c, dict) and isinstance(c.get("email"), str) and not c.get("deleted")
         }
 
-    async def delete(self, email: str) -> bool | CallError:
-        """`contact/delete` by e-mail: True when deleted, False when there was no such contact; a failure carries
-        the request (secrets removed)."""
-        body = {**self.auth(), "email": email}
-        request = request_text("contact/delete", body)
-        reply = await self.call("contact/delete", body)
-        if isinstance(reply, CallError):
-            return with_request(reply, request)
-        error = classify(reply, method="contact/delete", request=request, known=(email,))
+    async def upsert(self, item: Mapping[str, Any], *, known: Sequence[str]) -> str | None:
+        """`contact/upsert` of one item: the contactId SALESmanago gives (None when the reply has none)."""
+        reply = await self.call("contact/upsert", item, known=known)
+        contact_id = reply.body.get("contactId") if reply.body is not None else None
+        return contact_id if isinstance(contact_id, str) else None
+
+    async def delete(self, email: str) -> bool:
+        """`contact/delete` by e-mail: True when deleted, False when there was no such contact."""
+        return await self._unless_absent("contact/delete", {"email": email}, email)
+
+    async def tag(self, email: str, tags: Sequence[str]) -> bool:
+        """Add `tags` to the contact of `email` (`contact/upsert`): True when tagged, False when SALESmanago says
+        there is no such contact. Callers check that it exists first: an upsert may create one."""
+        return await self._unless_absent("contact/upsert", {"contact": {"email": email}, "tags": list(tags)}, email)
+
+    async def _unless_absent(self, method: str, fields: Mapping[str, Any], email: str) -> bool:
+        reply, request = await self.send(method, fields)
+        error = classify(reply, method=method, request=request, known=(email,))
         if error is None:
             return True
         if isinstance(error, PermanentError) and is_not_found(reply.messages):
             return False
-        return error
+        raise error
 
-    async def upsert_one(self, upsert: PlannedUpsert) -> dict[str, Result]:
-        body = {**self.auth(), **upsert.item}
-        request = request_text("contact/upsert", body)
-        reply = await self.call("contact/upsert", body)
-        if isinstance(reply, CallError):
-            return {upsert.key: Failed(upsert.key, upsert.seqs, with_request(reply, request))}
-        error = classify(reply, method="contact/upsert", request=request, known=upsert.emails)
-        if error is not None:
-            return {upsert.key: Failed(upsert.key, upsert.seqs, error)}
-        contact_id = reply.body.get("contactId") if reply.body is not None else None
-        return {upsert.key: upsert.done(contact_id if isinstance(contact_id, str) else None)}
-
-    async def upsert_many(self, upserts: Sequence[PlannedUpsert]) -> dict[str, Result]:
-        """ONE `contact/batchupsert` for all; refused items are failed and the others sent again."""
-        results: dict[str, Result] = {}
-        remaining = list(upserts)
-        while len(remaining) > 1:
-            body = {**self.auth(), "upsertDetails": [upsert.item for upsert in remaining]}
-            reply = await self.call("contact/batchupsert", body)
-            if isinstance(reply, CallError):
-                return results | self._fail_all(remaining, reply)
-            emails = [upsert.emails for upsert in remaining]
-            known = [email for item in emails for email in item]
-            blamed = blamed_items(reply.messages, emails)
-            if reply.success:
-                ids = reply.body.get("contactIds") if reply.body is not None else None
-                by_email = {str(k).lower(): v for k, v in ids.items()} if isinstance(ids, dict) else {}
-                unsure: list[PlannedUpsert] = []
-                for n, upsert in enumerate(remaining):
-                    contact_id = by_email.get(upsert.final_email)
-                    if n in blamed:
-                        results[upsert.key] = self._item_failed(upsert, blamed[n], reply)
-                    elif isinstance(contact_id, str):
-                        results[upsert.key] = upsert.done(contact_id)
-                    else:
-                        unsure.append(upsert)
-                return results | await self._one_by_one(unsure)
-            error = classify(reply, method="contact/batchupsert", request=None, known=known)
-            assert error is not None
-            if not isinstance(error, PermanentError):
-                return results | self._fail_all(remaining, error)
-            if not blamed:
-                self._log.info("salesmanago_batch_isolating", items=len(remaining), reason=error.message)
-                return results | await self._one_by_one(remaining)
-            for n in blamed:
-                results[remaining[n].key] = self._item_failed(remaining[n], blamed[n], reply)
-            remaining = [upsert for n, upsert in enumerate(remaining) if n not in blamed]
-        return results | await self._one_by_one(remaining)
-
-    async def _one_by_one(self, upserts: Sequence[PlannedUpsert]) -> dict[str, Result]:
-        results: dict[str, Result] = {}
-        for upsert in upserts:
-            results.update(await self.upsert_one(upsert))
-        return results
-
-    def _batch_request(self, upsert: PlannedUpsert) -> str:
-        return request_text("contact/batchupsert", {"owner": self.config.owner, "upsertDetails": [upsert.item]})
-
-    def _item_failed(self, upsert: PlannedUpsert, message: str, reply: Reply) -> Failed:
-        error = item_error(
-            "contact/batchupsert",
-            message,
-            request=self._batch_request(upsert),
-            response=message,
-            known=upsert.emails,
-        )
-        if reply.status != 200:
-            error.http_status = reply.status
-        return Failed(upsert.key, upsert.seqs, error)
-
-    def _fail_all(self, upserts: Sequence[PlannedUpsert], error: CallError) -> dict[str, Result]:
-        """A batch failed as a whole (transport, throttle, credentials, server): every key gets the error, each
-        with only its own item as the request."""
-        return {u.key: Failed(u.key, u.seqs, with_request(error, self._batch_request(u))) for u in upserts}
+    async def batch_upsert(self, items: Sequence[Mapping[str, Any]], emails: Sequence[Sequence[str]]) -> BatchReply:
+        """ONE `contact/batchupsert` of `items` (`emails`: each item's e-mails). Items the reply names are
+        `refused`, whether SALESmanago wrote the others or refused the call; a call that failed as a whole (no
+        item named) raises its error, a PermanentError when the batch itself was refused."""
+        reply, _ = await self.send(BATCH_UPSERT, {"upsertDetails": list(items)})
+        refused = blamed_items(reply.messages, emails)
+        if reply.success:
+            ids = reply.body.get("contactIds") if reply.body is not None else None
+            found = ids.items() if isinstance(ids, dict) else ()
+            by_email = {str(email).lower(): contact for email, contact in found if isinstance(contact, str)}
+            return BatchReply(reply.status, by_email, refused, success=True)
+        error = classify(reply, method=BATCH_UPSERT, request=None, known=[e for item in emails for e in item])
+        assert error is not None
+        if isinstance(error, PermanentError) and refused:
+            return BatchReply(reply.status, {}, refused, success=False)
+        raise error

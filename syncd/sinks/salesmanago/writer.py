@@ -12,8 +12,9 @@ that no other live Sell person holds go the way of a deleted record.
 Deletes (`on_delete`): "delete" → `contact/delete` of the last e-mail written (or the record's), an unknown e-mail
 counting as already deleted; "tag" → an upsert adding `tags.deleted` to an existing contact; "ignore" → nothing.
 When the guard finds another live Sell person on the same SALESmanago contact (a lead and the contact it became),
-the contact stays, and only the tags that this record alone wanted are removed from it. The HTTP layer, batches
-and their bad items are in salesmanago_http.py.
+the contact stays, and only the tags that this record alone wanted are removed from it. The calls are in
+salesmanago/http.py (every failure raised as a CallError, which becomes a `Failed` for that key only); batches and
+their bad items in salesmanago/upserts.py.
 """
 
 from __future__ import annotations
@@ -27,23 +28,18 @@ import anyio
 
 from syncd.coalesce import PersonChange, coalesce_person
 from syncd.config import SalesmanagoConfig
-from syncd.errors import CallError, ConfigError, DestinationError, PermanentError, TransientError
+from syncd.errors import CallError, ConfigError, DestinationError, TransientError
 from syncd.events import Contact, Lead, email_of
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups
 from syncd.sinks.guard import guard_delete
 from syncd.sinks.mapping import parse_fields
 from syncd.sinks.salesmanago.fields import FIELDS
-from syncd.sinks.salesmanago.http import PlannedUpsert, SalesmanagoApi
+from syncd.sinks.salesmanago.http import SalesmanagoApi
 from syncd.sinks.salesmanago.map import LastWrite, map_person, payload_digest
-from syncd.sinks.salesmanago.protocol import (
-    API,
-    classify,
-    is_not_found,
-    request_text,
-    with_request,
-)
+from syncd.sinks.salesmanago.protocol import API
 from syncd.sinks.salesmanago.targets import tag_name
+from syncd.sinks.salesmanago.upserts import PlannedUpsert, send_upserts
 from syncd.work import Done, Failed, KeyWork, Result, Skipped
 
 NO_EMAIL = "no e-mail: SALESmanago identifies contacts by e-mail"
@@ -82,39 +78,33 @@ class SalesmanagoWriter:
 
     async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
         """One Result per key, in the order of `works`; expected failures come back as `Failed`, never raised."""
-        results: dict[str, Result] = {}
         planned: dict[str, Result | PlannedUpsert] = {}
         # Plan every key at once: look-ups, and the deletes (one call each: there is no batch delete), overlap.
         async with anyio.create_task_group() as tg:
             for work in works:
                 tg.start_soon(self._plan_into, work, planned)
         upserts = [p for w in works if isinstance(p := planned[w.key], PlannedUpsert)]
-        results.update({key: p for key, p in planned.items() if not isinstance(p, PlannedUpsert)})
-        for start in range(0, len(upserts), self.batch_size):
-            chunk = upserts[start : start + self.batch_size]
-            results.update(
-                await self._api.upsert_many(chunk) if len(chunk) > 1 else await self._api.upsert_one(chunk[0])
-            )
+        results = {key: p for key, p in planned.items() if not isinstance(p, PlannedUpsert)}
+        results.update(await send_upserts(self._api, upserts, self.batch_size))
         for upsert in upserts:
             done = results[upsert.key]
-            if upsert.retire and isinstance(done, Done):
+            if upsert.leftovers and isinstance(done, Done):
                 # Contacts under earlier e-mails of the record are held by no Sell person any more (on_delete).
-                results[upsert.key] = await self._retire_all(upsert.retire, done)
+                try:
+                    results[upsert.key] = await self._retire_all(upsert.leftovers, done)
+                except CallError as exc:
+                    results[upsert.key] = Failed(upsert.key, upsert.seqs, exc)
         return [results[work.key] for work in works]
 
     async def probe(self) -> None:
         """`contact/hasContact` for the owner's own e-mail: any authenticated call proves the credentials."""
-        body = {**self._api.auth(), "email": self.config.owner}
-        reply = await self._api.call("contact/hasContact", body)
-        if isinstance(reply, CallError):
-            raise reply
-        error = classify(reply, method="contact/hasContact", request=None, known=(self.config.owner,))
-        if error is None:
-            return
-        if isinstance(error, TransientError | DestinationError):
-            raise error
-        # Anything else (a 400, a refusal) still means the destination is not usable as configured.
-        raise DestinationError(f"{API} refused the probe: {error.message}", http_status=error.http_status)
+        try:
+            await self._api.call("contact/hasContact", {"email": self.config.owner}, known=(self.config.owner,))
+        except (TransientError, DestinationError):
+            raise
+        except CallError as error:
+            # Anything else (a 400, a refusal) still means the destination is not usable as configured.
+            raise DestinationError(f"{API} refused the probe: {error.message}", http_status=error.http_status) from None
 
     async def fields(self) -> list[DestinationField]:
         """SALESmanago has no field-list endpoint: the fixed contact fields, and the free-form kinds of detail."""
@@ -125,7 +115,10 @@ class SalesmanagoWriter:
 
     async def _plan_into(self, work: KeyWork, planned: dict[str, Result | PlannedUpsert]) -> None:
         async with self._planning:
-            planned[work.key] = await self._plan(work)
+            try:
+                planned[work.key] = await self._plan(work)
+            except CallError as exc:
+                planned[work.key] = Failed(work.key, work.seqs, exc)
 
     async def _plan(self, work: KeyWork) -> Result | PlannedUpsert:
         change = coalesce_person(work)
@@ -154,14 +147,12 @@ class SalesmanagoWriter:
             # unless the current e-mail already has a contact (a rename onto it would be refused: write to that
             # one); contacts under the other earlier e-mails stand for no one and are retired (on_delete).
             existing = await self._api.existing((mapped.email, *orphans))
-            if isinstance(existing, CallError):
-                return Failed(work.key, work.seqs, existing)
             held = [email for email in orphans if email in existing]
             if held and mapped.email not in existing:
                 rename_from, held = held[0], held[1:]
             retire = tuple(held)
         item = mapped.upsert(last, rename_from=rename_from)
-        return PlannedUpsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), retire=retire)
+        return PlannedUpsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), leftovers=retire)
 
     async def _orphans(self, work: KeyWork, change: PersonChange, last: LastWrite) -> tuple[str, ...]:
         """E-mails this record may have written a contact under, other than its current one, that no other live
@@ -210,7 +201,7 @@ class SalesmanagoWriter:
             if not orphans:
                 return kept
             if isinstance(kept, PlannedUpsert):
-                return replace(kept, retire=tuple(orphans))
+                return replace(kept, leftovers=tuple(orphans))
             if isinstance(kept, Skipped):
                 return await self._retire_all(orphans, Done(work.key, work.seqs, detail=kept.reason, wrote=False))
             return kept
@@ -220,8 +211,6 @@ class SalesmanagoWriter:
             if not last.email:
                 return Skipped(work.key, work.seqs, "nothing to tag: syncd never wrote this record to SALESmanago")
             existing = await self._api.existing((last.email,))
-            if isinstance(existing, CallError):
-                return Failed(work.key, work.seqs, existing)
             if last.email not in existing:
                 return Skipped(work.key, work.seqs, "nothing to tag: the contact is no longer in SALESmanago")
             tags = list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted))
@@ -267,8 +256,6 @@ class SalesmanagoWriter:
 
     async def _delete(self, work: KeyWork, email: str, remote_id: str | None) -> Result:
         deleted = await self._api.delete(email)
-        if isinstance(deleted, CallError):
-            return Failed(work.key, work.seqs, deleted)
         detail = "deleted" if deleted else "already absent"
         return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail=detail, wrote=False)
 
@@ -294,23 +281,10 @@ class SalesmanagoWriter:
             return done
         if mode == "tag":
             # Tag only a contact that exists: an upsert to an absent e-mail would create one just to tag it.
-            existing = await self._api.existing((email,))
-            if isinstance(existing, CallError):
-                return Failed(done.key, done.seqs, existing)
-            if email not in existing:
+            if email not in await self._api.existing((email,)):
                 return done
-            tags = list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted))
-            body = {**self._api.auth(), "contact": {"email": email}, "tags": tags}
-            request = request_text("contact/upsert", body)
-            reply = await self._api.call("contact/upsert", body)
-            if isinstance(reply, CallError):
-                return Failed(done.key, done.seqs, with_request(reply, request))
-            error = classify(reply, method="contact/upsert", request=request, known=(email,))
-            if error is not None and not (isinstance(error, PermanentError) and is_not_found(reply.messages)):
-                return Failed(done.key, done.seqs, error)
+            await self._api.tag(email, list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted)))
         else:
-            deleted = await self._api.delete(email)  # one already absent counts as retired
-            if isinstance(deleted, CallError):
-                return Failed(done.key, done.seqs, deleted)
+            await self._api.delete(email)  # one already absent counts as retired
         action = "tagged" if mode == "tag" else "deleted"
         return replace(done, detail=f"{done.detail}; old contact {action}" if done.detail else f"old contact {action}")
