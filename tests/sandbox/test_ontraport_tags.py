@@ -45,11 +45,13 @@ def test_tag_by_name_tags_contacts_and_the_dump_lists_the_names(client: httpx.Cl
     """PUT /1/objects/tagByName adds named tags (created on first use) to every listed contact; the dump shows them."""
     first, second, untouched = (new_contact(client, firstname=n) for n in ("Ada", "Alan", "Grace"))
     response = client.put(
-        "/1/objects/tagByName", json={"objectID": 0, "ids": f"{first},{second}", "add_names": ["Deleted in Sell"]}
+        "/1/objects/tagByName", json={"objectID": 0, "ids": [int(first), int(second)], "add_names": ["Deleted in Sell"]}
     )
     assert response.status_code == 200
     assert response.json() == {"code": 0, "data": "The tag is now being processed.", "account_id": 50}
-    client.put("/1/objects/tagByName", json={"objectID": 0, "ids": [first], "add_names": ["VIP", "deleted in sell"]})
+    client.put(
+        "/1/objects/tagByName", json={"objectID": 0, "ids": [int(first)], "add_names": ["VIP", "deleted in sell"]}
+    )
     contacts = dump(client)
     assert contacts[first]["tags"] == ["Deleted in Sell", "VIP"]
     assert contacts[second]["tags"] == ["Deleted in Sell"]
@@ -59,29 +61,62 @@ def test_tag_by_name_tags_contacts_and_the_dump_lists_the_names(client: httpx.Cl
 def test_tags_can_be_removed_by_name(client: httpx.Client) -> None:
     """DELETE /1/objects/tagByName takes the named tags off the listed contacts and leaves the others."""
     contact = new_contact(client, firstname="Edsger")
-    client.put("/1/objects/tagByName", json={"objectID": 0, "ids": contact, "add_names": ["A", "B"]})
+    client.put("/1/objects/tagByName", json={"objectID": 0, "ids": [int(contact)], "add_names": ["A", "B"]})
     response = client.request(
-        "DELETE", "/1/objects/tagByName", json={"objectID": 0, "ids": contact, "remove_names": ["a"]}
+        "DELETE", "/1/objects/tagByName", json={"objectID": 0, "ids": [int(contact)], "remove_names": ["a"]}
     )
     assert response.status_code == 200
     assert dump(client)[contact]["tags"] == ["B"]
 
 
-def test_form_encoded_tag_request_is_accepted(client: httpx.Client) -> None:
-    """The PHP-style form body (`add_names[0]=...`) the official SDK can send works like JSON."""
-    contact = new_contact(client, firstname="Barbara")
+@pytest.mark.parametrize(
+    ("ids_field", "both"),
+    [
+        ("ids={a}", False),
+        ("ids={a}%2C{b}", True),
+        ("ids%5B%5D={a}&ids%5B%5D={b}", True),
+        ("ids%5B0%5D={a}&ids%5B1%5D={b}", True),
+        ("ids%5B7%5D={a}", False),
+    ],
+    ids=["scalar", "comma", "php-append", "php-indexed", "php-sparse"],
+)
+def test_form_encoded_tag_request_is_accepted(client: httpx.Client, ids_field: str, both: bool) -> None:
+    """A form body keeps PHP's readings of `ids` (a scalar, a comma list, `ids[]`, `ids[0]`) and `add_names[0]`."""
+    a, b = new_contact(client, firstname="Barbara"), new_contact(client, firstname="Bob")
     response = client.put(
         "/1/objects/tagByName",
-        content=f"objectID=0&ids={contact}&add_names%5B0%5D=Form+Tag".encode(),
+        content=f"objectID=0&{ids_field.format(a=a, b=b)}&add_names%5B0%5D=Form+Tag".encode(),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200, response.text
-    assert dump(client)[contact]["tags"] == ["Form Tag"]
+    contacts = dump(client)
+    assert contacts[a]["tags"] == ["Form Tag"]
+    assert contacts[b].get("tags") == (["Form Tag"] if both else None)
+
+
+def test_json_ids_as_digit_strings_in_an_array_are_read_as_ids(client: httpx.Client) -> None:
+    """An array of digit strings (PHP compares loosely) tags those contacts like an array of integers."""
+    contact = new_contact(client, firstname="Dana")
+    response = client.put("/1/objects/tagByName", json={"objectID": 0, "ids": [contact], "add_names": ["S"]})
+    assert response.status_code == 200, response.text
+    assert dump(client)[contact]["tags"] == ["S"]
+
+
+def test_json_string_ids_can_be_read_as_acting_on_nothing(client: httpx.Client) -> None:
+    """With json_string_ids "ignore" a JSON string `ids` answers as usual but tags nobody (the silent reading)."""
+    contact = new_contact(client, firstname="Eve")
+    assert client.post("/_sandbox/behaviour", json={"json_string_ids": "ignore"}).status_code == 200
+    try:
+        response = client.put("/1/objects/tagByName", json={"objectID": 0, "ids": contact, "add_names": ["Lost"]})
+        assert response.json() == {"code": 0, "data": "The tag is now being processed.", "account_id": 50}
+        assert "tags" not in dump(client)[contact]
+    finally:
+        client.post("/_sandbox/behaviour", json={"json_string_ids": "refuse"})
 
 
 def test_unknown_contact_ids_are_passed_over(client: httpx.Client, served: tuple[OntraportSandbox, str]) -> None:
     """Ids of contacts that do not exist are ignored, like a background job would, and create no tags on them."""
-    response = client.put("/1/objects/tagByName", json={"objectID": 0, "ids": "999999", "add_names": ["Ghost"]})
+    response = client.put("/1/objects/tagByName", json={"objectID": 0, "ids": [999999], "add_names": ["Ghost"]})
     assert response.status_code == 200
     assert served[0].tags.names_of(999999) == []
 
@@ -89,16 +124,25 @@ def test_unknown_contact_ids_are_passed_over(client: httpx.Client, served: tuple
 @pytest.mark.parametrize(
     ("body", "text"),
     [
-        ({"objectID": 12, "ids": "1", "add_names": ["X"]}, "Invalid objectID"),
-        ({"ids": "1", "add_names": ["X"]}, "Invalid objectID"),
+        ({"objectID": 12, "ids": [1], "add_names": ["X"]}, "Invalid objectID"),
+        ({"ids": [1], "add_names": ["X"]}, "Invalid objectID"),
         ({"objectID": 0, "add_names": ["X"]}, "Invalid request"),
-        ({"objectID": 0, "ids": "1"}, "Invalid request"),
-        ({"objectID": 0, "ids": "1", "add_names": [" "]}, "Invalid request"),
-        ({"objectID": 0, "ids": "x", "add_names": ["X"]}, "Invalid ID"),
+        ({"objectID": 0, "ids": [], "add_names": ["X"]}, "Invalid request"),
+        ({"objectID": 0, "ids": [1]}, "Invalid request"),
+        ({"objectID": 0, "ids": [1], "add_names": [" "]}, "Invalid request"),
+        ({"objectID": 0, "ids": ["x"], "add_names": ["X"]}, "Invalid ID"),
+        ({"objectID": 0, "ids": [1.5], "add_names": ["X"]}, "Invalid ID"),
+        ({"objectID": 0, "ids": [True], "add_names": ["X"]}, "Invalid ID"),
+        ({"objectID": 0, "ids": [[1]], "add_names": ["X"]}, "Invalid ID"),
+        ({"objectID": 0, "ids": "1", "add_names": ["X"]}, "Invalid ids"),
+        ({"objectID": 0, "ids": "1,2", "add_names": ["X"]}, "Invalid ids"),
+        ({"objectID": 0, "ids": 1, "add_names": ["X"]}, "Invalid ids"),
+        ({"objectID": 0, "ids": {"0": 1}, "add_names": ["X"]}, "Invalid ids"),
     ],
 )
 def test_bad_tag_requests_are_400(client: httpx.Client, body: dict[str, Any], text: str) -> None:
-    """A tag request without contacts, names or the contact object type is refused with a short plain-text 400."""
+    """A tag request without contacts, names or the contact object type, or whose JSON `ids` is not an array of
+    whole numbers, is refused with a short plain-text 400."""
     response = client.put("/1/objects/tagByName", json=body)
     assert response.status_code == 400
     assert response.text.startswith(text)
@@ -106,5 +150,5 @@ def test_bad_tag_requests_are_400(client: httpx.Client, body: dict[str, Any], te
 
 def test_tagging_needs_credentials(served: tuple[OntraportSandbox, str]) -> None:
     """The tag endpoint is authenticated like every other /1/ call."""
-    response = httpx.put(f"{served[1]}/1/objects/tagByName", json={"objectID": 0, "ids": "1", "add_names": ["X"]})
+    response = httpx.put(f"{served[1]}/1/objects/tagByName", json={"objectID": 0, "ids": [1], "add_names": ["X"]})
     assert response.status_code == 401

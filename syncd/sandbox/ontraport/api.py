@@ -11,9 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.sandbox.ontraport.errors import ApiError
+from syncd.sandbox.ontraport.behaviour import Behaviour
+from syncd.sandbox.ontraport.errors import ApiError, NotFound
 from syncd.sandbox.ontraport.fields import FieldDef, sections, to_text
-from syncd.sandbox.ontraport.model import CONTACT, NOTE, OBJECT_TYPES, PRODUCT, OntraportModel, parse_id
+from syncd.sandbox.ontraport.ids import parse_id
+from syncd.sandbox.ontraport.model import CONTACT, NOTE, OBJECT_TYPES, PRODUCT, OntraportModel
 from syncd.sandbox.ontraport.tags import TagBook, tag_by_name
 
 
@@ -29,10 +31,21 @@ CREATABLE = (CONTACT, NOTE, PRODUCT)
 
 
 def api_routes(
-    model: OntraportModel, note_shape: Callable[[], str], tags: TagBook | None = None
+    model: OntraportModel, settings: Callable[[], Behaviour], tags: TagBook | None = None
 ) -> dict[tuple[str, str], Handler]:
-    """(method, lower-case path without `/1/`) -> handler. `tags` holds what `objects/tagByName` writes."""
+    """(method, lower-case path without `/1/`) -> handler. `settings` answers the current switches; `tags` holds
+    what `objects/tagByName` writes."""
     book = tags if tags is not None else TagBook()
+
+    def note_shape() -> str:
+        return settings().note_shape
+
+    def tagging(add: bool) -> Handler:
+        def handler(params: dict[str, Any]) -> Reply:
+            strings = settings().json_string_ids
+            return Reply(tag_by_name(model, book, params, add=add, json_strings=strings))
+
+        return handler
 
     def object_id(params: dict[str, Any]) -> int:
         raw = params.pop("objectID", None)
@@ -67,6 +80,18 @@ def api_routes(
 
         return handler
 
+    def update(kind: int) -> Handler:
+        def handler(params: dict[str, Any]) -> Reply:
+            if kind == CONTACT:
+                return Reply(model.update_contact(params))
+            if kind == NOTE:
+                return Reply(model.update_note(params))
+            if kind == PRODUCT:
+                return Reply(model.update_product(params))
+            raise ApiError(400, "Invalid objectID")
+
+        return handler
+
     def save_or_update(params: dict[str, Any]) -> Reply:
         _, data = model.save_or_update(params)
         return Reply(data)
@@ -92,12 +117,12 @@ def api_routes(
                     for entry in column:
                         if entry["field"] == wanted_field:
                             return Reply(entry)
-            raise ApiError(404, "Object not found")
+            raise NotFound()
         if wanted_section:
             for section in grouped:
                 if section["name"] == wanted_section:
                     return Reply(section)
-            raise ApiError(404, "Object not found")
+            raise NotFound()
         return Reply(grouped)
 
     def get_by_email(params: dict[str, Any]) -> Reply:
@@ -105,7 +130,7 @@ def api_routes(
             raise ApiError(400, "Invalid objectID")
         ids = model.ids_by_email(to_text(params.get("email")) or "")
         if not ids:
-            raise ApiError(404, "Object not found")
+            raise NotFound()
         all_ids = (to_text(params.get("all")) or "0") in ("1", "true")
         return Reply({"ids": [str(i) for i in ids]} if all_ids else {"id": str(ids[0])})
 
@@ -132,6 +157,12 @@ def api_routes(
             raise ApiError(400, "Invalid objectID")
         return create(kind)(params)
 
+    def update_object(params: dict[str, Any]) -> Reply:
+        kind = object_id(params)
+        if kind not in CREATABLE:
+            raise ApiError(400, "Invalid objectID")
+        return update(kind)(params)
+
     def delete_object(params: dict[str, Any]) -> Reply:
         kind = object_id(params)
         if kind not in CREATABLE:
@@ -140,7 +171,6 @@ def api_routes(
 
     routes: dict[tuple[str, str], Handler] = {
         ("POST", "contacts/saveorupdate"): save_or_update,
-        ("PUT", "contacts"): lambda params: Reply(model.update_contact(params)),
         ("GET", "contacts/fieldeditor"): field_editor,
         ("GET", "object/getbyemail"): get_by_email,
         ("POST", "transaction/processmanual"): process_manual,
@@ -149,10 +179,10 @@ def api_routes(
         ("GET", "objects/meta"): by_object(meta),
         ("POST", "objects"): create_object,
         ("POST", "objects/saveorupdate"): contacts_only(save_or_update),
-        ("PUT", "objects"): contacts_only(lambda params: Reply(model.update_contact(params))),
+        ("PUT", "objects"): update_object,
         ("DELETE", "object"): delete_object,
-        ("PUT", "objects/tagbyname"): lambda params: Reply(tag_by_name(model, book, params, add=True)),
-        ("DELETE", "objects/tagbyname"): lambda params: Reply(tag_by_name(model, book, params, add=False)),
+        ("PUT", "objects/tagbyname"): tagging(True),
+        ("DELETE", "objects/tagbyname"): tagging(False),
     }
     for kind, names in OBJECT_TYPES.items():
         singular, plural = names.singular.lower(), names.plural.lower()
@@ -161,5 +191,6 @@ def api_routes(
         routes[("GET", f"{plural}/meta")] = meta(kind)
         if kind in CREATABLE:
             routes[("POST", plural)] = create(kind)
+            routes[("PUT", plural)] = update(kind)
             routes[("DELETE", singular)] = delete_one(kind)
     return routes

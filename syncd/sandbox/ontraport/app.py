@@ -3,14 +3,14 @@
 `OntraportSandbox(app_id=..., api_key=...).app` is a Starlette app (fault injection included) that answers under
 `/1/` like api.ontraport.com: `Api-Key`/`Api-Appid` authentication, form (PHP-style nesting) or JSON bodies, the
 `{"code": 0, "data": ..., "account_id": 50}` envelope with string values, short plain-text errors (or the JSON
-envelope the reference claims, as a behaviour knob), and a rolling per-account rate limit whose `X-Rate-Limit-*`
+envelope the reference claims, as a behaviour switch), and a rolling per-account rate limit whose `X-Rate-Limit-*`
 headers ride on every answer. The account itself lives in `OntraportModel`.
 
 Control routes under `/_sandbox/` (no authentication): the shared fault routes; `GET state`, `GET contacts` (each
-as the API answers it, plus `"tags": [names]` when it carries tags),
-`GET notes`, `GET purchases`; `POST credentials` `{"api_key": ..., "app_id": ..., "forbidden": false}`;
-`POST rules` `{"reject_emails": [...]}`; `POST behaviour` `{"rate": "180/min" | null, "json_errors": bool,
-"note_shape": "record" | "id"}`; `POST fields` `{"fields": [{"field": "f1600", "alias": ..., "type": ...}]}`.
+as the API answers it, plus `"tags": [names]` when it carries tags), `GET notes`, `GET products`, `GET purchases`;
+`POST credentials` `{"api_key": ..., "app_id": ..., "forbidden": false}`; `POST rules` `{"reject_emails": [...]}`;
+`GET behaviour` (each switch's value and what it does) and `POST behaviour` `{"rate": "180/min" | null, ...}` with
+the switches of `behaviour.Behaviour`; `POST fields` `{"fields": [{"field": "f1600", "alias": ..., "type": ...}]}`.
 """
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ from starlette.routing import Route
 
 from syncd.sandbox.faults import FaultMiddleware, FaultPlan, fault_routes
 from syncd.sandbox.ontraport.api import Handler, Reply, api_routes
-from syncd.sandbox.ontraport.errors import ApiError
+from syncd.sandbox.ontraport.behaviour import DESCRIPTIONS, Behaviour
+from syncd.sandbox.ontraport.behaviour import KEYS as BEHAVIOUR_KEYS
+from syncd.sandbox.ontraport.errors import ApiError, NotFound
 from syncd.sandbox.ontraport.fields import DEFAULT_CUSTOM_FIELDS, FieldDef, custom_field_from_json
-from syncd.sandbox.ontraport.forms import BodyError, parse_body, parse_query
+from syncd.sandbox.ontraport.forms import BodyError, request_params
 from syncd.sandbox.ontraport.model import CONTACT, NOTE, PRODUCT, PURCHASE, TRANSACTION, OntraportModel
 from syncd.sandbox.ontraport.tags import TagBook
 from syncd.sandbox.ratelimit import RollingWindow, Verdict
 from syncd.units import Rate, parse_rate
 
 log = logging.getLogger(__name__)
-NOTE_SHAPES = ("record", "id")
 DEFAULT_RATE = Rate(180, 60)  # Ontraport's published limit: 180 requests per minute per account
 
 
@@ -71,13 +72,12 @@ class OntraportSandbox:
         self._api_key: str | None = api_key
         self._forbidden = False
         self._rate = rate
-        self._json_errors = False
-        self._note_shape = "record"
+        self._settings = Behaviour()
         self._limiter = RollingWindow(rate, clock)
         self._requests: dict[str, Counter[str]] = {}
         self._rate_limited = 0
         self.tags = TagBook()
-        self._routes: dict[tuple[str, str], Handler] = api_routes(self.model, lambda: self.note_shape, self.tags)
+        self._routes: dict[tuple[str, str], Handler] = api_routes(self.model, lambda: self.behaviour, self.tags)
         self.app = Starlette(
             routes=[
                 *fault_routes(self.plan),
@@ -91,36 +91,33 @@ class OntraportSandbox:
 
     @property
     def note_shape(self) -> str:
+        return self.behaviour.note_shape
+
+    @property
+    def behaviour(self) -> Behaviour:
         with self._lock:
-            return self._note_shape
+            return self._settings
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Change the knobs `rate`, `json_errors`, `note_shape`; a bad value raises ValueError and changes nothing."""
-        unknown = set(changes) - {"rate", "json_errors", "note_shape"}
+        """Change `rate` and the switches of `Behaviour`; a bad value raises ValueError and changes nothing."""
+        unknown = set(changes) - {"rate"} - BEHAVIOUR_KEYS
         if unknown:
             raise ValueError(f"unknown behaviour keys: {', '.join(sorted(unknown))}")
         rate = changes.get("rate")
         if rate is not None and not isinstance(rate, str | Rate):
             raise ValueError('rate must be a string such as "180/min", or null')
         new_rate = parse_rate(rate) if isinstance(rate, str) else rate
-        if "json_errors" in changes and not isinstance(changes["json_errors"], bool):
-            raise ValueError("json_errors must be true or false")
-        if "note_shape" in changes and changes["note_shape"] not in NOTE_SHAPES:
-            raise ValueError(f"note_shape must be one of {', '.join(NOTE_SHAPES)}")
         with self._lock:
+            settings = self._settings.changed({k: v for k, v in changes.items() if k != "rate"})
             if "rate" in changes:
                 self._rate = new_rate
                 self._limiter = RollingWindow(new_rate, self._clock)
-            self._json_errors = changes.get("json_errors", self._json_errors)
-            self._note_shape = changes.get("note_shape", self._note_shape)
+            self._settings = settings
+            self.model.behaviour = settings
             return self._behaviour()
 
     def _behaviour(self) -> dict[str, Any]:
-        return {
-            "rate": str(self._rate) if self._rate is not None else None,
-            "json_errors": self._json_errors,
-            "note_shape": self._note_shape,
-        }
+        return {"rate": str(self._rate) if self._rate is not None else None, **self._settings.as_json()}
 
     def set_credentials(self, *, api_key: str | None, app_id: str | None = None, forbidden: bool = False) -> None:
         """Rotate (a new key), revoke (None or "") or forbid (403) the account's API access."""
@@ -164,8 +161,7 @@ class OntraportSandbox:
         }
 
     def _error(self, status: int, message: str, headers: Mapping[str, str]) -> Response:
-        with self._lock:
-            as_json = self._json_errors
+        as_json = self.behaviour.json_errors
         if as_json:
             body = {"code": 1, "message": message, "account_id": self.account_id}
             return JSONResponse(body, status, headers=dict(headers))
@@ -211,10 +207,11 @@ class OntraportSandbox:
         if handler is None:
             return self._error(404, "Unknown endpoint", headers)
         try:
-            params = parse_query(request.url.query)
-            if request.method in ("POST", "PUT", "DELETE", "PATCH"):
-                params.update(parse_body(request.headers.get("content-type", ""), await request.body()))
+            body = await request.body() if request.method in ("POST", "PUT", "DELETE", "PATCH") else b""
+            params = request_params(request.url.query, request.headers.get("content-type", ""), body)
             reply = handler(params)
+        except NotFound as exc:
+            return self._error(self.behaviour.not_found_status, exc.message, headers)
         except ApiError as exc:
             return self._error(exc.status, exc.message, headers)
         except BodyError:
@@ -269,6 +266,11 @@ class OntraportSandbox:
         async def behaviour(request: Request) -> Response:
             return JSONResponse(self.configure(await _json_object(request)))
 
+        async def switches(request: Request) -> Response:
+            with self._lock:
+                current = self._behaviour()
+            return JSONResponse({"behaviour": current, "switches": DESCRIPTIONS})
+
         async def fields(request: Request) -> Response:
             data = await _json_object(request)
             items = data.get("fields", [data])
@@ -287,6 +289,7 @@ class OntraportSandbox:
             Route("/_sandbox/credentials", _refusing_bad_input(credentials), methods=["POST"]),
             Route("/_sandbox/rules", _refusing_bad_input(rules), methods=["POST"]),
             Route("/_sandbox/behaviour", _refusing_bad_input(behaviour), methods=["POST"]),
+            Route("/_sandbox/behaviour", switches, methods=["GET"]),
             Route("/_sandbox/fields", _refusing_bad_input(fields), methods=["POST"]),
         ]
 

@@ -15,6 +15,9 @@ from typing import Any
 from syncd.sandbox.ontraport.errors import ApiError
 from syncd.sandbox.ontraport.fields import Value, to_text
 
+# The account's refusal once it holds `product_limit` products (unconfirmed wording: no public source quotes it).
+PRODUCT_LIMIT_TEXT = "Product limit reached"
+
 FIELDS: dict[int, tuple[str, ...]] = {
     16: ("id", "name", "price", "sku", "description", "external_id", "taxable", "date", "dlm"),
     17: (
@@ -47,20 +50,43 @@ def _text(amount: Decimal) -> str:
 
 def product_fields(params: Mapping[str, Any], now: str) -> dict[str, Value]:
     """`POST /1/Products {"name": "Gold", "price": "99.00"}`."""
-    name = (to_text(params.get("name")) or "").strip()
-    if not name:
-        raise ApiError(400, "Invalid name")
-    price = params.get("price")
-    return {
-        "name": name,
-        "price": _text(money(price)) if price not in (None, "") else "0.00",
-        "sku": to_text(params.get("sku", "")) or "",
-        "description": to_text(params.get("description", "")) or "",
-        "external_id": to_text(params.get("external_id", "")) or "",
-        "taxable": "1" if to_text(params.get("taxable")) in ("1", "true") else "0",
-        "date": now,
-        "dlm": now,
+    blank: dict[str, Value] = {
+        "name": "",
+        "price": "0.00",
+        "sku": "",
+        "description": "",
+        "external_id": "",
+        "taxable": "0",
     }
+    fields = {**blank, **_product_values(params)}
+    if not fields["name"]:
+        raise ApiError(400, "Invalid name")
+    return {**fields, "date": now, "dlm": now}
+
+
+def product_changes(params: Mapping[str, Any], current: Mapping[str, Value]) -> dict[str, Value]:
+    """`PUT /1/Products` with `id`: the written product fields that differ from `current`."""
+    written = _product_values(params)
+    if "name" in written and not written["name"]:
+        raise ApiError(400, "Invalid name")
+    return {k: v for k, v in written.items() if v != current.get(k)}
+
+
+def _product_values(params: Mapping[str, Any]) -> dict[str, Value]:
+    """The product fields present in a write, as the record keeps them (unknown keys are ignored)."""
+    values: dict[str, Value] = {}
+    for key in ("name", "sku", "description", "external_id"):
+        if key in params:
+            text = to_text(params[key])
+            if text is None:
+                raise ApiError(400, f"Invalid {key}")
+            values[key] = text.strip() if key == "name" else text
+    if "price" in params:
+        price = params["price"]
+        values["price"] = _text(money(price)) if price not in (None, "") else "0.00"
+    if "taxable" in params:
+        values["taxable"] = "1" if to_text(params["taxable"]) in ("1", "true") else "0"
+    return values
 
 
 def contact_of(params: Mapping[str, Any]) -> int:

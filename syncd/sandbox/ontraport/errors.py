@@ -12,3 +12,13 @@ class ApiError(SyncdError):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+NOT_FOUND = "Object not found"
+
+
+class NotFound(ApiError):
+    """An unknown record (`Object not found`): 404 today, 400 before 2022 (the sandbox's `not_found_status`)."""
+
+    def __init__(self) -> None:
+        super().__init__(404, NOT_FOUND)

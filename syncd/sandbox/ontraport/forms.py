@@ -5,7 +5,9 @@ PHP's `http_build_query` (the official SDK's encoder) writes nested arrays as br
 bracketed names become nested dicts, `name[]` appends, and a dict whose keys are exactly 0..n-1 becomes a list.
 
 Bodies are JSON when they say so, and also when they look like a JSON object whatever their content type: real
-clients post `json_encode(...)` with a form content type, and Ontraport accepts it.
+clients post `json_encode(...)` with a form content type, and Ontraport accepts it. `Params` remembers which keys
+came from a JSON body, because some endpoints read a value differently by encoding (`ids` must be a JSON array in
+JSON, while a form may carry `ids=1,2` or `ids[0]=1`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,18 @@ _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 
 class BodyError(ValueError):
     """The body cannot be read as form fields or as a JSON object."""
+
+
+class Params(dict[str, Any]):
+    """A request's parameters (query string merged with the body); `json_keys` are those a JSON body carried."""
+
+    def __init__(self, *args: Any, json_keys: frozenset[str] = frozenset(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.json_keys = json_keys
+
+    def from_json(self, key: str) -> bool:
+        """Whether `key` came from a JSON body (else from a form body or the query string)."""
+        return key in self.json_keys
 
 
 def split_name(name: str) -> list[str]:
@@ -84,9 +98,14 @@ def parse_query(query: str) -> dict[str, Any]:
 
 def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     """The parameters in a POST/PUT/DELETE body (form-encoded or JSON); `{}` for an empty body."""
+    return read_body(content_type, body)[0]
+
+
+def read_body(content_type: str, body: bytes) -> tuple[dict[str, Any], bool]:
+    """The parameters in a body and whether it was read as JSON."""
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
-        return {}
+        return {}, False
     media = content_type.split(";", 1)[0].strip().lower()
     looks_json = text[0] in "{["
     if media == "application/json" or media.endswith("+json") or looks_json:
@@ -95,8 +114,16 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
         except ValueError:
             if media == "application/json" or media.endswith("+json"):
                 raise BodyError("the body is not valid JSON") from None
-            return parse_php_form(parse_qsl(text, keep_blank_values=True))
+            return parse_php_form(parse_qsl(text, keep_blank_values=True)), False
         if not isinstance(data, dict):
             raise BodyError("the body must be a JSON object")
-        return data
-    return parse_php_form(parse_qsl(text, keep_blank_values=True))
+        return data, True
+    return parse_php_form(parse_qsl(text, keep_blank_values=True)), False
+
+
+def request_params(query: str, content_type: str, body: bytes) -> Params:
+    """The query string merged with the body (the body wins), remembering the keys a JSON body carried."""
+    merged = parse_query(query)
+    values, as_json = read_body(content_type, body)
+    merged.update(values)
+    return Params(merged, json_keys=frozenset(values) if as_json else frozenset())

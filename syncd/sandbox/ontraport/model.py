@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.sandbox.ontraport import commerce
+from syncd.sandbox.ontraport import commerce, notes
+from syncd.sandbox.ontraport.behaviour import Behaviour
 from syncd.sandbox.ontraport.criteria import Condition, InvalidQuery, is_number, matches, parse_condition
-from syncd.sandbox.ontraport.errors import ApiError
+from syncd.sandbox.ontraport.errors import ApiError, NotFound
 from syncd.sandbox.ontraport.fields import (
     CONTACT_FIELDS,
     DEFAULT_CUSTOM_FIELDS,
@@ -28,6 +29,7 @@ from syncd.sandbox.ontraport.fields import (
     to_text,
     valid_email,
 )
+from syncd.sandbox.ontraport.ids import parse_id
 
 Record = dict[str, Value]
 MAX_RANGE = 50
@@ -48,14 +50,6 @@ OBJECT_TYPES: dict[int, ObjectType] = {
     PURCHASE: ObjectType(PURCHASE, "Purchase", "Purchases"),
     TRANSACTION: ObjectType(TRANSACTION, "Transaction", "Transactions"),
 }
-NOTE_FIELDS = ("id", "owner", "author", "date", "dlm", "data", "contact_id", "object_type_id")
-
-
-def parse_id(value: Any, *, what: str = "ID") -> int:
-    text = to_text(value) if not isinstance(value, list) else None
-    if text is None or not text.strip().isdigit():
-        raise ApiError(400, f"Invalid {what}")
-    return int(text)
 
 
 def _truthy(value: Any) -> bool:
@@ -70,6 +64,7 @@ class OntraportModel:
         self, *, clock: Callable[[], float] = time.time, custom_fields: Iterable[FieldDef] = DEFAULT_CUSTOM_FIELDS
     ) -> None:
         self._clock = clock
+        self.behaviour = Behaviour()  # the sandbox replaces it when a switch changes
         self._lock = threading.RLock()
         self._custom: dict[str, FieldDef] = {f.key: f for f in custom_fields}
         self._rows: dict[int, dict[int, Record]] = {t: {} for t in OBJECT_TYPES}
@@ -102,7 +97,7 @@ class OntraportModel:
         if object_id == CONTACT:
             return {"id", *(f.key for f in self.contact_fields())}
         if object_id == NOTE:
-            return set(NOTE_FIELDS)
+            return set(notes.FIELDS)
         return set(commerce.FIELDS[object_id])
 
     def reject_emails(self, emails: Iterable[str]) -> list[str]:
@@ -116,7 +111,7 @@ class OntraportModel:
         with self._lock:
             record = self._rows[object_id].get(record_id)
             if record is None:
-                raise ApiError(404, "Object not found")
+                raise NotFound()
             return dict(record)
 
     def all(self, object_id: int) -> list[Record]:
@@ -214,7 +209,7 @@ class OntraportModel:
         record_id = parse_id(params.get("id"))
         with self._lock:
             if record_id not in self._rows[CONTACT]:
-                raise ApiError(404, "Object not found")
+                raise NotFound()
             return {"attrs": self._merge(record_id, params, ignore_blanks=False)}
 
     def _equal_ids(self, object_id: int, condition: Condition) -> list[int] | None:
@@ -231,7 +226,7 @@ class OntraportModel:
         with self._lock:
             record = self._rows[object_id].pop(record_id, None)
             if record is None:
-                raise ApiError(404, "Object not found")
+                raise NotFound()
             if object_id == CONTACT:
                 self._reindex(record_id, record, {})
                 self.deletes += 1
@@ -289,27 +284,49 @@ class OntraportModel:
     # ------------------------------------------------------------------------------------------------ notes, products
 
     def create_note(self, params: Mapping[str, Any]) -> Record:
-        contact_id = parse_id(params.get("contact_id"), what="Contact ID")
-        object_type_id = parse_id(params.get("object_type_id", 0), what="object_type_id")
+        contact_id, object_type_id = notes.contact_of(params)
         with self._lock:
             if object_type_id == CONTACT and contact_id not in self._rows[CONTACT]:
                 raise ApiError(400, "Invalid Contact ID")
-            now = self.now()
-            fields: Record = {
-                "owner": "1",
-                "author": to_text(params.get("author", "")) or "",
-                "date": now,
-                "dlm": now,
-                "data": to_text(params.get("data", "")) or "",
-                "contact_id": str(contact_id),
-                "object_type_id": str(object_type_id),
-            }
+            fields = notes.new_note(params, self.now(), authors=self.behaviour.note_authors)
             return dict(self._insert(NOTE, fields))
+
+    def update_note(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`PUT /1/Notes` by `id`: `{"attrs": changed fields + dlm + id}`."""
+        note_id = parse_id(params.get("id"))
+        with self._lock:
+            record = self._rows[NOTE].get(note_id)
+            if record is None:
+                raise NotFound()
+            changes = notes.note_changes(params, record, authors=self.behaviour.note_authors)
+            contact = changes.get("contact_id")
+            on_contact = record.get("object_type_id") == str(CONTACT)
+            if contact is not None and on_contact and int(contact) not in self._rows[CONTACT]:
+                raise ApiError(400, "Invalid Contact ID")
+            return {"attrs": self._apply(record, changes)}
 
     def create_product(self, params: Mapping[str, Any]) -> Record:
         fields = commerce.product_fields(params, self.now())
         with self._lock:
+            if len(self._rows[PRODUCT]) >= self.behaviour.product_limit:
+                raise ApiError(400, commerce.PRODUCT_LIMIT_TEXT)
             return dict(self._insert(PRODUCT, fields))
+
+    def update_product(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`PUT /1/Products` by `id`: `{"attrs": changed fields + dlm + id}`."""
+        product_id = parse_id(params.get("id"))
+        with self._lock:
+            record = self._rows[PRODUCT].get(product_id)
+            if record is None:
+                raise NotFound()
+            return {"attrs": self._apply(record, commerce.product_changes(params, record))}
+
+    def _apply(self, record: Record, changes: Mapping[str, Value]) -> dict[str, Value]:
+        """Write `changes` into a note or product record: what an update answers under `attrs`."""
+        if changes:
+            record.update(changes)
+            record["dlm"] = self.now()
+        return {**changes, "dlm": record["dlm"], "id": record["id"]}
 
     def log_transaction(self, params: Mapping[str, Any]) -> int:
         """`POST /1/transaction/processManual` with `chargeNow: "chargeLog"`: the invoice id."""

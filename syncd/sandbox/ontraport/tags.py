@@ -1,11 +1,11 @@
 """Tags in the Ontraport simulator: tagging contacts by tag name, as `PUT /1/objects/tagByName` does.
 
-`PUT /1/objects/tagByName` with `objectID` (0: contacts), `ids` (a comma-separated list or an array of record ids)
-and `add_names` (an array of tag names) adds the tags to those records, creating a tag the account does not have
-yet; `DELETE /1/objects/tagByName` with `remove_names` takes them off again. Ontraport processes both in the
-background and answers at once with `data` = "The tag is now being processed." (ids of records that do not exist
-are passed over, as a background job would). Tag names match case-insensitively; a new tag keeps the spelling it
-was first written with.
+`PUT /1/objects/tagByName` with `objectID` (0: contacts), `ids` (a JSON array of record ids in a JSON body, as the
+official SDK's tests send it; `ids=1,2` or `ids[0]=1` in a form) and `add_names` (an array of tag names) adds the
+tags to those records, creating a tag the account does not have yet; `DELETE /1/objects/tagByName` with
+`remove_names` takes them off again. Ontraport processes both in the background and answers at once with `data` =
+"The tag is now being processed." (ids of records that do not exist are passed over, as a background job would).
+Tag names match case-insensitively; a new tag keeps the spelling it was first written with.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 from syncd.sandbox.ontraport.errors import ApiError
 from syncd.sandbox.ontraport.fields import to_text
-from syncd.sandbox.ontraport.model import CONTACT, OntraportModel, parse_id
+from syncd.sandbox.ontraport.ids import id_list, parse_id
+from syncd.sandbox.ontraport.model import CONTACT, OntraportModel
 
 PROCESSING = "The tag is now being processed."
 
@@ -63,15 +64,18 @@ class TagBook:
         return self._ids[key]
 
 
-def tag_by_name(model: OntraportModel, book: TagBook, params: Mapping[str, Any], *, add: bool) -> str:
-    """`PUT` (add) or `DELETE` (remove) `/1/objects/tagByName`: the answer's `data`, or an ApiError."""
+def tag_by_name(
+    model: OntraportModel, book: TagBook, params: Mapping[str, Any], *, add: bool, json_strings: str = "refuse"
+) -> str:
+    """`PUT` (add) or `DELETE` (remove) `/1/objects/tagByName`: the answer's `data`, or an ApiError. `json_strings`
+    is how a JSON `ids` that is not an array is read (see `ids.id_list`)."""
     if parse_id(params.get("objectID"), what="objectID") != CONTACT:
         raise ApiError(400, "Invalid objectID")
-    ids = _ids(params.get("ids"))
+    ids = id_list(params, json_strings=json_strings)
     names = _names(params.get("add_names" if add else "remove_names"))
-    if not ids or not names:
+    if not ids.given or not names:
         raise ApiError(400, "Invalid request: ids and " + ("add_names" if add else "remove_names") + " are required")
-    existing = [i for i in ids if _exists(model, i)]
+    existing = [i for i in ids.ids if _exists(model, i)]
     if add:
         book.add(existing, names)
     else:
@@ -85,13 +89,6 @@ def _exists(model: OntraportModel, contact_id: int) -> bool:
     except ApiError:
         return False
     return True
-
-
-def _ids(value: Any) -> list[int]:
-    if value is None or value == "":
-        return []
-    items = value if isinstance(value, list) else (to_text(value) or "").split(",")
-    return [parse_id(item) for item in items if str(item).strip()]
 
 
 def _names(value: Any) -> list[str]:

@@ -225,7 +225,7 @@ class OntraportWriter:
         if mode == "delete":
             answer = await self._api.call("DELETE", "/1/Contact", params={"id": remote_id}, accept=(404,))
             return answer.status == 200
-        body = {"objectID": CONTACT_OBJECT, "ids": remote_id, "add_names": [self.config.deleted_tag]}
+        body = {"objectID": CONTACT_OBJECT, "ids": [int(remote_id)], "add_names": [self.config.deleted_tag]}
         await self._api.call("PUT", "/1/objects/tagByName", body=body)
         return True
 
