@@ -455,13 +455,14 @@ def crm(make: Any) -> Sell:
 
 
 def test_v2_lists_live_records_page_by_page(crm: Sell) -> None:
-    """GET /v2/leads pages through live records (deleted ones left out) with links.next_page while more remain."""
-    first = crm.client.get("/v2/leads", params={"per_page": 10}).json()
+    """GET /v2/leads?sort_by=id:asc pages through live records (deleted ones left out) with links.next_page while
+    more remain."""
+    first = crm.client.get("/v2/leads", params={"per_page": 10, "sort_by": "id:asc"}).json()
     assert first["meta"]["type"] == "collection"
     assert first["meta"]["count"] == 10
     assert [i["data"]["id"] for i in first["items"]] == [1, 2, 4, 5, 6, 7, 8, 9, 10, 11]
     ids: list[int] = []
-    url: str | None = f"{crm.url}/v2/leads?per_page=10"
+    url: str | None = f"{crm.url}/v2/leads?per_page=10&sort_by=id:asc"
     while url:
         body = crm.client.get(url).json()
         ids += [i["data"]["id"] for i in body["items"]]
@@ -470,9 +471,11 @@ def test_v2_lists_live_records_page_by_page(crm: Sell) -> None:
 
 
 def test_v2_filters_and_sorts(crm: Sell) -> None:
-    """ids= picks records; sort_by=updated_at:desc puts the latest change first."""
-    picked = crm.client.get("/v2/leads", params={"ids": "5,2,3,99"}).json()
+    """ids= picks records (in the list's order); sort_by=updated_at:desc puts the latest change first."""
+    picked = crm.client.get("/v2/leads", params={"ids": "5,2,3,99", "sort_by": "id:asc"}).json()
     assert [i["data"]["id"] for i in picked["items"]] == [2, 5]
+    by_default = crm.client.get("/v2/leads", params={"ids": "5,2,3,99"}).json()
+    assert [i["data"]["id"] for i in by_default["items"]] == [5, 2]  # leads: updated_at:asc, lead 2 changed last
     latest = crm.client.get("/v2/leads", params={"sort_by": "updated_at:desc", "per_page": 2}).json()
     assert [i["data"]["id"] for i in latest["items"]] == [2, 30]
     backwards = crm.client.get("/v2/leads", params={"sort_by": "id:desc", "per_page": 1}).json()
@@ -485,7 +488,7 @@ def test_v2_filters_and_sorts(crm: Sell) -> None:
         ({"per_page": 101}, "per_page"),
         ({"per_page": 0}, "per_page"),
         ({"page": 0}, "page"),
-        ({"sort_by": "email"}, "sort_by"),
+        ({"sort_by": "phone"}, "sort_by"),
         ({"sort_by": "id:sideways"}, "sort_by"),
         ({"ids": "1,x"}, "ids"),
     ],
@@ -498,14 +501,14 @@ def test_v2_bad_parameters_get_400(crm: Sell, params: dict[str, Any], field: str
 
 
 def test_v2_records_have_v2_shapes(crm: Sell) -> None:
-    """A v2 record has custom_fields by name, tag names, money as a number, updated_at, and meta type/version."""
+    """A v2 record has custom_fields by name, tag names, money as a string, updated_at, and meta type/version."""
     deal = crm.client.get("/v2/deals/50").json()
     assert deal["meta"] == {"type": "deal", "version": 1}
     data = deal["data"]
     assert data["custom_fields"] == {"Tier": "Gold"}
     assert "custom_field_values" not in data
     assert data["tags"] == ["vip"]
-    assert data["value"] == 1250.5
+    assert data["value"] == "1250.50"
     assert data["updated_at"] == "2024-03-01T10:00:00Z"
     lead = crm.client.get("/v2/leads/2").json()
     assert (lead["data"]["email"], lead["meta"]["version"]) == ("new@example.org", 2)
@@ -522,10 +525,10 @@ def test_v2_unknown_or_deleted_records_get_404(crm: Sell, path: str) -> None:
 
 
 def test_v2_line_items_of_an_order(crm: Sell) -> None:
-    """GET /v2/orders/{id}/line_items lists the order's line items with money as numbers."""
+    """GET /v2/orders/{id}/line_items lists the order's line items with money as strings."""
     body = crm.client.get("/v2/orders/60/line_items").json()
     assert [i["data"]["id"] for i in body["items"]] == [70, 71, 72]
-    assert body["items"][0]["data"]["price"] == 9.99
+    assert body["items"][0]["data"]["price"] == "9.99"
     assert body["items"][0]["meta"]["type"] == "line_item"
 
 

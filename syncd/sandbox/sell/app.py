@@ -29,14 +29,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from syncd.events import STREAM_KINDS
 from syncd.sandbox.faults import CONTROL_PREFIX, FaultMiddleware, FaultPlan, fault_routes
 from syncd.sandbox.ratelimit import RollingWindow
 from syncd.sandbox.sell.control import DEFAULT_RATE, Behaviour, control_routes, updated
 from syncd.sandbox.sell.history import collector_paused, generate_history
 from syncd.sandbox.sell.records import RecordIndex, event_epoch
 from syncd.sandbox.sell.responses import RequestIdMiddleware, error_response, json_bytes
-from syncd.sandbox.sell.streams import PositionError, StreamLog, decode_position, encode_position
+from syncd.sandbox.sell.shapes import STRING_IDS, firehose_item
+from syncd.sandbox.sell.streams import SELL_STREAMS, PositionError, StreamLog, decode_position, encode_position
 from syncd.sandbox.sell.v2 import V2Api
 from syncd.units import Rate
 
@@ -60,7 +60,7 @@ class SellSandbox:
         duplicates: float = 0.0,
         require_user_agent: bool = True,
     ) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._tokens = frozenset(tokens)
         self.retention = retention
         self._clock = clock
@@ -75,12 +75,12 @@ class SellSandbox:
             },
         )
         self._window = RollingWindow(rate, clock)
-        self._logs = {stream: StreamLog(stream) for stream in STREAM_KINDS}
+        self._logs = {stream: StreamLog(stream) for stream in SELL_STREAMS}
         self.records = RecordIndex()
         self._statuses: Counter[int] = Counter()
         self.throttled = 0
         self.faults = FaultPlan()
-        v2 = V2Api(self.records, self._lock, self.guard)
+        v2 = V2Api(self)
         self.app = Starlette(
             routes=[
                 Route("/v3/{stream}/stream", self._stream, methods=["GET"]),
@@ -101,7 +101,7 @@ class SellSandbox:
     def append(self, stream: str, items: Sequence[dict[str, Any]]) -> None:
         """Append raw Firehose items to `stream` (as the account's users would cause them)."""
         log = self._log_of(stream)
-        with self._lock:
+        with self.lock:
             now = self._clock()
             for item in items:
                 self._append_one(log, item, now)
@@ -110,7 +110,7 @@ class SellSandbox:
         """Append a whole history of (stream, item), e.g. `generate_history(...)`."""
         for stream, _ in history:
             self._log_of(stream)
-        with self._lock, collector_paused():
+        with self.lock, collector_paused():
             now = self._clock()
             for stream, item in history:
                 self._append_one(self._logs[stream], item, now)
@@ -125,16 +125,16 @@ class SellSandbox:
     def expire(self, stream: str | None, *, keep: int = 0) -> int:
         """Drop all but the newest `keep` items of `stream` (or of every stream); positions before them get 410."""
         logs = list(self._logs.values()) if stream is None else [self._log_of(stream)]
-        with self._lock:
+        with self.lock:
             return sum(log.keep_newest(keep) for log in logs)
 
     def set_tokens(self, tokens: Iterable[str]) -> None:
-        with self._lock:
+        with self.lock:
             self._tokens = frozenset(tokens)
 
     def configure(self, **changes: Any) -> None:
         """Change behaviour knobs (see `Behaviour`); ValueError on a bad one."""
-        with self._lock:
+        with self.lock:
             behaviour = updated(self.behaviour, changes)
             if "rate" in changes:
                 self._window = RollingWindow(behaviour.rate, self._clock)
@@ -142,7 +142,7 @@ class SellSandbox:
 
     def state(self) -> dict[str, Any]:
         """What `GET /_sandbox/state` answers."""
-        with self._lock:
+        with self.lock:
             streams = {}
             for name, log in self._logs.items():
                 self._expire(log)
@@ -156,15 +156,16 @@ class SellSandbox:
                 "streams": streams,
                 "requests": {str(status): count for status, count in sorted(self._statuses.items())},
                 "throttled": self.throttled,
+                "records": self.records.counts(),
                 "behaviour": self.behaviour.to_json(),
             }
 
     def retained_json(self, stream: str) -> bytes:
         """`{"items": [...]}` with every retained item of `stream`, as served."""
         log = self._log_of(stream)
-        with self._lock:
+        with self.lock:
             self._expire(log)
-            return b'{"items":[' + b",".join(log.all()) + b"]}"
+            return b'{"items":[' + b",".join(self._served(log, log.all())) + b"]}"
 
     # -------------------------------------------------------------------------------------------------------------
     # internals (called with the lock held)
@@ -191,7 +192,8 @@ class SellSandbox:
             return item
         if mode == "id_only":
             return {**item, "data": {"id": data["id"]}}
-        known = self.records.latest(str(meta.get("type")), data["id"]) if type(data["id"]) is int else None
+        kind = self.records.kind_of(str(meta.get("type")), data)
+        known = self.records.latest(kind, data["id"]) if type(data["id"]) is int else None
         if set(data) == {"id"} and known is not None:
             return {**item, "data": known.data}
         return item
@@ -202,7 +204,7 @@ class SellSandbox:
     def _count(self, path: str, status: int) -> None:
         if path.startswith(CONTROL_PREFIX):
             return
-        with self._lock:
+        with self.lock:
             self._statuses[status] += 1
 
     def guard(self, request: Request) -> Response | None:
@@ -236,7 +238,7 @@ class SellSandbox:
 
     async def _stream(self, request: Request) -> Response:
         stream = request.path_params["stream"]
-        with self._lock:
+        with self.lock:
             refused = self.guard(request)
             if refused is not None:
                 return refused
@@ -286,7 +288,15 @@ class SellSandbox:
         page = log.read(start, count, duplicate=duplicate, limit=limit)
         return self._answer(request, log, page.items, page.next_offset)
 
+    def _served(self, log: StreamLog, items: list[bytes]) -> list[bytes]:
+        """Items as the Firehose serves them under the `ids_as` reading."""
+        if self.behaviour.ids_as == "number" or SELL_STREAMS[log.name] not in STRING_IDS:
+            return items
+        ids_as = self.behaviour.ids_as
+        return [_encoder.encode(firehose_item(msgspec.json.decode(raw), ids_as)) for raw in items]
+
     def _answer(self, request: Request, log: StreamLog, items: list[bytes], offset: int) -> Response:
+        items = self._served(log, items)
         position = encode_position(log.name, offset)
         top = offset >= log.head
         if top and self._rng.random() < self.behaviour.empty_next_at_top:

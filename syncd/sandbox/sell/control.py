@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from syncd.sandbox.sell.responses import json_bytes, json_response
+from syncd.sandbox.sell.shapes import IdsAs, MoneyAs
 from syncd.units import Rate, parse_rate
 
 if TYPE_CHECKING:
@@ -45,6 +46,12 @@ class Behaviour:
     require_user_agent: bool = True
     empty_next_at_top: float = 0.5  # how often `links.next` is "" on a page at the top
     deleted_data: DeletedData = "as_sent"  # what `data` holds on deleted items
+    money_as: MoneyAs = "string"  # v2 money: "1250.00", or a number (older payloads)
+    ids_as: IdsAs = "number"  # order.deal_id, line_item.product_id: as shown (numbers), or as documented (strings)
+    unknown_params: str = "reject"  # a v2 list parameter Sell does not document: 400, or "ignore"
+    email_filter: str = "exact"  # the v2 `email` filter: exact, or "casefold" (case-insensitive)
+    write_previous: str = "written"  # a write's Firehose `previous`: every written key, or only the "changed" ones
+    unchanged_write: str = "silent"  # a write that changes nothing: no event, same version; or "event"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -53,6 +60,18 @@ class Behaviour:
 
 
 _PROBABILITIES = ("short_pages", "empty_pages", "duplicates", "empty_next_at_top")
+_CHOICES: dict[str, tuple[object, ...]] = {
+    "throttle_status": (429, 409),
+    "throttle_body": ("envelope", "empty"),
+    "deleted_data": ("as_sent", "id_only", "snapshot"),
+    "money_as": ("string", "number"),
+    "ids_as": ("number", "string"),
+    "unknown_params": ("reject", "ignore"),
+    "email_filter": ("exact", "casefold"),
+    "write_previous": ("written", "changed"),
+    "unchanged_write": ("silent", "event"),
+    "require_user_agent": (True, False),
+}
 
 
 def updated(behaviour: Behaviour, changes: dict[str, Any]) -> Behaviour:
@@ -70,20 +89,9 @@ def updated(behaviour: Behaviour, changes: dict[str, Any]) -> Behaviour:
             if value is not None and not isinstance(value, str):
                 raise ValueError(f'rate: expected a rate such as "10/s" or null, got {value!r}')
             values[key] = None if value is None else parse_rate(value)
-        elif key == "throttle_status":
-            if value not in (429, 409):
-                raise ValueError(f"throttle_status: expected 429 or 409, got {value!r}")
-            values[key] = value
-        elif key == "throttle_body":
-            if value not in ("envelope", "empty"):
-                raise ValueError(f'throttle_body: expected "envelope" or "empty", got {value!r}')
-            values[key] = value
-        elif key == "require_user_agent":
-            if not isinstance(value, bool):
-                raise ValueError(f"require_user_agent: expected true or false, got {value!r}")
-            values[key] = value
-        elif value not in ("as_sent", "id_only", "snapshot"):
-            raise ValueError(f'deleted_data: expected "as_sent", "id_only" or "snapshot", got {value!r}')
+        elif not any(value == choice and type(value) is type(choice) for choice in _CHOICES[key]):
+            expected = " or ".join(json.dumps(choice) for choice in _CHOICES[key])
+            raise ValueError(f"{key}: expected {expected}, got {value!r}")
         else:
             values[key] = value
     return dataclasses.replace(behaviour, **values)

@@ -1,38 +1,26 @@
-"""The Sell sandbox's Core API v2 view: the latest snapshot of every record the Firehose items described.
+"""The Sell sandbox's Core API store: the latest snapshot of every record the Firehose items (and the account's
+expired past) described, as the Core API v2 lists and serves them.
 
-Snapshots are kept in Firehose shape and turned into v2 shape when served: `custom_fields` as name -> value, `tags`
-as a list of names, money as numbers, `updated_at` present, each item with `meta: {type, version}`.
+Snapshots are kept in Firehose shape (`syncd.sandbox.sell.shapes` turns them into v2 shape when served). Lead
+sources and deal sources are separate record kinds with their own ids, as in Sell: a Firehose `source` item is filed
+by its `resource_type`. Pipelines have no stream: one is known for every `pipeline_id` a stage names.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import msgspec
-
-# v2 resource (path) -> record kind
-V2_RESOURCES: dict[str, str] = {
-    "leads": "lead",
-    "contacts": "contact",
-    "deals": "deal",
-    "notes": "note",
-    "orders": "order",
-    "stages": "stage",
-    "sources": "source",
-    "line_items": "line_item",
-    "custom_fields": "custom_field",
-}
-_MONEY: dict[str, tuple[str, ...]] = {
+SOURCE_KINDS = {"lead": "lead_source", "deal": "deal_source"}  # a source's resource_type -> its record kind
+MONEY: dict[str, tuple[str, ...]] = {
     "deal": ("value",),
-    "order": ("discount",),
-    "line_item": ("quantity", "price", "value", "variation"),
-}
-SORT_KEYS = ("id", "updated_at")
-
-_encoder = msgspec.json.Encoder(decimal_format="number")
+    "line_item": ("price", "value", "variation"),
+    "product": ("cost",),
+}  # money attributes by record kind (a product's prices hold more)
 
 
 @dataclass(slots=True)
@@ -64,28 +52,56 @@ class RecordIndex:
         self._versions: dict[str, int] = {}
         self._sorted: dict[tuple[str, str], tuple[int, list[Snapshot]]] = {}
 
-    def apply(self, item: Any) -> None:
-        """Take one Firehose item into account (malformed items, kept for quarantine tests, are ignored here)."""
+    def kind_of(self, item_type: str, data: dict[str, Any]) -> str:
+        """The record kind an item of `meta.type` `item_type` is filed under (sources split by resource_type)."""
+        if item_type != "source":
+            return item_type
+        resource = data.get("resource_type")
+        if resource in SOURCE_KINDS:
+            return SOURCE_KINDS[resource]
+        record_id = data.get("id")
+        known = [k for k in SOURCE_KINDS.values() if type(record_id) is int and record_id in self._records.get(k, {})]
+        return known[0] if len(known) == 1 else "deal_source"
+
+    def apply(self, item: Any) -> Snapshot | None:
+        """Take one Firehose item into account; the snapshot it left (None: malformed or older than what is known)."""
         if not isinstance(item, dict):
-            return
+            return None
         data, meta = item.get("data"), item.get("meta")
         if not isinstance(data, dict) or not isinstance(meta, dict):
-            return
-        kind, record_id, sequence = meta.get("type"), data.get("id"), meta.get("sequence")
-        if not isinstance(kind, str) or type(record_id) is not int or type(sequence) is not int:
-            return
+            return None
+        item_type, record_id, sequence = meta.get("type"), data.get("id"), meta.get("sequence")
+        if not isinstance(item_type, str) or type(record_id) is not int or type(sequence) is not int:
+            return None
+        kind = self.kind_of(item_type, data)
         records = self._records.setdefault(kind, {})
         known = records.get(record_id)
         if known is not None and sequence < known.sequence:
-            return  # an older event arriving late changes nothing
+            return None  # an older event arriving late changes nothing
         deleted = meta.get("event_type") == "deleted"
         when = meta.get("event_time") if isinstance(meta.get("event_time"), str) else ""
         keep = known.data if (deleted and known is not None and set(data) == {"id"}) else data
-        records[record_id] = Snapshot(kind, record_id, sequence, str(when), keep, deleted)
-        self._versions[kind] = self._versions.get(kind, 0) + 1
+        snapshot = Snapshot(kind, record_id, sequence, str(when), keep, deleted)
+        records[record_id] = snapshot
+        self._changed(kind)
         order_id = data.get("order_id")
         if kind == "line_item" and known is None and type(order_id) is int:
             self._line_items.setdefault(order_id, []).append(record_id)
+        if kind == "stage" and not deleted:
+            self._pipeline(data.get("pipeline_id"), str(data.get("created_at") or when))
+        return snapshot
+
+    def _pipeline(self, pipeline_id: Any, created_at: str) -> None:
+        pipelines = self._records.setdefault("pipeline", {})
+        if type(pipeline_id) is not int or pipeline_id in pipelines:
+            return
+        name = "Sales Pipeline" if not pipelines else f"Pipeline {pipeline_id}"
+        data = {"id": pipeline_id, "name": name, "disabled": False, "created_at": created_at}
+        pipelines[pipeline_id] = Snapshot("pipeline", pipeline_id, 1, created_at, data)
+        self._changed("pipeline")
+
+    def _changed(self, kind: str) -> None:
+        self._versions[kind] = self._versions.get(kind, 0) + 1
 
     def latest(self, kind: str, record_id: int) -> Snapshot | None:
         """The last known snapshot, deleted or not."""
@@ -96,90 +112,67 @@ class RecordIndex:
         snapshot = self.latest(kind, record_id)
         return None if snapshot is None or snapshot.deleted else snapshot
 
+    def live(self, kind: str) -> Iterable[Snapshot]:
+        return (s for s in self._records.get(kind, {}).values() if not s.deleted)
+
+    def counts(self) -> dict[str, int]:
+        """Live records per kind."""
+        return {kind: sum(1 for _ in self.live(kind)) for kind in sorted(self._records)}
+
     def listing(
         self, kind: str, *, sort: str = "id", descending: bool = False, ids: list[int] | None = None
     ) -> list[Snapshot]:
-        """Live records of `kind`, sorted by `sort` ("id" or "updated_at", ties by id), optionally only `ids`."""
+        """Live records of `kind` sorted by `sort` (an attribute; ties by id; missing values last, first when
+        descending), optionally only `ids`."""
         if ids is not None:
             chosen = [s for s in (self.get(kind, i) for i in dict.fromkeys(ids)) if s is not None]
-            chosen.sort(key=_sort_key(sort))
+            chosen.sort(key=sort_key(kind, sort))
         else:
             version = self._versions.get(kind, 0)
             cached = self._sorted.get((kind, sort))
             if cached is None or cached[0] != version:
-                live = [s for s in self._records.get(kind, {}).values() if not s.deleted]
-                live.sort(key=_sort_key(sort))
-                cached = (version, live)
+                ordered = sorted(self.live(kind), key=sort_key(kind, sort))
+                cached = (version, ordered)
                 self._sorted[(kind, sort)] = cached
             chosen = cached[1]
         return chosen[::-1] if descending else chosen
 
-    def line_items(self, order_id: int) -> list[Snapshot]:
-        found = (self.get("line_item", i) for i in self._line_items.get(order_id, ()))
-        return [s for s in found if s is not None]
+    def line_item_ids(self, order_id: int) -> list[int]:
+        """The ids of every line item ever added to the order."""
+        return list(self._line_items.get(order_id, ()))
 
 
-def _sort_key(sort: str) -> Any:
-    if sort == "updated_at":
-        return lambda s: (s.updated_at, s.record_id)
-    return lambda s: s.record_id
+def sort_key(kind: str, field: str) -> Callable[[Snapshot], Any]:
+    """How a listing sorted by `field` orders snapshots: by value (text as a database collation would, money as
+    decimals), records without a value after the others, ties by id."""
+    if field == "id":
+        return lambda s: s.record_id
+    if field == "updated_at":
+        return lambda s: (s.updated_at or str(s.data.get("created_at") or ""), s.record_id)
+    money = field in MONEY.get(kind, ())
+
+    def key(snapshot: Snapshot) -> Any:
+        value = snapshot.data.get(field)
+        if money and isinstance(value, str | int | float) and not isinstance(value, bool):
+            try:
+                return (0, 0, Decimal(str(value)), snapshot.record_id)
+            except InvalidOperation:
+                pass
+        if isinstance(value, bool | int | float):
+            return (0, 0, value, snapshot.record_id)
+        if isinstance(value, str):
+            return (0, 1, collation_key(value), snapshot.record_id)
+        return (1, 0, 0, snapshot.record_id)
+
+    return key
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# v2 shapes
+_LETTERS = str.maketrans({"ł": "l", "ø": "o", "æ": "ae", "ß": "ss", "đ": "d", "þ": "th", "ð": "d", "ı": "i"})
 
 
-def v2_item(snapshot: Snapshot) -> dict[str, Any]:
-    """One v2 item: `{"data": {...}, "meta": {"type", "version"}}`."""
-    return {"data": v2_data(snapshot), "meta": {"type": snapshot.kind, "version": snapshot.sequence}}
-
-
-def v2_data(snapshot: Snapshot) -> dict[str, Any]:
-    data = dict(snapshot.data)
-    if "tags" in data:
-        data["tags"] = [_tag_name(t) for t in data["tags"] or ()]
-    if "custom_field_values" in data:
-        data["custom_fields"] = _custom_fields(data.pop("custom_field_values"))
-    for attr in _MONEY.get(snapshot.kind, ()):
-        data[attr] = _number(data.get(attr))
-    data["updated_at"] = snapshot.updated_at or data.get("created_at")
-    return data
-
-
-def encode(value: Any) -> bytes:
-    """JSON with Decimals as numbers (v2 money)."""
-    return _encoder.encode(value)
-
-
-def _tag_name(tag: Any) -> Any:
-    if isinstance(tag, dict) and isinstance(tag.get("data"), dict):
-        return tag["data"].get("name")
-    return tag
-
-
-def _custom_fields(values: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for entry in values or ():
-        try:
-            name = entry["custom_field"]["data"]["name"]
-        except (KeyError, TypeError):
-            continue
-        fields[str(name)] = _custom_value(entry.get("value"))
-    return fields
-
-
-def _custom_value(value: Any) -> Any:
-    if isinstance(value, dict) and "name" in value and "id" in value:
-        return value["name"]
-    if isinstance(value, list):
-        return [_custom_value(v) for v in value]
-    return value
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            return value
-    return value
+def collation_key(text: str) -> tuple[str, str]:
+    """Text ordered as a linguistic collation orders it: letters without their accents and case first
+    ("łoś" next to "los", before "Nowak"), then the exact spelling."""
+    folded = text.casefold()
+    base = unicodedata.normalize("NFKD", folded.translate(_LETTERS))
+    return "".join(ch for ch in base if not unicodedata.combining(ch)), folded

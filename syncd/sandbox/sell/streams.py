@@ -13,6 +13,26 @@ import binascii
 import re
 from dataclasses import dataclass
 
+# Every Firehose stream the contract names (stream -> the `meta.type` of its items); the sandbox serves them all.
+SELL_STREAMS: dict[str, str] = {
+    "leads": "lead",
+    "contacts": "contact",
+    "deals": "deal",
+    "notes": "note",
+    "orders": "order",
+    "line_items": "line_item",
+    "stages": "stage",
+    "custom_fields": "custom_field",
+    "sources": "source",
+    "products": "product",
+    "associated_contacts": "associated_contact",
+    "collaborations": "collaboration",
+    "users": "user",
+    "tasks": "task",
+    "appointments": "appointment",
+}
+STREAM_OF = {kind: stream for stream, kind in SELL_STREAMS.items()}  # record type -> its stream
+
 _POSITION = re.compile(r"^v1:(?P<stream>[a-z_]+):(?P<offset>\d{1,12})$")
 
 
