@@ -100,7 +100,6 @@ class SinkConfig(_Section, frozen=True):
     on_delete: Literal["delete", "tag", "ignore"] = "delete"
     fields: dict[str, str] = {}
     concurrency: int = 4  # keys in flight at once
-    batch_size: int = 1  # keys per call where the API has a batch endpoint
     timeout: Duration = Duration(30)
     max_backoff: Duration = Duration(300)
     max_attempts: int | None = None  # None: retry transient failures forever
@@ -125,7 +124,7 @@ class SalesmanagoConfig(SinkConfig, frozen=True):
     owner: str = ""
     tags: SalesmanagoTags = SalesmanagoTags()
     rate: Rate | None = Rate(10, 1)
-    batch_size: int = 100
+    batch_size: int = 100  # contacts per `contact/batchupsert` (Ontraport has no batch endpoint: no such key)
 
     @property
     def name(self) -> str:
@@ -419,7 +418,7 @@ def validate(config: Config) -> None:
             check_url(sink.base_url, key=f"{prefix}.base_url", source=src)
         if sink.concurrency < 1:
             fail(f"{prefix}.concurrency", "expected at least 1")
-        if sink.batch_size < 1:
+        if isinstance(sink, SalesmanagoConfig) and sink.batch_size < 1:
             fail(f"{prefix}.batch_size", "expected at least 1")
         if sink.max_attempts is not None and sink.max_attempts < 1:
             fail(f"{prefix}.max_attempts", "expected at least 1 (or leave it out to retry forever)")

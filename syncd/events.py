@@ -40,9 +40,6 @@ class Address(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     state: str = ""
     country: str = ""  # free text as typed in Sell ("Poland")
 
-    def is_empty(self) -> bool:
-        return not (self.line1 or self.city or self.postal_code or self.state or self.country)
-
 
 # A custom field value after normalisation, by Sell type:
 #   bool -> bool; number -> canonical decimal string ("123.45"); date -> ISO date ("2016-04-27");

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import msgspec
 
+from syncd.dates import US_DATE as _US_DATE
 from syncd.events import Address, CustomValue
 from syncd.sell.wire import CustomValues, Money, Tags, WireAddress, explain
 
@@ -54,7 +55,6 @@ def canonical_decimal(value: Any, where: str) -> str:
     return format(number.normalize(), "f")
 
 
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _US_DATETIME = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?$")
 
 

@@ -6,6 +6,8 @@ address (`address.city`, `billing_address.country`), or a custom field by its na
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -93,6 +95,18 @@ def resolve(record: Lead | Contact, path: str) -> Any:
     if part:
         return getattr(value, part, None) if isinstance(value, Address) else None
     return value
+
+
+def external_id(record: Lead | Contact) -> str:
+    """The Sell identity a destination keeps for a record (SALESmanago's externalId, Ontraport's external id
+    field): "sell-lead-9", "sell-contact-5"."""
+    return f"sell-{'lead' if isinstance(record, Lead) else 'contact'}-{record.id}"
+
+
+def digest(payload: Any) -> str:
+    """sha256 of a payload as canonical JSON (sorted keys, no blanks): equal digests mean nothing to send."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def as_text(value: Any) -> str:

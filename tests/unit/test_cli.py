@@ -55,6 +55,15 @@ def test_missing_config_file_is_exit_78(capsys: pytest.CaptureFixture[str]) -> N
     assert "/nonexistent/syncd.toml: the config file does not exist" in capsys.readouterr().err
 
 
+def test_a_key_a_destination_does_not_have_is_exit_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`batch_size` under [sinks.ontraport] (which has no batch endpoint) stops start-up with EX_CONFIG, naming the
+    file and the key."""
+    config = tmp_path / "syncd.toml"
+    config.write_text('[sell]\ntoken = "t"\n[sinks.ontraport]\napp_id = "a"\napi_key = "k"\nbatch_size = 1\n')
+    assert main(["check", "--config", str(config)]) == 78
+    assert f"{config}: sinks.ontraport.batch_size: unknown key" in capsys.readouterr().err
+
+
 def test_a_reader_that_goes_away_early_ends_the_command_quietly(tmp_path: Path) -> None:
     """`syncd status --json | head`: when the reader closes the pipe first, the command exits 0 without a traceback."""
     anyio.run(_empty_store, tmp_path / "syncd.db")

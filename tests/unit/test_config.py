@@ -52,6 +52,7 @@ def test_good_config_is_typed_and_resolved(tmp_path: Path) -> None:
 
 
 BASE = '[sell]\ntoken = "t0ken"\nbase_url = "http://127.0.0.1:1"\n'
+SALESMANAGO = "[sinks.salesmanago]\nbase_url='https://a.b'\nclient_id='c'\napi_secret='s'\nowner='o@example.com'\n"
 
 
 @pytest.mark.parametrize(
@@ -75,6 +76,13 @@ BASE = '[sell]\ntoken = "t0ken"\nbase_url = "http://127.0.0.1:1"\n'
             "e-mail",
         ),
         (BASE + "[sinks.salesmanago]\nclient_id='c'\n", "sinks.salesmanago.base_url", "required"),
+        (
+            BASE + "[sinks.ontraport]\napp_id='a'\napi_key='k'\nbatch_size = 1\n",
+            "sinks.ontraport.batch_size",
+            "unknown key",
+        ),
+        (BASE + SALESMANAGO + "batch_size = 0\n", "sinks.salesmanago.batch_size", "at least 1"),
+        (BASE + SALESMANAGO + "batch_size = 1001\n", "sinks.salesmanago.batch_size", "at most 1000"),
         (BASE + "[sinks.ontraport]\napp_id='a'\napi_key='k'\non_delete='shred'\n", "sinks.ontraport.on_delete", "enum"),
         (BASE + "[health]\nlisten = 'nowhere'\n", "health.listen", "host:port"),
         (BASE + "[sinks.hubspot]\nx = 1\n", "sinks.hubspot", "unknown key"),

@@ -14,12 +14,10 @@ from syncd.errors import PermanentError
 from syncd.events import Address, Contact, Lead
 from syncd.sandbox.ontraport.fields import CONTACT_FIELDS, DEFAULT_CUSTOM_FIELDS
 from syncd.sinks.base import DestinationField
-from syncd.sinks.mapping import parse_fields
+from syncd.sinks.mapping import digest, external_id, parse_fields
 from syncd.sinks.ontraport.map import (
     Related,
     check_mapping,
-    digest,
-    external_id,
     map_person,
     missing_targets,
     parse_meta,
@@ -101,7 +99,7 @@ def test_external_id_field_carries_the_sell_identity(record: Lead | Contact, exp
     """With external_id_field set, that field holds "sell-<kind>-<id>"; without it, no such key is sent."""
     assert mapped(record, external_id_field=EXT)[EXT] == expected
     assert EXT not in mapped(record)
-    assert external_id("lead", 9) == "sell-lead-9"
+    assert external_id(Lead(id=9)) == "sell-lead-9"
 
 
 def test_blank_values_are_sent_as_empty_strings_and_unowned_keys_never() -> None:

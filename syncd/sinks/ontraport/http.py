@@ -1,5 +1,6 @@
 """Calls to the Ontraport REST API: authentication, the shared limiter, rate-limit headers, and every failure
-classified into syncd's error classes (contracts/ontraport.md).
+classified into syncd's error classes. Ontraport authenticates by the `Api-Key` and `Api-Appid` headers and answers
+a success as the envelope `{"code": 0, "data": ..., "account_id": ...}`.
 
 - Every call waits on the account's limiter first, and every answer's `X-Rate-Limit-Remaining` /
   `X-Rate-Limit-Reset` (seconds until the window resets) feeds `limiter.observe`, so the account pauses before

@@ -7,7 +7,7 @@ source by name (`n_lead_source`, `l_lead_source` with `use_utm_names` = "1"); pl
 is configured ("sell-lead-9"). The `[sinks.ontraport.fields]` table maps further Sell fields (or a constant written
 `"=0"`) to any editable contact field: address2, home_phone, birthday, priority, status, bulk_mail (only "=0"),
 bulk_sms, the UTM fields, referral page, affiliate fields, timezone, custom `f` fields; its rows win over the
-defaults. Values are converted by the destination field's type from `GET /1/Contacts/meta` (ontraport_values).
+defaults. Values are converted by the destination field's type from `GET /1/Contacts/meta` (ontraport/values.py).
 
 The mapping owns exactly the keys it writes: each is sent on every write, "" when Sell has no value (a blank
 overwrites in Ontraport, so a value cleared in Sell is cleared there too), and no other key is ever sent. Keys the
@@ -16,7 +16,6 @@ account does not have (or cannot write) are left out; `check_mapping` reports th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from syncd.errors import PermanentError
 from syncd.events import Address, Contact, Lead
 from syncd.sinks.base import DestinationField
 from syncd.sinks.countries import country_code
-from syncd.sinks.mapping import FieldMapping, MappingProblem, as_text, resolve, sell_field_problem
+from syncd.sinks.mapping import FieldMapping, MappingProblem, as_text, external_id, resolve, sell_field_problem
 from syncd.sinks.ontraport.values import UTM_KEYS, to_field
 
 SINK = "ontraport"
@@ -42,11 +41,6 @@ class Related:
 
     company: str | None = None  # a contact's organisation name ("" when it belongs to none)
     source: str | None = None  # a lead's source name ("" when it has none)
-
-
-def external_id(kind: str, record_id: int) -> str:
-    """The value syncd keeps in the external id field: "sell-lead-9", "sell-contact-5"."""
-    return f"sell-{kind}-{record_id}"
 
 
 def parse_meta(data: Any) -> dict[str, DestinationField]:
@@ -97,8 +91,7 @@ def defaults(record: Lead | Contact, related: Related, *, external_id_field: str
     if isinstance(record, Lead) and related.source is not None:
         values.update(dict.fromkeys(LEAD_SOURCE_KEYS, related.source))
     if external_id_field:
-        kind = "lead" if isinstance(record, Lead) else "contact"
-        values[external_id_field] = external_id(kind, record.id)
+        values[external_id_field] = external_id(record)
     return values
 
 
@@ -193,12 +186,6 @@ def check_mapping(
                 MappingProblem(EXTERNAL_ID_KEY, f"{_name(field)} is a {field.type} field; it must hold text")
             )
     return problems
-
-
-def digest(payload: Mapping[str, str]) -> str:
-    """sha256 of the payload as canonical JSON: equal digests mean nothing to send."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _constant(row: FieldMapping) -> str | None:

@@ -22,7 +22,6 @@ A value that cannot be converted raises `ValueError` whose text never repeats th
 from __future__ import annotations
 
 import calendar
-import re
 import zoneinfo
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -30,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from syncd.dates import US_DATE
 from syncd.sinks.base import DestinationField
 from syncd.sinks.countries import country_code, state_code
 from syncd.sinks.mapping import as_text
@@ -43,7 +43,6 @@ OPTION_TYPES = frozenset({"drop", "subscription"})
 PRIORITY_NAMES = {"none": "0", "high": "8", "medium": "9", "low": "10"}
 _TRUE = frozenset({"1", "true", "yes", "y", "on", "checked", "x"})
 _FALSE = frozenset({"", "0", "false", "no", "n", "off", "unchecked"})
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 
 def to_field(value: Any, field: DestinationField, *, country: str | None = None) -> str:
@@ -132,7 +131,7 @@ def epoch_text(value: Any) -> str:
     raw = value.strip()
     if raw.isdigit():
         return raw
-    us = _US_DATE.match(raw)
+    us = US_DATE.match(raw)
     if us:
         month, day, year = (int(g) for g in us.groups())
         try:

@@ -11,7 +11,7 @@ record is skipped with the reason.
 Deletes (after the deletion guard): `on_delete = "delete"` deletes the contact (`DELETE /1/Contact?id=`; already
 gone counts as done), "tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`), "ignore" leaves it.
 
-The contact fields come from ontraport_map (pure), converted by the field types of `GET /1/Contacts/meta`, which is
+The contact fields come from ontraport/map.py (pure), converted by the field types of `GET /1/Contacts/meta`, which is
 fetched once and again when a configured field is missing from it. An unchanged payload (same digest as the last
 write) is not sent again.
 """
@@ -33,14 +33,12 @@ from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups
 from syncd.sinks.guard import guard_delete
-from syncd.sinks.mapping import parse_fields
+from syncd.sinks.mapping import digest, external_id, parse_fields
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.map import (
     EXTERNAL_ID_KEY,
     SINK,
     Related,
-    digest,
-    external_id,
     map_person,
     missing_targets,
     parse_meta,
@@ -147,7 +145,7 @@ class OntraportWriter:
                 f"no e-mail, and {EXTERNAL_ID_KEY} is not set: without an e-mail or an external id field a"
                 " contact cannot be found again, so it is not created (set the field to sync such records)",
             )
-        found = await self._find_by_external_id(field, external_id(work.kind, record.id))
+        found = await self._find_by_external_id(field, external_id(record))
         if found is not None and await self._update(found, payload):
             return Done(work.key, work.seqs, remote_id=found, digest=sign, sent=sent, detail="found by external id")
         created = await self._create(payload)
@@ -258,7 +256,7 @@ class OntraportWriter:
                 return found
         field = self.config.external_id_field
         if field and record is not None:
-            found = await self._find_by_external_id(field, external_id(work.kind, work.record_id))
+            found = await self._find_by_external_id(field, external_id(record))
             if found is not None:
                 return found
         for earlier in change.earlier_emails:

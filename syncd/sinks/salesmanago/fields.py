@@ -2,7 +2,7 @@
 
 SALESmanago has no field-list endpoint: the contact's fields are fixed, and its contact details (`properties`) and
 dictionary properties (NUMBER, DATE) are free-form — any name may be written, so they are listed as patterns.
-The keys are the targets of `[sinks.salesmanago.fields]` (see salesmanago_targets).
+The keys are the targets of `[sinks.salesmanago.fields]` (see salesmanago/targets.py).
 """
 
 from __future__ import annotations

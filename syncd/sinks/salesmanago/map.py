@@ -1,6 +1,6 @@
 """Sell lead/contact → one SALESmanago contact upsert. Pure.
 
-Defaults (then the user's `[sinks.salesmanago.fields]` rows add or override, see salesmanago_targets):
+Defaults (then the user's `[sinks.salesmanago.fields]` rows add or override, see salesmanago/targets.py):
 
 - email → contact.email (lower-case: the contact's identity).
 - first_name + last_name (else a lead's organization_name, an organisation's name) → contact.name.
@@ -25,20 +25,18 @@ wrote before and no longer wants go in `removeTags`; tags syncd never wrote are 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.config import SalesmanagoConfig
 from syncd.events import Contact, Lead, email_of
-from syncd.sinks.mapping import CUSTOM_PREFIX, FieldMapping, MappingProblem, resolve
+from syncd.sinks.mapping import CUSTOM_PREFIX, FieldMapping, MappingProblem, digest, external_id, resolve
 from syncd.sinks.salesmanago.targets import (
     ADDRESS_PARTS,
     Target,
     check_mapping,
-    clip,
+    clip_detail,
     parse_target,
     tag_name,
     to_birthday,
@@ -55,9 +53,7 @@ __all__ = [
     "MappedContact",
     "MappingProblem",
     "check_mapping",
-    "external_id",
     "map_person",
-    "payload_digest",
     "wanted_tags",
 ]
 
@@ -118,7 +114,7 @@ class MappedContact:
     @property
     def digest(self) -> str:
         """The digest of `desired()`: equal digests mean nothing to send."""
-        return payload_digest(self.desired())
+        return digest(self.desired())
 
     def upsert(self, last: LastWrite, *, rename_from: str | None = None) -> dict[str, Any]:
         """The item to send after `last`: a rename (`contact.email` = `rename_from`, `newEmail` = the current
@@ -137,16 +133,6 @@ class MappedContact:
     def sent(self) -> dict[str, Any]:
         """What to keep in the link for the next write."""
         return {"email": self.email, "tags": list(self.tags), "properties": sorted(self.properties)}
-
-
-def payload_digest(payload: Any) -> str:
-    """sha256 of the canonical JSON of a payload (sorted keys, no blanks)."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def external_id(record: Lead | Contact) -> str:
-    return f"sell-{'lead' if isinstance(record, Lead) else 'contact'}-{record.id}"
 
 
 def _state(record: Lead | Contact) -> str:
@@ -191,7 +177,7 @@ def _default_properties(record: Lead | Contact) -> dict[str, str]:
         values["customer_status"] = record.customer_status.strip()
         values["prospect_status"] = record.prospect_status.strip()
     values["description"] = record.description.strip()
-    return {name: clip(value) for name, value in values.items() if value}
+    return {name: clip_detail(value) for name, value in values.items() if value}
 
 
 def map_person(
@@ -274,7 +260,7 @@ class _Build:
         elif form == "property":
             text = to_text(value)
             if text is not None:
-                self.properties[name] = clip(text)
+                self.properties[name] = clip_detail(text)
         elif form in ("number", "date"):
             converted = to_number(value) if form == "number" else to_epoch_ms(value)
             if converted is not None:

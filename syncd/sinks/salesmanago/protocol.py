@@ -1,8 +1,9 @@
 """SALESmanago's request signing and the reading of its replies into syncd's error classes. Pure.
 
-Replies are judged by `success` and `message`, never by the HTTP status alone (contracts/salesmanago.md):
-"Not authenticated…" is destination-wide; a limit or throttling message (and 429/503) is throttling; other 5xx are
-transient; `success: false` about the data is permanent for that record; HTTP 400 is permanent.
+Replies are judged by `success` and `message`, never by the HTTP status alone (SALESmanago answers most refusals
+with HTTP 200 and `success: false`): "Not authenticated…" is destination-wide; a limit or throttling message (and
+429/503) is throttling; other 5xx are transient; `success: false` about the data is permanent for that record;
+HTTP 400 is permanent.
 
 Messages SALESmanago returns quote e-mail addresses ("Invalid email: ada@…"). Error messages end up in logs and in
 the dead-letter reason, so every address in them is replaced by `<e-mail>`; the full reply goes to the error's

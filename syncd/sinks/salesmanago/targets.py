@@ -16,7 +16,7 @@ A target names where a Sell value lands in a contact upsert, and how the value i
 - `tags` → `tags` (added): each value of a list, or the value; a ticked checkbox adds the Sell field's name.
 
 An unset Sell value never overrides a default; it leaves the target out (a property syncd wrote before is then
-cleared, see salesmanago_map).
+cleared, see salesmanago/map.py).
 """
 
 from __future__ import annotations
@@ -110,8 +110,10 @@ def check_mapping(rows: Iterable[FieldMapping], *, custom_names: frozenset[str] 
 # value conversion, per target type; None means "leave the target out"
 
 
-def clip(text: str, limit: int = TEXT_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def clip_detail(text: str) -> str:
+    """Text as a SALESmanago contact detail takes it: at most TEXT_LIMIT characters, the end replaced by "…"; line
+    breaks are kept (unlike `httpclient.clip`, which makes one-line excerpts of replies for messages)."""
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
 def to_text(value: Any, part: str = "") -> str | None:

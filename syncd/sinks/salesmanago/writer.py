@@ -33,10 +33,10 @@ from syncd.events import Contact, Lead, email_of
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups
 from syncd.sinks.guard import guard_delete
-from syncd.sinks.mapping import parse_fields
+from syncd.sinks.mapping import digest, parse_fields
 from syncd.sinks.salesmanago.fields import FIELDS
 from syncd.sinks.salesmanago.http import SalesmanagoApi
-from syncd.sinks.salesmanago.map import LastWrite, map_person, payload_digest
+from syncd.sinks.salesmanago.map import LastWrite, map_person
 from syncd.sinks.salesmanago.protocol import API
 from syncd.sinks.salesmanago.targets import tag_name
 from syncd.sinks.salesmanago.upserts import PlannedUpsert, send_upserts
@@ -217,7 +217,7 @@ class SalesmanagoWriter:
             item: dict[str, Any] = {"contact": {"email": last.email}, "tags": tags}
             written = list(dict.fromkeys([*last.tags, *tags]))
             sent = {"email": last.email, "tags": written, "properties": list(last.properties)}
-            return PlannedUpsert(work.key, work.seqs, item, payload_digest(item), sent, detail="tagged as deleted")
+            return PlannedUpsert(work.key, work.seqs, item, digest(item), sent, detail="tagged as deleted")
         # The contact last written, and any a lost write may have made under an earlier e-mail no one else holds.
         emails = [e for e in dict.fromkeys([last.email or email_of(record), *orphans]) if e]
         if not emails:
