@@ -14,8 +14,8 @@ from typing import Any
 from syncd.sandbox.ontraport.behaviour import Behaviour
 from syncd.sandbox.ontraport.errors import ApiError, NotFound
 from syncd.sandbox.ontraport.fields import FieldDef, sections, to_text
-from syncd.sandbox.ontraport.ids import parse_id
-from syncd.sandbox.ontraport.model import CONTACT, NOTE, OBJECT_TYPES, PRODUCT, OntraportModel
+from syncd.sandbox.ontraport.ids import id_list, parse_id
+from syncd.sandbox.ontraport.model import CONTACT, NOTE, OBJECT_TYPES, PRODUCT, TRANSACTION, OntraportModel
 from syncd.sandbox.ontraport.tags import TagBook, tag_by_name
 
 
@@ -137,6 +137,33 @@ def api_routes(
     def process_manual(params: dict[str, Any]) -> Reply:
         return Reply({"invoice_id": model.log_transaction(params)})
 
+    def transactions_named(params: dict[str, Any]) -> tuple[int, ...]:
+        """The transactions a bulk transaction call names: `{"objectID": 46, "ids": [...]}`."""
+        if object_id(params) != TRANSACTION:
+            raise ApiError(400, "Invalid objectID")
+        named = id_list(params, json_strings=settings().json_string_ids)
+        if not named.given:
+            raise ApiError(400, "Invalid request: ids are required")
+        return named.ids
+
+    def reversal(name: str) -> Handler:
+        def handler(params: dict[str, Any]) -> Reply:
+            return Reply(model.reverse(name, transactions_named(params)))
+
+        return handler
+
+    def mark_paid(params: dict[str, Any]) -> Reply:
+        if "id" not in params and settings().mark_paid_ids:
+            return Reply(model.reverse("markPaid", transactions_named(params)))
+        transaction_id = parse_id(params.get("id"))
+        if not model.transaction_exists(transaction_id):
+            raise NotFound()
+        return Reply(model.reverse("markPaid", [transaction_id]))
+
+    def resend_invoice(params: dict[str, Any]) -> Reply:
+        model.resend_invoices(transactions_named(params))
+        return Reply("")
+
     def contacts_only(handler: Handler) -> Handler:
         def wrapped(params: dict[str, Any]) -> Reply:
             if object_id(params) != CONTACT:
@@ -174,6 +201,11 @@ def api_routes(
         ("GET", "contacts/fieldeditor"): field_editor,
         ("GET", "object/getbyemail"): get_by_email,
         ("POST", "transaction/processmanual"): process_manual,
+        ("PUT", "transaction/refund"): reversal("refund"),
+        ("PUT", "transaction/void"): reversal("void"),
+        ("PUT", "transaction/writeoff"): reversal("writeOff"),
+        ("PUT", "transaction/markpaid"): mark_paid,
+        ("POST", "transaction/resendinvoice"): resend_invoice,
         ("GET", "objects"): by_object(search),
         ("GET", "object"): by_object(get_one),
         ("GET", "objects/meta"): by_object(meta),

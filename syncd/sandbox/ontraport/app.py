@@ -7,7 +7,8 @@ envelope the reference claims, as a behaviour switch), and a rolling per-account
 headers ride on every answer. The account itself lives in `OntraportModel`.
 
 Control routes under `/_sandbox/` (no authentication): the shared fault routes; `GET state`, `GET contacts` (each
-as the API answers it, plus `"tags": [names]` when it carries tags), `GET notes`, `GET products`, `GET purchases`;
+as the API answers it, plus `"tags": [names]` when it carries tags), `GET notes`, `GET products`, `GET purchases`
+(purchases and transactions), `GET invoices` (`{"emailed": n, "invoices": [...]}`: every invoice e-mail sent);
 `POST credentials` `{"api_key": ..., "app_id": ..., "forbidden": false}`; `POST rules` `{"reject_emails": [...]}`;
 `GET behaviour` (each switch's value and what it does) and `POST behaviour` `{"rate": "180/min" | null, ...}` with
 the switches of `behaviour.Behaviour`; `POST fields` `{"fields": [{"field": "f1600", "alias": ..., "type": ...}]}`.
@@ -247,6 +248,10 @@ class OntraportSandbox:
         async def state(request: Request) -> Response:
             return JSONResponse(self.state())
 
+        async def invoices(request: Request) -> Response:
+            sent = self.model.emailed_invoices()
+            return JSONResponse({"emailed": len(sent), "invoices": sent})
+
         async def credentials(request: Request) -> Response:
             data = await _json_object(request)
             with self._lock:
@@ -286,6 +291,7 @@ class OntraportSandbox:
             Route("/_sandbox/notes", listing("notes", NOTE), methods=["GET"]),
             Route("/_sandbox/products", listing("products", PRODUCT), methods=["GET"]),
             Route("/_sandbox/purchases", listing("purchases", PURCHASE, TRANSACTION), methods=["GET"]),
+            Route("/_sandbox/invoices", invoices, methods=["GET"]),
             Route("/_sandbox/credentials", _refusing_bad_input(credentials), methods=["POST"]),
             Route("/_sandbox/rules", _refusing_bad_input(rules), methods=["POST"]),
             Route("/_sandbox/behaviour", _refusing_bad_input(behaviour), methods=["POST"]),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.sandbox.ontraport import commerce, notes
+from syncd.sandbox.ontraport import commerce, ledger, notes
 from syncd.sandbox.ontraport.behaviour import Behaviour
 from syncd.sandbox.ontraport.criteria import Condition, InvalidQuery, is_number, matches, parse_condition
 from syncd.sandbox.ontraport.errors import ApiError, NotFound
@@ -50,6 +50,12 @@ OBJECT_TYPES: dict[int, ObjectType] = {
     PURCHASE: ObjectType(PURCHASE, "Purchase", "Purchases"),
     TRANSACTION: ObjectType(TRANSACTION, "Transaction", "Transactions"),
 }
+_FIELDS: dict[int, tuple[str, ...]] = {
+    NOTE: notes.FIELDS,
+    PRODUCT: commerce.PRODUCT_FIELDS,
+    PURCHASE: ledger.PURCHASE_FIELDS,
+    TRANSACTION: ledger.TRANSACTION_FIELDS,
+}
 
 
 def _truthy(value: Any) -> bool:
@@ -72,6 +78,7 @@ class OntraportModel:
         self._reject: set[str] = set()
         self.creates = 0
         self.deletes = 0
+        self.invoices: list[dict[str, Value]] = []  # invoice e-mails sent to customers
         self.writes: Counter[int] = Counter()
         # Equality look-ups on contact fields (e-mail, an external id), like a real account's indexes: built the first
         # time a field is searched, then kept up to date on every write. Casefolded text -> contact ids.
@@ -96,9 +103,7 @@ class OntraportModel:
     def field_keys(self, object_id: int) -> set[str]:
         if object_id == CONTACT:
             return {"id", *(f.key for f in self.contact_fields())}
-        if object_id == NOTE:
-            return set(notes.FIELDS)
-        return set(commerce.FIELDS[object_id])
+        return set(_FIELDS[object_id])
 
     def reject_emails(self, emails: Iterable[str]) -> list[str]:
         with self._lock:
@@ -127,7 +132,13 @@ class OntraportModel:
         with self._lock:
             counts = {OBJECT_TYPES[t].plural.lower(): len(rows) for t, rows in self._rows.items()}
             writes = {str(k): v for k, v in sorted(self.writes.items())}
-            return {**counts, "creates": self.creates, "deletes": self.deletes, "writes": writes}
+            return {
+                **counts,
+                "creates": self.creates,
+                "deletes": self.deletes,
+                "writes": writes,
+                "invoices_emailed": len(self.invoices),
+            }
 
     def search(self, object_id: int, params: Mapping[str, Any]) -> list[Record]:
         """`GET /1/Contacts?condition=...&start=0&range=50` (also `ids`, `sort`, `sortDir`, `listFields`)."""
@@ -328,20 +339,83 @@ class OntraportModel:
             record["dlm"] = self.now()
         return {**changes, "dlm": record["dlm"], "id": record["id"]}
 
+    # ------------------------------------------------------------------------------------------------ purchase history
+
     def log_transaction(self, params: Mapping[str, Any]) -> int:
-        """`POST /1/transaction/processManual` with `chargeNow: "chargeLog"`: the invoice id."""
+        """`POST /1/transaction/processManual` with `chargeNow: "chargeLog"`: the invoice id (see `ledger`)."""
         with self._lock:
-            contact_id = commerce.contact_of(params)
-            if contact_id not in self._rows[CONTACT]:
+            settings = self.behaviour
+            contact = self._rows[CONTACT].get(ledger.contact_of(params))
+            if contact is None:
                 raise ApiError(400, "Invalid Contact ID")
-            log = commerce.build_log(params, self._rows[PRODUCT], self.now())
-            transaction = self._insert(TRANSACTION, log.transaction)
+            now = self.now()
+            sale = ledger.read_sale(params, now, trans_date_default=settings.trans_date_default)
+            products = self._rows[PRODUCT]
+            lines = ledger.priced_lines(sale, products)
+            status = ledger.PAID if settings.logged_status == "paid" else ledger.UNPAID
+            name = " ".join(str(contact.get(k)) for k in ("firstname", "lastname") if contact.get(k))
+            transaction = self._insert(TRANSACTION, ledger.transaction_record(sale, lines, products, name, status))
             invoice_id = int(transaction["id"] or 0)
-            for purchase in log.purchases:
-                self._insert(PURCHASE, {**purchase, "invoice_id": str(invoice_id)})
-            contact = self._rows[CONTACT][contact_id]
-            contact["num_purchased"] = str(int(contact.get("num_purchased") or 0) + len(log.purchases))
+            for purchase in ledger.purchase_records(sale, lines, products, invoice_id, status, now):
+                self._insert(PURCHASE, purchase)
+            contact["num_purchased"] = str(int(contact.get("num_purchased") or 0) + len(lines))
+            if sale.oprid and settings.oprid_referrers:
+                if contact.get("freferrer") in (None, "", "0"):
+                    contact["freferrer"] = str(sale.oprid)
+                contact["lreferrer"] = str(sale.oprid)
+                contact["dlm"] = now
+            if sale.emails_invoice:
+                self._email_invoice(transaction, contact, sale.template)
             return invoice_id
+
+    def reverse(self, name: str, transaction_ids: Iterable[int]) -> Any:
+        """A reversal (`refund`, `void`, `writeOff`, `markPaid`) of these transactions: the answer's `data`.
+        Ids of transactions that do not exist are passed over."""
+        reversal = ledger.REVERSALS[name.lower()]
+        with self._lock:
+            rows = self._rows[TRANSACTION]
+            targets = [rows[i] for i in dict.fromkeys(transaction_ids) if i in rows]
+            movable = [t for t in targets if ledger.allowed(reversal, t.get("status"))]
+            if len(movable) < len(targets) and self.behaviour.reversal_refusal == "error":
+                raise ApiError(400, ledger.NOT_ALLOWED)
+            for transaction in movable:
+                transaction["status"] = str(reversal.becomes)
+                for purchase in self._rows[PURCHASE].values():
+                    if purchase.get("invoice_id") == transaction["id"]:
+                        purchase["status"] = ledger.PURCHASE_STATUS[reversal.becomes]
+                        purchase["dlm"] = self.now()
+            return len(movable) if reversal.answer is None else reversal.answer
+
+    def resend_invoices(self, transaction_ids: Iterable[int]) -> None:
+        """`POST /1/transaction/resendInvoice`: e-mail each existing transaction's invoice again."""
+        with self._lock:
+            rows = self._rows[TRANSACTION]
+            for transaction_id in dict.fromkeys(transaction_ids):
+                transaction = rows.get(transaction_id)
+                if transaction is not None:
+                    contact = self._rows[CONTACT].get(int(transaction.get("contact_id") or 0), {})
+                    template = int(transaction.get("template_id") or ledger.DEFAULT_TEMPLATE)
+                    self._email_invoice(transaction, contact, max(template, ledger.DEFAULT_TEMPLATE))
+
+    def transaction_exists(self, transaction_id: int) -> bool:
+        with self._lock:
+            return transaction_id in self._rows[TRANSACTION]
+
+    def _email_invoice(self, transaction: Record, contact: Mapping[str, Value], template: int) -> None:
+        self.invoices.append(
+            {
+                "invoice_id": transaction["id"],
+                "contact_id": transaction.get("contact_id"),
+                "email": contact.get("email"),
+                "template_id": str(template),
+                "sent_at": self.now(),
+            }
+        )
+
+    def emailed_invoices(self) -> list[dict[str, Value]]:
+        """Every invoice e-mail the account has sent a customer, oldest first."""
+        with self._lock:
+            return [dict(i) for i in self.invoices]
 
 
 def _int_param(value: Any, default: int) -> int:
