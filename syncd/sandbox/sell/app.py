@@ -32,7 +32,7 @@ from starlette.routing import Route
 from syncd.sandbox.faults import CONTROL_PREFIX, FaultMiddleware, FaultPlan, fault_routes
 from syncd.sandbox.ratelimit import RollingWindow
 from syncd.sandbox.sell.control import DEFAULT_RATE, Behaviour, control_routes, updated
-from syncd.sandbox.sell.history import collector_paused, generate_history
+from syncd.sandbox.sell.history import Account, collector_paused, generate_account, generate_history
 from syncd.sandbox.sell.records import RecordIndex, event_epoch
 from syncd.sandbox.sell.responses import RequestIdMiddleware, error_response, json_bytes
 from syncd.sandbox.sell.shapes import STRING_IDS, firehose_item
@@ -115,12 +115,37 @@ class SellSandbox:
             for stream, item in history:
                 self._append_one(self._logs[stream], item, now)
 
-    def generate(self, events: int, *, seed: int = 0, poison: int = 0) -> int:
-        """Load a generated history ending at the sandbox clock's now; how many items that was."""
+    def generate(
+        self, events: int, *, seed: int = 0, poison: int = 0, records: int | None = None, products: bool | None = None
+    ) -> int:
+        """Load a generated history ending at the sandbox clock's now; how many Firehose items that was.
+
+        With `records`, the account already holds that many records whose events have all expired (the Core API
+        knows them, the Firehose does not) before the `events` live ones; `products` gives it a product catalogue
+        (the default with `records`; without, the default history, which has none)."""
         end = datetime.fromtimestamp(self._clock(), UTC)
-        history = generate_history(events, seed=seed, poison=poison, end=end)
+        if records is not None:
+            account = generate_account(
+                records,
+                events=events,
+                seed=seed,
+                end=end,
+                retention=self.retention,
+                products=True if products is None else products,
+                poison=poison,
+            )
+            self.load_account(account)
+            return len(account.live)
+        history = generate_history(events, seed=seed, poison=poison, end=end, products=bool(products))
         self.load(history)
         return len(history)
+
+    def load_account(self, account: Account) -> None:
+        """Take in an account's expired past (into the Core API only), then append its live items."""
+        with self.lock, collector_paused():
+            for _, item in account.expired:
+                self.records.apply(item)
+        self.load(account.live)
 
     def expire(self, stream: str | None, *, keep: int = 0) -> int:
         """Drop all but the newest `keep` items of `stream` (or of every stream); positions before them get 410."""

@@ -1,14 +1,23 @@
 """The Sell sandbox's behaviour knobs and its control endpoints under `/_sandbox/` (no auth; tests and the demo).
 
 POST /_sandbox/events     {"stream": "leads", "items": [...]}  or  {"generate": 1000, "seed": 1, "poison": 2}
+                          or an account with a past: {"generate": 200, "records": 5000, "seed": 1} (5000 records
+                          whose events expired, in the Core API only, then 200 live Firehose items); "products":
+                          true/false (default: with records only) gives the account a product catalogue;
+                          answers {"appended", "streams", "records": live records per kind}
 GET  /_sandbox/events?stream=leads   every retained item of the stream, as served
 POST /_sandbox/expire     {"stream": "leads" | null, "keep": 0}   drop all but the newest `keep` items
 POST /_sandbox/tokens     {"tokens": ["..."]}                     the tokens that authenticate from now on
 GET|POST /_sandbox/behaviour   {"short_pages": 0.1, "empty_pages": 0.1, "duplicates": 0.1, "rate": "10/s" | null,
                                 "throttle_status": 429 | 409, "throttle_body": "envelope" | "empty",
                                 "require_user_agent": true, "empty_next_at_top": 0.5,
-                                "deleted_data": "as_sent" | "id_only" | "snapshot"}
-GET  /_sandbox/state      streams (retained, appended, head, tail), request counts by status, throttled count
+                                "deleted_data": "as_sent" | "id_only" | "snapshot",
+                                "money_as": "string" | "number", "ids_as": "number" | "string",
+                                "unknown_params": "reject" | "ignore", "email_filter": "exact" | "casefold",
+                                "write_previous": "written" | "changed", "unchanged_write": "silent" | "event"}
+                          (see `Behaviour`: each knob is one reading of an unconfirmed point of the contract)
+GET  /_sandbox/state      streams (retained, appended, head, tail), request counts by status, throttled count,
+                          live records per kind (the Core API's view)
 """
 
 from __future__ import annotations
@@ -128,7 +137,17 @@ def control_routes(sandbox: SellSandbox) -> list[Route]:
                 seed = data.get("seed", 0)
                 if isinstance(seed, bool) or not isinstance(seed, int):
                     raise ValueError(f"seed: expected a whole number, got {seed!r}")
-                count = sandbox.generate(_count(data, "generate", 0), seed=seed, poison=_count(data, "poison", 0))
+                products = data.get("products")
+                if products is not None and not isinstance(products, bool):
+                    raise ValueError(f"products: expected true, false or null, got {products!r}")
+                records = _count(data, "records", 0) if data.get("records") is not None else None
+                count = sandbox.generate(
+                    _count(data, "generate", 0),
+                    seed=seed,
+                    poison=_count(data, "poison", 0),
+                    records=records,
+                    products=products,
+                )
             else:
                 stream, items = data.get("stream"), data.get("items")
                 if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -139,7 +158,8 @@ def control_routes(sandbox: SellSandbox) -> list[Route]:
                 count = len(items)
         except ValueError as exc:
             return _bad(str(exc))
-        return json_response({"appended": count, "streams": sandbox.state()["streams"]})
+        state = sandbox.state()
+        return json_response({"appended": count, "streams": state["streams"], "records": state["records"]})
 
     async def get_events(request: Request) -> Response:
         try:

@@ -2,7 +2,8 @@
 
 Leads are created, updated, re-addressed, deleted, and converted into contacts (the lead then deleted by the
 "system"); organisations and their people come and go; deals move through the pipeline to won (then an order with line
-items, and the contact becomes a customer) or lost; notes are written and edited; custom fields get renamed. Each
+items, and the contact becomes a customer) or lost; notes are written and edited; custom fields get renamed; with a
+product catalogue, products are repriced, withdrawn and added, and line items are made of the active ones. Each
 story keeps the world consistent; `syncd.sandbox.sell.history` drives them.
 """
 
@@ -10,30 +11,44 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from decimal import Decimal
 
 from syncd.sandbox.sell import catalogue as cat
-from syncd.sandbox.sell.world import Data, Rec, World
+from syncd.sandbox.sell.world import Data, Item, Rec, World
 
 
 class Stories(World):
     """Tells stories until `limit` items exist; `out` holds them in time order."""
 
-    def __init__(self, rng: random.Random, times: list[str], *, limit: int) -> None:
-        super().__init__(rng, times, limit=limit)
+    def __init__(
+        self, rng: random.Random, times: Sequence[str], *, limit: int, products: bool = False, renames: bool = True
+    ) -> None:
+        super().__init__(rng, times, limit=limit, products=products)
         stories: list[tuple[Callable[[], None], float]] = [
             (self.new_lead, 20), (self.update_lead, 14), (self.change_lead_email, 4), (self.delete_lead, 2),
             (self.convert_lead, 4), (self.new_contact, 8), (self.update_contact, 9), (self.change_contact_email, 3),
             (self.delete_contact, 1.5), (self.new_deal, 5), (self.advance_deal, 9), (self.new_note, 7),
             (self.edit_note, 1), (self.rename_custom_field, 0.02), (self.new_source, 0.05),
         ]  # fmt: skip
+        if products:
+            stories += [(self.change_product, 0.3), (self.new_product, 0.05)]
         self._stories = [story for story, _ in stories]
         self._cum_weights = list(itertools.accumulate(weight for _, weight in stories))
         # Definition changes happen at least a few times in every history, whatever its length.
         self._base_names: dict[int, str] = {}  # custom field id -> its first name
         self._renames: dict[int, int] = {}
-        self._renames_at = [limit * k // 4 for k in (1, 2, 3)] if limit >= 200 else []
+        self._renames_at = self._planned_renames(limit) if renames else []
+
+    @staticmethod
+    def _planned_renames(limit: int) -> list[int]:
+        return [limit * k // 4 for k in (1, 2, 3)] if limit >= 200 else []
+
+    def restart(self, times: Sequence[str], limit: int) -> list[tuple[str, Item]]:
+        """Begin another stretch of history, with its own definition renames; what was emitted so far."""
+        self._renames_at = self._planned_renames(limit)
+        return super().restart(times, limit)
 
     def step(self) -> None:
         """Tell one more story, chosen by weight."""
@@ -296,7 +311,13 @@ class Stories(World):
             "created_at": self.now,
         }
         self.emit("order", order)
-        for name, sku, price in rng.sample(cat.PRODUCTS, rng.randint(1, 3)):
+        if self.with_products:
+            active = [rec.data for rec in self.products.all() if rec.data["active"]]
+            picks = [(p["id"], p["name"], p["sku"], _price_in(p, deal["currency"])) for p in
+                     rng.sample(active, min(len(active), rng.randint(1, 3)))]  # fmt: skip
+        else:
+            picks = [(1000 + cat.PRODUCTS.index(p), *p) for p in rng.sample(cat.PRODUCTS, rng.randint(1, 3))]
+        for product_id, name, sku, price in picks:
             quantity = rng.randint(1, 10)
             self.emit(
                 "line_item",
@@ -304,7 +325,7 @@ class Stories(World):
                     "id": next(self._ids["line_item"]),
                     "order_id": order["id"],
                     "deal_id": deal["id"],
-                    "product_id": 1000 + cat.PRODUCTS.index((name, sku, price)),
+                    "product_id": product_id,
                     "name": name,
                     "sku": sku,
                     "description": f"{name} × {quantity}",
@@ -348,3 +369,32 @@ class Stories(World):
             return
         rec = self.notes.choice(self.rng)
         self._change("note", rec, {"content": f"{rec.data['content']} (edited)"})
+
+    # -------------------------------------------------------------------------------------------------------------
+    # the product catalogue (only in a world that has one)
+
+    def new_product(self) -> None:
+        serial = len(self.products) + 1
+        self._product(f"Add-on {serial}", f"ADD-{serial:03d}", f"{self.rng.randint(5, 500)}.00")
+
+    def change_product(self) -> None:
+        """A product repriced (every currency by the same factor), withdrawn, or offered again."""
+        if not self.products:
+            self.new_product()
+            return
+        rec = self.products.choice(self.rng)
+        data = rec.data
+        active = sum(1 for p in self.products.all() if p.data["active"])
+        if self.rng.random() < 0.2 and (not data["active"] or active > 1):
+            self._change("product", rec, {"active": not data["active"]})
+            return
+        factor = Decimal(self.rng.choice(("0.9", "1.05", "1.1", "1.25")))
+        prices = [{**p, "amount": f"{Decimal(p['amount']) * factor:.2f}"} for p in data["prices"]]
+        self._change("product", rec, {"prices": prices})
+
+
+def _price_in(product: Data, currency: str) -> str:
+    for price in product["prices"]:
+        if price["currency"] == currency:
+            return str(price["amount"])
+    return str(product["prices"][0]["amount"])

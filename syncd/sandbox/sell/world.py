@@ -1,5 +1,7 @@
 """The world a generated Sell history happens in: live records, per-record sequences, the custom field definitions
-as they are now, and the random values records are made of. `syncd.sandbox.sell.stories` tells the stories.
+as they are now, the product catalogue (when it is told), and the random values records are made of.
+`syncd.sandbox.sell.stories` tells the stories. A world can live through several stretches of history (`restart`):
+an account's long-expired past, then its live Firehose changes.
 
 Snapshots are copied on change (never mutated after they were emitted), so items may share unchanged nested objects.
 """
@@ -9,17 +11,20 @@ from __future__ import annotations
 import base64
 import itertools
 import random
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from syncd.events import STREAM_KINDS
 from syncd.sandbox.sell import catalogue as cat
+from syncd.sandbox.sell.streams import STREAM_OF
 
 Item = dict[str, Any]
 Data = dict[str, Any]
 
-_STREAMS = {kind: stream for stream, kind in STREAM_KINDS.items()}  # record kind -> its Firehose stream
 _PIPELINE = 1
+# What counts as the account's records when a test asks for an account of N records (definitions, stages, sources
+# and products are the set-up they live in).
+RECORD_KINDS = ("lead", "contact", "deal", "note", "order", "line_item")
 
 
 class Rec:
@@ -65,15 +70,21 @@ class Pool:
     def choice(self, rng: random.Random) -> Rec:
         return self._recs[self._ids[rng.randrange(len(self._ids))]]
 
+    def all(self) -> list[Rec]:
+        """Every live record, in the order they were added (moved by removals)."""
+        return [self._recs[record_id] for record_id in self._ids]
+
 
 class World:
     """Emits items at the precomputed times until `limit` exist; `out` holds them in time order."""
 
-    def __init__(self, rng: random.Random, times: list[str], *, limit: int) -> None:
+    def __init__(self, rng: random.Random, times: Sequence[str], *, limit: int, products: bool = False) -> None:
         self.rng = rng
         self.times = times
         self.limit = limit
+        self.with_products = products
         self.out: list[tuple[str, Item]] = []
+        self.live: Counter[str] = Counter()  # live records per kind
         self._sequences: dict[tuple[str, int], int] = {}
         self._event_ids: set[str] = set()
         self._ids = {
@@ -81,7 +92,7 @@ class World:
             for kind, base in (
                 ("lead", 1_000_001), ("contact", 2_000_001), ("deal", 3_000_001), ("note", 4_000_001),
                 ("order", 5_000_001), ("line_item", 6_000_001), ("custom_field", 7_001), ("stage", 8_001),
-                ("source", 9_001),
+                ("source", 9_001), ("product", 1000),
             )
         }  # fmt: skip
         self.fields: dict[str, list[Data]] = {"lead": [], "contact": [], "deal": []}
@@ -96,6 +107,7 @@ class World:
         self.deals = Pool()
         self.open_deals = Pool()
         self.notes = Pool()
+        self.products = Pool()  # the catalogue, when the world has one (`products`)
         self._email_serial = itertools.count(1)
 
     # -------------------------------------------------------------------------------------------------------------
@@ -104,6 +116,16 @@ class World:
     @property
     def full(self) -> bool:
         return len(self.out) >= self.limit
+
+    def records(self) -> int:
+        """How many of the account's records are alive (see RECORD_KINDS)."""
+        return sum(self.live[kind] for kind in RECORD_KINDS)
+
+    def restart(self, times: Sequence[str], limit: int) -> list[tuple[str, Item]]:
+        """Begin another stretch of history (`limit` items at `times`) in the same world; what was emitted so far."""
+        done, self.out = self.out, []
+        self.times, self.limit = times, limit
+        return done
 
     @property
     def now(self) -> str:
@@ -136,7 +158,9 @@ class World:
         }
         if previous is not None:
             meta["previous"] = previous
-        self.out.append((_STREAMS[kind], {"data": data, "meta": meta}))
+        self.out.append((STREAM_OF[kind], {"data": data, "meta": meta}))
+        if action != "updated":
+            self.live[kind] += 1 if action == "created" else -1
 
     def _event_id(self) -> str:
         while True:
@@ -177,12 +201,34 @@ class World:
             )
         for name, resource in cat.SOURCES:
             self._source(name, resource)
+        if self.with_products:
+            for name, sku, price in cat.PRODUCTS:
+                self._product(name, sku, price)
 
     def _define(self, resource: str, field: Data) -> None:
         fields = self.fields[resource]
         fields[:] = [f for f in fields if f["id"] != field["id"]] + [field]
         fields.sort(key=lambda f: int(f["id"]))
         self._embeds[field["id"]] = {"data": field, "meta": {"type": "custom_field"}}
+
+    def _product(self, name: str, sku: str, price: str) -> None:
+        """A product of the catalogue, priced alike in every currency (line items copy the price)."""
+        rng = self.rng
+        data: Data = {
+            "id": next(self._ids["product"]),
+            "name": name,
+            "description": f"{name} ({sku})",
+            "sku": sku,
+            "active": True,
+            "max_discount": rng.choice((0, 10, 20)),
+            "max_markup": rng.choice((0, 25, 50)),
+            "cost": f"{float(price) * 0.4:.2f}",
+            "cost_currency": "EUR",
+            "prices": [{"amount": price, "currency": currency} for currency in cat.CURRENCIES],
+            "created_at": self.now,
+        }
+        self.emit("product", data)
+        self.products.add(Rec(data))
 
     def _source(self, name: str, resource: str) -> None:
         source_id = next(self._ids["source"])
