@@ -1,6 +1,47 @@
-"""The durable store: one SQLite file holding positions, events, the shadow, deliveries and links."""
+"""The durable store: one SQLite file holding positions, events, the shadow, deliveries and links.
+
+The store imports nothing from syncd: callers hand it rows (state.rows) and outcomes (state.outcomes) and read
+rows back; bodies are opaque bytes to it.
+"""
 
 from state.db import SCHEMA_VERSION, open_database
+from state.errors import StoreError
+from state.ingest import IngestResult, StreamPosition
+from state.keys import record_key, split_key
+from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped
+from state.repair import DeadLetter, Replayed, Router
+from state.rows import EventRow, Link, LinkedRecord, PendingEvent, Quarantined, RecordRow, Route, StoredWork
+from state.status import SinkStatus, StatusSnapshot, read_status
 from state.store import Store
 
-__all__ = ["SCHEMA_VERSION", "Store", "open_database"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Dead",
+    "DeadLetter",
+    "Deferred",
+    "Done",
+    "EventRow",
+    "IngestResult",
+    "Link",
+    "LinkedRecord",
+    "Outcome",
+    "PendingEvent",
+    "Quarantined",
+    "RecordRow",
+    "Released",
+    "Replayed",
+    "Retry",
+    "Route",
+    "Router",
+    "SinkStatus",
+    "Skipped",
+    "StatusSnapshot",
+    "Store",
+    "StoreError",
+    "StoredWork",
+    "StreamPosition",
+    "open_database",
+    "read_status",
+    "record_key",
+    "split_key",
+]

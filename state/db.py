@@ -11,7 +11,7 @@ from pathlib import Path
 import aiosqlite
 import anyio
 
-from syncd.errors import StoreError
+from state.errors import StoreError
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 

@@ -1,14 +1,16 @@
-"""Ingest: one Firehose page stored in ONE transaction (events, shadow, deliveries, quarantine, position)."""
+"""Ingest: one page of a source stream stored in ONE transaction (events, shadow, deliveries, quarantine, position).
+
+The caller hands over the page's rows and where each goes (routes); the store never looks inside a body.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from state.base import StoreBase, scalar
-from syncd.events import ChangeEvent, email_of, encode
-from syncd.routing import route
+from state.rows import EventRow, Quarantined, Route
 
 TEMP_TABLES = (
     """CREATE TEMP TABLE IF NOT EXISTS incoming (
@@ -38,14 +40,6 @@ ON CONFLICT (kind, record_id) DO UPDATE SET
     sequence = excluded.sequence, deleted = 1, updated_at = excluded.updated_at
 WHERE excluded.sequence >= records.sequence
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Quarantined:
-    """A Firehose item that could not be normalised, kept with its raw body."""
-
-    reason: str
-    raw: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,42 +79,36 @@ class Ingesting(StoreBase):
     async def ingest(
         self,
         stream: str,
-        events: Sequence[ChangeEvent],
+        events: Sequence[EventRow],
+        routes: Sequence[Route] = (),
         *,
         position: str,
         at_top: bool,
         quarantined: Sequence[Quarantined] = (),
     ) -> IngestResult:
-        """Store one Firehose page in ONE transaction: its events (repeats ignored), the shadow records (never
-        overwritten by an older sequence), a pending delivery per enabled destination that routes each new event,
-        quarantined items, and the stream's new position."""
+        """Store one page of `stream` in ONE transaction: its events (repeats of a kind, record id, sequence and
+        action ignored), the shadow records (never overwritten by an older sequence), a pending delivery for each
+        route of a new event that is not stale, quarantined items, and the stream's new position."""
         now = self._clock()
-        rows = []
-        routes = []
-        for pos, event in enumerate(events):
-            record = event.record
-            bare = event.action == "deleted" and record == type(record)(id=record.id)
-            rows.append(
-                (
-                    pos,
-                    stream,
-                    event.kind,
-                    event.record_id,
-                    event.action,
-                    event.sequence,
-                    event.event_id,
-                    event.occurred_at.isoformat(),
-                    encode(event),
-                    encode(record),
-                    email_of(record),
-                    int(event.action == "deleted"),
-                    int(bare),
-                )
+        rows = [
+            (
+                pos,
+                stream,
+                row.kind,
+                row.record_id,
+                row.action,
+                row.sequence,
+                row.event_id,
+                row.occurred_at,
+                row.body,
+                row.record,
+                row.email,
+                int(row.deleted),
+                int(row.bare),
             )
-            for sink in self.sinks:
-                key = route(sink, event)
-                if key is not None:
-                    routes.append((pos, sink, key))
+            for pos, row in enumerate(events)
+        ]
+        routed = [(r.pos, r.sink, r.key) for r in routes]
         async with self.transaction() as db:
             await db.execute("DELETE FROM temp.incoming")
             await db.execute("DELETE FROM temp.incoming_routes")
@@ -130,8 +118,8 @@ class Ingesting(StoreBase):
                     " occurred_at, body, rec_body, email, deleted, bare) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
                 )
-                if routes:
-                    await db.executemany("INSERT INTO temp.incoming_routes (pos, sink, key) VALUES (?,?,?)", routes)
+                if routed:
+                    await db.executemany("INSERT INTO temp.incoming_routes (pos, sink, key) VALUES (?,?,?)", routed)
                 # Stale: older than the shadow, or than an earlier item of the same record in this page.
                 await db.execute(
                     "UPDATE temp.incoming SET stale = 1 WHERE sequence < (SELECT r.sequence FROM records r"
@@ -190,7 +178,7 @@ class Ingesting(StoreBase):
         )
 
     async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
-        """Record that a stream's position expired (410) or that polling it stopped (and why)."""
+        """Record that a stream's position expired or that polling it stopped (and why)."""
         async with self.transaction() as db:
             await db.execute(
                 "UPDATE positions SET expired = ?, stopped = ?, at_top = 0, updated_at = ? WHERE stream = ?",
@@ -203,7 +191,7 @@ class Ingesting(StoreBase):
             )
 
     async def set_position(self, stream: str, position: str) -> None:
-        """Move a stream's stored position by hand (`syncd position`); clears expired and stopped."""
+        """Move a stream's stored position by hand; clears expired and stopped."""
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO positions (stream, position, at_top, updated_at) VALUES (?,?,0,?)"
@@ -211,6 +199,20 @@ class Ingesting(StoreBase):
                 " updated_at = excluded.updated_at, expired = 0, stopped = NULL",
                 (stream, position, self._clock()),
             )
+
+    async def streams_caught_up_since(self, streams: Iterable[str], since: float) -> bool:
+        """Whether every named stream reached its top at or after `since`."""
+        wanted = list(streams)
+        if not wanted:
+            return True
+        marks = ",".join("?" * len(wanted))
+        async with self.reading() as db:
+            n = await scalar(
+                db,
+                f"SELECT COUNT(*) FROM positions WHERE stream IN ({marks}) AND at_top = 1 AND updated_at >= ?",
+                (*wanted, since),
+            )
+        return int(n) == len(wanted)
 
 
 def position_of(row: Any) -> StreamPosition:

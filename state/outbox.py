@@ -9,21 +9,9 @@ from typing import Any
 import aiosqlite
 
 from state.base import StoreBase, scalar
-from syncd.events import decode_event, decode_record
-from syncd.work import (
-    Dead,
-    Deferred,
-    Delivery,
-    Done,
-    KeyWork,
-    Link,
-    Outcome,
-    Released,
-    Retry,
-    Shadow,
-    Skipped,
-    split_key,
-)
+from state.keys import split_key
+from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped
+from state.rows import Link, PendingEvent, RecordRow, StoredWork
 
 
 class Outbox(StoreBase):
@@ -50,15 +38,15 @@ class Outbox(StoreBase):
             value = await scalar(db, "SELECT MIN(due_at) FROM outbox WHERE sink = ? AND claimed = 0", (sink,))
         return float(value) if value is not None else None
 
-    async def load_work(self, sink: str, keys: Sequence[str], *, per_key: int = 1000) -> list[KeyWork]:
+    async def load_work(self, sink: str, keys: Sequence[str], *, per_key: int = 1000) -> list[StoredWork]:
         """The pending deliveries (oldest first, at most `per_key`), shadow and link of each claimed key."""
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
-        deliveries: dict[str, list[Delivery]] = {key: [] for key in keys}
+        deliveries: dict[str, list[PendingEvent]] = {key: [] for key in keys}
         attempts: dict[str, int] = {}
         tried: set[str] = set()
-        shadows: dict[tuple[str, int], Shadow] = {}
+        records: dict[tuple[str, int], RecordRow] = {}
         links: dict[tuple[str, int], Link] = {}
         pairs = [split_key(key) for key in keys]
         ids_by_kind: dict[str, list[int]] = {}
@@ -73,7 +61,7 @@ class Outbox(StoreBase):
                 (sink, *keys, per_key),
             ) as cur:
                 async for key, seq, body, ingested_at in cur:
-                    deliveries[key].append(Delivery(seq, decode_event(body), float(ingested_at)))
+                    deliveries[key].append(PendingEvent(seq, body, float(ingested_at)))
             async with db.execute(
                 f"SELECT key, attempts, claims FROM outbox WHERE sink = ? AND key IN ({marks})", (sink, *keys)
             ) as cur:
@@ -91,7 +79,7 @@ class Outbox(StoreBase):
                     (kind, *ids),
                 ) as cur:
                     async for k, record_id, sequence, deleted, body in cur:
-                        shadows[(k, record_id)] = Shadow(k, record_id, sequence, bool(deleted), decode_record(body))
+                        records[(k, record_id)] = RecordRow(k, record_id, sequence, bool(deleted), body)
                 async with db.execute(
                     "SELECT kind, record_id, remote_id, digest, sent FROM links"
                     f" WHERE sink = ? AND kind = ? AND record_id IN ({id_marks})",
@@ -100,12 +88,12 @@ class Outbox(StoreBase):
                     async for k, record_id, remote_id, digest, sent in cur:
                         links[(k, record_id)] = Link(remote_id, digest, json.loads(sent) if sent else None)
         return [
-            KeyWork(
+            StoredWork(
                 sink=sink,
                 key=key,
                 attempts=attempts.get(key, 0),
                 deliveries=tuple(deliveries[key]),
-                shadow=shadows.get(pair),
+                record=records.get(pair),
                 link=links.get(pair),
                 tried=key in tried or key not in attempts,
             )
@@ -215,7 +203,7 @@ class Outbox(StoreBase):
                 )
 
     async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
-        """Record (for `syncd status` in another process) whether a destination is paused, and why."""
+        """Record (for a status reader in another process) whether a destination is paused, and why."""
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO sink_state (sink, paused, paused_until, updated_at) VALUES (?,?,?,?)"
@@ -224,12 +212,9 @@ class Outbox(StoreBase):
                 (sink, paused, until, self._clock()),
             )
 
-    # -----------------------------------------------------------------------------------------------------------
-    # reporting and upkeep
-
     async def pending(self, sink: str | None = None) -> int:
-        """Pending deliveries, of one destination or of every enabled one (a destination switched off in the
-        config keeps its backlog for later, but holds back neither polling nor `--until-idle`)."""
+        """Pending deliveries, of one destination or of every enabled one (a destination switched off keeps its
+        backlog for later, but holds back neither polling nor an idle check)."""
         sinks = (sink,) if sink is not None else self.sinks
         if not sinks:
             return 0

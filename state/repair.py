@@ -6,15 +6,17 @@ dispatchers pick re-queued keys up within a second.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiosqlite
 
 from state.base import StoreBase
-from syncd.events import decode_event
-from syncd.routing import route
+from state.keys import split_key
+
+# The key under which a destination takes a stored change (given its body), or None when it takes none.
+Router = Callable[[bytes], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +132,11 @@ class Repair(StoreBase):
         return letter
 
     async def replay(
-        self, sink: str, *, since: datetime | None = None, record: tuple[str, int] | None = None
+        self, sink: str, route: Router, *, since: datetime | None = None, record: tuple[str, int] | None = None
     ) -> Replayed:
-        """Queue the stored events of `sink` again (those that occurred at or after `since`, or those of one
-        record), and forget what was last written for their records so the writes happen even if unchanged."""
+        """Queue the stored events again for `sink`, under the key `route` gives each (those that occurred at or
+        after `since`, or those of one (kind, record id)), and forget what was last written for their records so
+        the writes happen even if unchanged. One transaction: `route` is called inside it, so it must not block."""
         if (since is None) == (record is None):
             raise ValueError("replay needs exactly one of since or record")
         now = self._clock()
@@ -149,7 +152,7 @@ class Repair(StoreBase):
             rows = []
             async with db.execute(query + " ORDER BY seq", params) as cur:
                 async for seq, body in cur:
-                    key = route(sink, decode_event(body))
+                    key = route(body)
                     if key is not None:
                         keys.setdefault(key, seq)
                         rows.append((sink, seq, key, now))
@@ -160,7 +163,7 @@ class Repair(StoreBase):
             )
             await db.executemany(
                 "UPDATE links SET digest = NULL WHERE sink = ? AND kind = ? AND record_id = ?",
-                [(sink, *key.split(":", 1)) for key in keys],
+                [(sink, *split_key(key)) for key in keys],
             )
             await _requeue(db, sink, keys, now)
             # Dead letters whose deliveries were all re-queued are resolved.

@@ -1,4 +1,5 @@
-"""Status: everything `syncd status`, health and metrics report, read in one go (also read-only)."""
+"""Status and reports: what status readers, health and metrics show, read in one go (also read-only), and the
+counts a run's report adds."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from state.base import scalar
+from state.base import StoreBase, scalar
 from state.ingest import StreamPosition, position_of
 
 
@@ -34,7 +35,7 @@ class StatusSnapshot:
 
 
 async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
-    """Everything `syncd status` shows, read in one go (also from a read-only connection)."""
+    """Everything a status reader shows, read in one go (also from a read-only connection)."""
     async with db.execute(
         "SELECT stream, position, at_top, updated_at, expired, stopped FROM positions ORDER BY stream"
     ) as cur:
@@ -84,3 +85,32 @@ async def _sink_status(db: aiosqlite.Connection, sink: str) -> SinkStatus:
         paused=state[0] if state else None,
         paused_until=state[1] if state else None,
     )
+
+
+class Reporting(StoreBase):
+    """Status and counts, for status readers and reports."""
+
+    async def status(self) -> StatusSnapshot:
+        async with self.reading() as db:
+            return await read_status(db)
+
+    async def events_by_stream(self) -> dict[str, int]:
+        """Stored events per stream (pruned ones no longer count)."""
+        async with self.reading() as db, db.execute("SELECT stream, COUNT(*) FROM events GROUP BY stream") as cur:
+            return {str(stream): int(n) async for stream, n in cur}
+
+    async def deliveries_by_sink(self) -> dict[str, int]:
+        """Stored deliveries per destination, whatever their status."""
+        async with self.reading() as db, db.execute("SELECT sink, COUNT(*) FROM deliveries GROUP BY sink") as cur:
+            return {str(sink): int(n) async for sink, n in cur}
+
+    async def skip_reasons(self) -> list[tuple[str, str, int]]:
+        """(destination, reason, deliveries) of every skipped delivery still stored; "" for no reason."""
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT sink, COALESCE(reason, ''), COUNT(*) FROM deliveries WHERE status = 'skipped'"
+                " GROUP BY sink, reason"
+            ) as cur,
+        ):
+            return [(str(sink), str(reason), int(n)) async for sink, reason, n in cur]

@@ -1,8 +1,9 @@
 """The store: one SQLite file holding positions, events, the shadow, deliveries, links and dead letters.
 
-`Store` gathers the parts: ingest (one transaction per Firehose page), the outbox (claims and outcomes, one
-transaction per batch), look-ups for writers, status, and upkeep. Both hot paths are set-based, so their cost barely
-depends on the page or batch size.
+`Store` gathers the parts: ingest (one transaction per page), the outbox (claims and outcomes, one transaction per
+batch), questions about records, repairs, status and reports, and upkeep. Both hot paths are set-based, so their
+cost barely depends on the page or batch size. The store speaks only its own vocabulary (state.rows,
+state.outcomes, state.keys): it never decodes a body and knows nothing of who routes what where.
 """
 
 from __future__ import annotations
@@ -13,27 +14,15 @@ from pathlib import Path
 
 from state.base import Clock
 from state.db import open_database
-from state.ingest import TEMP_TABLES, Ingesting, IngestResult, Quarantined, StreamPosition
-from state.lookups import Lookups
+from state.ingest import TEMP_TABLES, Ingesting
 from state.outbox import Outbox
-from state.repair import DeadLetter, Repair, Replayed
-from state.status import SinkStatus, StatusSnapshot, read_status
+from state.records import Records
+from state.repair import Repair
+from state.status import Reporting
 from state.upkeep import Upkeep
 
-__all__ = [
-    "DeadLetter",
-    "IngestResult",
-    "Quarantined",
-    "Replayed",
-    "SinkStatus",
-    "StatusSnapshot",
-    "Store",
-    "StreamPosition",
-    "read_status",
-]
 
-
-class Store(Ingesting, Outbox, Lookups, Repair, Upkeep):
+class Store(Ingesting, Outbox, Records, Repair, Reporting, Upkeep):
     """The durable state of one syncd instance."""
 
     @classmethod
@@ -45,7 +34,7 @@ class Store(Ingesting, Outbox, Lookups, Repair, Upkeep):
         clock: Clock = time.time,
         readonly: bool = False,
     ) -> Store:
-        """Open the store; `sinks` are the enabled destinations that `ingest` queues deliveries for."""
+        """Open the store; `sinks` are the enabled destinations, whose pending deliveries `pending()` counts."""
         conn = await open_database(path, readonly=readonly)
         store = cls(conn, Path(path), sinks, clock)
         if not readonly:
@@ -55,7 +44,3 @@ class Store(Ingesting, Outbox, Lookups, Repair, Upkeep):
             # Claims do not survive a process: whatever was in flight when it died is due again.
             await conn.execute("UPDATE outbox SET claimed = 0 WHERE claimed = 1")
         return store
-
-    async def status(self) -> StatusSnapshot:
-        async with self.reading() as db:
-            return await read_status(db)

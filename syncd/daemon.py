@@ -16,11 +16,12 @@ from collections.abc import Callable
 import anyio
 from anyio.abc import TaskStatus
 
-from state.store import Store
+from state import Store
 from syncd.asgi import make_server, serve_started
 from syncd.config import Config
 from syncd.dispatcher import Dispatcher
 from syncd.health import health_app
+from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.notify import Notifier, process_age
 from syncd.ratelimit import Limiter
@@ -65,6 +66,7 @@ class Daemon:
         config = self.config
         sinks = config.enabled_sinks()
         store = await Store.open(config.state.path, sinks=[s.name for s in sinks], clock=self.clock)
+        ledger = Ledger(store)
         client = SellClient(config.sell)
         runtime = Runtime(config=config, store=store)
         self.runtime = runtime
@@ -72,14 +74,16 @@ class Daemon:
         try:
             for sink in sinks:
                 limiter = Limiter(sink.name, sink.rate, reserve=sink.concurrency)
-                writer = build_writer(sink, store=store, limiter=limiter, streams=config.sell.streams, clock=self.clock)
+                writer = build_writer(
+                    sink, store=ledger, limiter=limiter, streams=config.sell.streams, clock=self.clock
+                )
                 writers.append(writer)
                 runtime.dispatchers.append(
-                    Dispatcher(writer, store, sink, limiter, clock=self.clock, rng=random.Random(self.rng.random()))
+                    Dispatcher(writer, ledger, sink, limiter, clock=self.clock, rng=random.Random(self.rng.random()))
                 )
             sell_limiter = Limiter("sell", config.sell.rate)
             runtime.limiters = [sell_limiter] + [d.limiter for d in runtime.dispatchers]
-            backlog = Backlog(store, config.state.max_pending)
+            backlog = Backlog(ledger, config.state.max_pending)
             runtime.backlog = backlog
 
             def wake_dispatchers(_: int) -> None:
@@ -90,7 +94,7 @@ class Daemon:
                 Poller(
                     stream,
                     client=client,
-                    store=store,
+                    store=ledger,
                     config=config.sell,
                     limiter=sell_limiter,
                     backlog=backlog,
@@ -107,7 +111,7 @@ class Daemon:
                 until_idle=self.until_idle,
             )
             task_status.started(runtime)
-            return await self._supervise(runtime)
+            return await self._supervise(runtime, ledger)
         finally:
             self.notifier.close()
             with anyio.CancelScope(shield=True):
@@ -116,13 +120,13 @@ class Daemon:
                 await client.aclose()
                 await store.close()
 
-    async def _supervise(self, runtime: Runtime) -> int:
+    async def _supervise(self, runtime: Runtime, ledger: Ledger) -> int:
         exit_code = EXIT_OK
         async with anyio.create_task_group() as tg:
             if self.handle_signals:
                 tg.start_soon(self._signals, tg.cancel_scope)
             tg.start_soon(self._prune, runtime.store)
-            tg.start_soon(self._watch_drift, runtime)
+            tg.start_soon(self._watch_drift, runtime, ledger)
             if self.config.health.enabled:
                 await tg.start(self._serve_health, runtime)
             if self.until_idle:
@@ -186,10 +190,10 @@ class Daemon:
             self.notifier.status(runtime.summary())
             await anyio.sleep(min(interval, 5.0))
 
-    async def _watch_drift(self, runtime: Runtime) -> None:
+    async def _watch_drift(self, runtime: Runtime, ledger: Ledger) -> None:
         """Mapping drift: a mapped Sell custom field that Sell no longer defines (renamed or deleted)."""
         while True:
-            names = await runtime.store.custom_field_names()
+            names = await ledger.custom_field_names()
             drift = []
             if names is not None:
                 for sink in self.config.enabled_sinks():

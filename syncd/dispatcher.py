@@ -22,9 +22,9 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from structlog.typing import FilteringBoundLogger
 
-from state.store import Store
 from syncd.config import SinkConfig
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
+from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.retry import GiveUp, PauseDestination, RetryAt, RetryPolicy
@@ -55,7 +55,7 @@ class Dispatcher:
     def __init__(
         self,
         writer: Writer,
-        store: Store,
+        store: Ledger,
         config: SinkConfig,
         limiter: Limiter,
         *,

@@ -1,14 +1,19 @@
 """The one exception hierarchy of syncd.
 
 Every error syncd raises on purpose derives from `SyncdError`. Writers and the Sell client classify each failed
-call into one of three delivery classes (DESIGN.md, failure model):
+call into one of three delivery classes:
 
 - `TransientError`: retry later with backoff (timeouts, connection errors, 5xx, 429, Sell's 409);
 - `PermanentError`: this record can never succeed as sent; dead-letter it and go on;
 - `DestinationError`: the whole API account is unusable (401/403, "Not authenticated"); pause, re-probe.
+
+`StoreError` (the state database cannot be used) is the store's own class, re-exported here: the store imports
+nothing from syncd, so it stands beside this hierarchy rather than under it, and the CLI catches it by name.
 """
 
 from __future__ import annotations
+
+from state.errors import StoreError
 
 
 class SyncdError(Exception):
@@ -31,10 +36,6 @@ class ConfigError(SyncdError):
         elif key:
             where = f"{key}: "
         super().__init__(f"{where}{message}")
-
-
-class StoreError(SyncdError):
-    """The state database cannot be used (for example it is newer than this code)."""
 
 
 class CallError(SyncdError):
@@ -79,3 +80,17 @@ class StreamExpired(CallError):
 
 class MalformedPage(TransientError):
     """A Firehose page could not be decoded; it is retried without advancing the position."""
+
+
+__all__ = [
+    "CallError",
+    "ConfigError",
+    "DestinationError",
+    "MalformedPage",
+    "PermanentError",
+    "RateLimited",
+    "StoreError",
+    "StreamExpired",
+    "SyncdError",
+    "TransientError",
+]

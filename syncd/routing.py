@@ -6,6 +6,7 @@ all pending deliveries of a key into the fewest calls.
 
 from __future__ import annotations
 
+from state.keys import record_key
 from syncd.events import PERSON_KINDS, ChangeEvent
 
 # sink name -> the kinds it receives
@@ -22,4 +23,4 @@ def route(sink: str, event: ChangeEvent) -> str | None:
     if event.kind == "contact" and getattr(event.record, "is_organization", False):
         # Organisations are not people: they have no e-mail identity in either destination.
         return None
-    return f"{event.kind}:{event.record_id}"
+    return record_key(event.kind, event.record_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from state.store import Store
+from state import Store
 from syncd.config import Config
 from syncd.dispatcher import Dispatcher
 from syncd.ratelimit import Limiter

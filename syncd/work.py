@@ -1,21 +1,36 @@
 """What a dispatcher hands a writer (a key's pending work) and what it gets back (one outcome per key).
 
-Pure data: the store loads `KeyWork` and records `Outcome`s; the dispatcher and the writers pass them along.
+Pure data. `KeyWork`, `Delivery` and `Shadow` carry decoded Sell records; the outcomes and `Link` are the store's
+own types (state.outcomes, state.rows), which the store records as they are; `split_key` reads the store's keys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from state.keys import record_key, split_key
+from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped
+from state.rows import Link
 from syncd.errors import CallError
 from syncd.events import AnyRecord, ChangeEvent
 
-
-def split_key(key: str) -> tuple[str, int]:
-    """`"contact:9001"` -> `("contact", 9001)`."""
-    kind, _, record_id = key.partition(":")
-    return kind, int(record_id)
+__all__ = [
+    "Dead",
+    "Deferred",
+    "Delivery",
+    "Done",
+    "Failed",
+    "KeyWork",
+    "Link",
+    "Outcome",
+    "Released",
+    "Result",
+    "Retry",
+    "Shadow",
+    "Skipped",
+    "record_key",
+    "split_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +51,6 @@ class Shadow:
     sequence: int
     deleted: bool
     record: AnyRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """What a destination holds of a Sell record: its id there, and the last payload written (and its digest)."""
-
-    remote_id: str | None
-    digest: str | None
-    sent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,75 +78,6 @@ class KeyWork:
     @property
     def record_id(self) -> int:
         return split_key(self.key)[1]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# outcomes: exactly one per claimed key (several only when a key carries separate facts)
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """Delivered. `remote_id`, `digest` and `sent` update the link; `unlink` forgets it (after a delete)."""
-
-    key: str
-    seqs: tuple[int, ...]
-    remote_id: str | None = None
-    digest: str | None = None
-    sent: dict[str, Any] | None = None
-    unlink: bool = False
-    detail: str = ""
-    wrote: bool = True  # a destination record was created or updated (False: only deleted, or nothing to do)
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """Nothing to send, for a stated reason (no e-mail, unchanged, guarded delete, ...)."""
-
-    key: str
-    seqs: tuple[int, ...]
-    reason: str
-    digest: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """A transient failure: try the key again at `at` (epoch seconds); counts as an attempt."""
-
-    key: str
-    at: float
-    error: str
-    http_status: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Deferred:
-    """Not yet: try again at `at` without counting an attempt (a delete waiting for other streams)."""
-
-    key: str
-    at: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Dead:
-    """A permanent failure for this record: dead-letter the deliveries with the reason and the request."""
-
-    key: str
-    seqs: tuple[int, ...]
-    reason: str
-    http_status: int | None = None
-    request: str | None = None
-    attempts: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Released:
-    """Claimed but not attempted (the destination paused first): back in the queue, unchanged."""
-
-    key: str
-
-
-Outcome = Done | Skipped | Retry | Deferred | Dead | Released
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,15 +104,12 @@ async def _check_sink(
 
 async def _custom_field_names(config: Config) -> frozenset[str] | None:
     """The Sell custom field names the store knows (None without a store or without definitions)."""
-    from state.store import Store
+    from syncd.ledger import Ledger
 
     if not await anyio.Path(config.state.path).exists():
         return None
-    store = await Store.open(config.state.path, readonly=True)
-    try:
-        return await store.custom_field_names()
-    finally:
-        await store.close()
+    async with await Ledger.open(config.state.path, readonly=True) as ledger:
+        return await ledger.custom_field_names()
 
 
 def run(args: argparse.Namespace) -> int:

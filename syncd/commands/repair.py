@@ -11,11 +11,14 @@ from typing import Any
 
 import anyio
 
-from state.store import DeadLetter, Store
+from state import DeadLetter, Store
 from syncd.commands import Command, add_config_argument, examples_epilog, load_config
 from syncd.config import Config
 from syncd.errors import ConfigError
+from syncd.events import PERSON_KINDS
+from syncd.ledger import Ledger
 from syncd.units import parse_duration
+from syncd.work import split_key
 
 
 def _when(ts: float) -> str:
@@ -53,10 +56,14 @@ def parse_since(text: str, *, now: float | None = None) -> datetime:
 
 
 def parse_record(text: str) -> tuple[str, int]:
-    kind, _, record_id = text.partition(":")
-    if kind not in ("lead", "contact") or not record_id.isdigit():
+    """`lead:ID` or `contact:ID` (a Sell person) as (kind, id)."""
+    try:
+        kind, record_id = split_key(text)
+    except ValueError:
+        kind, record_id = "", -1
+    if kind not in PERSON_KINDS or not 0 <= record_id < 2**63:
         raise ConfigError(f"--record: expected lead:ID or contact:ID, got {text!r}")
-    return kind, int(record_id)
+    return kind, record_id
 
 
 async def _with_store(config: Config, action: Any) -> Any:
@@ -122,7 +129,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     record = parse_record(args.record) if args.record else None
 
     async def run(store: Store) -> int:
-        done = await store.replay(args.sink, since=since, record=record)
+        done = await Ledger(store).replay(args.sink, since=since, record=record)
         scope = f"since {since.isoformat()}" if since else f"of {args.record}"
         again = f"{done.keys} record(s) will be written again"
         print(f"re-queued {done.events} stored event(s) {scope} for {args.sink}: {again}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from state.store import StatusSnapshot
+from state import StatusSnapshot
 from syncd.commands import Command, load_config
 
 RETENTION_HOURS = 72.0  # Sell keeps Firehose history this long
@@ -100,8 +100,7 @@ def render_table(data: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """`syncd status`: read the store (read-only, also while the daemon runs) and print it."""
-    from state.db import open_database
-    from state.store import read_status
+    from state import open_database, read_status
 
     config = load_config(args)
 

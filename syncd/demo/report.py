@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from state.db import open_database
-from state.store import read_status
+from state import LinkedRecord, Store, record_key
 from syncd.demo.world import OWNER, Credentials, Expected, Ports
 from syncd.events import decode_record
 from syncd.sinks.salesmanago.protocol import auth_fields
@@ -187,44 +186,22 @@ def as_json(report: Report) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------------
 # reading the store (read-only, after the daemon has closed it)
 
-_SAMPLE = """
-SELECT r.kind, r.record_id, r.email, r.body, op.remote_id FROM records r
-JOIN links sm ON sm.sink = 'salesmanago' AND sm.kind = r.kind AND sm.record_id = r.record_id
-JOIN links op ON op.sink = 'ontraport' AND op.kind = r.kind AND op.record_id = r.record_id
-WHERE r.deleted = 0 AND r.email <> '' AND r.kind IN ('lead', 'contact') AND op.remote_id IS NOT NULL
-ORDER BY r.kind = 'contact' DESC, r.sequence DESC, r.record_id LIMIT 1
-"""
-
 
 async def read_store(path: Path, expected: Expected) -> StoreSummary:
     """The store's account of the run, read from a read-only connection."""
-    db = await open_database(path, readonly=True)
-    try:
-        status = await read_status(db)
-        async with db.execute("SELECT stream, COUNT(*) FROM events GROUP BY stream") as cur:
-            by_stream = {str(stream): int(n) async for stream, n in cur}
-        queued: dict[str, int] = {}
-        async with db.execute("SELECT sink, COUNT(*) FROM deliveries GROUP BY sink") as cur:
-            async for sink, n in cur:
-                queued[str(sink)] = int(n)
+    async with await Store.open(path, readonly=True) as store:
+        status = await store.status()
+        by_stream = await store.events_by_stream()
+        queued = await store.deliveries_by_sink()
         reasons: dict[str, Counter[str]] = {}
-        async with db.execute(
-            "SELECT sink, COALESCE(reason, ''), COUNT(*) FROM deliveries WHERE status = 'skipped' GROUP BY sink, reason"
-        ) as cur:
-            async for sink, reason, n in cur:
-                reasons.setdefault(str(sink), Counter())[reason_kind(str(reason))] += int(n)
-        letters: list[Letter] = []
-        async with db.execute(
-            "SELECT l.id, l.sink, l.key, l.reason, l.http_status, l.attempts,"
-            " (SELECT COUNT(*) FROM deliveries d WHERE d.sink = l.sink AND d.dead_letter = l.id)"
-            " FROM dead_letters l ORDER BY l.id"
-        ) as cur:
-            async for line in cur:
-                letters.append(Letter(int(line[0]), line[1], line[2], line[3], line[4], int(line[5]), int(line[6])))
-        async with db.execute(_SAMPLE) as cur:
-            row = await cur.fetchone()
-    finally:
-        await db.close()
+        for sink, reason, n in await store.skip_reasons():
+            reasons.setdefault(sink, Counter())[reason_kind(reason)] += n
+        letters = [
+            Letter(x.id, x.sink, x.key, x.reason, x.http_status, x.attempts, len(x.seqs))
+            for x in await store.dead_letters()
+        ]
+        # A person both destinations hold (Ontraport is read back by its id), contacts before leads.
+        sample = await store.linked_record(("contact", "lead"), {"salesmanago": False, "ontraport": True})
     sinks = []
     names = list(expected.routed) + sorted({s.sink for s in status.sinks} - set(expected.routed))
     found = {s.sink: s for s in status.sinks}
@@ -250,7 +227,7 @@ async def read_store(path: Path, expected: Expected) -> StoreSummary:
         quarantined=status.quarantined,
         sinks=tuple(sinks),
         letters=tuple(letters),
-        sample=_sample(row) if row else None,
+        sample=_sample(sample) if sample else None,
     )
 
 
@@ -270,11 +247,12 @@ def top_reasons(counts: Counter[str], shown: int = SKIP_REASONS_SHOWN) -> tuple[
     return tuple(top) + ((("other reasons", rest),) if rest else ())
 
 
-def _sample(row: Any) -> SampleRecord:
-    kind, record_id, email, body, remote_id = row
-    record = msgspec.to_builtins(decode_record(body))
+def _sample(found: LinkedRecord) -> SampleRecord:
+    row = found.record
+    record = msgspec.to_builtins(decode_record(row.body))
     sell = {name: record[name] for name in SELL_FIELDS if record.get(name) not in (None, "", [], {})}
-    return SampleRecord(f"{kind}:{record_id}", str(email), sell, str(remote_id) if remote_id else None)
+    remote_id = found.remote_ids.get("ontraport")
+    return SampleRecord(record_key(row.kind, row.record_id), found.email, sell, str(remote_id) if remote_id else None)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""One poller per Firehose stream: read pages from the stored position and hand each to `Store.ingest`.
+"""One poller per Firehose stream: read pages from the stored position and hand each to the store's ingest.
 
 The position advances only inside the same transaction that stores the page's events and deliveries, so a crash
 at any instant re-reads at most one page. A page that cannot be decoded, a throttle (429/409), a 5xx, a timeout or a
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from state.store import Quarantined, Store
+from state import Quarantined
 from syncd.config import SellConfig
 from syncd.errors import (
     CallError,
@@ -26,6 +26,7 @@ from syncd.errors import (
     TransientError,
 )
 from syncd.events import ChangeEvent
+from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.retry import RetryPolicy
@@ -62,7 +63,7 @@ class Backlog:
     90 % of it. The count is re-read from the store when the deliveries queued since the last reading could have
     crossed the mark, and at least every `check_every` seconds."""
 
-    def __init__(self, store: Store, high_water: int, *, check_every: float = 1.0, sleep: Sleep = anyio.sleep):
+    def __init__(self, store: Ledger, high_water: int, *, check_every: float = 1.0, sleep: Sleep = anyio.sleep):
         self.store = store
         self.high_water = high_water
         self.low_water = int(high_water * 0.9)
@@ -101,7 +102,7 @@ class Poller:
         stream: str,
         *,
         client: SellClient,
-        store: Store,
+        store: Ledger,
         config: SellConfig,
         limiter: Limiter,
         backlog: Backlog | None = None,

@@ -17,10 +17,10 @@ import anyio
 import httpx
 import pytest
 
-from state import Store
 from syncd.config import Duration, OntraportConfig, Secret
 from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
 from syncd.events import ChangeEvent, Source
+from syncd.ledger import Ledger
 from syncd.ratelimit import Limiter
 from syncd.sandbox.ontraport.app import OntraportSandbox
 from syncd.sandbox.server import ServerThread
@@ -67,8 +67,8 @@ async def control(url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "syncd.db", sinks=(SINK,), clock=clock)
+async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Ledger]:
+    opened = await Ledger.open(tmp_path / "syncd.db", sinks=(SINK,), clock=clock)
     yield opened
     await opened.close()
 
@@ -76,7 +76,7 @@ async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
 class Harness:
     """A writer for one config, and the dispatcher's claim → load → deliver → commit round."""
 
-    def __init__(self, store: Store, url: str, clock: FakeClock) -> None:
+    def __init__(self, store: Ledger, url: str, clock: FakeClock) -> None:
         self.store = store
         self.url = url
         self.clock = clock
@@ -113,7 +113,7 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(store: Store, url: str, clock: FakeClock) -> AsyncIterator[Harness]:
+async def harness(store: Ledger, url: str, clock: FakeClock) -> AsyncIterator[Harness]:
     made = Harness(store, url, clock)
     yield made
     for writer in made.writers:
@@ -382,7 +382,7 @@ async def test_429_is_rate_limited_with_the_reset(
 
 
 async def test_real_rate_limit_headers_pause_before_ontraport_refuses(
-    store: Store, sandbox: OntraportSandbox, url: str, clock: FakeClock
+    store: Ledger, sandbox: OntraportSandbox, url: str, clock: FakeClock
 ) -> None:
     """With one call left in the window the limiter pauses for X-Rate-Limit-Reset, so no call is ever refused."""
     sandbox.configure({"rate": "3/min"})

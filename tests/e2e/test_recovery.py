@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from state import Store
 from syncd.daemon import EXIT_OK
+from syncd.ledger import Ledger
 from syncd.ratelimit import Limiter
 from syncd.sinks.registry import build_writer
 from tests.e2e.world import World, person, world
@@ -26,7 +26,7 @@ async def ingest_only(w: World, *records: tuple[str, int]) -> None:
     destinations, delivering none: the next run finds them all pending at once."""
     config = w.config()
     assert await w.run(w.config(sm="enabled = false", op="enabled = false")) == EXIT_OK
-    store = await Store.open(config.state.path, sinks=[s.name for s in config.enabled_sinks()])
+    store = await Ledger.open(config.state.path, sinks=[s.name for s in config.enabled_sinks()])
     try:
         for sink in config.enabled_sinks():
             for record in records or (("lead", 1),):
@@ -39,7 +39,7 @@ async def deliver_without_committing(w: World) -> None:
     """Let both writers write lead 1, then drop every outcome, as a SIGKILL between the calls and the commit would."""
     await ingest_only(w)
     config = w.config()
-    store = await Store.open(config.state.path, sinks=[s.name for s in config.enabled_sinks()])
+    store = await Ledger.open(config.state.path, sinks=[s.name for s in config.enabled_sinks()])
     try:
         for sink in config.enabled_sinks():
             writer = build_writer(sink, store=store, limiter=Limiter(sink.name, None), streams=config.sell.streams)

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from state import Store
 from syncd.config import Duration, SalesmanagoConfig, Secret
 from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
 from syncd.events import Address, ChangeEvent, Contact
+from syncd.ledger import Ledger
 from syncd.ratelimit import Limiter
 from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
 from syncd.sandbox.server import ServerThread
@@ -89,8 +89,8 @@ def sm(server: tuple[ServerThread, AppSwitch]) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "syncd.db", sinks=(SINK,))
+async def store(tmp_path: Path) -> AsyncIterator[Ledger]:
+    opened = await Ledger.open(tmp_path / "syncd.db", sinks=(SINK,))
     yield opened
     await opened.close()
 
@@ -110,7 +110,7 @@ def config(url: str, **overrides: Any) -> SalesmanagoConfig:
 class Harness:
     """A writer wired to the store and the sandbox the way the daemon wires it."""
 
-    def __init__(self, store: Store, sm: Sandbox, **overrides: Any) -> None:
+    def __init__(self, store: Ledger, sm: Sandbox, **overrides: Any) -> None:
         self.store = store
         self.sm = sm
         self.limiter = CountingLimiter()
@@ -154,7 +154,7 @@ class Harness:
 
 
 @pytest.fixture
-async def h(store: Store, sm: Sandbox) -> AsyncIterator[Harness]:
+async def h(store: Ledger, sm: Sandbox) -> AsyncIterator[Harness]:
     harness = Harness(store, sm)
     yield harness
     await harness.close()
@@ -240,7 +240,7 @@ async def test_several_keys_go_in_one_batchupsert(h: Harness, sm: Sandbox) -> No
         assert done.remote_id == stored[f"p{n}@example.org"]["contactId"]
 
 
-async def test_batches_are_chunked_by_batch_size(store: Store, sm: Sandbox) -> None:
+async def test_batches_are_chunked_by_batch_size(store: Ledger, sm: Sandbox) -> None:
     """More keys than batch_size go out as several batchupserts of at most batch_size items."""
     h = Harness(store, sm, batch_size=2)
     await h.ingest(*(lead(n, 1, "created", email=f"p{n}@example.org") for n in range(1, 6)))
@@ -283,7 +283,7 @@ async def test_batch_refused_without_naming_items_is_isolated(h: Harness, sm: Sa
     assert len(sm.contacts()) == 3
 
 
-async def test_contract_example_lead_lands_as_the_example_describes(store: Store, sm: Sandbox) -> None:
+async def test_contract_example_lead_lands_as_the_example_describes(store: Ledger, sm: Sandbox) -> None:
     """The Sell lead equivalent to the contract's example ends up as the contact the example body describes."""
     h = Harness(store, sm, fields={"custom.Score": "number.score", "custom.Birthday": "birthday"})
     fields: dict[str, Any] = {
@@ -415,7 +415,7 @@ async def test_delete_of_an_unknown_email_counts_as_done(h: Harness, sm: Sandbox
     assert sm.contacts() == {}
 
 
-async def test_delete_as_tag(store: Store, sm: Sandbox) -> None:
+async def test_delete_as_tag(store: Ledger, sm: Sandbox) -> None:
     """on_delete = tag: the contact stays and gets tags.deleted."""
     h = Harness(store, sm, on_delete="tag")
     await h.once(lead(1, 1, "created", email=ADA))
@@ -428,7 +428,7 @@ async def test_delete_as_tag(store: Store, sm: Sandbox) -> None:
     assert sm.calls("contact/delete") == 0
 
 
-async def test_delete_ignored(store: Store, sm: Sandbox) -> None:
+async def test_delete_ignored(store: Ledger, sm: Sandbox) -> None:
     """on_delete = ignore: nothing is sent and the contact stays as it was."""
     h = Harness(store, sm, on_delete="ignore")
     await h.once(lead(1, 1, "created", email=ADA))
@@ -558,7 +558,7 @@ async def test_server_trouble_is_transient(h: Harness, sm: Sandbox, fault: dict[
     secret_free(error.request)
 
 
-async def test_timeout_is_transient_and_the_retry_is_harmless(store: Store, sm: Sandbox) -> None:
+async def test_timeout_is_transient_and_the_retry_is_harmless(store: Ledger, sm: Sandbox) -> None:
     """A reply slower than the configured timeout is transient; the retry of a write that did happen updates the
     same contact (upserts match by e-mail), so nothing is duplicated."""
     h = Harness(store, sm, timeout=Duration(0.2))
@@ -619,7 +619,7 @@ async def test_probe_checks_the_credentials(h: Harness, sm: Sandbox) -> None:
     assert sm.calls("contact/hasContact") == 1
 
 
-async def test_probe_of_an_unknown_owner_is_a_destination_error(store: Store, sm: Sandbox) -> None:
+async def test_probe_of_an_unknown_owner_is_a_destination_error(store: Ledger, sm: Sandbox) -> None:
     """An owner the account does not know is refused as 'Not authenticated, invalid owner'."""
     h = Harness(store, sm, owner="someone@example.com")
     with pytest.raises(DestinationError, match="invalid owner"):
@@ -627,7 +627,7 @@ async def test_probe_of_an_unknown_owner_is_a_destination_error(store: Store, sm
     await h.close()
 
 
-async def test_probe_of_an_unreachable_destination_is_transient(store: Store, sm: Sandbox) -> None:
+async def test_probe_of_an_unreachable_destination_is_transient(store: Ledger, sm: Sandbox) -> None:
     """probe() against a port nothing listens on raises TransientError."""
     with ServerThread(AppSwitch()) as spare:
         url = spare.url

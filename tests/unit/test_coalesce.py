@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from state import Store
 from syncd.coalesce import coalesce_person
 from syncd.events import Contact, Lead
+from syncd.ledger import Ledger
 from syncd.sinks.guard import guard_delete
 from syncd.work import Deferred, Delivery, KeyWork, Link, Shadow, Skipped
 from tests.factories import event
@@ -62,10 +62,10 @@ class Clock:
         return self.now
 
 
-async def stored_delete(tmp_path: Path, *, contact_too: bool, contacts_at_top: bool) -> tuple[Store, Clock]:
+async def stored_delete(tmp_path: Path, *, contact_too: bool, contacts_at_top: bool) -> tuple[Ledger, Clock]:
     """A real store holding a deleted lead (stored at t=500) and, optionally, a live contact with its e-mail."""
     clock = Clock(400.0)
-    store = await Store.open(tmp_path / "syncd.db", sinks=["ontraport"], clock=clock)
+    store = await Ledger.open(tmp_path / "syncd.db", sinks=["ontraport"], clock=clock)
     await store.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="l1", at_top=True)
     page = [event("contact", 9, 1, "created", email="A@x.org")] if contact_too else []
     await store.ingest("contacts", page, position="c1", at_top=True)

@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: one-transaction ingest, the shadow, claims, outcomes and upkeep."""
+"""The store on a real SQLite file, fed and read through the ledger: one-transaction ingest, the shadow, claims,
+outcomes and upkeep."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import os
 import sqlite3
 import stat
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from state import SCHEMA_VERSION, Store
+from state import SCHEMA_VERSION, EventRow, Quarantined, RecordRow, Route, Store
 from state.db import migrations
-from state.store import Quarantined
 from syncd.errors import StoreError
+from syncd.ledger import Ledger
 from syncd.work import Dead, Deferred, Done, Released, Retry, Skipped
 from tests.factories import event
 
@@ -34,8 +36,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "state" / "syncd.db", sinks=SINKS, clock=clock)
+async def ledger(tmp_path: Path, clock: Clock) -> AsyncIterator[Ledger]:
+    opened = await Ledger.open(tmp_path / "state" / "syncd.db", sinks=SINKS, clock=clock)
     yield opened
     await opened.close()
 
@@ -45,11 +47,11 @@ def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
-async def test_file_is_private_and_in_wal_mode(store: Store) -> None:
+async def test_file_is_private_and_in_wal_mode(ledger: Ledger) -> None:
     """The database is created with mode 0600, in WAL mode, at the current schema version."""
-    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
-    assert rows(store.path, "PRAGMA journal_mode") == [("wal",)]
-    assert rows(store.path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert stat.S_IMODE(os.stat(ledger.path).st_mode) == 0o600
+    assert rows(ledger.path, "PRAGMA journal_mode") == [("wal",)]
+    assert rows(ledger.path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 async def test_newer_database_is_refused(tmp_path: Path) -> None:
@@ -64,116 +66,116 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
         await Store.open(path, readonly=True)
 
 
-async def test_ingest_stores_events_shadow_deliveries_and_position(store: Store) -> None:
+async def test_ingest_stores_events_shadow_deliveries_and_position(ledger: Ledger) -> None:
     """One page: events stored, shadow updated, one delivery per destination per event, position moved."""
     page = [
         event("lead", 1, 1, "created", email="a@example.org"),
         event("lead", 1, 2, email="a@example.org", first_name="Ada"),
         event("lead", 2, 1, "created", email="b@example.org"),
     ]
-    result = await store.ingest("leads", page, position="p1", at_top=False)
+    result = await ledger.ingest("leads", page, position="p1", at_top=False)
     assert (result.new, result.duplicates, result.deliveries) == (3, 0, 6)
-    position = await store.position("leads")
+    position = await ledger.position("leads")
     assert position is not None and (position.position, position.at_top) == ("p1", False)
-    shadow = await store.shadow("lead", 1)
+    shadow = await ledger.shadow("lead", 1)
     assert shadow is not None and shadow.sequence == 2 and shadow.record.first_name == "Ada"  # type: ignore[union-attr]
-    assert await store.pending("salesmanago") == 3 and await store.pending("ontraport") == 3
+    assert await ledger.pending("salesmanago") == 3 and await ledger.pending("ontraport") == 3
 
 
-async def test_repeated_events_are_absorbed(store: Store) -> None:
+async def test_repeated_events_are_absorbed(ledger: Ledger) -> None:
     """A repeated (kind, id, sequence, action), in one page or across pages, is stored and queued once."""
     first = event("lead", 1, 1, "created", email="a@example.org")
-    result = await store.ingest("leads", [first, first], position="p1", at_top=False)
+    result = await ledger.ingest("leads", [first, first], position="p1", at_top=False)
     assert (result.new, result.duplicates) == (1, 1)
-    again = await store.ingest("leads", [first], position="p2", at_top=True)
+    again = await ledger.ingest("leads", [first], position="p2", at_top=True)
     assert (again.new, again.duplicates, again.deliveries) == (0, 1, 0)
-    assert rows(store.path, "SELECT COUNT(*) FROM events") == [(1,)]
-    assert await store.pending() == 2
-    position = await store.position("leads")
+    assert rows(ledger.path, "SELECT COUNT(*) FROM events") == [(1,)]
+    assert await ledger.pending() == 2
+    position = await ledger.position("leads")
     assert position is not None and position.position == "p2" and position.at_top
 
 
-async def test_stale_sequence_never_overwrites_the_shadow(store: Store) -> None:
+async def test_stale_sequence_never_overwrites_the_shadow(ledger: Ledger) -> None:
     """An event older than the shadow is kept for the record but neither applied nor delivered."""
-    await store.ingest("leads", [event("lead", 1, 5, email="new@example.org")], position="p1", at_top=False)
-    result = await store.ingest("leads", [event("lead", 1, 3, email="old@example.org")], position="p2", at_top=False)
+    await ledger.ingest("leads", [event("lead", 1, 5, email="new@example.org")], position="p1", at_top=False)
+    result = await ledger.ingest("leads", [event("lead", 1, 3, email="old@example.org")], position="p2", at_top=False)
     assert (result.new, result.stale, result.deliveries) == (1, 1, 0)
-    shadow = await store.shadow("lead", 1)
+    shadow = await ledger.shadow("lead", 1)
     assert shadow is not None and shadow.sequence == 5 and shadow.record.email == "new@example.org"  # type: ignore[union-attr]
 
 
-async def test_bare_delete_keeps_the_last_snapshot(store: Store) -> None:
+async def test_bare_delete_keeps_the_last_snapshot(ledger: Ledger) -> None:
     """A delete carrying only the id marks the shadow deleted and keeps the last known e-mail."""
-    await store.ingest(
+    await ledger.ingest(
         "contacts", [event("contact", 7, 1, "created", email="c@example.org")], position="p1", at_top=False
     )
-    await store.ingest("contacts", [event("contact", 7, 2, "deleted")], position="p2", at_top=False)
-    shadow = await store.shadow("contact", 7)
+    await ledger.ingest("contacts", [event("contact", 7, 2, "deleted")], position="p2", at_top=False)
+    shadow = await ledger.shadow("contact", 7)
     assert shadow is not None and shadow.deleted and shadow.record.email == "c@example.org"  # type: ignore[union-attr]
-    assert rows(store.path, "SELECT email, deleted FROM records WHERE record_id = 7") == [("c@example.org", 1)]
+    assert rows(ledger.path, "SELECT email, deleted FROM records WHERE record_id = 7") == [("c@example.org", 1)]
 
 
-async def test_only_routed_events_get_deliveries(store: Store) -> None:
+async def test_only_routed_events_get_deliveries(ledger: Ledger) -> None:
     """Stages and organisations are stored but no destination takes them (today)."""
     page = [event("stage", 3, 1, "created", name="Won", category="won")]
-    assert (await store.ingest("stages", page, position="s1", at_top=True)).deliveries == 0
+    assert (await ledger.ingest("stages", page, position="s1", at_top=True)).deliveries == 0
     org = [event("contact", 9, 1, "created", is_organization=True, name="ACME")]
-    assert (await store.ingest("contacts", org, position="c1", at_top=True)).deliveries == 0
+    assert (await ledger.ingest("contacts", org, position="c1", at_top=True)).deliveries == 0
 
 
-async def test_quarantined_items_are_kept_with_their_raw_body(store: Store) -> None:
+async def test_quarantined_items_are_kept_with_their_raw_body(ledger: Ledger) -> None:
     """Items that could not be normalised are stored with the reason, in the same transaction as the page."""
     bad = Quarantined("lead.id: expected int", b'{"data": {"id": "x"}}')
-    result = await store.ingest("leads", [], position="p9", at_top=True, quarantined=[bad])
+    result = await ledger.ingest("leads", [], position="p9", at_top=True, quarantined=[bad])
     assert result.quarantined == 1
-    assert rows(store.path, "SELECT stream, reason, raw FROM quarantine") == [
+    assert rows(ledger.path, "SELECT stream, reason, raw FROM quarantine") == [
         ("leads", "lead.id: expected int", b'{"data": {"id": "x"}}')
     ]
-    assert (await store.status()).quarantined == 1
+    assert (await ledger.store.status()).quarantined == 1
 
 
-async def test_claims_are_exclusive_and_oldest_first(store: Store) -> None:
+async def test_claims_are_exclusive_and_oldest_first(ledger: Ledger) -> None:
     """A claimed key is not handed out again; keys come oldest first; claims do not survive a restart."""
-    await store.ingest(
+    await ledger.ingest(
         "leads", [event("lead", i, 1, "created", email=f"{i}@x.org") for i in (3, 1, 2)], position="p", at_top=True
     )
-    assert await store.claim("salesmanago", 2) == ["lead:3", "lead:1"]
-    assert await store.claim("salesmanago", 5) == ["lead:2"]
-    assert await store.claim("salesmanago", 5) == []
-    assert await store.claim("ontraport", 5) == ["lead:3", "lead:1", "lead:2"]
-    reopened = await Store.open(store.path, sinks=SINKS)
+    assert await ledger.claim("salesmanago", 2) == ["lead:3", "lead:1"]
+    assert await ledger.claim("salesmanago", 5) == ["lead:2"]
+    assert await ledger.claim("salesmanago", 5) == []
+    assert await ledger.claim("ontraport", 5) == ["lead:3", "lead:1", "lead:2"]
+    reopened = await Ledger.open(ledger.path, sinks=SINKS)
     try:
         assert await reopened.claim("salesmanago", 5) == ["lead:3", "lead:1", "lead:2"]
     finally:
         await reopened.close()
 
 
-async def test_done_retires_the_key_unless_more_arrived_meanwhile(store: Store) -> None:
+async def test_done_retires_the_key_unless_more_arrived_meanwhile(ledger: Ledger) -> None:
     """A delivered key leaves the outbox; deliveries queued while it was in flight keep it due."""
-    await store.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p1", at_top=True)
-    [work] = await store.load_work("salesmanago", await store.claim("salesmanago", 1))
-    await store.ingest("leads", [event("lead", 1, 2, email="a@x.org", title="CTO")], position="p2", at_top=True)
-    await store.commit("salesmanago", [Done(work.key, work.seqs, remote_id="uuid-1", digest="d1", sent={"e": 1})])
-    [again] = await store.load_work("salesmanago", await store.claim("salesmanago", 1))
+    await ledger.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p1", at_top=True)
+    [work] = await ledger.load_work("salesmanago", await ledger.claim("salesmanago", 1))
+    await ledger.ingest("leads", [event("lead", 1, 2, email="a@x.org", title="CTO")], position="p2", at_top=True)
+    await ledger.commit("salesmanago", [Done(work.key, work.seqs, remote_id="uuid-1", digest="d1", sent={"e": 1})])
+    [again] = await ledger.load_work("salesmanago", await ledger.claim("salesmanago", 1))
     assert again.key == "lead:1" and len(again.seqs) == 1 and again.seqs != work.seqs
     assert again.link is not None and (again.link.remote_id, again.link.digest, again.link.sent) == (
         "uuid-1",
         "d1",
         {"e": 1},
     )
-    await store.commit("salesmanago", [Done(again.key, again.seqs)])
-    assert await store.claim("salesmanago", 1) == []
-    status = {s.sink: s for s in (await store.status()).sinks}
+    await ledger.commit("salesmanago", [Done(again.key, again.seqs)])
+    assert await ledger.claim("salesmanago", 1) == []
+    status = {s.sink: s for s in (await ledger.store.status()).sinks}
     assert (status["salesmanago"].pending, status["salesmanago"].done) == (0, 2)
 
 
-async def test_a_key_counts_as_tried_from_its_second_claim_until_an_outcome_finishes_it(store: Store) -> None:
+async def test_a_key_counts_as_tried_from_its_second_claim_until_an_outcome_finishes_it(ledger: Ledger) -> None:
     """A key's first claim hands out work never tried; once claimed before (a retry, a claim a crash lost) it is
     tried, across restarts, until an outcome finishes it; deliveries that arrived meanwhile start untried."""
-    await store.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p1", at_top=True)
-    [first] = await store.load_work("salesmanago", await store.claim("salesmanago", 1))
+    await ledger.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p1", at_top=True)
+    [first] = await ledger.load_work("salesmanago", await ledger.claim("salesmanago", 1))
     assert not first.tried
-    reopened = await Store.open(store.path, sinks=SINKS)  # the claim lapses, as after a SIGKILL
+    reopened = await Ledger.open(ledger.path, sinks=SINKS)  # the claim lapses, as after a SIGKILL
     try:
         [again] = await reopened.load_work("salesmanago", await reopened.claim("salesmanago", 1))
         assert again.tried
@@ -196,7 +198,7 @@ async def test_a_database_of_the_first_schema_is_upgraded_and_its_queued_keys_co
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         conn.execute("INSERT INTO schema_version (version) VALUES (1)")
         conn.execute("INSERT INTO outbox (sink, key, first_seq, due_at) VALUES ('salesmanago', 'lead:1', 1, 0)")
-    upgraded = await Store.open(path, sinks=SINKS)
+    upgraded = await Ledger.open(path, sinks=SINKS)
     try:
         assert rows(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
         [work] = await upgraded.load_work("salesmanago", await upgraded.claim("salesmanago", 1))
@@ -205,68 +207,163 @@ async def test_a_database_of_the_first_schema_is_upgraded_and_its_queued_keys_co
         await upgraded.close()
 
 
-async def test_retry_and_deferred_reschedule(store: Store, clock: Clock) -> None:
+async def test_retry_and_deferred_reschedule(ledger: Ledger, clock: Clock) -> None:
     """A retry counts an attempt and waits; a deferral waits without counting; a release is due at once."""
-    await store.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p", at_top=True)
-    key = (await store.claim("ontraport", 1))[0]
-    await store.commit("ontraport", [Retry(key, clock.now + 30, "503", 503)])
-    assert await store.claim("ontraport", 1) == []
+    await ledger.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p", at_top=True)
+    key = (await ledger.claim("ontraport", 1))[0]
+    await ledger.commit("ontraport", [Retry(key, clock.now + 30, "503", 503)])
+    assert await ledger.claim("ontraport", 1) == []
     clock.now += 31
-    [work] = await store.load_work("ontraport", await store.claim("ontraport", 1))
+    [work] = await ledger.load_work("ontraport", await ledger.claim("ontraport", 1))
     assert work.attempts == 1
-    await store.commit("ontraport", [Deferred(key, clock.now + 5, "waiting")])
+    await ledger.commit("ontraport", [Deferred(key, clock.now + 5, "waiting")])
     clock.now += 5
-    [work] = await store.load_work("ontraport", await store.claim("ontraport", 1))
+    [work] = await ledger.load_work("ontraport", await ledger.claim("ontraport", 1))
     assert work.attempts == 1
-    await store.commit("ontraport", [Released(key)])
-    assert await store.claim("ontraport", 1) == [key]
+    await ledger.commit("ontraport", [Released(key)])
+    assert await ledger.claim("ontraport", 1) == [key]
 
 
-async def test_dead_and_skipped_are_recorded_with_reasons(store: Store) -> None:
+async def test_dead_and_skipped_are_recorded_with_reasons(ledger: Ledger) -> None:
     """Dead letters keep the reason, status and request; skips keep their reason; both retire the key."""
     page = [event("lead", 1, 1, "created", email="bad@x"), event("lead", 2, 1, "created")]
-    await store.ingest("leads", page, position="p", at_top=True)
-    works = await store.load_work("salesmanago", await store.claim("salesmanago", 2))
-    await store.commit(
+    await ledger.ingest("leads", page, position="p", at_top=True)
+    works = await ledger.load_work("salesmanago", await ledger.claim("salesmanago", 2))
+    await ledger.commit(
         "salesmanago",
         [
             Dead(works[0].key, works[0].seqs, "invalid e-mail", 200, '{"contact": {}}', 1),
             Skipped(works[1].key, works[1].seqs, "no e-mail"),
         ],
     )
-    assert rows(store.path, "SELECT key, reason, http_status, request FROM dead_letters") == [
+    assert rows(ledger.path, "SELECT key, reason, http_status, request FROM dead_letters") == [
         ("lead:1", "invalid e-mail", 200, '{"contact": {}}')
     ]
-    assert rows(store.path, "SELECT status, reason FROM deliveries WHERE sink = 'salesmanago' ORDER BY seq") == [
+    assert rows(ledger.path, "SELECT status, reason FROM deliveries WHERE sink = 'salesmanago' ORDER BY seq") == [
         ("dead", "invalid e-mail"),
         ("skipped", "no e-mail"),
     ]
-    status = {s.sink: s for s in (await store.status()).sinks}["salesmanago"]
+    status = {s.sink: s for s in (await ledger.store.status()).sinks}["salesmanago"]
     assert (status.pending, status.dead, status.skipped, status.dead_letters) == (0, 1, 1, 1)
 
 
-async def test_guard_lookups(store: Store, clock: Clock) -> None:
+async def test_guard_lookups(ledger: Ledger, clock: Clock) -> None:
     """Live peers share an e-mail or a remote id; catching up means every stream reached top after a time."""
-    await store.ingest("leads", [event("lead", 1, 1, "created", email="Ada@X.org")], position="l", at_top=True)
-    await store.ingest("contacts", [event("contact", 5, 1, "created", email="ada@x.org")], position="c", at_top=False)
-    assert await store.live_peers("ontraport", "lead", 1, email="ada@x.org", remote_id=None) == ["contact:5"]
-    assert not await store.streams_caught_up_since(["leads", "contacts"], clock.now)
-    await store.ingest("contacts", [], position="c2", at_top=True)
-    assert await store.streams_caught_up_since(["leads", "contacts"], clock.now)
-    assert not await store.streams_caught_up_since(["leads", "contacts"], clock.now + 1)
-    await store.ingest("contacts", [event("contact", 5, 2, "deleted")], position="c3", at_top=True)
-    assert await store.live_peers("ontraport", "lead", 1, email="ada@x.org", remote_id=None) == []
+    await ledger.ingest("leads", [event("lead", 1, 1, "created", email="Ada@X.org")], position="l", at_top=True)
+    await ledger.ingest("contacts", [event("contact", 5, 1, "created", email="ada@x.org")], position="c", at_top=False)
+    assert await ledger.live_peers("ontraport", "lead", 1, email="ada@x.org", remote_id=None) == ["contact:5"]
+    assert not await ledger.streams_caught_up_since(["leads", "contacts"], clock.now)
+    await ledger.ingest("contacts", [], position="c2", at_top=True)
+    assert await ledger.streams_caught_up_since(["leads", "contacts"], clock.now)
+    assert not await ledger.streams_caught_up_since(["leads", "contacts"], clock.now + 1)
+    await ledger.ingest("contacts", [event("contact", 5, 2, "deleted")], position="c3", at_top=True)
+    assert await ledger.live_peers("ontraport", "lead", 1, email="ada@x.org", remote_id=None) == []
 
 
-async def test_prune_keeps_pending_and_dead(store: Store, clock: Clock) -> None:
+async def test_prune_keeps_pending_and_dead(ledger: Ledger, clock: Clock) -> None:
     """Old events whose deliveries are finished go; pending and dead-lettered ones stay, and totals survive."""
     page = [event("lead", i, 1, "created", email=f"{i}@x.org") for i in (1, 2, 3)]
-    await store.ingest("leads", page, position="p", at_top=True)
+    await ledger.ingest("leads", page, position="p", at_top=True)
     for sink in SINKS:
-        works = await store.load_work(sink, await store.claim(sink, 3))
-        await store.commit(sink, [Done(works[0].key, works[0].seqs), Dead(works[1].key, works[1].seqs, "bad")])
+        works = await ledger.load_work(sink, await ledger.claim(sink, 3))
+        await ledger.commit(sink, [Done(works[0].key, works[0].seqs), Dead(works[1].key, works[1].seqs, "bad")])
     clock.now += 1000
-    assert await store.prune(clock.now - 10) == 1
-    assert rows(store.path, "SELECT record_id FROM events ORDER BY record_id") == [(2,), (3,)]
-    status = {s.sink: s for s in (await store.status()).sinks}
+    assert await ledger.store.prune(clock.now - 10) == 1
+    assert rows(ledger.path, "SELECT record_id FROM events ORDER BY record_id") == [(2,), (3,)]
+    status = {s.sink: s for s in (await ledger.store.status()).sinks}
     assert status["ontraport"].done == 1 and status["ontraport"].pending == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the store in its own vocabulary: rows with opaque bodies, routes, outcomes
+
+
+def row(kind: str, record_id: int, sequence: int, *, email: str = "", deleted: bool = False) -> EventRow:
+    """A stored change whose bodies the store cannot read (it never tries)."""
+    return EventRow(
+        kind=kind,
+        record_id=record_id,
+        action="deleted" if deleted else "changed",
+        sequence=sequence,
+        event_id=f"{kind}-{record_id}-{sequence}",
+        occurred_at=f"2026-11-01T12:00:{sequence:02d}+00:00",
+        body=f"change {kind} {record_id} {sequence}".encode(),
+        record=f"state {kind} {record_id} {sequence}".encode(),
+        email=email,
+        deleted=deleted,
+        bare=False,
+    )
+
+
+@pytest.fixture
+async def raw(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "raw.db", sinks=("a", "b"), clock=clock)
+    yield opened
+    await opened.close()
+
+
+async def test_the_store_queues_exactly_the_routes_it_is_given(raw: Store) -> None:
+    """Routes decide the deliveries: a change without a route is stored but queued nowhere, a stale one never."""
+    page = [row("widget", 1, 2), row("widget", 2, 1), row("widget", 1, 1)]  # the last is older than the first
+    routes = [Route(0, "a", "widget:1"), Route(0, "b", "widget:1"), Route(2, "a", "widget:1")]
+    result = await raw.ingest("widgets", page, routes, position="w1", at_top=True)
+    assert (result.new, result.stale, result.deliveries) == (3, 1, 2)
+    assert await raw.claim("a", 5) == ["widget:1"] and await raw.claim("b", 5) == ["widget:1"]
+    [work] = await raw.load_work("a", ["widget:1"])
+    assert [p.body for p in work.deliveries] == [b"change widget 1 2"]
+    assert work.record == RecordRow("widget", 1, 2, False, b"state widget 1 2")
+    assert (work.link, work.tried, work.attempts) == (None, False, 0)
+
+
+async def test_the_store_answers_with_rows_and_keys(raw: Store) -> None:
+    """Record, records of a kind, live peers among the kinds asked for, and a record every destination links."""
+    await raw.ingest(
+        "people",
+        [row("person", 1, 1, email="ada@x.org"), row("person", 2, 1, email="ada@x.org"), row("robot", 3, 1)],
+        [Route(0, "a", "person:1"), Route(1, "a", "person:2")],
+        position="p1",
+        at_top=True,
+    )
+    assert await raw.record("person", 9) is None
+    assert [r.record_id for r in await raw.records_of_kind("person")] == [1, 2]
+    peers = await raw.live_peers("a", "person", 1, email="ada@x.org", remote_id=None, kinds=["person"])
+    assert peers == ["person:2"]
+    assert await raw.live_peers("a", "person", 1, email="ada@x.org", remote_id=None, kinds=["robot"]) == []
+    assert await raw.linked_record(["person"], {"a": True}) is None
+    works = await raw.load_work("a", await raw.claim("a", 5))
+    await raw.commit("a", [Done(works[0].key, works[0].seqs, remote_id="r1"), Done(works[1].key, works[1].seqs)])
+    found = await raw.linked_record(["person"], {"a": True})
+    assert found is not None
+    assert (found.record.record_id, found.email, found.remote_ids) == (1, "ada@x.org", {"a": "r1"})
+    assert await raw.linked_record(["person"], {"a": False, "b": False}) is None  # b links nothing
+    assert await raw.events_by_stream() == {"people": 3}
+    assert await raw.deliveries_by_sink() == {"a": 2}
+
+
+async def test_replay_routes_through_the_callers_function(raw: Store) -> None:
+    """Replay asks the caller where each stored change goes, queues those, and forgets the links' digests."""
+    await raw.ingest("people", [row("person", 1, 1), row("person", 2, 1)], [Route(0, "a", "person:1")],
+                     position="p1", at_top=True)  # fmt: skip
+    [work] = await raw.load_work("a", await raw.claim("a", 5))
+    await raw.commit("a", [Done(work.key, work.seqs, remote_id="r1", digest="d1")])
+    seen: list[bytes] = []
+
+    def route(body: bytes) -> str | None:
+        seen.append(body)
+        return "person:1" if body.startswith(b"change person 1") else None
+
+    replayed = await raw.replay("a", route, record=("person", 1))
+    assert (replayed.events, replayed.keys) == (1, 1)
+    assert seen == [b"change person 1 1"]
+    [again] = await raw.load_work("a", await raw.claim("a", 5))
+    assert again.link is not None and (again.link.remote_id, again.link.digest) == ("r1", None)
+    assert (await raw.replay("a", route, since=datetime(2026, 1, 1, tzinfo=UTC))).keys == 1
+
+
+async def test_skip_reasons_are_counted_per_destination(raw: Store) -> None:
+    """Skipped deliveries still stored are counted by destination and reason."""
+    await raw.ingest("people", [row("person", 1, 1), row("person", 2, 1)],
+                     [Route(0, "a", "person:1"), Route(1, "a", "person:2")], position="p1", at_top=True)  # fmt: skip
+    works = await raw.load_work("a", await raw.claim("a", 5))
+    await raw.commit("a", [Skipped(w.key, w.seqs, "no e-mail") for w in works])
+    assert await raw.skip_reasons() == [("a", "no e-mail", 2)]

@@ -1,0 +1,72 @@
+"""What becomes of a claimed key: the outcomes the store records (exactly one per key, several only when a key
+carries separate facts). Writers produce them; `Outbox.commit` records a batch in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """Delivered. `remote_id`, `digest` and `sent` update the link; `unlink` forgets it (after a delete)."""
+
+    key: str
+    seqs: tuple[int, ...]
+    remote_id: str | None = None
+    digest: str | None = None
+    sent: dict[str, Any] | None = None
+    unlink: bool = False
+    detail: str = ""
+    wrote: bool = True  # a destination record was created or updated (False: only deleted, or nothing to do)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Nothing to send, for a stated reason (no e-mail, unchanged, guarded delete, ...)."""
+
+    key: str
+    seqs: tuple[int, ...]
+    reason: str
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A transient failure: try the key again at `at` (epoch seconds); counts as an attempt."""
+
+    key: str
+    at: float
+    error: str
+    http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Not yet: try again at `at` without counting an attempt (a delete waiting for other streams)."""
+
+    key: str
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """A permanent failure for this record: dead-letter the deliveries with the reason and the request."""
+
+    key: str
+    seqs: tuple[int, ...]
+    reason: str
+    http_status: int | None = None
+    request: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Claimed but not attempted (the destination paused first): back in the queue, unchanged."""
+
+    key: str
+
+
+Outcome = Done | Skipped | Retry | Deferred | Dead | Released

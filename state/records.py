@@ -1,0 +1,97 @@
+"""Questions about the stored records (the shadow): one record, every record of a kind, the live records that share
+a destination contact with another, and a record every destination links."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from state.base import StoreBase
+from state.keys import record_key
+from state.rows import LinkedRecord, RecordRow
+
+_RECORD = "SELECT kind, record_id, sequence, deleted, body FROM records"
+
+
+class Records(StoreBase):
+    """Read-only questions about the shadow records."""
+
+    async def record(self, kind: str, record_id: int) -> RecordRow | None:
+        """The shadow of one record (None when it was never seen)."""
+        async with (
+            self.reading() as db,
+            db.execute(f"{_RECORD} WHERE kind = ? AND record_id = ?", (kind, record_id)) as cur,
+        ):
+            row = await cur.fetchone()
+        return RecordRow(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+
+    async def records_of_kind(self, kind: str) -> list[RecordRow]:
+        """Every stored record of `kind`, deleted ones included, by id."""
+        async with (
+            self.reading() as db,
+            db.execute(f"{_RECORD} WHERE kind = ? ORDER BY record_id", (kind,)) as cur,
+        ):
+            return [RecordRow(k, i, s, bool(d), b) async for k, i, s, d, b in cur]
+
+    async def live_peers(
+        self,
+        sink: str,
+        kind: str,
+        record_id: int,
+        *,
+        email: str,
+        remote_id: str | None,
+        kinds: Sequence[str],
+    ) -> list[str]:
+        """Other live records (of `kinds`) that map to the same destination contact, as keys: those `sink` links
+        to the same remote id, and those with the same e-mail that `sink` has not linked to a DIFFERENT remote
+        contact (unwritten ones would merge into it by e-mail). What a deletion guard checks before deleting."""
+        found: set[str] = set()
+        async with self.reading() as db:
+            # `email <> ''` lets SQLite use the partial index on records(email).
+            if email and kinds:
+                kind_marks = ",".join("?" * len(kinds))
+                async with db.execute(
+                    "SELECT r.kind, r.record_id FROM records r LEFT JOIN links l"
+                    " ON l.sink = ? AND l.kind = r.kind AND l.record_id = r.record_id"
+                    f" WHERE r.email = ? AND r.email <> '' AND r.deleted = 0 AND r.kind IN ({kind_marks})"
+                    " AND NOT (r.kind = ? AND r.record_id = ?)"
+                    " AND (? IS NULL OR l.remote_id IS NULL OR l.remote_id = ?)",
+                    (sink, email, *kinds, kind, record_id, remote_id, remote_id),
+                ) as cur:
+                    found.update([record_key(k, i) async for k, i in cur])
+            if remote_id:
+                async with db.execute(
+                    "SELECT l.kind, l.record_id FROM links l JOIN records r"
+                    " ON r.kind = l.kind AND r.record_id = l.record_id"
+                    " WHERE l.sink = ? AND l.remote_id = ? AND r.deleted = 0"
+                    " AND NOT (l.kind = ? AND l.record_id = ?)",
+                    (sink, remote_id, kind, record_id),
+                ) as cur:
+                    found.update([record_key(k, i) async for k, i in cur])
+        return sorted(found)
+
+    async def linked_record(self, kinds: Sequence[str], sinks: Mapping[str, bool]) -> LinkedRecord | None:
+        """A live record of one of `kinds` (earlier kinds first, then the highest sequence, then the lowest id) that
+        has an e-mail and a link in every one of `sinks`; a sink mapped to True must hold a remote id for it."""
+        if not kinds or not sinks:
+            return None
+        names = list(sinks)
+        joins = "".join(
+            f" JOIN links l{n} ON l{n}.sink = ? AND l{n}.kind = r.kind AND l{n}.record_id = r.record_id"
+            for n in range(len(names))
+        )
+        with_ids = "".join(f" AND l{n}.remote_id IS NOT NULL" for n, sink in enumerate(names) if sinks[sink])
+        remote_ids = ", ".join(f"l{n}.remote_id" for n in range(len(names)))
+        kind_marks = ",".join("?" * len(kinds))
+        preference = " ".join(f"WHEN ? THEN {n}" for n in range(len(kinds)))
+        sql = (
+            f"SELECT r.kind, r.record_id, r.sequence, r.deleted, r.body, r.email, {remote_ids} FROM records r{joins}"
+            f" WHERE r.deleted = 0 AND r.email <> '' AND r.kind IN ({kind_marks}){with_ids}"
+            f" ORDER BY CASE r.kind {preference} END, r.sequence DESC, r.record_id LIMIT 1"
+        )
+        async with self.reading() as db, db.execute(sql, (*names, *kinds, *kinds)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        record = RecordRow(row[0], row[1], row[2], bool(row[3]), row[4])
+        return LinkedRecord(record, str(row[5]), dict(zip(names, row[6:], strict=True)))

@@ -1,0 +1,100 @@
+"""The rows the store takes and hands back, in its own vocabulary.
+
+Bodies (of events and records) are opaque bytes: the caller encodes and decodes them; the store reads only the
+columns named here. Keys name records as `kind:record_id` (state.keys).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One change read from a source stream, with what the shadow keeps of its record."""
+
+    kind: str
+    record_id: int
+    action: str
+    sequence: int  # the record's version: a change older than the shadow's is stored as stale, never delivered
+    event_id: str
+    occurred_at: str  # ISO 8601; `replay(since=)` compares it as text
+    body: bytes  # the whole change
+    record: bytes  # the record's state after the change (the shadow's body)
+    email: str  # normalised, "" when none: live peers are found by it
+    deleted: bool  # the change deletes the record
+    bare: bool  # a delete carrying only the id: the shadow keeps its last body and e-mail
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The change at `pos` in its page goes to `sink`, under `key` (the record that destination writes)."""
+
+    pos: int
+    sink: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A stream item that could not be read, kept with its raw body."""
+
+    reason: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """The shadow of one record: the highest sequence seen, whether it is deleted, and its last body."""
+
+    kind: str
+    record_id: int
+    sequence: int
+    deleted: bool
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What a destination holds of a record: its id there, and the last payload written (and its digest)."""
+
+    remote_id: str | None
+    digest: str | None
+    sent: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """One pending delivery: the stored change's seq and body, and when the store took it (its own clock)."""
+
+    seq: int
+    body: bytes
+    ingested_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWork:
+    """A claimed key's pending deliveries (oldest first), with the shadow and the link of the record it names."""
+
+    sink: str
+    key: str
+    attempts: int
+    deliveries: tuple[PendingEvent, ...]
+    record: RecordRow | None
+    link: Link | None
+    # Claimed before, since the key's last finishing outcome: a write may have landed whose outcome was lost.
+    tried: bool
+
+    @property
+    def seqs(self) -> tuple[int, ...]:
+        return tuple(p.seq for p in self.deliveries)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedRecord:
+    """A live record with an e-mail, and its remote id in each destination that links it."""
+
+    record: RecordRow
+    email: str
+    remote_ids: dict[str, str | None]

@@ -1,0 +1,143 @@
+"""The store in syncd's terms: ChangeEvents in, KeyWork out, outcomes recorded, writers' look-ups answered with
+decoded records.
+
+`Ledger` wraps a `state.Store`, which speaks only its own rows: routing and decoding happen here (through the
+pure functions of syncd.stored), the SQL there. It is what the pollers (`PollStore`), the dispatchers
+(`DispatchStore`) and the writers (`syncd.sinks.base.Lookups`) are given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Self
+
+from state import (
+    IngestResult,
+    Outcome,
+    Quarantined,
+    Replayed,
+    Store,
+    StreamPosition,
+)
+from state.base import Clock
+from syncd.events import PERSON_KINDS, ChangeEvent
+from syncd.stored import custom_field_names, key_work, page_rows, replay_key, shadow_of
+from syncd.work import KeyWork, Shadow
+
+# The kinds a destination contact may be written from: who counts as another live person behind it.
+_PEOPLE = tuple(sorted(PERSON_KINDS))
+
+
+class Ledger:
+    """One store, for the daemon's pollers, dispatchers and writers and for the commands that route."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        sinks: Sequence[str] = (),
+        clock: Clock = time.time,
+        readonly: bool = False,
+    ) -> Ledger:
+        """Open the store at `path`; `sinks` are the enabled destinations (each page is routed to them)."""
+        return cls(await Store.open(path, sinks=sinks, clock=clock, readonly=readonly))
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def sinks(self) -> tuple[str, ...]:
+        return self.store.sinks
+
+    # -----------------------------------------------------------------------------------------------------------
+    # pollers
+
+    async def position(self, stream: str) -> StreamPosition | None:
+        return await self.store.position(stream)
+
+    async def ingest(
+        self,
+        stream: str,
+        events: Sequence[ChangeEvent],
+        *,
+        position: str,
+        at_top: bool,
+        quarantined: Sequence[Quarantined] = (),
+    ) -> IngestResult:
+        """Store one Firehose page in ONE transaction, with a pending delivery for every enabled destination that
+        routes each new event."""
+        rows = page_rows(events, self.store.sinks)
+        return await self.store.ingest(
+            stream, rows.events, rows.routes, position=position, at_top=at_top, quarantined=quarantined
+        )
+
+    async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
+        await self.store.mark_stream(stream, expired=expired, stopped=stopped)
+
+    async def pending(self, sink: str | None = None) -> int:
+        return await self.store.pending(sink)
+
+    # -----------------------------------------------------------------------------------------------------------
+    # dispatchers
+
+    async def claim(self, sink: str, limit: int) -> list[str]:
+        return await self.store.claim(sink, limit)
+
+    async def next_due(self, sink: str) -> float | None:
+        return await self.store.next_due(sink)
+
+    async def load_work(self, sink: str, keys: Sequence[str]) -> list[KeyWork]:
+        """The pending work of each claimed key, decoded."""
+        return [key_work(stored) for stored in await self.store.load_work(sink, keys)]
+
+    async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+        await self.store.commit(sink, outcomes)
+
+    async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
+        await self.store.set_sink_state(sink, paused=paused, until=until)
+
+    # -----------------------------------------------------------------------------------------------------------
+    # writers' look-ups (syncd.sinks.base.Lookups)
+
+    async def shadow(self, kind: str, record_id: int) -> Shadow | None:
+        row = await self.store.record(kind, record_id)
+        return shadow_of(row) if row is not None else None
+
+    async def live_peers(self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None) -> list[str]:
+        """Other live Sell people (leads, contacts) that map to the same destination contact, as keys."""
+        return await self.store.live_peers(sink, kind, record_id, email=email, remote_id=remote_id, kinds=_PEOPLE)
+
+    async def streams_caught_up_since(self, streams: Iterable[str], since: float) -> bool:
+        return await self.store.streams_caught_up_since(streams, since)
+
+    # -----------------------------------------------------------------------------------------------------------
+    # the daemon and the commands
+
+    async def custom_field_names(self) -> frozenset[str] | None:
+        """Names of the Sell custom fields defined now (None when no definition has been read yet)."""
+        return custom_field_names(await self.store.records_of_kind("custom_field"))
+
+    async def replay(
+        self, sink: str, *, since: datetime | None = None, record: tuple[str, int] | None = None
+    ) -> Replayed:
+        """Queue the stored events of `sink` again (those that occurred at or after `since`, or those of one
+        record), routed as at ingest, and forget what was last written for their records."""
+        return await self.store.replay(sink, partial(replay_key, sink), since=since, record=record)

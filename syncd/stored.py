@@ -1,0 +1,90 @@
+"""Between syncd's types and the store's rows (pure): a page of ChangeEvents into event rows and their routes,
+stored work into KeyWork, shadow rows into Shadows, and stored bodies into routing keys for a replay.
+
+The store never decodes a body and never routes; these functions are where syncd does both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from state.rows import EventRow, RecordRow, Route, StoredWork
+from syncd.events import ChangeEvent, CustomField, decode_event, decode_record, email_of, encode
+from syncd.routing import route
+from syncd.work import Delivery, KeyWork, Shadow
+
+
+@dataclass(frozen=True, slots=True)
+class PageRows:
+    """What the store takes for one page: a row per event, in page order, and a route per (event, destination)."""
+
+    events: tuple[EventRow, ...]
+    routes: tuple[Route, ...]
+
+
+def event_row(event: ChangeEvent) -> EventRow:
+    """The row the store keeps for `event`: its identity, both bodies, and what the shadow needs."""
+    record = event.record
+    deleted = event.action == "deleted"
+    return EventRow(
+        kind=event.kind,
+        record_id=event.record_id,
+        action=event.action,
+        sequence=event.sequence,
+        event_id=event.event_id,
+        occurred_at=event.occurred_at.isoformat(),
+        body=encode(event),
+        record=encode(record),
+        email=email_of(record),
+        deleted=deleted,
+        bare=deleted and record == type(record)(id=record.id),
+    )
+
+
+def page_rows(events: Sequence[ChangeEvent], sinks: Iterable[str]) -> PageRows:
+    """The rows of one page, and for each event a route to every destination in `sinks` that takes it."""
+    names = tuple(sinks)
+    routes = []
+    for pos, event in enumerate(events):
+        for sink in names:
+            key = route(sink, event)
+            if key is not None:
+                routes.append(Route(pos, sink, key))
+    return PageRows(tuple(event_row(e) for e in events), tuple(routes))
+
+
+def shadow_of(row: RecordRow) -> Shadow:
+    """A shadow row with its record decoded."""
+    return Shadow(row.kind, row.record_id, row.sequence, row.deleted, decode_record(row.body))
+
+
+def key_work(stored: StoredWork) -> KeyWork:
+    """A claimed key's stored work with its events and shadow decoded, as a writer takes it."""
+    return KeyWork(
+        sink=stored.sink,
+        key=stored.key,
+        attempts=stored.attempts,
+        deliveries=tuple(Delivery(p.seq, decode_event(p.body), p.ingested_at) for p in stored.deliveries),
+        shadow=shadow_of(stored.record) if stored.record is not None else None,
+        link=stored.link,
+        tried=stored.tried,
+    )
+
+
+def custom_field_names(rows: Sequence[RecordRow]) -> frozenset[str] | None:
+    """Names of the Sell custom fields the rows of `custom_field` records define now (None when there are no
+    rows: no definition has been read yet)."""
+    if not rows:
+        return None
+    names = set()
+    for row in rows:
+        record = decode_record(row.body)
+        if not row.deleted and isinstance(record, CustomField) and record.name:
+            names.add(record.name)
+    return frozenset(names)
+
+
+def replay_key(sink: str, body: bytes) -> str | None:
+    """The key under which `sink` takes a stored event again (None when it takes none)."""
+    return route(sink, decode_event(body))
