@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,12 +13,24 @@ import pytest
 from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
 from syncd.sandbox.server import ServerThread
 from syncd.units import Rate
+from tests.sandbox import salesmanago_client
+from tests.sandbox.salesmanago_client import (
+    CLIENT_ID,
+    OWNER,
+    PURCHASE,
+    SECRET,
+    T0,
+    SmApi,
+    contacts_by_email,
+    serve,
+    sha1,
+)
 from tests.support import AppSwitch, FakeClock, wait_until
 
-CLIENT_ID = "client-7f3a"
-SECRET = "s3cret-api-key"  # never sent: only its SHA-1 with apiKey and clientId
-OWNER = "sales@example.com"
-T0 = 1709288102.0  # the contract example's requestTime, in seconds
+sm_clock = salesmanago_client.sm_clock
+sm_sandbox = salesmanago_client.sm_sandbox
+sm_server = salesmanago_client.sm_server
+sm = salesmanago_client.sm
 
 # contracts/salesmanago.md, "Upsert a contact", as printed; only the three "…" auth placeholders are filled in.
 CONTRACT_UPSERT_EXAMPLE = """
@@ -34,100 +44,6 @@ CONTRACT_UPSERT_EXAMPLE = """
   "dictionaryProperties": [ { "name": "score", "type": "NUMBER", "value": 42 } ],
   "forceOptIn": false, "birthday": "19901210", "province": "London" }
 """
-
-PURCHASE = {"date": 1709288100000, "contactExtEventType": "PURCHASE", "value": 1250.00, "description": "Redesign"}
-
-
-def sha1(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-class SmApi:
-    """A test client that signs bodies the way SALESmanago clients do: a fresh apiKey on every call."""
-
-    def __init__(self, url: str, clock: FakeClock) -> None:
-        self.http = httpx.Client(base_url=url, timeout=5.0)
-        self.clock = clock
-        self.secret = SECRET
-        self._rng = random.Random(1234)
-
-    def auth(self, **overrides: Any) -> dict[str, Any]:
-        api_key = f"key-{self._rng.getrandbits(64):016x}"
-        body = {
-            "clientId": CLIENT_ID,
-            "apiKey": api_key,
-            "requestTime": int(self.clock() * 1000),
-            "sha": sha1(api_key + CLIENT_ID + self.secret),
-            "owner": OWNER,
-        }
-        return {**body, **overrides}
-
-    def post(self, method: str, body: object) -> httpx.Response:
-        return self.http.post(f"/api/{method}", json=body)
-
-    def call(self, method: str, **fields: Any) -> dict[str, Any]:
-        """POST an authenticated body; the reply must be HTTP 200 (logical errors are too)."""
-        response = self.post(method, {**self.auth(), **fields})
-        assert response.status_code == 200, response.text
-        reply: dict[str, Any] = response.json()
-        return reply
-
-    def upsert(self, email: str, **fields: Any) -> dict[str, Any]:
-        contact = {"email": email, **fields.pop("contact", {})}
-        return self.call("contact/upsert", contact=contact, **fields)
-
-    def basic(self, *emails: str) -> list[dict[str, Any]]:
-        reply = self.call("contact/basic", email=list(emails))
-        assert reply["success"], reply
-        contacts: list[dict[str, Any]] = reply["contacts"]
-        return contacts
-
-    def control(self, path: str, body: object = None) -> httpx.Response:
-        if body is None:
-            return self.http.get(f"/_sandbox/{path}")
-        return self.http.post(f"/_sandbox/{path}", json=body)
-
-    def state(self) -> dict[str, Any]:
-        reply: dict[str, Any] = self.control("state").json()
-        return reply
-
-
-@pytest.fixture
-def sm_clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def sm_sandbox(sm_clock: FakeClock) -> SalesmanagoSandbox:
-    return SalesmanagoSandbox(client_id=CLIENT_ID, api_secret=SECRET, owners=[OWNER], clock=sm_clock)
-
-
-@pytest.fixture(scope="module")
-def sm_server() -> Iterator[tuple[ServerThread, AppSwitch]]:
-    switch = AppSwitch()
-    with ServerThread(switch) as server:
-        yield server, switch
-
-
-def serve(sandbox: SalesmanagoSandbox, server: tuple[ServerThread, AppSwitch], clock: FakeClock) -> Iterator[SmApi]:
-    thread, switch = server
-    switch.app = sandbox.app
-    api = SmApi(thread.url, clock)
-    yield api
-    api.http.close()
-    switch.app = None
-
-
-@pytest.fixture
-def sm(
-    sm_sandbox: SalesmanagoSandbox, sm_server: tuple[ServerThread, AppSwitch], sm_clock: FakeClock
-) -> Iterator[SmApi]:
-    yield from serve(sm_sandbox, sm_server, sm_clock)
-
-
-def contacts_by_email(api: SmApi) -> dict[str, dict[str, Any]]:
-    return {c["email"]: c for c in api.control("contacts").json()["contacts"]}
-
 
 # --- authentication -------------------------------------------------------------------------------------------
 
@@ -164,7 +80,7 @@ def test_contract_example_body_is_accepted_verbatim(sm: SmApi) -> None:
 def test_request_time_forms_are_accepted(sm: SmApi, request_time: object) -> None:
     """requestTime in milliseconds, in seconds, or as a numeric string, within the skew, authenticates."""
     reply = sm.call("contact/hasContact", email="x@example.org", **{"requestTime": request_time})
-    assert reply == {"success": True, "message": [], "result": False}
+    assert reply == {"success": True, "message": [], "result": False, "contactId": None}
 
 
 @pytest.mark.parametrize(
@@ -505,11 +421,12 @@ def test_delete_of_an_unknown_email_fails(sm: SmApi) -> None:
 
 @pytest.mark.parametrize(
     ("knob", "expected"),
-    [("absent", {"success": True, "message": []}), ("true", {"success": True, "message": [], "result": True}),
+    [("null", {"success": True, "message": [], "result": None}), ("absent", {"success": True, "message": []}),
+     ("true", {"success": True, "message": [], "result": True}),
      ("string", {"success": True, "message": [], "result": "deleted"})],
 )  # fmt: skip
 def test_delete_result_shape_follows_the_knob(sm: SmApi, knob: str, expected: dict[str, Any]) -> None:
-    """The unconfirmed `result` of contact/delete is absent, true or a string as configured."""
+    """The `result` of contact/delete is null (as live tests show), or absent, true or a string as configured."""
     sm.control("behaviour", {"delete_result": knob})
     sm.upsert("ada@example.org")
     assert sm.call("contact/delete", email="ada@example.org") == expected
@@ -530,7 +447,8 @@ def test_basic_reads_back_the_documented_fields(sm: SmApi) -> None:
         "+44 1",
         None,
     )
-    assert contact["address"] == {"city": "London"}
+    # Every address part is present, null when unset (as live replies and SALESmanago's own library read them).
+    assert contact["address"] == {"streetAddress": None, "zipCode": None, "city": "London", "country": None}
     assert contact["createdOn"] == int(T0 * 1000)
 
 
@@ -707,13 +625,28 @@ def test_rate_is_set_and_cleared_through_behaviour(sm: SmApi) -> None:
 
 @pytest.mark.parametrize(
     "knobs",
-    [{"throttle": "418"}, {"rate": "fast"}, {"batch_invalid": "sometimes"}, {"colour": "blue"}],
+    [
+        {"throttle": "418"},
+        {"rate": "fast"},
+        {"batch_invalid": "sometimes"},
+        {"colour": "blue"},
+        {"blank_strings": ["clear"]},
+        {"delete_result": None},
+    ],
 )
 def test_bad_behaviour_knobs_are_400(sm: SmApi, knobs: dict[str, Any]) -> None:
     """An unknown knob or value is refused and the behaviour stays as it was."""
+    before = sm.control("behaviour", {"delete_unknown": "unknown"}).json()
     assert sm.control("behaviour", knobs).status_code == 400
+    assert sm.control("behaviour").json() == before
+
+
+def test_behaviour_defaults(sm: SmApi) -> None:
+    """The readings a fresh simulator starts with."""
     assert sm.control("behaviour").json() == {
-        "batch_invalid": "reject_all", "delete_result": "true", "throttle": "429", "rate": None
+        "batch_invalid": "reject_all", "item_owner": "refuse", "blank_strings": "clear", "delete_result": "null",
+        "delete_unknown": "not_found", "location_rule": "length", "value_decimals": "refuse",
+        "delete_external_id": "all", "list_event_id": "eventId", "throttle": "429", "rate": None,
     }  # fmt: skip
 
 

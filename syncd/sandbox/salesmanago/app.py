@@ -1,17 +1,25 @@
 """The SALESmanago simulator: an ASGI app that answers `POST /api/{method}` as contracts/salesmanago.md describes.
 
 Per call: the rate limit (when set; answered as 429, 503 or a `success: false` limit message, per the `throttle`
-knob), the content type (415 unless JSON), the JSON body (400 when unparseable or not an object), the method (404
-when unknown), authentication (HTTP 200 `"Not authenticated…"`), then the method itself (salesmanago_api.py).
+knob), the method (404 when unknown), the content type (415 unless JSON), the JSON body (400 when unparseable, not
+an object, or carrying what a strict JSON parser refuses: NaN/Infinity, or a lone UTF-16 surrogate in a string),
+authentication (HTTP 200 `"Not authenticated…"`), then the method itself (api.py).
+
+Methods: `contact/upsert`, `contact/batchupsert`, `contact/delete`, `contact/basic`, `contact/hasContact`,
+`contact/list` and `contact/listById` (contacts keyed `id`, with their `contactExtEvents`), and the external events:
+`[v2/]contact/addContactExtEvent`, `contact/batchAddContactExtEvent`, `[v2/]contact/updateContactExtEvent`,
+`[v2/]contact/deleteContactExtEvent`.
 
 Control routes under `/_sandbox/` (no auth):
 - the shared fault routes (faults.py);
 - `GET /_sandbox/state`: counts (see `SalesmanagoSandbox.state`);
-- `GET /_sandbox/contacts`, `GET /_sandbox/events`: everything the account holds;
+- `GET /_sandbox/contacts`: every contact the account holds;
+- `GET /_sandbox/events[?email=…|contactId=…]`: every external event, or one contact's (in the order added; each
+  with its `eventId`, `contactId`, the contact's current `email`, `owner` and the fields as stored, dates in ms);
 - `POST /_sandbox/credentials` `{"api_secret": "..." | null, "owners": [...]}`: rotate or revoke (null) the secret,
   replace the account's users;
 - `GET|POST /_sandbox/rules` `{"reject_emails": [...]}`: e-mails refused as invalid until the list drops them;
-- `GET|POST /_sandbox/behaviour` `{"batch_invalid", "delete_result", "throttle", "rate": "10/s" | null}`.
+- `GET|POST /_sandbox/behaviour` `{knob: reading, …, "rate": "10/s" | null}`: the readings of behaviour.py.
 
 Thread-safe: the account and the counters change only under one lock, which `state()` takes too.
 """
@@ -19,6 +27,7 @@ Thread-safe: the account and the counters change only under one lock, which `sta
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -32,13 +41,15 @@ from starlette.routing import Route
 
 from syncd.sandbox.faults import FaultMiddleware, FaultPlan, fault_routes
 from syncd.sandbox.ratelimit import RollingWindow, Verdict
-from syncd.sandbox.salesmanago.api import Account, Behaviour
+from syncd.sandbox.salesmanago.api import Account
 from syncd.sandbox.salesmanago.auth import auth_failure
+from syncd.sandbox.salesmanago.behaviour import Behaviour
 from syncd.sandbox.salesmanago.fields import Refused
 from syncd.units import Rate
 
 LIMIT_MESSAGE = "API calls limit exceeded, try again later"
 _ACCOUNT = "account"  # the rate limit's key: the simulator holds one account
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads pairs valid surrogates: any left is lone
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # HTTP status, body, headers
 
@@ -62,11 +73,10 @@ class SalesmanagoSandbox:
     ) -> None:
         self.client_id = client_id
         self._api_secret: str | None = api_secret
-        self._owners = frozenset(owner.lower() for owner in owners)
         self._clock = clock
         self._max_skew = max_clock_skew
         self._lock = threading.Lock()
-        self._account = Account(clock)
+        self._account = Account(frozenset(owner.lower() for owner in owners), clock)
         self._account.behaviour = Behaviour(rate=rate)
         self._window = RollingWindow(rate, clock)
         self._by_method: Counter[str] = Counter()
@@ -87,14 +97,16 @@ class SalesmanagoSandbox:
         self.app = FaultMiddleware(Starlette(routes=routes), self.faults)
 
     def state(self) -> dict[str, Any]:
-        """Counts for tests: live and soft-deleted contacts, events, requests by API method and by HTTP status,
-        throttled calls, `success: false` replies, and how many upserts each e-mail received (duplicates show)."""
+        """Counts for tests: live and soft-deleted contacts, external events held and deleted, requests by API
+        method and by HTTP status, throttled calls, `success: false` replies, and how many upserts each e-mail
+        received (duplicates show)."""
         with self._lock:
             live, deleted = self._account.contacts.counts()
             return {
                 "contacts": live,
                 "deleted": deleted,
                 "events": len(self._account.events),
+                "events_deleted": self._account.events.deleted,
                 "requests_by_method": dict(self._by_method),
                 "requests_by_status": dict(self._by_status),
                 "throttled": self._throttled,
@@ -123,16 +135,18 @@ class SalesmanagoSandbox:
         if content_type.split(";", maxsplit=1)[0].strip().lower() != "application/json":
             return 415, failure("Content-Type must be application/json"), {}
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_no_constant)
         except ValueError:
             return 400, failure("The request body is not valid JSON"), {}
+        if _has_lone_surrogate(body):
+            return 400, failure("The request body is not valid JSON: a string holds a lone surrogate"), {}
         if not isinstance(body, dict):
             return 400, failure("The request body must be a JSON object"), {}
         problem = auth_failure(
             body,
             client_id=self.client_id,
             api_secret=self._api_secret,
-            owners=self._owners,
+            owners=self._account.owners,
             now=self._clock(),
             max_skew=self._max_skew,
         )
@@ -157,8 +171,13 @@ class SalesmanagoSandbox:
             return JSONResponse({"contacts": [contact.dump() for contact in self._account.contacts.contacts()]})
 
     async def _events(self, request: Request) -> Response:
+        query = request.query_params
+        unknown = set(query) - {"email", "contactId"}
+        if unknown or len(query) > 1:
+            return _control_error("filter by at most one of email or contactId")
         with self._lock:
-            return JSONResponse({"events": [event.dump() for event in self._account.events.events()]})
+            found = self._account.event_dumps(email=query.get("email"), contact_id=query.get("contactId"))
+            return JSONResponse({"events": found})
 
     async def _credentials(self, request: Request) -> Response:
         data = await _control_body(request, {"api_secret", "owners"})
@@ -173,8 +192,9 @@ class SalesmanagoSandbox:
             if "api_secret" in data:
                 self._api_secret = secret
             if owners is not None:
-                self._owners = frozenset(owner.lower() for owner in owners)
-            return JSONResponse({"api_secret_set": self._api_secret is not None, "owners": sorted(self._owners)})
+                self._account.owners = frozenset(owner.lower() for owner in owners)
+            owners_now = sorted(self._account.owners)
+            return JSONResponse({"api_secret_set": self._api_secret is not None, "owners": owners_now})
 
     async def _rules(self, request: Request) -> Response:
         if request.method == "POST":
@@ -222,6 +242,21 @@ async def _control_body(request: Request, allowed: set[str] | None) -> dict[str,
 
 def _control_error(message: str) -> Response:
     return JSONResponse({"error": message}, 400)
+
+
+def _no_constant(name: str) -> None:
+    """NaN, Infinity and -Infinity are not JSON: a strict parser refuses them."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(key) or _has_lone_surrogate(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
 
 
 def _strings(value: object) -> bool:

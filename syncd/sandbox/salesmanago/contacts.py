@@ -10,7 +10,7 @@ from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.sandbox.salesmanago.fields import Refused, Upsert
+from syncd.sandbox.salesmanago.fields import ADDRESS_KEYS, Refused, Upsert
 
 
 @dataclass(slots=True)
@@ -23,7 +23,7 @@ class Contact:
     text: dict[str, str] = field(default_factory=dict)  # name, phone, fax, company, state, externalId
     address: dict[str, str] = field(default_factory=dict)
     province: str | None = None
-    tags: dict[str, None] = field(default_factory=dict)  # an insertion-ordered set
+    tags: dict[str, int] = field(default_factory=dict)  # tag -> when it was added (epoch ms), insertion-ordered
     properties: dict[str, str] = field(default_factory=dict)
     dictionary: dict[str, dict[str, Any]] = field(default_factory=dict)
     birthday: tuple[int | None, int, int] | None = None
@@ -36,13 +36,16 @@ class Contact:
         self.address.update(change.address)
         if change.province is not None:
             self.province = change.province
-        self.tags.update(dict.fromkeys(change.add_tags))
+        for tag in change.add_tags:
+            self.tags.setdefault(tag, now_ms)
         for tag in change.remove_tags:
             self.tags.pop(tag, None)
         self.properties.update(change.properties)
         self.dictionary.update(change.dictionary)
         if change.birthday is not None:
             self.birthday = change.birthday
+        elif change.clear_birthday:
+            self.birthday = None
         for attribute, value in change.flags.items():
             setattr(self, attribute, value)
         self.deleted = False
@@ -60,7 +63,7 @@ class Contact:
             "company": self.text.get("company"),
             "state": self.text.get("state"),
             "externalId": self.text.get("externalId"),
-            "address": dict(self.address) if self.address else None,
+            "address": {key: self.address.get(key) for key in ADDRESS_KEYS} if self.address else None,
             "score": 0,
             "optedOut": self.opted_out,
             "optedOutPhone": self.opted_out_phone,
@@ -72,6 +75,36 @@ class Contact:
             "createdOn": self.created_on,
             "modifiedOn": self.modified_on,
             "lastVisit": None,
+        }
+
+    def listed(self, ext_events: list[dict[str, Any]]) -> dict[str, Any]:
+        """The contact as `contact/list` and `contact/listById` answer it: the id keyed `id`, tags and properties
+        as lists of objects, and the collections the simulator does not model (visits, e-mails, …) empty."""
+        basic = self.basic()
+        return {
+            "id": basic.pop("contactId"),
+            **{key: basic[key] for key in ("name", "email", "phone", "fax", "score", "state", "optedOut")},
+            **{key: basic[key] for key in ("optedOutPhone", "deleted", "invalid", "company", "externalId", "address")},
+            **{key: basic[key] for key in ("birthdayYear", "birthdayMonth", "birthdayDay")},
+            "province": self.province,
+            "mainContactOwner": self.owner,
+            "contactVisits": [],
+            "contactTags": [
+                {"tag": tag, "tagName": tag, "score": 1, "createdOn": added, "tagWithScore": f"{tag} (1)"}
+                for tag, added in self.tags.items()
+            ],
+            "contactEvents": [],
+            "emailMessages": [],
+            "properties": [{"name": name, "value": value} for name, value in self.properties.items()],
+            "contactFunnels": [],
+            "contactNotes": [],
+            "contactTasks": [],
+            "incomingEmailMessages": [],
+            "contactExtEvents": ext_events,
+            "coupons": [],
+            "smsMessages": [],
+            "modifiedOn": self.modified_on,
+            "createdOn": self.created_on,
         }
 
     def dump(self) -> dict[str, Any]:
@@ -95,6 +128,10 @@ class ContactBook:
         """The contact with this e-mail (soft-deleted ones included)."""
         contact_id = self._ids.get(email.lower())
         return None if contact_id is None else self._contacts[contact_id]
+
+    def by_id(self, contact_id: str) -> Contact | None:
+        """The contact with this contactId (soft-deleted ones included)."""
+        return self._contacts.get(contact_id)
 
     def find_live(self, *, email: str | None = None, contact_id: str | None = None) -> Contact | None:
         """The contact with this e-mail or id, unless it is deleted."""
@@ -127,10 +164,11 @@ class ContactBook:
         contact.apply(change, now_ms)
         return contact
 
-    def delete(self, email: str, *, permanently: bool, now_ms: int) -> Contact:
+    def delete(self, email: str, *, permanently: bool, now_ms: int) -> Contact | None:
+        """Soft- or hard-delete the contact of `email`; None when the account holds no such contact."""
         contact = self.find(email)
         if contact is None:
-            raise Refused(f"Contact not found: {email}")
+            return None
         if permanently:
             del self._contacts[contact.contact_id]
             del self._ids[contact.email]

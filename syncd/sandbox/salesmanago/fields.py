@@ -2,6 +2,11 @@
 
 `parse_upsert` turns one upsert body (or one `upsertDetails` item) into an `Upsert`, or raises `Refused` with the
 `message` SALESmanago answers. Nothing here touches the contact store.
+
+Blank strings (`""`) in the contact's text fields, its address parts, `properties`, `province` and `birthday` follow
+the `blank_strings` reading: `clear` (the field becomes empty; `birthday` is removed), `ignore` (left as it is) or
+`refuse`. `contact.state` is an enumeration: `""` is refused as an invalid state under every reading. A blank
+`newEmail` means no rename (SALESmanago's own documented upsert example sends `"newEmail": ""`).
 """
 
 from __future__ import annotations
@@ -34,12 +39,20 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+BLANKS = ("clear", "ignore", "refuse")
+
+
 class Refused(SyncdError):
     """A call SALESmanago answers with HTTP 200 and `success: false`; `messages` become its `message` list."""
 
     def __init__(self, *messages: str) -> None:
         super().__init__("; ".join(messages))
         self.messages = list(messages)
+
+
+def utf16_length(text: str) -> int:
+    """The length of `text` as Java counts it: UTF-16 code units (a character beyond the BMP counts twice)."""
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
 
 
 def email_problem(email: str) -> str | None:
@@ -92,6 +105,7 @@ class Upsert:
     properties: dict[str, str] = field(default_factory=dict)
     dictionary: dict[str, dict[str, Any]] = field(default_factory=dict)
     birthday: tuple[int | None, int, int] | None = None
+    clear_birthday: bool = False  # a blank birthday under blank_strings = clear
     flags: dict[str, bool] = field(default_factory=dict)  # contact attribute -> forced value
 
     @property
@@ -100,8 +114,8 @@ class Upsert:
         return self.new_email or self.email
 
 
-def parse_upsert(item: object, reject: Collection[str] = ()) -> Upsert:
-    """Validate one upsert body or `upsertDetails` item."""
+def parse_upsert(item: object, reject: Collection[str] = (), blanks: str = "clear") -> Upsert:
+    """Validate one upsert body or `upsertDetails` item; `blanks` is the blank_strings reading."""
     if not isinstance(item, dict):
         raise Refused("an upsert must be a JSON object")
     contact = item.get("contact")
@@ -109,22 +123,35 @@ def parse_upsert(item: object, reject: Collection[str] = ()) -> Upsert:
         raise Refused("contact is required")
     email = checked_email(contact.get("email"), "contact.email", reject)
     new_email = item.get("newEmail")
-    text = {key: _text(contact, key, "contact.") for key in (*TEXT_KEYS, "state") if contact.get(key) is not None}
-    if "state" in text and text["state"] not in STATES:
-        raise Refused(f"Invalid contact state: {text['state']} (one of {', '.join(sorted(STATES))})")
+    text = _texts(contact, TEXT_KEYS, "contact.", blanks)
+    if contact.get("state") is not None:
+        text["state"] = _text(contact, "state", "contact.")
+        if text["state"] not in STATES:
+            raise Refused(f"Invalid contact state: {text['state']} (one of {', '.join(sorted(STATES))})")
+    province = _texts(item, ("province",), "", blanks).get("province")
+    birthday = item.get("birthday")
+    blank_birthday = birthday == "" and _blank("birthday", blanks)
     return Upsert(
         email=email,
-        new_email=None if new_email is None else checked_email(new_email, "newEmail", reject),
+        new_email=None if new_email in (None, "") else checked_email(new_email, "newEmail", reject),
         text=text,
-        address=_address(contact.get("address")),
-        province=None if item.get("province") is None else _text(item, "province"),
+        address=_address(contact.get("address"), blanks),
+        province=province,
         add_tags=_tags(item.get("tags"), "tags"),
         remove_tags=_tags(item.get("removeTags"), "removeTags"),
-        properties=_properties(item.get("properties")),
+        properties=_properties(item.get("properties"), blanks),
         dictionary=_dictionary(item.get("dictionaryProperties")),
-        birthday=_birthday(item.get("birthday")),
+        birthday=None if birthday == "" else _birthday(birthday),
+        clear_birthday=blank_birthday and blanks == "clear",
         flags=_flags(item),
     )
+
+
+def _blank(where: str, blanks: str) -> bool:
+    """True when a blank value at `where` is applied (clear), False when it is skipped (ignore); refuse raises."""
+    if blanks == "refuse":
+        raise Refused(f"{where} must not be blank")
+    return blanks == "clear"
 
 
 def _text(data: dict[str, Any], key: str, where: str = "") -> str:
@@ -134,12 +161,24 @@ def _text(data: dict[str, Any], key: str, where: str = "") -> str:
     return value
 
 
-def _address(value: object) -> dict[str, str]:
+def _texts(data: dict[str, Any], keys: tuple[str, ...], where: str, blanks: str) -> dict[str, str]:
+    """The string fields `keys` of `data` that are present (not null), blanks per the reading."""
+    out: dict[str, str] = {}
+    for key in keys:
+        if data.get(key) is None:
+            continue
+        value = _text(data, key, where)
+        if value or _blank(f"{where}{key}", blanks):
+            out[key] = value
+    return out
+
+
+def _address(value: object, blanks: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise Refused("contact.address must be an object")
-    return {key: _text(value, key, "contact.address.") for key in ADDRESS_KEYS if value.get(key) is not None}
+    return _texts(value, ADDRESS_KEYS, "contact.address.", blanks)
 
 
 def _tags(value: object, where: str) -> tuple[str, ...]:
@@ -150,12 +189,12 @@ def _tags(value: object, where: str) -> tuple[str, ...]:
     return tuple(name for name in map(tag_name, value) if name)
 
 
-def _properties(value: object) -> dict[str, str]:
+def _properties(value: object, blanks: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise Refused("properties must be an object of strings")
-    return dict(value)
+    return {key: text for key, text in value.items() if text or _blank(f"properties.{key}", blanks)}
 
 
 def _dictionary(value: object) -> dict[str, dict[str, Any]]:
