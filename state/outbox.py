@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
@@ -101,106 +102,28 @@ class Outbox(StoreBase):
         ]
 
     async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
-        """Record a batch of outcomes in one transaction and requeue or retire their keys."""
+        """Record a batch of outcomes in one transaction, in order, one step per outcome kind; then retire the keys
+        an outcome finished (unless another rescheduled them) and add the batch to the running totals."""
         if not outcomes:
             return
-        now = self._clock()
-        finished: dict[str, None] = {}
-        rescheduled: dict[str, None] = {}
-        totals: dict[str, int] = {}
+        batch = _Batch(sink, self._clock())
         async with self.transaction() as db:
             for outcome in outcomes:
                 match outcome:
                     case Done():
-                        await _set_status(db, sink, outcome.seqs, "done", outcome.detail or None, now)
-                        kind, record_id = split_key(outcome.key)
-                        if outcome.unlink:
-                            await db.execute(
-                                "DELETE FROM links WHERE sink = ? AND kind = ? AND record_id = ?",
-                                (sink, kind, record_id),
-                            )
-                        elif outcome.remote_id is not None or outcome.digest is not None:
-                            await _upsert_link(
-                                db,
-                                sink,
-                                kind,
-                                record_id,
-                                outcome.remote_id,
-                                outcome.digest,
-                                outcome.sent,
-                                now,
-                            )
-                        totals["done"] = totals.get("done", 0) + len(outcome.seqs)
-                        if outcome.wrote:  # destination records created or updated
-                            totals["writes"] = totals.get("writes", 0) + 1
-                        finished[outcome.key] = None
+                        await _record_done(db, batch, outcome)
                     case Skipped():
-                        await _set_status(db, sink, outcome.seqs, "skipped", outcome.reason, now)
-                        if outcome.digest is not None:
-                            kind, record_id = split_key(outcome.key)
-                            await _upsert_link(db, sink, kind, record_id, None, outcome.digest, None, now)
-                        totals["skipped"] = totals.get("skipped", 0) + len(outcome.seqs)
-                        finished[outcome.key] = None
+                        await _record_skipped(db, batch, outcome)
                     case Dead():
-                        cur = await db.execute(
-                            "INSERT INTO dead_letters (sink, key, reason, http_status, request, attempts,"
-                            " created_at) VALUES (?,?,?,?,?,?,?)",
-                            (
-                                sink,
-                                outcome.key,
-                                outcome.reason,
-                                outcome.http_status,
-                                outcome.request,
-                                outcome.attempts,
-                                now,
-                            ),
-                        )
-                        await db.executemany(
-                            "UPDATE deliveries SET status = 'dead', dead_letter = ?, reason = ?, updated_at = ?"
-                            " WHERE sink = ? AND seq = ?",
-                            [(cur.lastrowid, outcome.reason, now, sink, seq) for seq in outcome.seqs],
-                        )
-                        totals["dead"] = totals.get("dead", 0) + len(outcome.seqs)
-                        finished[outcome.key] = None
+                        await _record_dead(db, batch, outcome)
                     case Retry():
-                        await db.execute(
-                            "UPDATE outbox SET claimed = 0, attempts = attempts + 1, due_at = ?, last_error = ?"
-                            " WHERE sink = ? AND key = ?",
-                            (outcome.at, outcome.error, sink, outcome.key),
-                        )
-                        rescheduled[outcome.key] = None
+                        await _record_retry(db, batch, outcome)
                     case Deferred():
-                        await db.execute(
-                            "UPDATE outbox SET claimed = 0, due_at = ?, last_error = ? WHERE sink = ? AND key = ?",
-                            (outcome.at, outcome.reason, sink, outcome.key),
-                        )
-                        rescheduled[outcome.key] = None
+                        await _record_deferred(db, batch, outcome)
                     case Released():
-                        await db.execute(
-                            "UPDATE outbox SET claimed = 0 WHERE sink = ? AND key = ?", (sink, outcome.key)
-                        )
-                        rescheduled[outcome.key] = None
-            retire = [(sink, key) for key in finished if key not in rescheduled]
-            if retire:
-                await db.executemany(
-                    "DELETE FROM outbox WHERE sink = ? AND key = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
-                    " WHERE d.sink = outbox.sink AND d.key = outbox.key AND d.status = 'pending')",
-                    retire,
-                )
-                # Deliveries that arrived while the key was in flight: due at once, with a fresh attempt count,
-                # never tried.
-                await db.executemany(
-                    "UPDATE outbox SET claimed = 0, attempts = 0, claims = 0, due_at = ?, last_error = NULL,"
-                    " first_seq = (SELECT MIN(d.seq) FROM deliveries d WHERE d.sink = outbox.sink"
-                    " AND d.key = outbox.key AND d.status = 'pending') WHERE sink = ? AND key = ?",
-                    [(now, s, k) for s, k in retire],
-                )
-            if totals:
-                await db.executemany(
-                    "INSERT INTO totals (sink, outcome, n) VALUES (?,?,?)"
-                    " ON CONFLICT (sink, outcome) DO UPDATE SET n = n + excluded.n",
-                    [(sink, outcome, n) for outcome, n in totals.items()],
-                )
+                        await _record_released(db, batch, outcome)
+            await _retire_finished(db, batch)
+            await _add_totals(db, batch)
 
     async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
         """Record (for a status reader in another process) whether a destination is paused, and why."""
@@ -226,25 +149,135 @@ class Outbox(StoreBase):
         return int(value)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# committing: one step per outcome kind, inside the batch's transaction
+
+
+@dataclass
+class _Batch:
+    """What the steps of one commit share: the destination, the time, and what they did to which keys."""
+
+    sink: str
+    now: float
+    finished: dict[str, None] = field(default_factory=dict)  # keys an outcome settled (insertion-ordered set)
+    rescheduled: set[str] = field(default_factory=set)  # keys put back in the queue
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str, n: int) -> None:
+        self.totals[outcome] = self.totals.get(outcome, 0) + n
+
+
+async def _record_done(db: aiosqlite.Connection, batch: _Batch, outcome: Done) -> None:
+    """Deliveries done (with the detail); the link updated, or forgotten after a delete."""
+    await _set_status(db, batch, outcome.seqs, "done", outcome.detail or None)
+    kind, record_id = split_key(outcome.key)
+    if outcome.unlink:
+        await db.execute(
+            "DELETE FROM links WHERE sink = ? AND kind = ? AND record_id = ?", (batch.sink, kind, record_id)
+        )
+    elif outcome.remote_id is not None or outcome.digest is not None:
+        await _upsert_link(db, batch, kind, record_id, outcome.remote_id, outcome.digest, outcome.sent)
+    batch.count("done", len(outcome.seqs))
+    if outcome.wrote:  # destination records created or updated
+        batch.count("writes", 1)
+    batch.finished[outcome.key] = None
+
+
+async def _record_skipped(db: aiosqlite.Connection, batch: _Batch, outcome: Skipped) -> None:
+    """Deliveries skipped with the reason; a digest remembered, so an unchanged record is not sent again."""
+    await _set_status(db, batch, outcome.seqs, "skipped", outcome.reason)
+    if outcome.digest is not None:
+        kind, record_id = split_key(outcome.key)
+        await _upsert_link(db, batch, kind, record_id, None, outcome.digest, None)
+    batch.count("skipped", len(outcome.seqs))
+    batch.finished[outcome.key] = None
+
+
+async def _record_dead(db: aiosqlite.Connection, batch: _Batch, outcome: Dead) -> None:
+    """A dead letter with the reason, the status and the request; its deliveries point at it."""
+    cur = await db.execute(
+        "INSERT INTO dead_letters (sink, key, reason, http_status, request, attempts, created_at)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (batch.sink, outcome.key, outcome.reason, outcome.http_status, outcome.request, outcome.attempts, batch.now),
+    )
+    await db.executemany(
+        "UPDATE deliveries SET status = 'dead', dead_letter = ?, reason = ?, updated_at = ? WHERE sink = ? AND seq = ?",
+        [(cur.lastrowid, outcome.reason, batch.now, batch.sink, seq) for seq in outcome.seqs],
+    )
+    batch.count("dead", len(outcome.seqs))
+    batch.finished[outcome.key] = None
+
+
+async def _record_retry(db: aiosqlite.Connection, batch: _Batch, outcome: Retry) -> None:
+    """The key due again at `at`, one attempt more, with the error."""
+    await db.execute(
+        "UPDATE outbox SET claimed = 0, attempts = attempts + 1, due_at = ?, last_error = ? WHERE sink = ? AND key = ?",
+        (outcome.at, outcome.error, batch.sink, outcome.key),
+    )
+    batch.rescheduled.add(outcome.key)
+
+
+async def _record_deferred(db: aiosqlite.Connection, batch: _Batch, outcome: Deferred) -> None:
+    """The key due again at `at`, with the reason; no attempt counted."""
+    await db.execute(
+        "UPDATE outbox SET claimed = 0, due_at = ?, last_error = ? WHERE sink = ? AND key = ?",
+        (outcome.at, outcome.reason, batch.sink, outcome.key),
+    )
+    batch.rescheduled.add(outcome.key)
+
+
+async def _record_released(db: aiosqlite.Connection, batch: _Batch, outcome: Released) -> None:
+    """The key back in the queue, unchanged."""
+    await db.execute("UPDATE outbox SET claimed = 0 WHERE sink = ? AND key = ?", (batch.sink, outcome.key))
+    batch.rescheduled.add(outcome.key)
+
+
+async def _retire_finished(db: aiosqlite.Connection, batch: _Batch) -> None:
+    """Finished keys leave the outbox, unless deliveries arrived while they were in flight: those keys are due at
+    once, with a fresh attempt count, never tried."""
+    retire = [(batch.sink, key) for key in batch.finished if key not in batch.rescheduled]
+    if not retire:
+        return
+    await db.executemany(
+        "DELETE FROM outbox WHERE sink = ? AND key = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+        " WHERE d.sink = outbox.sink AND d.key = outbox.key AND d.status = 'pending')",
+        retire,
+    )
+    await db.executemany(
+        "UPDATE outbox SET claimed = 0, attempts = 0, claims = 0, due_at = ?, last_error = NULL,"
+        " first_seq = (SELECT MIN(d.seq) FROM deliveries d WHERE d.sink = outbox.sink"
+        " AND d.key = outbox.key AND d.status = 'pending') WHERE sink = ? AND key = ?",
+        [(batch.now, sink, key) for sink, key in retire],
+    )
+
+
+async def _add_totals(db: aiosqlite.Connection, batch: _Batch) -> None:
+    if batch.totals:
+        await db.executemany(
+            "INSERT INTO totals (sink, outcome, n) VALUES (?,?,?)"
+            " ON CONFLICT (sink, outcome) DO UPDATE SET n = n + excluded.n",
+            [(batch.sink, outcome, n) for outcome, n in batch.totals.items()],
+        )
+
+
 async def _set_status(
-    db: aiosqlite.Connection, sink: str, seqs: Sequence[int], status: str, reason: str | None, now: float
+    db: aiosqlite.Connection, batch: _Batch, seqs: Sequence[int], status: str, reason: str | None
 ) -> None:
     await db.executemany(
         "UPDATE deliveries SET status = ?, reason = ?, updated_at = ? WHERE sink = ? AND seq = ?"
         " AND status = 'pending'",
-        [(status, reason, now, sink, seq) for seq in seqs],
+        [(status, reason, batch.now, batch.sink, seq) for seq in seqs],
     )
 
 
 async def _upsert_link(
     db: aiosqlite.Connection,
-    sink: str,
+    batch: _Batch,
     kind: str,
     record_id: int,
     remote_id: str | None,
     digest: str | None,
     sent: dict[str, Any] | None,
-    now: float,
 ) -> None:
     await db.execute(
         "INSERT INTO links (sink, kind, record_id, remote_id, digest, sent, updated_at) VALUES (?,?,?,?,?,?,?)"
@@ -252,5 +285,5 @@ async def _upsert_link(
         " remote_id = COALESCE(excluded.remote_id, links.remote_id),"
         " digest = COALESCE(excluded.digest, links.digest), sent = COALESCE(excluded.sent, links.sent),"
         " updated_at = excluded.updated_at",
-        (sink, kind, record_id, remote_id, digest, json.dumps(sent) if sent is not None else None, now),
+        (batch.sink, kind, record_id, remote_id, digest, json.dumps(sent) if sent is not None else None, batch.now),
     )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from state import SCHEMA_VERSION, EventRow, Quarantined, RecordRow, Route, Store
+from state import SCHEMA_VERSION, EventRow, Outcome, Quarantined, RecordRow, Route, Store
 from state.db import migrations
 from syncd.errors import StoreError
 from syncd.ledger import Ledger
@@ -367,3 +367,52 @@ async def test_skip_reasons_are_counted_per_destination(raw: Store) -> None:
     works = await raw.load_work("a", await raw.claim("a", 5))
     await raw.commit("a", [Skipped(w.key, w.seqs, "no e-mail") for w in works])
     assert await raw.skip_reasons() == [("a", "no e-mail", 2)]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "outbox", "statuses", "totals"),
+    [
+        pytest.param(
+            lambda seqs: [Done("widget:1", seqs, remote_id="r1")],
+            [],
+            ["done"],
+            [("done", 1), ("writes", 1)],
+            id="done",
+        ),
+        pytest.param(
+            lambda seqs: [Skipped("widget:1", seqs, "nothing to send")], [], ["skipped"], [("skipped", 1)], id="skipped"
+        ),
+        pytest.param(lambda seqs: [Dead("widget:1", seqs, "refused")], [], ["dead"], [("dead", 1)], id="dead"),
+        pytest.param(lambda seqs: [Retry("widget:1", 2e6, "503")], [(0, 1, 2e6, "503")], ["pending"], [], id="retry"),
+        pytest.param(
+            lambda seqs: [Deferred("widget:1", 2e6, "waiting")],
+            [(0, 0, 2e6, "waiting")],
+            ["pending"],
+            [],
+            id="deferred",
+        ),
+        pytest.param(lambda seqs: [Released("widget:1")], [(0, 0, 1e6, None)], ["pending"], [], id="released"),
+        pytest.param(
+            lambda seqs: [Done("widget:1", seqs, wrote=False), Retry("widget:1", 2e6, "timed out")],
+            [(0, 1, 2e6, "timed out")],
+            ["done"],
+            [("done", 1)],
+            id="finished-and-rescheduled-stays-queued",
+        ),
+    ],
+)
+async def test_each_outcome_kind_is_one_step_of_the_commit(
+    raw: Store,
+    outcomes: Callable[[tuple[int, ...]], list[Outcome]],
+    outbox: list[tuple[object, ...]],
+    statuses: list[str],
+    totals: list[tuple[str, int]],
+) -> None:
+    """What each outcome does to the key's outbox row (claimed, attempts, due, last error), its deliveries and the
+    totals; a key one outcome finishes and another reschedules in the same batch stays queued."""
+    await raw.ingest("widgets", [row("widget", 1, 1)], [Route(0, "a", "widget:1")], position="w1", at_top=True)
+    [work] = await raw.load_work("a", await raw.claim("a", 1))
+    await raw.commit("a", outcomes(work.seqs))
+    assert rows(raw.path, "SELECT claimed, attempts, due_at, last_error FROM outbox WHERE sink = 'a'") == outbox
+    assert [s for (s,) in rows(raw.path, "SELECT status FROM deliveries WHERE sink = 'a'")] == statuses
+    assert rows(raw.path, "SELECT outcome, n FROM totals WHERE sink = 'a' ORDER BY outcome") == totals
