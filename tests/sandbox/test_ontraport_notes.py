@@ -174,3 +174,13 @@ def test_note_shape_id_answers_only_the_id(op: OpAccount) -> None:
     op.behave(note_shape="id")
     assert note(op, contact_id=contact, data="x", time=WRITTEN) == {"id": "1"}
     assert op.data(op.api.get("/1/Note", params={"id": 1}))["time"] == str(WRITTEN)
+
+
+def test_a_note_with_a_lone_surrogate_is_refused(op: OpAccount) -> None:
+    """A JSON body whose text holds an unpaired surrogate is a 400 (the server keeps answering) and stores nothing."""
+    contact = op.contact(firstname="Ada")
+    body = b'{"contact_id": %s, "data": "half \\ud83d a smile"}' % contact.encode()
+    refused = op.api.post("/1/Notes", content=body, headers={"Content-Type": "application/json"})
+    assert (refused.status_code, refused.text) == (400, "Invalid request body")
+    assert op.control.get("/_sandbox/notes").json()["notes"] == []
+    assert note(op, contact_id=contact, data="whole \U0001f600 smile")["data"] == "whole \U0001f600 smile"

@@ -171,6 +171,8 @@ def test_trans_date_is_epoch_milliseconds(op: OpAccount, ada: str, trans_date: A
         ({"offer": {"products": [{"id": "{gold}", "quantity": 1.5}]}}, "Invalid quantity"),
         ({"offer": {"products": [{"id": "{gold}", "quantity": 1, "price": "1e15"}]}}, "Invalid price"),
         ({"offer": {"products": [{"id": "{gold}", "quantity": 1, "price": "lots"}]}}, "Invalid price"),
+        ({"offer": {"products": [{"id": "{gold}", "quantity": 10**9, "price": 10**9}]}}, "Invalid price"),
+        ({"offer": {"products": [{"id": "{gold}", "quantity": 1, "price": True}]}}, "Invalid price"),
         ({"offer": {"products": []}}, "Invalid offer"),
         ({"offer": "gold"}, "Invalid offer"),
         ({"chargeNow": "chargeNow"}, "Invalid Gateway ID"),

@@ -8,7 +8,7 @@ import pytest
 
 from syncd.sandbox.ontraport.behaviour import DESCRIPTIONS, KEYS, Behaviour
 from syncd.sandbox.ontraport.errors import ApiError
-from syncd.sandbox.ontraport.forms import Params, request_params
+from syncd.sandbox.ontraport.forms import BodyError, Params, read_body, request_params
 from syncd.sandbox.ontraport.ids import IdList, id_list
 
 
@@ -121,3 +121,22 @@ def test_request_params_remember_which_keys_a_json_body_carried(
     """The body wins over the query string, and only keys from a JSON body count as JSON."""
     params = request_params(query, content_type, body)
     assert (dict(params), set(params.json_keys)) == (values, json_keys)
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        (b'{"data": "a\\ud800b"}', True),
+        (b'{"d": {"x": ["\\udfff"]}}', True),
+        (b'{"data": "\\ud83d\\ude00"}', False),
+        (b'{"data": "\\u00e9t\\u00e9"}', False),
+    ],
+    ids=["lone-high", "lone-low-nested", "pair", "plain-escapes"],
+)
+def test_json_with_a_lone_surrogate_is_refused(body: bytes, refused: bool) -> None:
+    """A JSON string holding an unpaired UTF-16 surrogate is no text (PHP's json_decode refuses it): BodyError."""
+    if refused:
+        with pytest.raises(BodyError, match="surrogate"):
+            read_body("application/json", body)
+    else:
+        assert read_body("application/json", body)[1] is True

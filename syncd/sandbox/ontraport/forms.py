@@ -117,8 +117,19 @@ def read_body(content_type: str, body: bytes) -> tuple[dict[str, Any], bool]:
             return parse_php_form(parse_qsl(text, keep_blank_values=True)), False
         if not isinstance(data, dict):
             raise BodyError("the body must be a JSON object")
+        if "\\u" in text.lower() and _has_lone_surrogate(data):
+            raise BodyError("the body has an unpaired UTF-16 surrogate")  # PHP's json_decode refuses it too
         return data, True
     return parse_php_form(parse_qsl(text, keep_blank_values=True)), False
+
+
+def _has_lone_surrogate(data: dict[str, Any]) -> bool:
+    """Whether decoded JSON holds a lone surrogate (from `"\\ud800"`), which is no UTF-8 text at all."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def request_params(query: str, content_type: str, body: bytes) -> Params:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from syncd.sandbox.ontraport.commerce import cents, money
+from syncd.sandbox.ontraport.commerce import MAX_AMOUNT, cents, money
 from syncd.sandbox.ontraport.errors import ApiError
 from syncd.sandbox.ontraport.fields import Value, to_text
 from syncd.sandbox.ontraport.ids import parse_id
@@ -135,6 +135,8 @@ def priced_lines(sale: Sale, products: Mapping[int, Mapping[str, Value]]) -> lis
             raise ApiError(400, "Invalid quantity")
         amount = money(price) if price is not None else money(product.get("price") or "0")
         lines.append(Line(product_id, int(count), amount))
+    if sum((line.total for line in lines), Decimal(0)) >= MAX_AMOUNT:
+        raise ApiError(400, "Invalid price")  # beyond what a money column holds
     return lines
 
 
