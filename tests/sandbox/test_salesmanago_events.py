@@ -384,6 +384,29 @@ def test_delete_by_external_id_of_one_event_under_every_reading(sm: SmApi) -> No
     assert stored(sm) == []
 
 
+def test_delete_by_an_external_id_an_update_gave(sm: SmApi) -> None:
+    """An update that changes an event's externalId moves it: it is deleted by the new one, not by the old."""
+    sm.upsert(ADA)
+    first = event_id(sm, {**PURCHASE, "externalId": "order-77"})
+    event_id(sm, {**PURCHASE, "externalId": "order-77"})
+    sm.call(UPDATE_PATHS[0], contactEvent={"eventId": first, "externalId": "order-77-won"})
+    assert sm.call(DELETE_PATHS[0], externalId="order-77")["result"] == "deleted"
+    assert [e["eventId"] for e in stored(sm)] == [first]
+    assert sm.call(DELETE_PATHS[0], externalId="order-77-won")["result"] == "deleted"
+    assert stored(sm) == []
+
+
+def test_newest_reading_follows_the_order_events_were_added(sm: SmApi) -> None:
+    """delete_external_id = newest removes the event added last, even after an older one was updated."""
+    sm.control("behaviour", {"delete_external_id": "newest"})
+    sm.upsert(ADA)
+    first = event_id(sm, {**PURCHASE, "externalId": "order-77"})
+    event_id(sm, {**PURCHASE, "externalId": "order-77"})
+    sm.call(UPDATE_PATHS[0], contactEvent={"eventId": first, "externalId": "order-77", "value": 1})
+    sm.call(DELETE_PATHS[0], externalId="order-77")
+    assert [e["eventId"] for e in stored(sm)] == [first]
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [({}, "eventId or externalId"), ({"externalId": "order-99"}, "order-99"), ({"externalId": ""}, "externalId"),

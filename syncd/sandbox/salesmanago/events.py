@@ -136,8 +136,12 @@ class ExtEvent:
 
 
 class EventLog:
+    """The account's events, in the order they were added, indexed by contact and by externalId."""
+
     def __init__(self) -> None:
         self._events: dict[str, ExtEvent] = {}
+        self._by_contact: dict[str, dict[str, None]] = {}  # contactId -> its event ids (an ordered set)
+        self._by_external: dict[str, dict[str, None]] = {}  # externalId -> event ids carrying it
         self._seq = 0
         self.deleted = 0  # events removed by deleteContactExtEvent (for the state counts)
 
@@ -149,17 +153,26 @@ class EventLog:
 
     def of_contact(self, contact_id: str) -> list[ExtEvent]:
         """The contact's events in the order they were added."""
-        return [event for event in self._events.values() if event.contact_id == contact_id]
+        return [self._events[event_id] for event_id in self._by_contact.get(contact_id, ())]
+
+    def with_external_id(self, external_id: str) -> list[ExtEvent]:
+        """The events carrying this externalId, in the order they were added."""
+        found = (self._events[event_id] for event_id in self._by_external.get(external_id, ()))
+        return sorted(found, key=lambda event: event.seq)
 
     def add(self, *, contact_id: str, owner: str, fields: dict[str, Any]) -> ExtEvent:
         self._seq += 1
         event = ExtEvent(str(uuid.uuid4()), contact_id, owner, self._seq, fields)
         self._events[event.event_id] = event
+        self._by_contact.setdefault(contact_id, {})[event.event_id] = None
+        self._index_external(event)
         return event
 
     def update(self, event_id: object, fields: dict[str, Any]) -> ExtEvent:
         event = self.get(event_id)
+        self._unindex_external(event)
         event.fields.update(fields)
+        self._index_external(event)
         return event
 
     def get(self, event_id: object) -> ExtEvent:
@@ -170,16 +183,35 @@ class EventLog:
             raise Refused(f"Event not found: {event_id}")
         return event
 
-    def with_external_id(self, external_id: str) -> list[ExtEvent]:
-        """The events carrying this externalId, oldest first."""
-        return [event for event in self._events.values() if event.fields.get("externalId") == external_id]
-
     def remove(self, events: list[ExtEvent]) -> None:
+        """Delete these events (deleteContactExtEvent)."""
         for event in events:
-            del self._events[event.event_id]
+            self._drop(event)
         self.deleted += len(events)
 
     def forget_contact(self, contact_id: str) -> None:
         """Drop a permanently deleted contact's events (not counted as deleted events)."""
         for event in self.of_contact(contact_id):
-            del self._events[event.event_id]
+            self._drop(event)
+
+    def _drop(self, event: ExtEvent) -> None:
+        del self._events[event.event_id]
+        siblings = self._by_contact[event.contact_id]
+        del siblings[event.event_id]
+        if not siblings:
+            del self._by_contact[event.contact_id]
+        self._unindex_external(event)
+
+    def _index_external(self, event: ExtEvent) -> None:
+        external_id = event.fields.get("externalId")
+        if external_id is not None:
+            self._by_external.setdefault(external_id, {})[event.event_id] = None
+
+    def _unindex_external(self, event: ExtEvent) -> None:
+        external_id = event.fields.get("externalId")
+        if external_id is None:
+            return
+        ids = self._by_external[external_id]
+        del ids[event.event_id]
+        if not ids:
+            del self._by_external[external_id]
