@@ -13,9 +13,12 @@ import pytest
 from syncd.sandbox.faults import Fault, error_page
 from syncd.sandbox.ontraport.app import OntraportSandbox
 from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
+from syncd.sandbox.sell.app import SellSandbox
+from syncd.sandbox.sell.history import item
 from syncd.sandbox.server import ServerThread
 from tests.support import AppSwitch, FakeClock, wait_until
 
+SELL_TOKEN = "sell-token-1"
 SM_CLIENT, SM_SECRET, SM_OWNER = "client-1", "secret-1", "owner@example.com"
 OP_APP, OP_KEY = "2_AppID_1", "key-1"
 
@@ -32,6 +35,24 @@ class Target:
 
     def control(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=5)
+
+
+def _sell(url: str, clock: FakeClock) -> tuple[Target, Any]:
+    box = SellSandbox(tokens=[SELL_TOKEN], rate=None, clock=clock)
+    box.append("leads", [item("lead", {"id": 1, "email": "a@example.org", "tags": []})])
+    headers = {"Authorization": f"Bearer {SELL_TOKEN}", "User-Agent": "tests/1.0"}
+
+    def write(client: httpx.Client, timeout: float) -> httpx.Response:
+        body = {"data": {"tags": [f"late-{len(box.writes())}"]}}
+        return client.put(f"{url}/v2/leads/1", json=body, headers=headers, timeout=timeout)
+
+    def written() -> int:
+        """Writes the sandbox applied, each with its Firehose echo."""
+        echoes = box.state()["streams"]["leads"]["appended"] - 1
+        assert echoes == sum(1 for w in box.writes() if w.get("event"))
+        return int(echoes)
+
+    return Target("sell", url, write, written, "/v2/leads/1"), box.app
 
 
 def _salesmanago(url: str, clock: FakeClock) -> tuple[Target, Any]:
@@ -70,11 +91,11 @@ def server() -> Iterator[tuple[ServerThread, AppSwitch]]:
         yield thread, switch
 
 
-@pytest.fixture(params=["salesmanago", "ontraport"])
+@pytest.fixture(params=["sell", "salesmanago", "ontraport"])
 def target(request: pytest.FixtureRequest, server: tuple[ServerThread, AppSwitch]) -> Iterator[Target]:
     thread, switch = server
     clock = FakeClock(1_709_288_102.0)
-    makers = {"salesmanago": _salesmanago, "ontraport": _ontraport}
+    makers = {"sell": _sell, "salesmanago": _salesmanago, "ontraport": _ontraport}
     found, app = makers[request.param](thread.url, clock)
     switch.app = app
     yield found

@@ -33,11 +33,12 @@ from syncd.sandbox.faults import CONTROL_PREFIX, FaultMiddleware, FaultPlan, fau
 from syncd.sandbox.ratelimit import RollingWindow
 from syncd.sandbox.sell.control import DEFAULT_RATE, Behaviour, control_routes, updated
 from syncd.sandbox.sell.history import Account, collector_paused, generate_account, generate_history
-from syncd.sandbox.sell.records import RecordIndex, event_epoch
+from syncd.sandbox.sell.records import RecordIndex, Snapshot, event_epoch
 from syncd.sandbox.sell.responses import RequestIdMiddleware, error_response, json_bytes
-from syncd.sandbox.sell.shapes import STRING_IDS, firehose_item
+from syncd.sandbox.sell.shapes import STRING_IDS, firehose_item, v2_item
 from syncd.sandbox.sell.streams import SELL_STREAMS, PositionError, StreamLog, decode_position, encode_position
 from syncd.sandbox.sell.v2 import V2Api
+from syncd.sandbox.sell.writes import WriteApi
 from syncd.units import Rate
 
 DEFAULT_LIMIT = 25
@@ -81,9 +82,11 @@ class SellSandbox:
         self.throttled = 0
         self.faults = FaultPlan()
         v2 = V2Api(self)
+        self.v2_writes = WriteApi(self)
         self.app = Starlette(
             routes=[
                 Route("/v3/{stream}/stream", self._stream, methods=["GET"]),
+                *self.v2_writes.routes(),
                 *v2.routes(),
                 *control_routes(self),
                 *fault_routes(self.faults),
@@ -185,6 +188,15 @@ class SellSandbox:
                 "behaviour": self.behaviour.to_json(),
             }
 
+    def writes(self, resource: str | None = None, record_id: int | None = None) -> list[dict[str, Any]]:
+        """The v2 writes received (what `GET /_sandbox/writes` answers), oldest first."""
+        with self.lock:
+            return self.v2_writes.written(resource, record_id)
+
+    def clear_writes(self) -> None:
+        with self.lock:
+            self.v2_writes.log.clear()
+
     def retained_json(self, stream: str) -> bytes:
         """`{"items": [...]}` with every retained item of `stream`, as served."""
         log = self._log_of(stream)
@@ -194,6 +206,24 @@ class SellSandbox:
 
     # -------------------------------------------------------------------------------------------------------------
     # internals (called with the lock held)
+
+    def now(self) -> float:
+        return self._clock()
+
+    def emit(self, stream: str, item: dict[str, Any]) -> None:
+        """Append one item that the account itself caused (a write through the Core API)."""
+        self._append_one(self._log_of(stream), item, self._clock())
+
+    def v2_item(self, snapshot: Snapshot, item_type: str) -> dict[str, Any]:
+        """A record in v2 shape under the current readings of money and ids."""
+        behaviour = self.behaviour
+        return v2_item(
+            snapshot,
+            money_as=behaviour.money_as,
+            ids_as=behaviour.ids_as,
+            item_type=item_type,
+            names=self.records.field_names(),
+        )
 
     def _log_of(self, stream: str) -> StreamLog:
         log = self._logs.get(stream)

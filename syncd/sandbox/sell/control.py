@@ -18,6 +18,9 @@ GET|POST /_sandbox/behaviour   {"short_pages": 0.1, "empty_pages": 0.1, "duplica
                           (see `Behaviour`: each knob is one reading of an unconfirmed point of the contract)
 GET  /_sandbox/state      streams (retained, appended, head, tail), request counts by status, throttled count,
                           live records per kind (the Core API's view)
+GET  /_sandbox/writes?resource=leads&id=1   the v2 writes received, oldest first: {"resource", "id", "at", "status",
+                          "body" (as sent), "changed" (Firehose names), "event" (whether one was appended), "version",
+                          "problems" (fields of a 422)}; DELETE clears the log
 """
 
 from __future__ import annotations
@@ -201,6 +204,15 @@ def control_routes(sandbox: SellSandbox) -> list[Route]:
     async def state(request: Request) -> Response:
         return json_response(sandbox.state())
 
+    async def writes(request: Request) -> Response:
+        if request.method == "DELETE":
+            sandbox.clear_writes()
+            return json_response({"writes": []})
+        resource, record_id = request.query_params.get("resource"), request.query_params.get("id")
+        if record_id is not None and not record_id.isdigit():
+            return _bad(f"id: expected a record id, got {record_id!r}")
+        return json_response({"writes": sandbox.writes(resource, None if record_id is None else int(record_id))})
+
     return [
         Route("/_sandbox/events", post_events, methods=["POST"]),
         Route("/_sandbox/events", get_events, methods=["GET"]),
@@ -208,4 +220,5 @@ def control_routes(sandbox: SellSandbox) -> list[Route]:
         Route("/_sandbox/tokens", tokens, methods=["POST"]),
         Route("/_sandbox/behaviour", behaviour, methods=["GET", "POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
+        Route("/_sandbox/writes", writes, methods=["GET", "DELETE"]),
     ]

@@ -51,6 +51,8 @@ class RecordIndex:
         self._line_items: dict[int, list[int]] = {}  # order id -> line item ids
         self._versions: dict[str, int] = {}
         self._sorted: dict[tuple[str, str], tuple[int, list[Snapshot]]] = {}
+        self._tags: dict[tuple[str, str], int] = {}  # (resource type, tag name) -> tag id
+        self._names: tuple[int, dict[int, str]] | None = None
 
     def kind_of(self, item_type: str, data: dict[str, Any]) -> str:
         """The record kind an item of `meta.type` `item_type` is filed under (sources split by resource_type)."""
@@ -89,7 +91,36 @@ class RecordIndex:
             self._line_items.setdefault(order_id, []).append(record_id)
         if kind == "stage" and not deleted:
             self._pipeline(data.get("pipeline_id"), str(data.get("created_at") or when))
+        if isinstance(data.get("tags"), list):
+            for tag in data["tags"]:
+                self._tag(kind, tag)
         return snapshot
+
+    def _tag(self, kind: str, tag: Any) -> None:
+        body = tag.get("data") if isinstance(tag, dict) else None
+        if isinstance(body, dict) and type(body.get("id")) is int and isinstance(body.get("name"), str):
+            self._tags.setdefault((str(body.get("resource_type") or kind), body["name"]), body["id"])
+
+    def tag_id(self, resource: str, name: str) -> int:
+        """The id of the tag `name` of `resource` records (a new one when no record carried it yet)."""
+        found = self._tags.get((resource, name))
+        if found is None:
+            found = self._tags[(resource, name)] = max(self._tags.values(), default=0) + 1
+        return found
+
+    def field_names(self) -> dict[int, str]:
+        """The current name of every custom field by id (records keep the name a field had at their last event)."""
+        version = self._versions.get("custom_field", 0)
+        if self._names is None or self._names[0] != version:
+            names = {int(s.record_id): str(s.data.get("name")) for s in self.live("custom_field")}
+            self._names = (version, names)
+        return self._names[1]
+
+    def definitions(self, resource_types: Iterable[str]) -> list[dict[str, Any]]:
+        """The live custom field definitions for these resource types, by id."""
+        wanted = set(resource_types)
+        found = [s.data for s in self.live("custom_field") if s.data.get("resource_type") in wanted]
+        return sorted(found, key=lambda d: int(d.get("id") or 0))
 
     def _pipeline(self, pipeline_id: Any, created_at: str) -> None:
         pipelines = self._records.setdefault("pipeline", {})

@@ -54,16 +54,26 @@ def error_body(
     resource: str | None = None,
     field: str | None = None,
 ) -> dict[str, Any]:
-    """Sell's error envelope (v2 and v3)."""
+    """Sell's error envelope (v2 and v3) with one error."""
+    return errors_body(request, status, [error_entry(code, message, details=details, resource=resource, field=field)])
+
+
+def error_entry(
+    code: str, message: str, *, details: str = "", resource: str | None = None, field: str | None = None
+) -> dict[str, Any]:
+    """One entry of an error envelope's `errors`."""
     error: dict[str, Any] = {"code": code, "message": message, "details": details or message}
     if resource is not None:
         error["resource"] = resource
     if field is not None:
         error["field"] = field
-    return {
-        "errors": [{"error": error, "meta": {"type": "error", "links": {"more_info": MORE_INFO}}}],
-        "meta": {"type": "errors", "http_status": status_line(status), "logref": request_id(request)},
-    }
+    return {"error": error, "meta": {"type": "error", "links": {"more_info": MORE_INFO}}}
+
+
+def errors_body(request: Request, status: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sell's error envelope around several errors (a refused write reports every problem at once)."""
+    meta = {"type": "errors", "http_status": status_line(status), "logref": request_id(request)}
+    return {"errors": entries, "meta": meta}
 
 
 def error_response(

@@ -1,7 +1,8 @@
 """How the Sell sandbox shapes records on the wire: the Core API v2 shape of a stored (Firehose-shape) snapshot, and
 the two readings of values whose type the documentation and the examples disagree on.
 
-v2 shape: `custom_fields` as name -> value (a list option by its name, a multi-select as a list of names), `tags` as
+v2 shape: `custom_fields` as name -> value (the field's current name; a list option by its name, a multi-select as a
+list of names), `tags` as
 a list of names, `updated_at`, each item `{"data": {...}, "meta": {"type", "version"}}`; line items without the
 order and deal they belong to (v2 reads them through their order).
 
@@ -14,6 +15,7 @@ Readings (switches of the sandbox's behaviour):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -35,22 +37,30 @@ def encode(value: Any) -> bytes:
 
 
 def v2_item(
-    snapshot: Snapshot, *, money_as: MoneyAs = "string", ids_as: IdsAs = "number", item_type: str | None = None
+    snapshot: Snapshot,
+    *,
+    money_as: MoneyAs = "string",
+    ids_as: IdsAs = "number",
+    item_type: str | None = None,
+    names: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """One v2 item: `{"data": {...}, "meta": {"type", "version"}}` (`item_type` when the path names it otherwise,
-    e.g. "source" for a deal source listed under /v2/sources)."""
+    e.g. "source" for a deal source listed under /v2/sources; `names`: custom fields' current names by id)."""
     kind = item_type or snapshot.kind
-    return {"data": v2_data(snapshot, money_as, ids_as, kind), "meta": {"type": kind, "version": snapshot.sequence}}
+    data = v2_data(snapshot, money_as, ids_as, kind, names or {})
+    return {"data": data, "meta": {"type": kind, "version": snapshot.sequence}}
 
 
-def v2_data(snapshot: Snapshot, money_as: MoneyAs, ids_as: IdsAs, item_type: str) -> dict[str, Any]:
+def v2_data(
+    snapshot: Snapshot, money_as: MoneyAs, ids_as: IdsAs, item_type: str, names: Mapping[int, str]
+) -> dict[str, Any]:
     data = dict(snapshot.data)
     for attr in _V2_DROPPED.get(item_type, ()):
         data.pop(attr, None)
     if "tags" in data:
         data["tags"] = [tag_name(t) for t in data["tags"] or ()]
     if "custom_field_values" in data:
-        data["custom_fields"] = custom_fields(data.pop("custom_field_values"))
+        data["custom_fields"] = custom_fields(data.pop("custom_field_values"), names)
     for attr in MONEY.get(snapshot.kind, ()):
         if attr in data:
             data[attr] = money(data[attr], money_as)
@@ -110,13 +120,14 @@ def tag_name(tag: Any) -> Any:
     return tag
 
 
-def custom_fields(values: Any) -> dict[str, Any]:
-    """Firehose `custom_field_values` as v2 `custom_fields` (name -> value)."""
+def custom_fields(values: Any, names: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """Firehose `custom_field_values` as v2 `custom_fields` (name -> value; a field's current name from `names`)."""
     fields: dict[str, Any] = {}
     for entry in values or ():
         try:
-            name = entry["custom_field"]["data"]["name"]
-        except (KeyError, TypeError):
+            field = entry["custom_field"]["data"]
+            name = (names or {}).get(field["id"], field["name"]) if type(field.get("id")) is int else field["name"]
+        except (KeyError, TypeError, AttributeError):
             continue
         fields[str(name)] = custom_value(entry.get("value"))
     return fields

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from syncd.sandbox.sell.records import Snapshot
 from syncd.sandbox.sell.resources import LINE_ITEMS, RESOURCES, BadParam, Query, Resource, parse
 from syncd.sandbox.sell.responses import error_response, json_bytes
-from syncd.sandbox.sell.shapes import encode, v2_item
+from syncd.sandbox.sell.shapes import encode
 
 if TYPE_CHECKING:
     from syncd.sandbox.sell.app import SellSandbox
@@ -101,8 +101,7 @@ class V2Api:
             return json_bytes(encode(self.item(snapshot, "line_item")))
 
     def item(self, snapshot: Snapshot, item_type: str) -> dict[str, Any]:
-        behaviour = self.sandbox.behaviour
-        return v2_item(snapshot, money_as=behaviour.money_as, ids_as=behaviour.ids_as, item_type=item_type)
+        return self.sandbox.v2_item(snapshot, item_type)
 
     def _query(self, request: Request, resource: Resource) -> Query | Response:
         behaviour = self.sandbox.behaviour
