@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -24,7 +25,6 @@ from structlog.typing import FilteringBoundLogger
 
 from syncd.config import SinkConfig
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
-from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.retry import GiveUp, PauseDestination, RetryAt, RetryPolicy
@@ -33,6 +33,30 @@ from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released,
 
 Clock = Callable[[], float]
 BREAKER_THRESHOLD = 3  # transient failures in a row, with no success between, that pause the destination
+
+
+class DispatchStore(Protocol):
+    """The part of the store a dispatcher uses (syncd.ledger.Ledger implements it)."""
+
+    async def claim(self, sink: str, limit: int) -> list[str]:
+        """Up to `limit` due keys, oldest first, none claimed twice until its outcome is committed."""
+        ...
+
+    async def next_due(self, sink: str) -> float | None:
+        """When the earliest unclaimed key falls due (None when there is none)."""
+        ...
+
+    async def load_work(self, sink: str, keys: Sequence[str]) -> list[KeyWork]:
+        """The pending work of each claimed key."""
+        ...
+
+    async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+        """Record a batch of outcomes in one transaction."""
+        ...
+
+    async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
+        """Record, for other processes, whether the destination is paused and why."""
+        ...
 
 
 @dataclass
@@ -55,7 +79,7 @@ class Dispatcher:
     def __init__(
         self,
         writer: Writer,
-        store: Ledger,
+        store: DispatchStore,
         config: SinkConfig,
         limiter: Limiter,
         *,
@@ -138,22 +162,27 @@ class Dispatcher:
 
     async def _work(self, keys: list[str], send: MemoryObjectSendStream[Sequence[Outcome]]) -> None:
         try:
-            works = await self.store.load_work(self.sink, keys)
-            started = time.monotonic()
-            try:
-                results = await self.writer.deliver(works)
-            except Exception as exc:  # a writer bug must not lose the keys or spin on them
-                self._log.exception("writer_crashed", keys=len(works), error=exc)
-                results = [Failed(w.key, w.seqs, TransientError(f"writer error: {type(exc).__name__}")) for w in works]
-            duration_ms = round((time.monotonic() - started) * 1000, 1)
-            by_key = {w.key: w for w in works}
-            outcomes = [await self._decide(by_key[r.key], r, duration_ms) for r in results]
-            answered = {r.key for r in results}
-            outcomes += [Released(w.key) for w in works if w.key not in answered]
-            await send.send(outcomes)
+            await send.send(await self.process(keys))
         finally:
             self.state.in_flight -= 1
             self._slot_freed.set()
+
+    async def process(self, keys: Sequence[str]) -> list[Outcome]:
+        """Load the claimed keys' work, hand it to the writer, and decide one outcome per key (pausing the
+        destination where the writer's results call for it). Committing the outcomes is the caller's."""
+        works = await self.store.load_work(self.sink, keys)
+        started = time.monotonic()
+        try:
+            results = await self.writer.deliver(works)
+        except Exception as exc:  # a writer bug must not lose the keys or spin on them
+            self._log.exception("writer_crashed", keys=len(works), error=exc)
+            results = [Failed(w.key, w.seqs, TransientError(f"writer error: {type(exc).__name__}")) for w in works]
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        by_key = {w.key: w for w in works}
+        outcomes = [await self._decide(by_key[r.key], r, duration_ms) for r in results]
+        answered = {r.key for r in results}
+        outcomes += [Released(w.key) for w in works if w.key not in answered]
+        return outcomes
 
     async def _committer(self, receive: MemoryObjectReceiveStream[Sequence[Outcome]]) -> None:
         async with receive:

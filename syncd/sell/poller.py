@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
-from state import Quarantined
+from state import IngestResult, Quarantined, StreamPosition
 from syncd.config import SellConfig
 from syncd.errors import (
     CallError,
@@ -26,15 +27,53 @@ from syncd.errors import (
     TransientError,
 )
 from syncd.events import ChangeEvent
-from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.retry import RetryPolicy
-from syncd.sell.client import SellClient
 from syncd.sell.normalise import NormaliseError, normalise
 from syncd.sell.wire import decode_page
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class PollStore(Protocol):
+    """The part of the store a poller uses (syncd.ledger.Ledger implements it)."""
+
+    async def position(self, stream: str) -> StreamPosition | None:
+        """The stream's stored position (None before its first page)."""
+        ...
+
+    async def ingest(
+        self,
+        stream: str,
+        events: Sequence[ChangeEvent],
+        *,
+        position: str,
+        at_top: bool,
+        quarantined: Sequence[Quarantined] = (),
+    ) -> IngestResult:
+        """Store one page and the stream's new position in one transaction."""
+        ...
+
+    async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
+        """Record that the stream's position expired, or that polling it stopped and why."""
+        ...
+
+
+class PendingCount(Protocol):
+    """What backpressure reads (syncd.ledger.Ledger implements it)."""
+
+    async def pending(self) -> int:
+        """Deliveries still pending, for every enabled destination."""
+        ...
+
+
+class FirehoseClient(Protocol):
+    """Reads one Firehose page (syncd.sell.client.SellClient implements it)."""
+
+    async def fetch_page(self, stream: str, position: str, limit: int) -> bytes:
+        """The raw body of one page from `position`; raises a classified CallError on any failure."""
+        ...
 
 
 @dataclass
@@ -63,7 +102,7 @@ class Backlog:
     90 % of it. The count is re-read from the store when the deliveries queued since the last reading could have
     crossed the mark, and at least every `check_every` seconds."""
 
-    def __init__(self, store: Ledger, high_water: int, *, check_every: float = 1.0, sleep: Sleep = anyio.sleep):
+    def __init__(self, store: PendingCount, high_water: int, *, check_every: float = 1.0, sleep: Sleep = anyio.sleep):
         self.store = store
         self.high_water = high_water
         self.low_water = int(high_water * 0.9)
@@ -101,8 +140,8 @@ class Poller:
         self,
         stream: str,
         *,
-        client: SellClient,
-        store: Ledger,
+        client: FirehoseClient,
+        store: PollStore,
         config: SellConfig,
         limiter: Limiter,
         backlog: Backlog | None = None,

@@ -1,0 +1,453 @@
+"""The dispatcher against a fake store and a fake writer (small classes implementing its protocols): the outcome it
+decides for each writer result and error class, the circuit breaker and its half-open probe, the auth pause and its
+probes, throttles through the shared limiter, unanswered keys, and a writer that crashes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+from syncd.config import Duration, SinkConfig
+from syncd.dispatcher import Dispatcher, DispatchStore
+from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
+from syncd.ratelimit import Limiter
+from syncd.sinks.base import DestinationField, Writer
+from syncd.work import (
+    Dead,
+    Deferred,
+    Delivery,
+    Done,
+    Failed,
+    KeyWork,
+    Outcome,
+    Released,
+    Result,
+    Retry,
+    Skipped,
+    split_key,
+)
+from tests.factories import event
+from tests.support import FakeClock, await_until
+
+SINK = "fake"
+NOW = 1_795_000_000.0
+
+
+class TopRandom(random.Random):
+    """Jitter that always draws the top of its range, so every backoff is its ceiling."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class FakeQueue:
+    """The dispatcher's part of the store, in memory: keys due at a time on the shared clock."""
+
+    def __init__(self, clock: FakeClock, keys: Iterable[str] = (), *, attempts: int = 0) -> None:
+        self.clock = clock
+        self.due: dict[str, float] = dict.fromkeys(keys, 0.0)  # unclaimed keys, in claim order
+        self.first_attempts = attempts  # attempts a key has made before the test starts
+        self.attempts: dict[str, int] = {}
+        self.claims: list[tuple[int, list[str]]] = []  # (limit, keys) of every claim that found keys
+        self.committed: list[Outcome] = []
+        self.sink_states: list[tuple[str | None, float | None]] = []
+
+    async def claim(self, sink: str, limit: int) -> list[str]:
+        keys = [key for key, at in self.due.items() if at <= self.clock()][:limit]
+        for key in keys:
+            del self.due[key]
+        if keys:
+            self.claims.append((limit, keys))
+        return keys
+
+    async def next_due(self, sink: str) -> float | None:
+        return min(self.due.values(), default=None)
+
+    async def load_work(self, sink: str, keys: Sequence[str]) -> list[KeyWork]:
+        works = []
+        for key in keys:
+            kind, record_id = split_key(key)
+            delivery = Delivery(record_id, event(kind, record_id, 1, "created", email=f"{record_id}@x.org"))
+            works.append(KeyWork(sink, key, self.attempts.get(key, self.first_attempts), (delivery,), None, None))
+        return works
+
+    async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            self.committed.append(outcome)
+            match outcome:
+                case Retry():
+                    self.attempts[outcome.key] = self.attempts.get(outcome.key, self.first_attempts) + 1
+                    self.due[outcome.key] = outcome.at
+                case Deferred():
+                    self.due[outcome.key] = outcome.at
+                case Released():
+                    self.due[outcome.key] = self.clock()
+                case _:
+                    pass
+
+    async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
+        self.sink_states.append((paused, until))
+
+    def outcomes(self, key: str) -> list[Outcome]:
+        return [o for o in self.committed if o.key == key]
+
+
+Answer = Callable[[KeyWork], Result | None]  # None: the writer does not answer for that key
+
+
+def done(work: KeyWork) -> Result:
+    return Done(work.key, work.seqs, remote_id=f"r-{work.record_id}")
+
+
+def failing(error: CallError) -> Answer:
+    return lambda work: Failed(work.key, work.seqs, error)
+
+
+class FakeWriter:
+    """A writer whose answer to each key the test decides (and may change), with scripted probe failures."""
+
+    name = SINK
+
+    def __init__(self, answer: Answer = done, *, batch_size: int = 1) -> None:
+        self.answer = answer
+        self.batch_size = batch_size
+        self.batches: list[list[str]] = []
+        self.crash: Exception | None = None
+        self.probe_errors: list[CallError] = []
+        self.probes = 0
+
+    async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
+        self.batches.append([w.key for w in works])
+        if self.crash is not None:
+            raise self.crash
+        return [r for r in (self.answer(w) for w in works) if r is not None]
+
+    async def probe(self) -> None:
+        self.probes += 1
+        if self.probe_errors:
+            raise self.probe_errors.pop(0)
+
+    async def fields(self) -> list[DestinationField]:
+        return []
+
+    async def aclose(self) -> None:
+        return None
+
+
+def dispatcher(
+    writer: Writer,
+    store: DispatchStore,
+    clock: FakeClock,
+    *,
+    max_backoff: float = 300.0,
+    max_attempts: int | None = None,
+    concurrency: int = 1,
+) -> Dispatcher:
+    config = SinkConfig(max_backoff=Duration(max_backoff), max_attempts=max_attempts, concurrency=concurrency)
+    limiter = Limiter(SINK, None, clock=clock)
+    return Dispatcher(writer, store, config, limiter, clock=clock, rng=TopRandom())
+
+
+async def until(condition: Callable[[], object], *, what: str) -> None:
+    """Wait (with a deadline) until `condition()` holds."""
+
+    async def check() -> object:
+        return condition()
+
+    await await_until(check, what=what)
+
+
+@asynccontextmanager
+async def running(d: Dispatcher) -> AsyncIterator[anyio.Event]:
+    """The dispatcher's loop in the background; stopped (in-flight work committed) when the block ends."""
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(d.run, stop)
+        try:
+            yield stop
+        finally:
+            stop.set()
+            d.wake()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one result, one outcome
+
+
+@pytest.mark.parametrize(
+    ("answer", "attempts", "expected", "counted", "pause_kind"),
+    [
+        pytest.param(done, 0, Done("lead:1", (1,), remote_id="r-1"), {"done": 1}, None, id="done"),
+        pytest.param(
+            lambda w: Skipped(w.key, w.seqs, "no e-mail"),
+            0,
+            Skipped("lead:1", (1,), "no e-mail"),
+            {"skipped": 1},
+            None,
+            id="skipped",
+        ),
+        pytest.param(
+            lambda w: Deferred(w.key, NOW + 5, "waits"),
+            0,
+            Deferred("lead:1", NOW + 5, "waits"),
+            {},
+            None,
+            id="deferred",
+        ),
+        pytest.param(
+            lambda w: Dead(w.key, w.seqs, "refused", 400),
+            0,
+            Dead("lead:1", (1,), "refused", 400),
+            {"dead": 1},
+            None,
+            id="dead-from-the-writer",
+        ),
+        pytest.param(
+            failing(TransientError("timed out", http_status=None)),
+            0,
+            Retry("lead:1", NOW + 1.0, "timed out", None),
+            {"retried": 1},
+            None,
+            id="transient-first-attempt",
+        ),
+        pytest.param(
+            failing(TransientError("HTTP 503", http_status=503)),
+            2,
+            Retry("lead:1", NOW + 4.0, "HTTP 503", 503),
+            {"retried": 1},
+            None,
+            id="transient-backoff-grows",
+        ),
+        pytest.param(
+            failing(TransientError("HTTP 503", http_status=503, retry_after=30.0)),
+            0,
+            Retry("lead:1", NOW + 31.0, "HTTP 503", 503),
+            {"retried": 1},
+            None,
+            id="transient-retry-after-honoured",
+        ),
+        pytest.param(
+            failing(PermanentError("invalid e-mail", http_status=422, request='{"email": "x"}')),
+            1,
+            Dead("lead:1", (1,), "invalid e-mail", 422, '{"email": "x"}', 2),
+            {"dead": 1},
+            None,
+            id="permanent",
+        ),
+        pytest.param(
+            failing(DestinationError("HTTP 401", http_status=401)),
+            0,
+            Released("lead:1"),
+            {},
+            "auth",
+            id="credentials-refused",
+        ),
+        pytest.param(
+            failing(RateLimited("HTTP 429", http_status=429, retry_after=7.0)),
+            0,
+            Released("lead:1"),
+            {"throttled": 1},
+            None,
+            id="throttled",
+        ),
+    ],
+)
+async def test_each_writer_result_becomes_one_outcome(
+    answer: Answer, attempts: int, expected: Outcome, counted: dict[str, int], pause_kind: str | None
+) -> None:
+    """Outcomes pass through; a failure becomes a Retry (backoff by attempt, Retry-After honoured), a Dead (with
+    the attempt, status and request), or a Released key when the whole destination pauses or is throttled."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, attempts=attempts)
+    d = dispatcher(FakeWriter(answer), store, clock)
+    assert await d.process(["lead:1"]) == [expected]
+    assert d.state.outcomes == counted
+    assert d.state.pause_kind == pause_kind
+
+
+async def test_giving_up_after_max_attempts_dead_letters_the_key() -> None:
+    """With max_attempts set, the last transient failure is dead-lettered with the count and the last error."""
+    clock = FakeClock(NOW)
+    writer = FakeWriter(failing(TransientError("HTTP 502", http_status=502)))
+    d = dispatcher(writer, FakeQueue(clock, attempts=2), clock, max_attempts=3)
+    assert await d.process(["lead:1"]) == [Dead("lead:1", (1,), "gave up after 3 attempts: HTTP 502", 502, None, 3)]
+
+
+async def test_keys_the_writer_does_not_answer_are_released() -> None:
+    """A key missing from the writer's results goes back to the queue unchanged, never lost or marked done."""
+    clock = FakeClock(NOW)
+    writer = FakeWriter(lambda w: done(w) if w.key == "lead:2" else None, batch_size=3)
+    outcomes = await dispatcher(writer, FakeQueue(clock), clock).process(["lead:1", "lead:2", "lead:3"])
+    assert outcomes == [Done("lead:2", (2,), remote_id="r-2"), Released("lead:1"), Released("lead:3")]
+
+
+async def test_a_writer_crash_retries_every_key_of_the_batch() -> None:
+    """A writer that raises instead of answering costs each key of the batch a transient retry, logged once."""
+    clock = FakeClock(NOW)
+    writer = FakeWriter(batch_size=2)
+    writer.crash = KeyError("surprise")
+    with capture_logs() as logs:
+        outcomes = await dispatcher(writer, FakeQueue(clock), clock).process(["lead:1", "lead:2"])
+    assert outcomes == [
+        Retry("lead:1", NOW + 1.0, "writer error: KeyError", None),
+        Retry("lead:2", NOW + 1.0, "writer error: KeyError", None),
+    ]
+    assert [e["keys"] for e in logs if e["event"] == "writer_crashed"] == [2]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# throttles go through the shared limiter
+
+
+async def test_a_throttle_pauses_the_shared_limiter_once() -> None:
+    """A 429 holds every caller of the account until its reset (or a backoff without one); a throttle that ends
+    sooner than the pause already running neither shortens it nor is logged again."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock)
+    writer = FakeWriter(failing(RateLimited("HTTP 429", http_status=429, retry_after=7.0)))
+    d = dispatcher(writer, store, clock)
+    with capture_logs() as logs:
+        assert await d.process(["lead:1"]) == [Released("lead:1")]
+        writer.answer = failing(RateLimited("HTTP 429", http_status=429, retry_after=2.0))
+        assert await d.process(["lead:2"]) == [Released("lead:2")]
+    assert d.limiter.paused_until == NOW + 7.0
+    assert [e["pause_s"] for e in logs if e["event"] == "destination_throttled"] == [7.0]
+    assert d.state.outcomes == {"throttled": 2} and d.state.pause_kind is None and store.sink_states == []
+    clock.advance(10)
+    writer.answer = failing(RateLimited("Too many requests", http_status=429))
+    await d.process(["lead:3"])
+    assert d.limiter.paused_until == NOW + 10 + 1.0  # no Retry-After: the first backoff
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the circuit breaker
+
+
+def _result(code: str) -> Answer:
+    return {
+        "ok": done,
+        "transient": failing(TransientError("HTTP 503", http_status=503)),
+        "permanent": failing(PermanentError("invalid e-mail", http_status=422)),
+        "throttled": failing(RateLimited("HTTP 429", http_status=429, retry_after=1.0)),
+    }[code]
+
+
+@pytest.mark.parametrize(
+    ("results", "opens"),
+    [
+        (["transient", "transient"], False),
+        (["transient", "transient", "transient"], True),
+        (["transient", "transient", "ok", "transient", "transient"], False),
+        (["transient", "transient", "permanent", "transient"], False),  # the destination answered
+        (["transient", "throttled", "transient", "transient"], True),  # a throttle neither counts nor resets
+    ],
+)
+async def test_the_breaker_opens_after_three_transient_failures_in_a_row(results: list[str], opens: bool) -> None:
+    """Three transient failures with no answer between pause the destination as unavailable until a probe time,
+    recorded for other processes; any answer from the destination (even a refusal of the record) resets the count."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock)
+    writer = FakeWriter()
+    d = dispatcher(writer, store, clock)
+    for n, code in enumerate(results, start=1):
+        writer.answer = _result(code)
+        await d.process([f"lead:{n}"])
+    if opens:
+        assert (d.state.pause_kind, d.state.paused, d.state.paused_until) == (
+            "unavailable",
+            "unavailable: HTTP 503",
+            NOW + 1.0,
+        )
+        assert store.sink_states == [("unavailable: HTTP 503", NOW + 1.0)]
+    else:
+        assert d.state.pause_kind is None and store.sink_states == []
+
+
+async def test_the_open_breaker_lets_one_probe_key_through_and_closes_on_its_success() -> None:
+    """While open, nothing is claimed; once the probe time passes exactly one key is tried (half-open), and its
+    success resumes the destination at full batches."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, [f"lead:{n}" for n in range(1, 8)])
+    writer = FakeWriter(_result("transient"), batch_size=3)
+    d = dispatcher(writer, store, clock, max_backoff=0.02)
+    with capture_logs() as logs:
+        async with running(d):
+            await until(lambda: d.state.pause_kind == "unavailable", what="the breaker to open")
+            assert store.claims == [(3, ["lead:1", "lead:2", "lead:3"])]
+            writer.answer = done
+            clock.advance(60)  # past the probe time (and past the failed keys' retries)
+            await until(lambda: not store.due, what="every key to be delivered")
+    assert store.claims[1] == (1, ["lead:4"])  # half-open: one probe key
+    assert all(limit == 3 for limit, _ in store.claims[2:])
+    assert store.sink_states == [("unavailable: HTTP 503", NOW + 0.02), (None, None)]
+    assert [e["event"] for e in logs if e["event"].startswith("destination_")] == [
+        "destination_unavailable",
+        "destination_resumed",
+    ]
+    assert {key for key in (f"lead:{n}" for n in range(1, 8)) if isinstance(store.outcomes(key)[-1], Done)} == {
+        f"lead:{n}" for n in range(1, 8)
+    }
+
+
+async def test_a_failed_probe_key_reopens_the_breaker() -> None:
+    """A half-open probe key that fails again pauses the destination again at once (reported at info level)."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, [f"lead:{n}" for n in range(1, 6)])
+    writer = FakeWriter(_result("transient"), batch_size=3)
+    d = dispatcher(writer, store, clock, max_backoff=0.02)
+    with capture_logs() as logs:
+        async with running(d):
+            await until(lambda: d.state.pause_kind == "unavailable", what="the breaker to open")
+            clock.advance(1)
+            await until(lambda: len(store.sink_states) == 2, what="the breaker to reopen")
+            assert (d.state.pause_kind, d.state.paused_until) == ("unavailable", NOW + 1 + 0.02)
+    assert store.claims == [(3, ["lead:1", "lead:2", "lead:3"]), (1, ["lead:4"])]
+    levels = [e["log_level"] for e in logs if e["event"] == "destination_unavailable"]
+    assert levels == ["warning", "info"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# refused credentials
+
+
+async def test_refused_credentials_pause_until_a_probe_succeeds() -> None:
+    """401/403 pause the destination without dead-lettering anything; probes back off until the credentials are
+    accepted again, then the released key is delivered."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, ["lead:1"])
+    writer = FakeWriter(failing(DestinationError("HTTP 401: bad key", http_status=401)))
+    writer.probe_errors = [DestinationError("HTTP 401: bad key", http_status=401), TransientError("timed out")]
+    d = dispatcher(writer, store, clock, max_backoff=0.02)
+    with capture_logs() as logs:
+        async with running(d):
+            await until(lambda: d.state.pause_kind == "auth", what="the auth pause")
+            writer.answer = done
+            await until(lambda: any(isinstance(o, Done) for o in store.outcomes("lead:1")), what="lead:1 done")
+    assert writer.probes == 3
+    assert store.outcomes("lead:1") == [Released("lead:1"), Done("lead:1", (1,), remote_id="r-1")]
+    assert store.sink_states == [("credentials refused: HTTP 401: bad key", None), (None, None)]
+    events = [e["event"] for e in logs if e["event"].startswith("destination_")]
+    assert events == [
+        "destination_paused",
+        "destination_probe_failed",
+        "destination_probe_failed",
+        "destination_resumed",
+    ]
+    assert d.state.pause_kind is None and d.state.paused is None
+
+
+async def test_stopping_while_paused_for_credentials_probes_no_more() -> None:
+    """A stop during the auth pause ends the dispatcher without another probe or any outcome for the paused key."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, ["lead:1"])
+    writer = FakeWriter(failing(DestinationError("HTTP 403", http_status=403)))
+    writer.probe_errors = [DestinationError("HTTP 403", http_status=403)] * 1000
+    d = dispatcher(writer, store, clock, max_backoff=0.02)
+    async with running(d):
+        await until(lambda: writer.probes >= 2, what="two probes")
+    assert store.committed == [Released("lead:1")]
