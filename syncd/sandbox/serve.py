@@ -49,7 +49,6 @@ def build(
         port = _port(config.sell.base_url, "sell.base_url", explicit=serve is not None)
         if port is not None:
             from syncd.sandbox.sell.app import SellSandbox
-            from syncd.sandbox.sell.history import generate_history
 
             sell = SellSandbox(
                 tokens=[config.sell.token.value],
@@ -61,7 +60,7 @@ def build(
                 duplicates=0.02 if realistic else 0.0,
             )
             if events:
-                sell.load(generate_history(events, seed=seed, poison=poison))
+                sell.generate(events, seed=seed, poison=poison)
             built.append(Sandbox("sell", sell.app, port, sell))
     sm = config.sinks.salesmanago
     if "salesmanago" in wanted and sm is not None:

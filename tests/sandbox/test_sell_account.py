@@ -285,3 +285,15 @@ def test_a_default_ordered_scan_loses_records_edited_meanwhile_an_id_scan_does_n
     assert set(default) < everyone  # and the records that slid into their places were never read
     by_id = [i["data"]["id"] for i in api.scan(path, between=edit_what_was_read, sort_by="id:asc")]
     assert by_id == sorted(everyone)
+
+
+def test_the_default_history_names_products_the_core_api_knows(api: Api) -> None:
+    """A sandbox-generated default history: its Firehose has no product events (unchanged), yet every product its
+    line items name is in /v2/products, created long ago."""
+    api.box.generate(3000, seed=2)
+    assert api.drain("products") == []
+    products = {p["data"]["id"]: p for p in api.scan("/v2/products")}
+    named = {i["data"]["product_id"] for i in api.drain("line_items")}
+    assert named and named <= set(products)
+    created = datetime.fromisoformat(products[min(products)]["data"]["created_at"])
+    assert created < END - timedelta(seconds=RETENTION)

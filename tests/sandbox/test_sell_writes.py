@@ -343,3 +343,17 @@ def test_the_rate_limit_counts_writes_with_reads(api: Api) -> None:
     assert api.http.get("/v2/leads").status_code == 200
     assert api.put("/v2/leads/7", {"title": "a"}).status_code == 200
     assert api.http.get("/v2/leads").status_code == 429
+
+
+def test_custom_field_definitions_are_listed_with_their_choices(api: Api) -> None:
+    """GET /v2/lead/custom_fields lists the lead fields by id, list types with the choices a write may use."""
+    body = api.http.get("/v2/lead/custom_fields").json()
+    fields = {i["data"]["name"]: i["data"] for i in body["items"]}
+    assert list(fields) == ["Tier", "Interests", "Budget", "Consent", "First contact"]
+    assert fields["Tier"]["choices"] == [{"id": 1, "name": "Gold"}, {"id": 2, "name": "Silver"}]
+    assert [c["name"] for c in fields["Interests"]["choices"]][:2] == ["CRM", "E-mail"]
+    assert "choices" not in fields["Budget"]
+    assert {i["meta"]["type"] for i in body["items"]} == {"custom_field"}
+    contact = api.http.get("/v2/contact/custom_fields").json()["items"]
+    assert [i["data"]["name"] for i in contact] == ["Synced to"]
+    assert api.http.get("/v2/widget/custom_fields").status_code == 404

@@ -1,4 +1,5 @@
-"""The Zendesk Sell sandbox: the Firehose (`/v3/{stream}/stream`) and Core API v2 reads, as the contract describes.
+"""The Zendesk Sell sandbox: the Firehose (`/v3/{stream}/stream`, every documented stream), the Core API v2 reads
+(syncd.sandbox.sell.v2) and writes to leads and contacts (syncd.sandbox.sell.writes), as the contract describes.
 
 Every API request needs `Authorization: Bearer <token>` (401 `unauthorized`), a User-Agent (400
 `invalid_user_agent`, switchable) and stays within the per-token rate over all endpoints (429
@@ -6,8 +7,10 @@ Every API request needs `Authorization: Bearer <token>` (401 `unauthorized`), a 
 charset=utf-8` and an `X-Request-Id` equal to `meta.logref` of an error body. Firehose pages are slices of per-stream
 logs; positions are opaque base64 offsets; events older than the retention window are dropped and a position that
 lost events is answered 410. Knobs (short pages, empty pages with top false, duplicates, an empty `links.next` at the
-top, what deleted items hold) let tests exercise both readings of the contract's open points; the shared faults of
-`syncd.sandbox.faults` apply on top. Control endpoints: `syncd.sandbox.sell.control`.
+top, what deleted items hold, how money and some ids are typed, how writes echo) let tests exercise each reading of
+the contract's open points; the shared faults of `syncd.sandbox.faults` apply on top. An account may have a past
+older than the retention (`generate(..., records=N)`): its records are in the Core API only. Control endpoints:
+`syncd.sandbox.sell.control`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from starlette.routing import Route
 from syncd.sandbox.faults import CONTROL_PREFIX, FaultMiddleware, FaultPlan, fault_routes
 from syncd.sandbox.ratelimit import RollingWindow
 from syncd.sandbox.sell.control import DEFAULT_RATE, Behaviour, control_routes, updated
-from syncd.sandbox.sell.history import Account, collector_paused, generate_account, generate_history
+from syncd.sandbox.sell.history import (
+    Account,
+    catalogue_products,
+    collector_paused,
+    generate_account,
+    generate_history,
+)
 from syncd.sandbox.sell.records import RecordIndex, Snapshot, event_epoch
 from syncd.sandbox.sell.responses import RequestIdMiddleware, error_response, json_bytes
 from syncd.sandbox.sell.shapes import STRING_IDS, firehose_item, v2_item
@@ -125,7 +134,8 @@ class SellSandbox:
 
         With `records`, the account already holds that many records whose events have all expired (the Core API
         knows them, the Firehose does not) before the `events` live ones; `products` gives it a product catalogue
-        (the default with `records`; without, the default history, which has none)."""
+        (the default with `records`; without, the default history, whose line items name the catalogue's products:
+        they are in the Core API only, created long ago)."""
         end = datetime.fromtimestamp(self._clock(), UTC)
         if records is not None:
             account = generate_account(
@@ -140,7 +150,9 @@ class SellSandbox:
             self.load_account(account)
             return len(account.live)
         history = generate_history(events, seed=seed, poison=poison, end=end, products=bool(products))
-        self.load(history)
+        # the products its line items name were created long ago: the Core API knows them, the Firehose does not
+        past = [] if products else catalogue_products(end, retention=self.retention)
+        self.load_account(Account(past, history))
         return len(history)
 
     def load_account(self, account: Account) -> None:

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
+from syncd.sandbox.sell import catalogue
 from syncd.sandbox.sell.stories import Stories
+from syncd.sandbox.sell.world import FIRST_PRODUCT, product
 
 Item = dict[str, Any]
 RETENTION = 72 * 3600.0  # the Firehose's retention, seconds
@@ -152,6 +154,15 @@ def generate_account(
         while not stories.full:
             stories.step()
     return Account(expired, stories.out[:events])
+
+
+def catalogue_products(end: datetime, *, retention: float = RETENTION) -> list[tuple[str, Item]]:
+    """The products a default history's line items name, as created long before `end` (their events expired): what
+    the Core API of an account with that history holds under /v2/products."""
+    rng = random.Random("catalogue")
+    when = (end - timedelta(seconds=retention) - timedelta(days=30)).astimezone(UTC).replace(microsecond=0)
+    made = [product(rng, FIRST_PRODUCT + n, *entry, wire_time(when)) for n, entry in enumerate(catalogue.PRODUCTS)]
+    return [("products", item("product", data, event_time=when)) for data in made]
 
 
 class _Spread(Sequence[str]):

@@ -2,9 +2,8 @@
 the two readings of values whose type the documentation and the examples disagree on.
 
 v2 shape: `custom_fields` as name -> value (the field's current name; a list option by its name, a multi-select as a
-list of names), `tags` as
-a list of names, `updated_at`, each item `{"data": {...}, "meta": {"type", "version"}}`; line items without the
-order and deal they belong to (v2 reads them through their order).
+list of names), `tags` as a list of names, `updated_at`, each item `{"data": {...}, "meta": {"type", "version"}}`;
+line items without the order and deal they belong to (v2 reads them through their order).
 
 Readings (switches of the sandbox's behaviour):
 - `money_as`: "string" (default, "1250.00") or "number" (1250.00) for deal values, line item prices, values and

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from syncd.sandbox.sell import catalogue as cat
-from syncd.sandbox.sell.world import Data, Item, Rec, World
+from syncd.sandbox.sell.world import FIRST_PRODUCT, Data, Item, Rec, World
 
 
 class Stories(World):
@@ -316,7 +316,7 @@ class Stories(World):
             picks = [(p["id"], p["name"], p["sku"], _price_in(p, deal["currency"])) for p in
                      rng.sample(active, min(len(active), rng.randint(1, 3)))]  # fmt: skip
         else:
-            picks = [(1000 + cat.PRODUCTS.index(p), *p) for p in rng.sample(cat.PRODUCTS, rng.randint(1, 3))]
+            picks = [(FIRST_PRODUCT + cat.PRODUCTS.index(p), *p) for p in rng.sample(cat.PRODUCTS, rng.randint(1, 3))]
         for product_id, name, sku, price in picks:
             quantity = rng.randint(1, 10)
             self.emit(

@@ -3,6 +3,7 @@
     GET /v2/{collection}?page=1&per_page=25&sort_by=id:asc&<filters>     (collections: syncd.sandbox.sell.resources)
     GET /v2/{collection}/{id}                      404 `not_found` for unknown and deleted records
     GET /v2/orders/{id}/line_items[/{id}]
+    GET /v2/{lead|contact|deal|prospect_and_customer}/custom_fields   the definitions, list choices included
 
 A collection answers `{"items": [...], "meta": {"type": "collection", "count": <items on this page>,
 "links": {"self": ..., "next_page": ...}}}`; `next_page` is there only when another page exists. Records are listed
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from syncd.sandbox.sell.edits import choices
 from syncd.sandbox.sell.records import Snapshot
 from syncd.sandbox.sell.resources import LINE_ITEMS, RESOURCES, BadParam, Query, Resource, parse
 from syncd.sandbox.sell.responses import error_response, json_bytes
@@ -36,6 +38,7 @@ class V2Api:
 
     def routes(self) -> list[Route]:
         return [
+            Route("/v2/{resource_type}/custom_fields", self._custom_fields, methods=["GET"]),
             Route("/v2/orders/{order_id:int}/line_items", self._line_items, methods=["GET"]),
             Route("/v2/orders/{order_id:int}/line_items/{record_id:int}", self._line_item, methods=["GET"]),
             Route("/v2/{resource}/{record_id:int}", self._one, methods=["GET"]),
@@ -100,6 +103,20 @@ class V2Api:
                 return not_found(request, "line_items", record_id)
             return json_bytes(encode(self.item(snapshot, "line_item")))
 
+    async def _custom_fields(self, request: Request) -> Response:
+        resource_type = request.path_params["resource_type"]
+        with self.sandbox.lock:
+            refused = self.sandbox.guard(request)
+            if refused is not None:
+                return refused
+            if resource_type not in CUSTOM_FIELD_RESOURCES:
+                return not_found(request, f"{resource_type}/custom_fields")
+            defined = self.sandbox.records.live("custom_field")
+            found = sorted((s for s in defined if s.data.get("resource_type") == resource_type), key=_by_id)
+            items = [{"data": _definition(s), "meta": {"type": "custom_field"}} for s in found]
+            meta = {"type": "collection", "count": len(items), "links": {"self": str(request.url)}}
+            return json_bytes(encode({"items": items, "meta": meta}))
+
     def item(self, snapshot: Snapshot, item_type: str) -> dict[str, Any]:
         return self.sandbox.v2_item(snapshot, item_type)
 
@@ -128,3 +145,22 @@ class V2Api:
 def not_found(request: Request, resource: str, record_id: int | None = None) -> Response:
     what = resource if record_id is None else f"{resource}/{record_id}"
     return error_response(request, 404, "not_found", "Not found", details=f"No {what}", resource=resource)
+
+
+CUSTOM_FIELD_RESOURCES = ("lead", "contact", "deal", "prospect_and_customer")
+
+
+def _by_id(snapshot: Snapshot) -> int:
+    return snapshot.record_id
+
+
+def _definition(snapshot: Snapshot) -> dict[str, Any]:
+    """A custom field definition in v2 shape: list types with their choices, contact fields for both kinds."""
+    data = {k: v for k, v in snapshot.data.items() if k not in ("resource_type", "choices")}
+    if data.get("type") in ("list", "multi_select_list"):
+        data["choices"] = choices(snapshot.data)
+    if snapshot.data.get("resource_type") == "contact":
+        data.setdefault("for_company", True)
+        data.setdefault("for_contact", True)
+    data["updated_at"] = snapshot.updated_at or data.get("created_at")
+    return data

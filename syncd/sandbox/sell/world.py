@@ -92,7 +92,7 @@ class World:
             for kind, base in (
                 ("lead", 1_000_001), ("contact", 2_000_001), ("deal", 3_000_001), ("note", 4_000_001),
                 ("order", 5_000_001), ("line_item", 6_000_001), ("custom_field", 7_001), ("stage", 8_001),
-                ("source", 9_001), ("product", 1000),
+                ("source", 9_001), ("product", FIRST_PRODUCT),
             )
         }  # fmt: skip
         self.fields: dict[str, list[Data]] = {"lead": [], "contact": [], "deal": []}
@@ -212,21 +212,7 @@ class World:
         self._embeds[field["id"]] = {"data": field, "meta": {"type": "custom_field"}}
 
     def _product(self, name: str, sku: str, price: str) -> None:
-        """A product of the catalogue, priced alike in every currency (line items copy the price)."""
-        rng = self.rng
-        data: Data = {
-            "id": next(self._ids["product"]),
-            "name": name,
-            "description": f"{name} ({sku})",
-            "sku": sku,
-            "active": True,
-            "max_discount": rng.choice((0, 10, 20)),
-            "max_markup": rng.choice((0, 25, 50)),
-            "cost": f"{float(price) * 0.4:.2f}",
-            "cost_currency": "EUR",
-            "prices": [{"amount": price, "currency": currency} for currency in cat.CURRENCIES],
-            "created_at": self.now,
-        }
+        data = product(self.rng, next(self._ids["product"]), name, sku, price, self.now)
         self.emit("product", data)
         self.products.add(Rec(data))
 
@@ -384,3 +370,23 @@ class World:
         if "custom_field_values" not in changes and resource in self.fields:
             rec.data["custom_field_values"] = self._render(resource, rec.custom)  # definitions may have been renamed
         self.emit(kind, rec.data, "updated", previous=previous, cause=cause)
+
+
+FIRST_PRODUCT = 1000  # the catalogue's products have ids from here, in catalogue order
+
+
+def product(rng: random.Random, product_id: int, name: str, sku: str, price: str, now: str) -> Data:
+    """A product record, priced alike in every currency (line items copy the price)."""
+    return {
+        "id": product_id,
+        "name": name,
+        "description": f"{name} ({sku})",
+        "sku": sku,
+        "active": True,
+        "max_discount": rng.choice((0, 10, 20)),
+        "max_markup": rng.choice((0, 25, 50)),
+        "cost": f"{float(price) * 0.4:.2f}",
+        "cost_currency": "EUR",
+        "prices": [{"amount": price, "currency": currency} for currency in cat.CURRENCIES],
+        "created_at": now,
+    }
