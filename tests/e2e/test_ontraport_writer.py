@@ -557,6 +557,27 @@ async def test_a_guarded_delete_never_retires_the_contact_a_live_peer_is_linked_
     assert stored["email"] == ADA["email"]
 
 
+async def test_a_delete_keeps_the_contact_a_person_with_its_email_would_merge_into(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+) -> None:
+    """A lead changes its e-mail and is deleted before the change was written, while a new Sell contact has the
+    e-mail the Ontraport contact still carries: the contact stays (that person's first write merges into it)."""
+    writer = harness.writer(on_delete="delete")
+    await harness.ingest(event("lead", 9, 1, "created", **ADA))
+    first = (await harness.round(writer))["lead:9"]
+    assert isinstance(first, Done)
+    await harness.ingest(
+        event("lead", 9, 2, **{**ADA, "email": "countess@example.org"}, previous={"email": ADA["email"]}),
+        event("lead", 9, 3, "deleted"),
+        event("contact", 5, 1, "created", **ADA),
+    )
+    works = await harness.store.load_work(SINK, await harness.store.claim(SINK, 100))
+    [result] = await writer.deliver([w for w in works if w.key == "lead:9"])
+    assert isinstance(result, Skipped) and "contact:5" in result.reason
+    assert sandbox.state()["deletes"] == 0
+    assert [c["id"] for c in await contacts(control)] == [first.remote_id]
+
+
 async def test_guard_defers_a_delete_until_the_person_streams_caught_up(
     harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
 ) -> None:

@@ -428,6 +428,24 @@ async def test_delete_as_tag(store: Ledger, sm: Sandbox) -> None:
     assert sm.calls("contact/delete") == 0
 
 
+async def test_delete_as_tag_tags_what_a_lost_write_left(store: Ledger, sm: Sandbox) -> None:
+    """on_delete = tag: a contact a write whose outcome was lost left under an e-mail the record had is tagged too,
+    as on_delete = delete would delete it."""
+    h = Harness(store, sm, on_delete="tag")
+    await h.ingest(lead(1, 1, "created", email=ADA))
+    works = await h.store.load_work(SINK, await h.store.claim(SINK, 10))
+    assert [type(r) for r in await h.writer.deliver(works)] == [Done]
+    await h.store.commit(SINK, [Released(w.key) for w in works])  # written, but the outcome was lost
+    result = await h.once(lead(1, 2, "deleted", email="ada@new.example.org"))
+    await h.close()
+    assert isinstance(result, Done), result
+    assert "old contact tagged" in result.detail
+    stored = sm.contacts()
+    assert set(stored) == {ADA}
+    assert stored[ADA]["deleted"] is False
+    assert stored[ADA]["tags"] == ["ZENDESK_SELL", "LEAD", "DELETED_IN_SELL"]
+
+
 async def test_delete_ignored(store: Ledger, sm: Sandbox) -> None:
     """on_delete = ignore: nothing is sent and the contact stays as it was."""
     h = Harness(store, sm, on_delete="ignore")

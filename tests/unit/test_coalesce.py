@@ -1,17 +1,14 @@
-"""Coalescing a person key's pending deliveries into one write, and the deletion guard's decisions."""
+"""Coalescing a person key's pending deliveries into one write (syncd.sinks.persons.coalesce_person)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from syncd.coalesce import coalesce_person
 from syncd.events import Contact, Lead
-from syncd.ledger import Ledger
-from syncd.sinks.guard import guard_delete
-from syncd.work import Deferred, Delivery, KeyWork, Link, Shadow, Skipped
+from syncd.sinks.persons import coalesce_person
+from syncd.work import Delivery, KeyWork, Link, Shadow
 from tests.factories import event
 
 
@@ -52,71 +49,6 @@ def test_without_a_shadow_the_newest_event_decides() -> None:
     change = coalesce_person(work(*deliveries, shadow=None))
     assert change.intent == "upsert"
     assert isinstance(change.record, Lead) and change.record.email == "new@x.org"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def stored_delete(tmp_path: Path, *, contact_too: bool, contacts_at_top: bool) -> tuple[Ledger, Clock]:
-    """A real store holding a deleted lead (stored at t=500) and, optionally, a live contact with its e-mail."""
-    clock = Clock(400.0)
-    store = await Ledger.open(tmp_path / "syncd.db", sinks=["ontraport"], clock=clock)
-    await store.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="l1", at_top=True)
-    page = [event("contact", 9, 1, "created", email="A@x.org")] if contact_too else []
-    await store.ingest("contacts", page, position="c1", at_top=True)
-    clock.now = 500.0
-    await store.ingest("leads", [event("lead", 1, 2, "deleted")], position="l2", at_top=True)
-    clock.now = 550.0
-    await store.ingest("leads", [], position="l3", at_top=True)
-    if contacts_at_top:
-        await store.ingest("contacts", [], position="c2", at_top=True)
-    return store, clock
-
-
-@pytest.mark.parametrize(
-    ("contact_too", "contacts_at_top", "grace", "now", "expected"),
-    [
-        (False, True, 0.0, 600.0, None),
-        (False, False, 0.0, 600.0, Deferred),
-        (True, True, 0.0, 600.0, Skipped),
-        (False, True, 300.0, 600.0, Deferred),
-        (False, True, 40.0, 600.0, None),
-        (False, True, 60.0, 600.0, Deferred),
-    ],
-)
-async def test_guard_decisions(
-    tmp_path: Path, contact_too: bool, contacts_at_top: bool, grace: float, now: float, expected: type | None
-) -> None:
-    """A delete waits for every person stream to catch up after it (plus the grace), and never removes a
-    destination contact that another live Sell record maps to."""
-    store, clock = await stored_delete(tmp_path, contact_too=contact_too, contacts_at_top=contacts_at_top)
-    try:
-        [work] = await store.load_work("ontraport", await store.claim("ontraport", 1))
-        change = coalesce_person(work)
-        assert change.intent == "delete" and change.deleted_ingested_at == 500.0
-        clock.now = now
-        outcome = await guard_delete(
-            change,
-            sink="ontraport",
-            lookups=store,
-            streams=["leads", "contacts", "deals"],
-            grace=grace,
-            now=now,
-            remote_id=None,
-        )
-    finally:
-        await store.close()
-    if expected is None:
-        assert outcome is None
-    else:
-        assert isinstance(outcome, expected)
-    if isinstance(outcome, Skipped):
-        assert "contact:9" in outcome.reason
 
 
 def test_contact_records_are_people_too() -> None:

@@ -8,8 +8,13 @@ contact is found by the configured external id field (`GET /1/Contacts?condition
 anything is created, so a create that timed out and is retried finds the first one; without that setting such a
 record is skipped with the reason.
 
-Deletes (after the deletion guard): `on_delete = "delete"` deletes the contact (`DELETE /1/Contact?id=`; already
-gone counts as done), "tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`), "ignore" leaves it.
+Leftovers (sinks/persons.py decides; this writer carries the plans out): a record syncd holds no link for whose
+key was tried before looks for the contact a lost write may have left (by the external id field, then under its
+earlier e-mails) and updates it rather than make a second one.
+
+Deletes: `on_delete = "delete"` deletes the own contact (`DELETE /1/Contact?id=`; already gone counts as done),
+"tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`), "ignore" leaves it; leftovers go the same way. While
+other live Sell people map to the own contact it stays; leftovers are removed all the same.
 
 The contact fields come from ontraport/map.py (pure), converted by the field types of `GET /1/Contacts/meta`, which is
 fetched once and again when a configured field is missing from it. An unchanged payload (same digest as the last
@@ -21,18 +26,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import anyio
 
-from syncd.coalesce import PersonChange, coalesce_person
 from syncd.config import OntraportConfig
 from syncd.errors import CallError, DestinationError, TransientError
-from syncd.events import Contact, Lead, Source, email_of
+from syncd.events import Contact, Lead, Source
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups
-from syncd.sinks.guard import guard_delete
 from syncd.sinks.mapping import digest, external_id, parse_fields
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.map import (
@@ -43,7 +47,21 @@ from syncd.sinks.ontraport.map import (
     missing_targets,
     parse_meta,
 )
-from syncd.work import Done, Failed, KeyWork, Result, Skipped
+from syncd.sinks.persons import (
+    Facts,
+    Keep,
+    Own,
+    PersonChange,
+    Policy,
+    Question,
+    ask,
+    coalesce_person,
+    gather,
+    is_leftover,
+    leftovers,
+    plan_delete,
+)
+from syncd.work import Deferred, Done, Failed, KeyWork, Result, Skipped
 
 CONTACT_OBJECT = "0"
 META_REFRESH = 60.0  # at most one meta refetch per minute for a field the meta does not list
@@ -67,7 +85,7 @@ class OntraportWriter:
     ) -> None:
         self.config = config
         self._lookups = lookups
-        self._streams = tuple(streams)
+        self._policy = Policy("id", config.on_delete, config.delete_grace, tuple(streams))
         self._clock = clock
         self._api = OntraportApi(config, limiter)
         self._rows = parse_fields(SINK, config.fields)
@@ -129,7 +147,7 @@ class OntraportWriter:
         if email and not remote_id and change.earlier_emails:
             # A write under an e-mail this record had before may have landed before a crash lost its outcome:
             # update that contact rather than make a second one.
-            found = await self._locate(work, change, current=False)
+            found = await self._found_again(work, change)
             if found is not None and await self._update(found, payload):
                 return Done(work.key, work.seqs, remote_id=found, digest=sign, sent=sent, detail="found again")
         if email:
@@ -186,96 +204,104 @@ class OntraportWriter:
         ids = [str(item["id"]) for item in found if isinstance(item, dict) and item.get("id")]
         return ids[0] if ids else None
 
+    # ------------------------------------------------------------------------------------------------- leftovers
+
+    async def _found_again(self, work: KeyWork, change: PersonChange) -> str | None:
+        """The contact a lost first write of this unlinked record may have made: by the external id field, else the
+        first leftover under its earlier e-mails."""
+        field = self.config.external_id_field
+        if field and change.record is not None:
+            found = await self._find_by_external_id(field, external_id(change.record))
+            if found is not None:
+                return found
+        facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
+        first = await self._leftover_contacts(work, facts, leftovers(facts, self._policy.identity), first=True)
+        return first[0] if first else None
+
+    async def _leftover_contacts(
+        self, work: KeyWork, facts: Facts, emails: Sequence[str], *, first: bool = False
+    ) -> list[str]:
+        """The ids of the leftovers under `emails` (e-mails no other live person has), newest first (only the
+        first found when `first`): the contact Ontraport has under each, unless another live person is linked to
+        that contact."""
+        found: list[str] = []
+        for email in emails:
+            remote_id = await self._id_by_email(email)
+            if remote_id is None:
+                continue
+            linked = await ask(self._lookups, work, [Question("", remote_id)])
+            if is_leftover({**facts.peers, **linked}, email, remote_id):
+                found.append(remote_id)
+                if first:
+                    break
+        return found
+
     # ------------------------------------------------------------------------------------------------- delete
 
     async def _delete(self, work: KeyWork, change: PersonChange) -> Result:
-        mode = self.config.on_delete
-        if mode == "ignore":
-            return Skipped(work.key, work.seqs, "deleted in Sell; on_delete = ignore keeps the Ontraport contact")
-        link = work.link
-        linked = link.remote_id if link is not None else None
-        held = await guard_delete(
-            change,
-            sink=SINK,
-            lookups=self._lookups,
-            streams=self._streams,
-            grace=self.config.delete_grace,
-            now=self._clock(),
-            remote_id=linked,
-        )
-        if isinstance(held, Skipped) and change.earlier_emails:
-            return await self._retire_leftovers(work, change, held, mode)
-        if held is not None:
-            return held
-        remote_id = linked or await self._locate(work, change)
+        facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
+        plan = plan_delete(facts, self._policy)
+        if isinstance(plan, Deferred):
+            return plan
+        linked = work.link.remote_id if work.link is not None else None
+        if isinstance(plan, Keep):
+            if not plan.holders:
+                return Skipped(work.key, work.seqs, plan.reason)
+            removed = await self._remove_leftovers(work, facts, plan.leftovers)
+            if not removed:
+                return Skipped(work.key, work.seqs, plan.reason)
+            detail = f"{plan.reason}; {self._removed(removed)}"
+            return Done(work.key, work.seqs, unlink=linked in removed, detail=detail, wrote=False)
+        own = linked or await self._locate(work, change, plan.own)
+        done = await self._remove_own(work, own)
+        removed = await self._remove_leftovers(work, facts, plan.leftovers, besides=own)
+        return replace(done, detail=f"{done.detail}; {self._removed(removed)}") if removed else done
+
+    async def _remove_own(self, work: KeyWork, remote_id: str | None) -> Done:
+        """on_delete applied to the own contact (`remote_id`; None when Ontraport has none for the record)."""
         if remote_id is None:
             return Done(work.key, work.seqs, unlink=True, detail="not in Ontraport: nothing to delete", wrote=False)
-        removed = await self._remove(remote_id, mode)
-        if mode == "delete":
-            detail = "deleted" if removed else "already gone"
-            return Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
-        before = link.sent if link is not None and link.sent is not None else {}
+        removed = await self._remove(remote_id)
+        if self.config.on_delete == "delete":
+            return Done(work.key, work.seqs, unlink=True, detail="deleted" if removed else "already gone", wrote=False)
+        before = work.link.sent if work.link is not None and work.link.sent is not None else {}
         sent: dict[str, Any] = {**before, "tagged": self.config.deleted_tag}
         return Done(work.key, work.seqs, remote_id=remote_id, sent=sent, detail="tagged as deleted", wrote=False)
 
-    async def _remove(self, remote_id: str, mode: str) -> bool:
+    async def _remove(self, remote_id: str) -> bool:
         """Apply on_delete ("delete" or "tag") to one Ontraport contact; False when it was already gone."""
-        if mode == "delete":
+        if self.config.on_delete == "delete":
             answer = await self._api.call("DELETE", "/1/Contact", params={"id": remote_id}, accept=(404,))
             return answer.status == 200
         body = {"objectID": CONTACT_OBJECT, "ids": [int(remote_id)], "add_names": [self.config.deleted_tag]}
         await self._api.call("PUT", "/1/objects/tagByName", body=body)
         return True
 
-    async def _retire_leftovers(self, work: KeyWork, change: PersonChange, held: Skipped, mode: str) -> Result:
-        """A guarded delete: the shared contact stays for the other person, but a contact under an e-mail this
-        record had that no live person holds (a write whose outcome a crash lost may have made it) is deleted or
-        tagged, per on_delete."""
-        retired: list[str] = []
-        for email in change.earlier_emails:
-            found = await self._leftover(work, email)
-            if found is not None:
-                await self._remove(found, mode)
-                retired.append(found)
-        if not retired:
-            return held
-        action = "deleted" if mode == "delete" else "tagged"
-        unlink = work.link is not None and work.link.remote_id in retired
-        detail = f"{held.reason}; {len(retired)} contact(s) under earlier e-mails {action}"
-        return Done(work.key, work.seqs, unlink=unlink, detail=detail, wrote=False)
+    def _removed(self, ids: Sequence[str]) -> str:
+        action = "deleted" if self.config.on_delete == "delete" else "tagged"
+        return f"{len(ids)} contact(s) under earlier e-mails {action}"
 
-    async def _locate(self, work: KeyWork, change: PersonChange, *, current: bool = True) -> str | None:
-        """The Ontraport id of a contact written for a record syncd holds no link for: by its e-mail (unless
-        `current` is False), by the external id field, then by an e-mail the record had in its pending changes
-        that no other live Sell person holds."""
-        record = change.record
-        email = email_of(record) if record is not None else ""
-        if current and email:
-            found = await self._id_by_email(email)
+    async def _remove_leftovers(
+        self, work: KeyWork, facts: Facts, emails: Sequence[str], *, besides: str | None = None
+    ) -> list[str]:
+        """on_delete applied to the leftovers under `emails` (other than the contact `besides`): their ids."""
+        removed: list[str] = []
+        for found in await self._leftover_contacts(work, facts, emails):
+            if found != besides and found not in removed:
+                await self._remove(found)
+                removed.append(found)
+        return removed
+
+    async def _locate(self, work: KeyWork, change: PersonChange, own: Own | None) -> str | None:
+        """The own contact of a record syncd holds no link for: under its e-mail, else by the external id field."""
+        if own is not None and own.email:
+            found = await self._id_by_email(own.email)
             if found is not None:
                 return found
         field = self.config.external_id_field
-        if field and record is not None:
-            found = await self._find_by_external_id(field, external_id(record))
-            if found is not None:
-                return found
-        for earlier in change.earlier_emails:
-            if current and earlier == email:
-                continue  # looked up above
-            found = await self._leftover(work, earlier)
-            if found is not None:
-                return found
+        if field and change.record is not None:
+            return await self._find_by_external_id(field, external_id(change.record))
         return None
-
-    async def _leftover(self, work: KeyWork, email: str) -> str | None:
-        """The Ontraport contact under an e-mail this record had, unless it is another live Sell person's: one who
-        holds that e-mail, or one linked to the contact (whatever its e-mail)."""
-        if await self._lookups.live_peers(SINK, work.kind, work.record_id, email=email, remote_id=None):
-            return None
-        found = await self._id_by_email(email)
-        if found is None or await self._lookups.live_peers(SINK, work.kind, work.record_id, email="", remote_id=found):
-            return None
-        return found
 
     async def _id_by_email(self, email: str) -> str | None:
         params = {"objectID": CONTACT_OBJECT, "email": email}

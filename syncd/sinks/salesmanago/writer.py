@@ -1,20 +1,21 @@
 """The SALESmanago writer: Sell people → SALESmanago contacts over its JSON API, every outcome classified.
 
-Per `deliver(works)`: each key is coalesced to its latest state (syncd.coalesce) and planned — skipped (no e-mail,
-unchanged, an organisation), an upsert, or a delete (after the deletion guard) — the keys of a batch concurrently.
-All upserts of the call then go out as ONE `contact/batchupsert` per `batch_size` (a lone one as `contact/upsert`).
+Per `deliver(works)`: each key is coalesced to its latest state and planned (sinks/persons.py decides; this writer
+carries the plans out) — skipped (no e-mail, unchanged, an organisation), an upsert, or a delete — the keys of a
+batch concurrently. All upserts of the call then go out as ONE `contact/batchupsert` per `batch_size` (a lone one
+as `contact/upsert`).
 
-E-mails: SALESmanago keys contacts by e-mail. When a record's e-mail changed (or a write under an earlier one may
-have landed before a crash lost its outcome), `contact/basic` tells which of its e-mails have a contact: the newest
-is renamed (`newEmail`, same contactId) unless the current e-mail already has one; contacts under earlier e-mails
-that no other live Sell person holds go the way of a deleted record.
+E-mails: SALESmanago keys contacts by e-mail. When a record has leftovers (contacts under e-mails it had before
+that no other live Sell person holds), `contact/basic` tells which of them exist: the newest is renamed
+(`newEmail`, same contactId) unless the current e-mail already has a contact; the other leftovers are removed
+(`on_delete`) once the upsert is done. A record that lost its e-mail has its leftovers removed.
 
-Deletes (`on_delete`): "delete" → `contact/delete` of the last e-mail written (or the record's), an unknown e-mail
-counting as already deleted; "tag" → an upsert adding `tags.deleted` to an existing contact; "ignore" → nothing.
-When the guard finds another live Sell person on the same SALESmanago contact (a lead and the contact it became),
-the contact stays, and only the tags that this record alone wanted are removed from it. The calls are in
-salesmanago/http.py (every failure raised as a CallError, which becomes a `Failed` for that key only); batches and
-their bad items in salesmanago/upserts.py.
+Deletes (`on_delete`): "delete" → `contact/delete` of the own contact's e-mail, an unknown e-mail counting as
+already deleted; "tag" → an upsert adding `tags.deleted` to an existing contact; "ignore" → nothing. Leftovers go
+the same way. When other live Sell people map to the own contact (a lead and the contact it became), it stays, and
+only the tags this record alone wanted are removed from it. The calls are in salesmanago/http.py (every failure
+raised as a CallError, which becomes a `Failed` for that key only); batches and their bad items in
+salesmanago/upserts.py.
 """
 
 from __future__ import annotations
@@ -22,25 +23,34 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 import anyio
 
-from syncd.coalesce import PersonChange, coalesce_person
 from syncd.config import SalesmanagoConfig
 from syncd.errors import CallError, ConfigError, DestinationError, TransientError
 from syncd.events import Contact, Lead, email_of
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups
-from syncd.sinks.guard import guard_delete
 from syncd.sinks.mapping import digest, parse_fields
+from syncd.sinks.persons import (
+    Keep,
+    Own,
+    Policy,
+    Remove,
+    coalesce_person,
+    gather,
+    leftovers,
+    plan_delete,
+    plan_lost_email,
+    write_target,
+)
 from syncd.sinks.salesmanago.fields import FIELDS
 from syncd.sinks.salesmanago.http import SalesmanagoApi
 from syncd.sinks.salesmanago.map import LastWrite, map_person
 from syncd.sinks.salesmanago.protocol import API
 from syncd.sinks.salesmanago.targets import tag_name
 from syncd.sinks.salesmanago.upserts import PlannedUpsert, send_upserts
-from syncd.work import Done, Failed, KeyWork, Result, Skipped
+from syncd.work import Deferred, Done, Failed, KeyWork, Result, Skipped, split_key
 
 NO_EMAIL = "no e-mail: SALESmanago identifies contacts by e-mail"
 
@@ -65,7 +75,8 @@ class SalesmanagoWriter:
         self.batch_size = config.batch_size
         self._api = SalesmanagoApi(config, config.api_secret, limiter, clock)
         self._lookups = lookups
-        self._streams = tuple(streams)
+        self._policy = Policy("email", config.on_delete, config.delete_grace, tuple(streams))
+        self._deleted_tags = list(dict.fromkeys(tag_name(tag) for tag in config.tags.deleted))
         self._clock = clock
         self._rows = parse_fields(self.name, config.fields)
         self._planning = anyio.CapacityLimiter(8)  # keys of one batch planned (and deleted) at the same time
@@ -89,9 +100,9 @@ class SalesmanagoWriter:
         for upsert in upserts:
             done = results[upsert.key]
             if upsert.leftovers and isinstance(done, Done):
-                # Contacts under earlier e-mails of the record are held by no Sell person any more (on_delete).
+                # The leftovers the write did not rename are held by no Sell person any more (on_delete).
                 try:
-                    results[upsert.key] = await self._retire_all(upsert.leftovers, done)
+                    results[upsert.key] = await self._remove_leftovers(upsert.leftovers, done)
                 except CallError as exc:
                     results[upsert.key] = Failed(upsert.key, upsert.seqs, exc)
         return [results[work.key] for work in works]
@@ -127,46 +138,28 @@ class SalesmanagoWriter:
             return Skipped(work.key, work.seqs, "no known state of this Sell record")
         if isinstance(record, Contact) and record.is_organization:
             return Skipped(work.key, work.seqs, "an organisation: only people are synced to SALESmanago")
+        facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
         last = LastWrite.from_sent(work.link.sent if work.link is not None else None)
-        orphans = await self._orphans(work, change, last)
         if change.intent == "delete":
-            return await self._plan_delete(work, change, record, last, orphans)
+            return await self._carry_out(work, last, plan_delete(facts, self._policy))
         if not email_of(record):
-            if orphans:
-                # The Sell person lost the e-mail it had: the contacts written under it now stand for no one.
-                return await self._retire_lost(work, orphans)
-            return Skipped(work.key, work.seqs, NO_EMAIL)
+            lost = plan_lost_email(facts, self._policy, reason=NO_EMAIL)
+            if lost is None or isinstance(lost, Keep):
+                return Skipped(work.key, work.seqs, lost.reason if lost is not None else NO_EMAIL)
+            done = Done(work.key, work.seqs, unlink=True, detail="the Sell record has no e-mail any more", wrote=False)
+            return await self._remove_leftovers(lost.leftovers, done)
+        found = leftovers(facts, self._policy.identity)
         mapped = map_person(record, config=self.config, rows=self._rows, organization=await self._organization(record))
-        if work.link is not None and work.link.digest == mapped.digest and not orphans:
+        if work.link is not None and work.link.digest == mapped.digest and not found:
             return Skipped(work.key, work.seqs, "unchanged since the last write")
         rename_from: str | None = None
-        retire: tuple[str, ...] = ()
-        if orphans:
-            # The e-mail changed (or a write under an earlier one may have landed before a crash lost its
-            # outcome). Ask which of these contacts exist: rename the newest existing one (the contactId stays),
-            # unless the current e-mail already has a contact (a rename onto it would be refused: write to that
-            # one); contacts under the other earlier e-mails stand for no one and are retired (on_delete).
-            existing = await self._api.existing((mapped.email, *orphans))
-            held = [email for email in orphans if email in existing]
-            if held and mapped.email not in existing:
-                rename_from, held = held[0], held[1:]
-            retire = tuple(held)
+        remove: tuple[str, ...] = ()
+        if found:
+            # Which leftovers exist decides the contact the write targets (a rename keeps the contactId).
+            target = write_target(mapped.email, found, await self._api.existing((mapped.email, *found)))
+            rename_from, remove = target.rename_from, target.leftovers
         item = mapped.upsert(last, rename_from=rename_from)
-        return PlannedUpsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), leftovers=retire)
-
-    async def _orphans(self, work: KeyWork, change: PersonChange, last: LastWrite) -> tuple[str, ...]:
-        """E-mails this record may have written a contact under, other than its current one, that no other live
-        Sell person holds (newest first). The contact last written counts as held while another live person is
-        linked to it (by contactId), whatever e-mail that person now has."""
-        linked = work.link.remote_id if work.link is not None else None
-        found = []
-        for email in change.earlier_emails:
-            peers = await self._lookups.live_peers(self.name, work.kind, work.record_id, email=email, remote_id=None)
-            if not peers and linked and email == last.email:
-                peers = await self._lookups.live_peers(self.name, work.kind, work.record_id, email="", remote_id=linked)
-            if not peers:
-                found.append(email)
-        return tuple(found)
+        return PlannedUpsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), leftovers=remove)
 
     async def _organization(self, record: Lead | Contact) -> str:
         """The name of a contact's organisation, from the shadow of that Sell organisation ("" when unknown)."""
@@ -177,114 +170,92 @@ class SalesmanagoWriter:
             return ""
         return shadow.record.name
 
-    async def _plan_delete(
-        self, work: KeyWork, change: PersonChange, record: Lead | Contact, last: LastWrite, orphans: Sequence[str]
-    ) -> Result | PlannedUpsert:
-        mode = self.config.on_delete
-        if mode == "ignore":
-            return Skipped(work.key, work.seqs, "on_delete = ignore")
-        remote_id = work.link.remote_id if work.link is not None else None
-        guarded = await guard_delete(
-            change,
-            sink=self.name,
-            lookups=self._lookups,
-            streams=self._streams,
-            grace=self.config.delete_grace,
-            now=self._clock(),
-            remote_id=remote_id,
-            email=last.email or None,  # the contact this record wrote is the one a delete would remove
-        )
-        if isinstance(guarded, Skipped):
-            # The shared contact stays for the other person; contacts under e-mails no live person holds (written
-            # by this record, its outcome maybe lost in a crash) go the way of the delete.
-            kept = await self._release_tags(work, record, last, remote_id, guarded)
-            if not orphans:
-                return kept
-            if isinstance(kept, PlannedUpsert):
-                return replace(kept, leftovers=tuple(orphans))
-            if isinstance(kept, Skipped):
-                return await self._retire_all(orphans, Done(work.key, work.seqs, detail=kept.reason, wrote=False))
-            return kept
-        if guarded is not None:
-            return guarded
-        if mode == "tag":
-            if not last.email:
-                return Skipped(work.key, work.seqs, "nothing to tag: syncd never wrote this record to SALESmanago")
-            existing = await self._api.existing((last.email,))
-            if last.email not in existing:
-                return Skipped(work.key, work.seqs, "nothing to tag: the contact is no longer in SALESmanago")
-            tags = list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted))
-            item: dict[str, Any] = {"contact": {"email": last.email}, "tags": tags}
-            written = list(dict.fromkeys([*last.tags, *tags]))
-            sent = {"email": last.email, "tags": written, "properties": list(last.properties)}
-            return PlannedUpsert(work.key, work.seqs, item, digest(item), sent, detail="tagged as deleted")
-        # The contact last written, and any a lost write may have made under an earlier e-mail no one else holds.
-        emails = [e for e in dict.fromkeys([last.email or email_of(record), *orphans]) if e]
-        if not emails:
-            return Skipped(work.key, work.seqs, "nothing to delete: the record has no e-mail")
-        result = await self._delete(work, emails[0], remote_id)
-        if isinstance(result, Done) and emails[1:]:
-            return await self._retire_all(emails[1:], result)
-        return result
+    # -----------------------------------------------------------------------------------------------------------
+    # carrying out a delete
 
-    async def _release_tags(
-        self, work: KeyWork, record: Lead | Contact, last: LastWrite, remote_id: str | None, guarded: Skipped
+    async def _carry_out(
+        self, work: KeyWork, last: LastWrite, plan: Deferred | Keep | Remove
     ) -> Result | PlannedUpsert:
-        """The contact stays (another live person maps to it): take away the tags only this record wanted."""
+        if isinstance(plan, Deferred):
+            return plan
+        if isinstance(plan, Keep):
+            if not plan.holders:
+                return Skipped(work.key, work.seqs, plan.reason)
+            kept = await self._release_tags(work, last, plan)
+            return await self._then_leftovers(kept, plan.leftovers)
+        own = await self._tag_own(work, last) if plan.mode == "tag" else await self._delete_own(work, plan.own)
+        return await self._then_leftovers(own, plan.leftovers)
+
+    async def _release_tags(self, work: KeyWork, last: LastWrite, plan: Keep) -> Skipped | PlannedUpsert:
+        """The own contact stays for the people who map to it: take away the tags only this record wanted."""
+        kept = Skipped(work.key, work.seqs, plan.reason)
         if not last.email or not last.tags:
-            return guarded
-        peers = await self._lookups.live_peers(
-            self.name, work.kind, work.record_id, email=email_of(record), remote_id=remote_id
-        )
-        kept: set[str] = set()
+            return kept
+        wanted: set[str] = set()
         holder = False
-        for peer in peers:
-            kind, _, record_id = peer.partition(":")
-            shadow = await self._lookups.shadow(kind, int(record_id))
+        for peer in plan.holders:
+            shadow = await self._lookups.shadow(*split_key(peer))
             if shadow is not None and isinstance(shadow.record, Lead | Contact):
-                kept.update(map_person(shadow.record, config=self.config, rows=self._rows).tags)
+                wanted.update(map_person(shadow.record, config=self.config, rows=self._rows).tags)
                 holder = holder or email_of(shadow.record) == last.email
-        stale = [tag for tag in last.tags if tag not in kept]
+        stale = [tag for tag in last.tags if tag not in wanted]
         if not stale or not holder:
             # Without a live peer on this very e-mail the shared contact has moved on (renamed by its other
             # record); an upsert addressed to the old e-mail would create it again.
-            return guarded
+            return kept
         item = {"contact": {"email": last.email}, "removeTags": stale}
         return PlannedUpsert(
-            work.key, work.seqs, item, None, None, unlink=True, detail=f"{guarded.reason}; removed its own tags"
+            work.key, work.seqs, item, None, None, unlink=True, detail=f"{plan.reason}; removed its own tags"
         )
 
-    async def _delete(self, work: KeyWork, email: str, remote_id: str | None) -> Result:
-        deleted = await self._api.delete(email)
-        detail = "deleted" if deleted else "already absent"
-        return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail=detail, wrote=False)
+    async def _tag_own(self, work: KeyWork, last: LastWrite) -> Skipped | PlannedUpsert:
+        """on_delete = tag: an upsert adding tags.deleted to the contact last written, when it still exists."""
+        if not last.email:
+            return Skipped(work.key, work.seqs, "nothing to tag: syncd never wrote this record to SALESmanago")
+        if last.email not in await self._api.existing((last.email,)):
+            return Skipped(work.key, work.seqs, "nothing to tag: the contact is no longer in SALESmanago")
+        item = {"contact": {"email": last.email}, "tags": self._deleted_tags}
+        written = list(dict.fromkeys([*last.tags, *self._deleted_tags]))
+        sent = {"email": last.email, "tags": written, "properties": list(last.properties)}
+        return PlannedUpsert(work.key, work.seqs, item, digest(item), sent, detail="tagged as deleted")
 
-    async def _retire_lost(self, work: KeyWork, emails: Sequence[str]) -> Result:
-        done = Done(work.key, work.seqs, unlink=True, detail="the Sell record has no e-mail any more", wrote=False)
-        retired = await self._retire_all(emails, done)
-        if isinstance(retired, Done) and self.config.on_delete == "ignore":
-            return Skipped(work.key, work.seqs, f"{NO_EMAIL} (on_delete = ignore: its old contact stays)")
-        return retired
+    async def _delete_own(self, work: KeyWork, own: Own | None) -> Result:
+        if own is None or not own.email:
+            return Skipped(work.key, work.seqs, "nothing to delete: the record has no e-mail")
+        detail = "deleted" if await self._api.delete(own.email) else "already absent"
+        return Done(work.key, work.seqs, remote_id=own.remote_id, unlink=True, detail=detail, wrote=False)
 
-    async def _retire_all(self, emails: Sequence[str], done: Done) -> Result:
-        for email in emails:
-            result = await self._retire_email(email, done)
-            if not isinstance(result, Done):
-                return result
-            done = result
-        return done
+    async def _then_leftovers(self, result: Result | PlannedUpsert, emails: Sequence[str]) -> Result | PlannedUpsert:
+        """`result` for the own contact, and the leftovers under `emails` removed: after a planned upsert is done,
+        or now (what was skipped for the own contact becomes the detail of a Done)."""
+        if not emails:
+            return result
+        if isinstance(result, PlannedUpsert):
+            return replace(result, leftovers=tuple(emails))
+        if isinstance(result, Skipped):
+            return await self._remove_leftovers(
+                emails, Done(result.key, result.seqs, detail=result.reason, wrote=False)
+            )
+        if isinstance(result, Done):
+            return await self._remove_leftovers(emails, result)
+        return result
 
-    async def _retire_email(self, email: str, done: Done) -> Result:
-        """Apply on_delete to the contact of `email` (no Sell person holds it any more); `done` when it worked."""
+    async def _remove_leftovers(self, emails: Sequence[str], done: Done) -> Done:
+        """Apply on_delete to the contacts under `emails` (no Sell person holds them any more): `done` with what
+        happened added to its detail. A contact already absent counts as removed; a tag goes only on a contact that
+        exists (an upsert to an absent e-mail would create one just to tag it). Raises CallError."""
         mode = self.config.on_delete
         if mode == "ignore":
             return done
-        if mode == "tag":
-            # Tag only a contact that exists: an upsert to an absent e-mail would create one just to tag it.
-            if email not in await self._api.existing((email,)):
-                return done
-            await self._api.tag(email, list(dict.fromkeys(tag_name(tag) for tag in self.config.tags.deleted)))
-        else:
-            await self._api.delete(email)  # one already absent counts as retired
+        present = await self._api.existing(emails) if mode == "tag" else set(emails)
         action = "tagged" if mode == "tag" else "deleted"
-        return replace(done, detail=f"{done.detail}; old contact {action}" if done.detail else f"old contact {action}")
+        for email in emails:
+            if email not in present:
+                continue
+            if mode == "tag":
+                await self._api.tag(email, self._deleted_tags)
+            else:
+                await self._api.delete(email)
+            note = f"old contact {action}"
+            done = replace(done, detail=f"{done.detail}; {note}" if done.detail else note)
+        return done

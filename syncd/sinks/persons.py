@@ -1,0 +1,316 @@
+"""A Sell person (lead or contact) in a destination: the one write its pending changes amount to, which contact a
+write targets, what a write whose outcome was lost may have left, and what a delete does.
+
+Everything here is pure except `gather` and `ask`, which put to the store (through `Lookups`) every question a
+decision needs BEFORE it is made. The writers make the destination's own calls and carry out the plans.
+
+The words both writers use:
+
+- the record's **own contact**: the destination contact it wrote (its link: the remote id, and the e-mail last
+  written, `sent["email"]`), or, when it wrote none, the one its e-mail leads to.
+- a **leftover**: a contact under an e-mail the record had before (`PersonChange.earlier_emails`), which a write
+  whose outcome was lost may have made or renamed, and which no other live Sell person holds: none has that
+  e-mail, and none is linked to the contact under it. Anyone with the e-mail keeps it, whatever they are linked
+  to: a leftover is only suspected to be this record's.
+- another live person **maps to** the own contact when it is linked to it, or has an e-mail that reaches it and
+  is not linked to a different contact (it would write to that one). A delete keeps the contact for such people.
+- **removing** a contact applies `on_delete` to it: "delete" deletes it, "tag" tags it ("ignore" removes nothing).
+
+Identity: a destination that keys contacts by e-mail (SALESmanago) holds the own contact under the e-mail last
+written (after a lost rename, the contact under the newer e-mail is a leftover); one that keys them by id
+(Ontraport) keeps the id through a rename, so another person reaches the own contact by either e-mail, and the id
+of a contact under an earlier e-mail must come from the destination itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from syncd.events import Contact, Lead, email_of
+from syncd.sinks.base import Lookups
+from syncd.work import Deferred, KeyWork, Link
+
+PERSON_STREAMS = ("leads", "contacts")
+RECHECK_SECONDS = 1.0  # how soon a delete waiting for the person streams looks again
+Identity = Literal["email", "id"]
+OnDelete = Literal["delete", "tag", "ignore"]
+
+# ---------------------------------------------------------------------------------------------------------------
+# coalescing: a key's pending deliveries become one write
+
+
+@dataclass(frozen=True, slots=True)
+class PersonChange:
+    """What one person key needs in a destination now. Any run of creates and updates is ONE upsert of the latest
+    known snapshot (the shadow); a delete supersedes every earlier update, so re-deliveries are harmless."""
+
+    key: str
+    seqs: tuple[int, ...]
+    intent: Literal["upsert", "delete"]
+    record: Lead | Contact | None  # the latest known snapshot (for a delete: the last one before it)
+    deleted_ingested_at: float | None  # when syncd stored the delete (a delete waits from then on)
+    # E-mails other than the latest that a destination may hold for this record: the one last written (the link),
+    # and, when the key was tried before, those the pending changes passed through (a write with one of them may
+    # have landed before a timeout or a crash lost its outcome). Newest first, lower-case.
+    earlier_emails: tuple[str, ...] = ()
+
+
+def earlier_emails(work: KeyWork, current: str) -> tuple[str, ...]:
+    """The e-mails this record had across its pending deliveries (when a write with them may have been made: the
+    key was tried) and its last write, other than `current`."""
+    seen: list[str] = []
+    for delivery in reversed(work.deliveries if work.tried else ()):
+        event = delivery.event
+        old = event.previous.get("email")
+        for email in (email_of(event.record), old.strip().lower() if isinstance(old, str) else ""):
+            if email and email != current and email not in seen:
+                seen.append(email)
+    sent = last_email(work.link)
+    if sent and sent not in (current, *seen):
+        seen.append(sent)
+    return tuple(seen)
+
+
+def coalesce_person(work: KeyWork) -> PersonChange:
+    """The single write a person key's pending deliveries amount to."""
+    latest: Lead | Contact | None = None
+    if work.shadow is not None and isinstance(work.shadow.record, Lead | Contact):
+        latest = work.shadow.record
+    deleted = work.shadow.deleted if work.shadow is not None else False
+    delete_times = [d.ingested_at for d in work.deliveries if d.event.action == "deleted"]
+    if latest is None:
+        # No shadow (cannot normally happen: ingest writes it in the same transaction); use the newest event.
+        for delivery in reversed(work.deliveries):
+            record = delivery.event.record
+            if isinstance(record, Lead | Contact):
+                latest = record
+                deleted = delivery.event.action == "deleted"
+                break
+    # A deleted record has no current e-mail: every address it had may hold a contact a lost write left.
+    current = "" if deleted or latest is None else email_of(latest)
+    return PersonChange(
+        key=work.key,
+        seqs=work.seqs,
+        intent="delete" if deleted else "upsert",
+        record=latest,
+        deleted_ingested_at=(max(delete_times) if delete_times else None) if deleted else None,
+        earlier_emails=earlier_emails(work, current),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# facts, gathered before any decision
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How one destination treats people: how it identifies contacts, and what a Sell delete does there."""
+
+    identity: Identity
+    on_delete: OnDelete = "delete"
+    grace: float = 0.0  # extra wait before a delete, on top of every person stream having caught up
+    streams: tuple[str, ...] = PERSON_STREAMS  # the configured streams (a delete waits for the person ones)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """Which other live Sell people hold the destination contact with this e-mail (or any, when "") and this
+    remote id (when known): the store's `live_peers`."""
+
+    email: str
+    remote_id: str | None = None
+
+
+Answers = Mapping[Question, tuple[str, ...]]  # the people (keys like "contact:5") for each question asked
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything a decision about one person key reads."""
+
+    change: PersonChange
+    link: Link | None
+    now: float = 0.0
+    peers: Answers = field(default_factory=dict)
+    caught_up: bool | None = None  # every person stream reached its top after the delete was due (None: not asked)
+
+
+@dataclass(frozen=True, slots=True)
+class Own:
+    """The record's own contact: its remote id (None when syncd holds no link), the e-mail it is addressed by (the
+    one last written, else the record's; "" when there is neither), and the e-mails others reach it by."""
+
+    remote_id: str | None
+    email: str
+    reach: tuple[str, ...]
+
+
+def last_email(link: Link | None) -> str:
+    """The e-mail the record's contact was last written with (lower-case; "" when none was)."""
+    sent = link.sent.get("email") if link is not None and link.sent else None
+    return sent.strip().lower() if isinstance(sent, str) else ""
+
+
+def own_contact(change: PersonChange, link: Link | None, identity: Identity) -> Own:
+    """The record's own contact (see the module docstring for the two identities)."""
+    written = last_email(link)
+    current = email_of(change.record) if change.record is not None else ""
+    email = written or current
+    reach = tuple(dict.fromkeys(e for e in ((email,) if identity == "email" else (current, written)) if e))
+    return Own(link.remote_id if link is not None else None, email, reach)
+
+
+def own_questions(own: Own) -> list[Question]:
+    """Who maps to the own contact: by each e-mail that reaches it (and its remote id), or by its id alone."""
+    return [Question(email, own.remote_id) for email in own.reach] or [Question("", own.remote_id)]
+
+
+def leftover_questions(change: PersonChange, link: Link | None, identity: Identity) -> list[Question]:
+    """What the store is asked about each earlier e-mail: who has it; and, by e-mail, who is linked to the
+    contact last written (the only one whose id syncd knows before asking the destination)."""
+    questions = [Question(email) for email in change.earlier_emails]
+    linked = link.remote_id if link is not None else None
+    if identity == "email" and linked and last_email(link) in change.earlier_emails:
+        questions.append(Question("", linked))
+    return questions
+
+
+async def ask(lookups: Lookups, work: KeyWork, questions: Iterable[Question]) -> dict[Question, tuple[str, ...]]:
+    """The store's answer to each question (I/O)."""
+    answers: dict[Question, tuple[str, ...]] = {}
+    for question in dict.fromkeys(questions):
+        found = await lookups.live_peers(
+            work.sink, work.kind, work.record_id, email=question.email, remote_id=question.remote_id
+        )
+        answers[question] = tuple(found)
+    return answers
+
+
+async def gather(lookups: Lookups, work: KeyWork, change: PersonChange, policy: Policy, *, now: float) -> Facts:
+    """The facts every decision about this key reads (I/O): the peers of its earlier e-mails, and for a delete
+    that is due, whether the person streams caught up since and who maps to its own contact."""
+    questions = leftover_questions(change, work.link, policy.identity)
+    caught_up: bool | None = None
+    if change.intent == "delete" and policy.on_delete != "ignore":
+        due = delete_due_at(change, policy, now=now)
+        if now >= due:
+            streams = [s for s in policy.streams if s in PERSON_STREAMS]
+            caught_up = await lookups.streams_caught_up_since(streams, due)
+            if caught_up:
+                questions += own_questions(own_contact(change, work.link, policy.identity))
+    return Facts(change, work.link, now, await ask(lookups, work, questions), caught_up)
+
+
+def holders(peers: Answers, question: Question) -> tuple[str, ...]:
+    """The answer to a question that was asked (a decision never reads one that was not)."""
+    if question not in peers:
+        raise KeyError(f"not asked of the store: {question}")
+    return peers[question]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# leftovers, and which contact a write targets
+
+
+def is_leftover(peers: Answers, email: str, remote_id: str | None = None) -> bool:
+    """Whether the contact under an earlier `email` (with `remote_id`, when known) is a leftover: no other live
+    Sell person has the e-mail, and none is linked to the contact."""
+    if holders(peers, Question(email)):
+        return False
+    return remote_id is None or not holders(peers, Question("", remote_id))
+
+
+def leftovers(facts: Facts, identity: Identity) -> tuple[str, ...]:
+    """The earlier e-mails that may hold leftovers (newest first). By e-mail identity that is the answer (the link
+    gives the id of the contact last written); by id identity, the destination still has to say which contact
+    each e-mail leads to, and `is_leftover` decides with its id."""
+    link = facts.link
+    known = {last_email(link): link.remote_id} if identity == "email" and link is not None and link.remote_id else {}
+    return tuple(email for email in facts.change.earlier_emails if is_leftover(facts.peers, email, known.get(email)))
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The contact an upsert to an e-mail-keyed destination writes: renamed from `rename_from` (`newEmail`, the
+    contact id stays) or under the current e-mail; `leftovers` that exist are removed once it is written."""
+
+    rename_from: str | None
+    leftovers: tuple[str, ...]
+
+
+def write_target(current: str, found_leftovers: Iterable[str], existing: Iterable[str]) -> Target:
+    """Where a write goes when the record has leftovers, given the e-mails that `existing` contacts hold: the
+    newest existing leftover is renamed to the current e-mail, unless the current e-mail has a contact of its own
+    (a rename onto it would be refused: the write goes there); every other existing leftover is removed."""
+    have = set(existing)
+    held = [email for email in found_leftovers if email in have]
+    if held and current not in have:
+        return Target(held[0], tuple(held[1:]))
+    return Target(None, tuple(held))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what a delete does
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """The own contact stays, for `reason`: on_delete = "ignore", other live people map to it (`holders`), or the
+    record lost its e-mail under on_delete = "ignore". `leftovers` (e-mails) are removed all the same."""
+
+    reason: str
+    holders: tuple[str, ...] = ()
+    leftovers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """Apply `mode` to the own contact (None: to the leftovers only) and to every leftover (e-mails)."""
+
+    mode: Literal["delete", "tag"]
+    own: Own | None
+    leftovers: tuple[str, ...] = ()
+
+
+IGNORED = "on_delete = ignore"
+
+
+def delete_due_at(change: PersonChange, policy: Policy, *, now: float) -> float:
+    """When a delete may first be carried out: its grace period after syncd stored it."""
+    stored = change.deleted_ingested_at if change.deleted_ingested_at is not None else now
+    return stored + policy.grace
+
+
+def plan_delete(facts: Facts, policy: Policy) -> Deferred | Keep | Remove:
+    """What a Sell delete does to the destination. It waits (`Deferred`, not counted as an attempt) for its grace
+    period and until every person stream has reached its top after that (a lead converted into a contact is then
+    seen in both streams, whatever order they arrive in); the own contact stays while other live people map to it;
+    leftovers are removed either way."""
+    change, now = facts.change, facts.now
+    if policy.on_delete == "ignore":
+        return Keep(IGNORED)
+    due = delete_due_at(change, policy, now=now)
+    if now < due:
+        return Deferred(change.key, due, "delete waits for its grace period")
+    if not facts.caught_up:
+        return Deferred(change.key, now + RECHECK_SECONDS, "delete waits until every person stream has caught up")
+    own = own_contact(change, facts.link, policy.identity)
+    peers = sorted({p for question in own_questions(own) for p in holders(facts.peers, question)})
+    found = leftovers(facts, policy.identity)
+    if peers:
+        reason = f"not deleted: {', '.join(peers)} still maps to the same destination contact"
+        return Keep(reason, tuple(peers), found)
+    return Remove(policy.on_delete, own, tuple(email for email in found if email != own.email))
+
+
+def plan_lost_email(facts: Facts, policy: Policy, *, reason: str) -> Keep | Remove | None:
+    """A record whose e-mail is gone, in an e-mail-keyed destination: the contacts written under the e-mails it
+    had stand for no one and are removed, or kept under on_delete = "ignore". None when it left none."""
+    found = leftovers(facts, policy.identity)
+    if not found:
+        return None
+    if policy.on_delete == "ignore":
+        return Keep(f"{reason} ({IGNORED}: its old contact stays)")
+    return Remove(policy.on_delete, None, found)

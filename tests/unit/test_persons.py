@@ -1,0 +1,402 @@
+"""A Sell person in a destination (syncd.sinks.persons): the pure decisions both writers carry out, table by table
+(which contact a write targets, what lost writes left, what a delete does), and the facts `gather` asks a real
+store for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd.events import Lead
+from syncd.ledger import Ledger
+from syncd.sinks.persons import (
+    RECHECK_SECONDS,
+    Facts,
+    Identity,
+    Keep,
+    OnDelete,
+    Own,
+    PersonChange,
+    Policy,
+    Question,
+    Remove,
+    Target,
+    coalesce_person,
+    gather,
+    holders,
+    is_leftover,
+    leftovers,
+    own_contact,
+    plan_delete,
+    plan_lost_email,
+    write_target,
+)
+from syncd.work import Deferred, Done, Link
+from tests.factories import event
+from tests.support import FakeClock
+
+A, B, C = "a@x.org", "b@x.org", "c@x.org"
+REMOTE = "remote-1"
+PEER = "contact:9"
+STORED = 500.0  # when syncd stored the delete
+
+
+def change(
+    *, email: str = A, earlier: tuple[str, ...] = (), intent: str = "delete", stored: float | None = STORED
+) -> PersonChange:
+    """Lead 1, deleted (by default) with `email` as its last known e-mail."""
+    return PersonChange(
+        key="lead:1",
+        seqs=(1,),
+        intent=intent,  # type: ignore[arg-type]
+        record=Lead(id=1, email=email),
+        deleted_ingested_at=stored if intent == "delete" else None,
+        earlier_emails=earlier,
+    )
+
+
+def link(email: str | None = A, remote_id: str | None = REMOTE) -> Link:
+    """A link to the contact last written with `email` (None: nothing recorded of the write)."""
+    return Link(remote_id, "digest", {"email": email} if email is not None else None)
+
+
+def nobody(*questions: Question) -> dict[Question, tuple[str, ...]]:
+    """The store's answer "nobody" to each of `questions`."""
+    return dict.fromkeys(questions, ())
+
+
+OWN_A = Question(A, REMOTE)
+OWN_B = Question(B, REMOTE)
+
+
+def facts(
+    c: PersonChange,
+    linked: Link | None,
+    peers: dict[Question, tuple[str, ...]],
+    *,
+    now: float = 600.0,
+    caught: bool | None = True,
+) -> Facts:
+    """The facts `gather` would hand over: `peers`, and nobody for each leftover question not among them."""
+    everyone = {Question(e): () for e in c.earlier_emails}
+    if linked is not None and linked.remote_id:
+        everyone[Question("", linked.remote_id)] = ()
+    return Facts(c, linked, now, {**everyone, **peers}, caught)
+
+
+def policy(identity: Identity = "email", on_delete: OnDelete = "delete", grace: float = 0.0) -> Policy:
+    return Policy(identity, on_delete, grace)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what a delete does
+
+
+KEPT = f"not deleted: {PEER} still maps to the same destination contact"
+
+
+@pytest.mark.parametrize(
+    ("rules", "known", "expected"),
+    [
+        pytest.param(
+            policy("email", "ignore"),
+            facts(change(), link(), {}, caught=None),
+            Keep("on_delete = ignore"),
+            id="on_delete = ignore keeps the contact",
+        ),
+        pytest.param(
+            policy("email", grace=300.0),
+            facts(change(), link(), {}, caught=None),
+            Deferred("lead:1", STORED + 300.0, "delete waits for its grace period"),
+            id="inside its grace period: wait until it is over",
+        ),
+        pytest.param(
+            policy("id", grace=40.0),
+            facts(change(), link(), {}, caught=False),
+            Deferred("lead:1", 600.0 + RECHECK_SECONDS, "delete waits until every person stream has caught up"),
+            id="a person stream has not caught up since: look again soon",
+        ),
+        pytest.param(
+            policy("email", grace=40.0),
+            facts(change(), link(), nobody(OWN_A)),
+            Remove("delete", Own(REMOTE, A, (A,))),
+            id="past the grace, streams caught up, nobody else maps to the contact: removed",
+        ),
+        pytest.param(
+            policy("id", "tag"),
+            facts(change(), link(), nobody(OWN_A)),
+            Remove("tag", Own(REMOTE, A, (A,))),
+            id="on_delete = tag removes by tagging",
+        ),
+        pytest.param(
+            policy("email"),
+            facts(change(), link(), {OWN_A: (PEER,)}),
+            Keep(KEPT, (PEER,)),
+            id="a live peer with the e-mail (a lead and the contact it became) keeps it",
+        ),
+        pytest.param(
+            policy("id"),
+            facts(change(email=C), link(C), {Question(C, REMOTE): (PEER,)}),
+            Keep(KEPT, (PEER,)),
+            id="a live peer linked to the contact by remote id keeps it",
+        ),
+        pytest.param(
+            policy("email"),
+            facts(change(), None, nobody(Question(A))),
+            Remove("delete", Own(None, A, (A,))),
+            id="never written (no link): the record's own e-mail is checked and addressed",
+        ),
+        pytest.param(
+            policy("email"),
+            facts(change(email=""), None, nobody(Question(""))),
+            Remove("delete", Own(None, "", ())),
+            id="never written and no e-mail: nothing to address",
+        ),
+        pytest.param(
+            policy("email"),
+            facts(change(email=B), link(A), nobody(OWN_A)),
+            Remove("delete", Own(REMOTE, A, (A,))),
+            id="by e-mail the contact is under the e-mail last written, not the record's newer one",
+        ),
+        pytest.param(
+            policy("id"),
+            facts(change(email=B), link(A), {OWN_B: (PEER,), OWN_A: ()}),
+            Keep(KEPT, (PEER,)),
+            id="by id a peer on the record's newer e-mail (a lost rename may have taken it there) keeps it",
+        ),
+        pytest.param(
+            policy("email"),
+            facts(change(email=B, earlier=(B, A)), link(A), nobody(OWN_A)),
+            Remove("delete", Own(REMOTE, A, (A,)), (B,)),
+            id="a lost rename: the contact under the newer e-mail is a leftover, removed too",
+        ),
+        pytest.param(
+            policy("email"),
+            facts(change(email=B, earlier=(B, A)), None, {Question(B): (PEER,)}),
+            Keep(KEPT, (PEER,), (A,)),
+            id="a guarded delete still removes what a lost write left under an e-mail nobody has",
+        ),
+        pytest.param(
+            policy("id", "tag"),
+            facts(change(earlier=(C, A)), link(), {OWN_A: (), Question(C): (PEER,)}),
+            Remove("tag", Own(REMOTE, A, (A,))),
+            id="an earlier e-mail another live person has is never a leftover",
+        ),
+    ],
+)
+def test_plan_delete(rules: Policy, known: Facts, expected: Deferred | Keep | Remove) -> None:
+    """Every branch of a delete: ignore, the grace period, the person streams, live peers by e-mail and by remote
+    id, the two identities, lost renames and leftovers."""
+    assert plan_delete(known, rules) == expected
+
+
+def test_a_decision_never_reads_what_the_store_was_not_asked() -> None:
+    """A question nobody put to the store is an error, not an empty answer (which would let a delete through)."""
+    with pytest.raises(KeyError, match="not asked"):
+        holders({}, Question(A, REMOTE))
+    with pytest.raises(KeyError):
+        plan_delete(Facts(change(), link(), 600.0, {}, True), policy())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# leftovers, and the contact a write targets
+
+
+@pytest.mark.parametrize(
+    ("identity", "earlier", "linked", "peers", "expected"),
+    [
+        ("email", (), link(), {}, ()),
+        ("email", (B, A), None, nobody(Question(B), Question(A)), (B, A)),
+        ("email", (B, A), None, {Question(A): (), Question(B): (PEER,)}, (A,)),
+        # the contact last written, still under its old e-mail, is linked to a live peer (whatever its e-mail now)
+        ("email", (A,), link(A), {Question(A): (), Question("", REMOTE): (PEER,)}, ()),
+        ("email", (A,), link(A), nobody(Question(A), Question("", REMOTE)), (A,)),
+        # by id the link is not trusted for the e-mail's contact: the destination says which one it is
+        ("id", (A,), link(A), nobody(Question(A)), (A,)),
+    ],
+)
+def test_leftovers(
+    identity: Identity,
+    earlier: tuple[str, ...],
+    linked: Link | None,
+    peers: dict[Question, tuple[str, ...]],
+    expected: tuple[str, ...],
+) -> None:
+    """An earlier e-mail holds a leftover only when no other live person has it, nor is linked to its contact."""
+    c = change(intent="upsert", email=C, earlier=earlier)
+    assert leftovers(Facts(c, linked, 0.0, peers), identity) == expected
+
+
+@pytest.mark.parametrize(
+    ("peers", "remote_id", "expected"),
+    [
+        (nobody(Question(A)), None, True),
+        (nobody(Question(A), Question("", REMOTE)), REMOTE, True),
+        ({Question(A): (PEER,)}, None, False),
+        ({Question(A): (), Question("", REMOTE): (PEER,)}, REMOTE, False),
+    ],
+)
+def test_is_leftover(peers: dict[Question, tuple[str, ...]], remote_id: str | None, expected: bool) -> None:
+    """The one rule: nobody has the e-mail, and nobody is linked to the contact found under it."""
+    assert is_leftover(peers, A, remote_id) is expected
+
+
+@pytest.mark.parametrize(
+    ("current", "found", "existing", "expected"),
+    [
+        (C, (B, A), {B, A}, Target(B, (A,))),  # the newest existing leftover is renamed; the others removed
+        (C, (B, A), {A}, Target(A, ())),  # the newest that exists (a lost rename already took B away)
+        (C, (B, A), {C, B}, Target(None, (B,))),  # the current e-mail has a contact: write there, remove B
+        (C, (B,), set(), Target(None, ())),  # nothing exists: a plain write under the current e-mail
+        (C, (), {C}, Target(None, ())),
+    ],
+)
+def test_write_target(current: str, found: tuple[str, ...], existing: set[str], expected: Target) -> None:
+    """Which contact an upsert to an e-mail-keyed destination writes, given which leftovers exist there."""
+    assert write_target(current, found, existing) == expected
+
+
+@pytest.mark.parametrize(
+    ("on_delete", "peers", "expected"),
+    [
+        ("delete", nobody(Question(A), Question("", REMOTE)), Remove("delete", None, (A,))),
+        ("tag", nobody(Question(A), Question("", REMOTE)), Remove("tag", None, (A,))),
+        (
+            "ignore",
+            nobody(Question(A), Question("", REMOTE)),
+            Keep("no e-mail (on_delete = ignore: its old contact stays)"),
+        ),
+        ("delete", {Question(A): (PEER,), Question("", REMOTE): ()}, None),
+    ],
+)
+def test_a_record_that_lost_its_email(
+    on_delete: OnDelete, peers: dict[Question, tuple[str, ...]], expected: Keep | Remove | None
+) -> None:
+    """Its contacts under the e-mails it had stand for no one: removed per on_delete; None when nothing was left
+    (or another live person has the e-mail)."""
+    c = change(intent="upsert", email="", earlier=(A,))
+    decided = plan_lost_email(Facts(c, link(A), 0.0, peers), policy("email", on_delete), reason="no e-mail")
+    assert decided == expected
+
+
+@pytest.mark.parametrize(
+    ("identity", "email", "linked", "expected"),
+    [
+        ("email", A, link(A), Own(REMOTE, A, (A,))),
+        ("email", B, link(A), Own(REMOTE, A, (A,))),
+        ("id", B, link(A), Own(REMOTE, A, (B, A))),
+        ("id", B, link(None), Own(REMOTE, B, (B,))),
+        ("email", B, None, Own(None, B, (B,))),
+        ("id", "", None, Own(None, "", ())),
+    ],
+)
+def test_own_contact(identity: Identity, email: str, linked: Link | None, expected: Own) -> None:
+    """The own contact is addressed by the e-mail last written (else the record's); by id identity another person
+    reaches it by either e-mail."""
+    assert own_contact(change(email=email), linked, identity) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gathering the facts from a real store
+
+
+async def stored_delete(tmp_path: Path, *, contact_too: bool, contacts_at_top: bool) -> tuple[Ledger, FakeClock]:
+    """A real store holding a deleted lead (stored at t=500) and, optionally, a live contact with its e-mail."""
+    clock = FakeClock(400.0)
+    store = await Ledger.open(tmp_path / "syncd.db", sinks=["ontraport"], clock=clock)
+    await store.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="l1", at_top=True)
+    page = [event("contact", 9, 1, "created", email="A@x.org")] if contact_too else []
+    await store.ingest("contacts", page, position="c1", at_top=True)
+    clock.now = 500.0
+    await store.ingest("leads", [event("lead", 1, 2, "deleted")], position="l2", at_top=True)
+    clock.now = 550.0
+    await store.ingest("leads", [], position="l3", at_top=True)
+    if contacts_at_top:
+        await store.ingest("contacts", [], position="c2", at_top=True)
+    return store, clock
+
+
+@pytest.mark.parametrize(
+    ("contact_too", "contacts_at_top", "grace", "now", "expected"),
+    [
+        (False, True, 0.0, 600.0, Remove),
+        (False, False, 0.0, 600.0, Deferred),
+        (True, True, 0.0, 600.0, Keep),
+        (False, True, 300.0, 600.0, Deferred),
+        (False, True, 40.0, 600.0, Remove),
+        (False, True, 60.0, 600.0, Deferred),
+    ],
+)
+async def test_gathered_facts_decide_a_delete(
+    tmp_path: Path, contact_too: bool, contacts_at_top: bool, grace: float, now: float, expected: type
+) -> None:
+    """Against a real store: a delete waits for every person stream to catch up after it (plus the grace), and
+    never removes a destination contact that another live Sell record maps to."""
+    store, clock = await stored_delete(tmp_path, contact_too=contact_too, contacts_at_top=contacts_at_top)
+    try:
+        [work] = await store.load_work("ontraport", await store.claim("ontraport", 1))
+        c = coalesce_person(work)
+        assert c.intent == "delete" and c.deleted_ingested_at == 500.0
+        clock.now = now
+        rules = Policy("id", "delete", grace, ("leads", "contacts", "deals"))
+        decided = plan_delete(await gather(store, work, c, rules, now=now), rules)
+    finally:
+        await store.close()
+    assert isinstance(decided, expected)
+    if isinstance(decided, Keep):
+        assert decided.holders == (PEER,) and PEER in decided.reason
+
+
+async def test_gather_asks_nothing_for_an_ignored_delete(tmp_path: Path) -> None:
+    """on_delete = ignore needs no facts about peers or streams: none are asked."""
+    store, _ = await stored_delete(tmp_path, contact_too=True, contacts_at_top=True)
+    try:
+        [work] = await store.load_work("ontraport", await store.claim("ontraport", 1))
+        c = coalesce_person(work)
+        gathered = await gather(store, work, c, Policy("id", "ignore"), now=600.0)
+    finally:
+        await store.close()
+    assert gathered.caught_up is None
+    assert set(gathered.peers) == {Question(e) for e in c.earlier_emails}
+
+
+async def linked_peers(tmp_path: Path, *, peer_email: str, peer_remote: str) -> tuple[Ledger, FakeClock]:
+    """A real store: lead 1 (a@x.org) linked to remote "X", contact 9 (`peer_email`) linked to `peer_remote`, and
+    lead 1 then deleted with both person streams at the top."""
+    clock = FakeClock(400.0)
+    store = await Ledger.open(tmp_path / "syncd.db", sinks=["ontraport"], clock=clock)
+    await store.ingest("leads", [event("lead", 1, 1, "created", email=A)], position="l1", at_top=True)
+    await store.ingest("contacts", [event("contact", 9, 1, "created", email=peer_email)], position="c1", at_top=True)
+    works = await store.load_work("ontraport", await store.claim("ontraport", 10))
+    remotes = {"lead:1": "X", "contact:9": peer_remote}
+    await store.commit("ontraport", [Done(w.key, w.seqs, remote_id=remotes[w.key]) for w in works])
+    clock.now = 500.0
+    await store.ingest("leads", [event("lead", 1, 2, "deleted")], position="l2", at_top=True)
+    clock.now = 550.0
+    await store.ingest("contacts", [], position="c2", at_top=True)
+    return store, clock
+
+
+@pytest.mark.parametrize(
+    ("peer_email", "peer_remote", "expected"),
+    [
+        ("z@x.org", "X", Keep),  # linked to the same contact, whatever its e-mail
+        (A, "X", Keep),  # the same e-mail and the same contact
+        (A, "Y", Remove),  # the same e-mail, but it writes to a contact of its own
+        ("z@x.org", "Y", Remove),
+    ],
+)
+async def test_gathered_peers_by_remote_id(tmp_path: Path, peer_email: str, peer_remote: str, expected: type) -> None:
+    """Against a real store: a live person linked to the own contact keeps it; one with the same e-mail keeps it
+    unless it is linked to a different contact (it writes there)."""
+    store, _ = await linked_peers(tmp_path, peer_email=peer_email, peer_remote=peer_remote)
+    try:
+        [work] = await store.load_work("ontraport", await store.claim("ontraport", 1))
+        rules = Policy("id")
+        decided = plan_delete(await gather(store, work, coalesce_person(work), rules, now=600.0), rules)
+    finally:
+        await store.close()
+    assert isinstance(decided, expected)
+    if isinstance(decided, Keep):
+        assert decided.holders == (PEER,)
