@@ -85,7 +85,6 @@ class Dispatcher:
         *,
         clock: Clock = time.time,
         rng: random.Random | None = None,
-        probe_base: float = 1.0,
     ) -> None:
         self.writer = writer
         self.store = store
@@ -93,7 +92,7 @@ class Dispatcher:
         self.limiter = limiter
         self.sink = writer.name
         self.policy = RetryPolicy(base=1.0, cap=config.max_backoff, max_attempts=config.max_attempts)
-        self.probe_policy = RetryPolicy(base=probe_base, cap=config.max_backoff)
+        self.probe_policy = RetryPolicy(base=1.0, cap=config.max_backoff)
         self.state = SinkState(self.sink)
         self._clock = clock
         self._rng = rng or random.Random()
@@ -207,7 +206,7 @@ class Dispatcher:
         self.state.last_error = error.message
         if isinstance(error, RateLimited):
             wait = error.retry_after if error.retry_after is not None else self.policy.backoff(1, self._rng)
-            if self.limiter.pause(wait, error.message):
+            if self.limiter.pause(wait):
                 log.warning(
                     "destination_throttled",
                     error=error.message,

@@ -63,10 +63,6 @@ class Ledger:
     def path(self) -> Path:
         return self.store.path
 
-    @property
-    def sinks(self) -> tuple[str, ...]:
-        return self.store.sinks
-
     # -----------------------------------------------------------------------------------------------------------
     # pollers
 

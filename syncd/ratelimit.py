@@ -43,7 +43,6 @@ class Limiter:
         self._calls: deque[float] = deque()
         self._lock = anyio.Lock()
         self._paused_until = 0.0
-        self.pause_reason = ""
         self.waits = 0  # how many acquisitions had to wait (for metrics)
         self.waited = 0.0  # total seconds spent waiting
         self.pauses = 0  # whole-account pauses so far
@@ -79,7 +78,7 @@ class Limiter:
             self.waited += waited
         return waited
 
-    def pause(self, seconds: float, reason: str) -> bool:
+    def pause(self, seconds: float) -> bool:
         """Hold every caller for `seconds` from now; True when this starts (or extends) a pause."""
         until = self._clock() + max(0.0, seconds)
         if until <= self._paused_until:
@@ -87,7 +86,6 @@ class Limiter:
         if self._paused_until <= self._clock():
             self.pauses += 1
         self._paused_until = until
-        self.pause_reason = reason
         return True
 
     def observe(self, remaining: int | None, reset: float | None) -> bool:
@@ -96,4 +94,4 @@ class Limiter:
         True when that started a pause."""
         if remaining is None or reset is None or remaining > self.reserve:
             return False
-        return self.pause(reset, f"{self.name} rate limit nearly used up ({remaining} left)")
+        return self.pause(reset)

@@ -83,13 +83,11 @@ class StreamState:
     stream: str
     phase: str = "starting"  # starting | reading | at_top | backing_off | expired | stopped
     at_top: bool = False
-    pages: int = 0
     events: int = 0
     duplicates: int = 0
     quarantined: int = 0
     failures: int = 0
     last_error: str = ""
-    last_page_at: float = 0.0
 
     @property
     def finished(self) -> bool:
@@ -207,12 +205,10 @@ class Poller:
             self.stream, events, position=page.position, at_top=page.top, quarantined=quarantined
         )
         state = self.state
-        state.pages += 1
         state.events += result.new
         state.duplicates += result.duplicates
         state.quarantined += result.quarantined
         state.at_top = page.top
-        state.last_page_at = time.time()
         if state.failures:
             self._log.info("stream_recovered", after_failures=state.failures)
         state.failures = 0
@@ -244,7 +240,7 @@ class Poller:
         delay = self.policy.backoff(state.failures, self.rng)
         if isinstance(exc, RateLimited):
             # Every stream shares the token's limit: hold them all, not just this one.
-            self.limiter.pause(delay, f"Sell throttled ({exc.http_status})")
+            self.limiter.pause(delay)
         self._log.warning(
             "poll_failed",
             error=exc.message,

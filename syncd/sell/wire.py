@@ -26,10 +26,11 @@ class WirePage(msgspec.Struct, frozen=True):
     items: list[msgspec.Raw]
     position: str
     top: bool
-    next_url: str = ""  # `meta.links.next`; may be "" (and then `position` is what counts)
 
 
 class _Links(msgspec.Struct, frozen=True):
+    """`meta.links`: checked for shape, not used (the position is what counts; `next` may be "")."""
+
     next: str | None = None
 
 
@@ -57,9 +58,7 @@ def decode_page(body: bytes) -> WirePage:
         raise MalformedPage(f"not a Firehose page: invalid JSON ({exc})") from None
     if not page.meta.position:
         raise MalformedPage("not a Firehose page: meta.position is empty")
-    links = page.meta.links
-    next_url = links.next if links is not None and links.next is not None else ""
-    return WirePage(page.items, page.meta.position, page.meta.top, next_url)
+    return WirePage(page.items, page.meta.position, page.meta.top)
 
 
 def explain(exc: msgspec.ValidationError) -> str:
@@ -151,13 +150,6 @@ class WireCustomValue(msgspec.Struct, frozen=True):
 
     custom_field: _CustomFieldRef
     value: msgspec.Raw = msgspec.Raw(b"null")
-
-
-class WireOption(msgspec.Struct, frozen=True):
-    """A list option as a custom field value: `{"id": 1, "name": "Gold"}`."""
-
-    name: str
-    id: int | None = None
 
 
 Text = str | None

@@ -330,7 +330,7 @@ async def test_another_stream_waits_for_the_shared_throttle() -> None:
     """A stream that reads while another stream's throttle holds the shared limiter waits for its reset first."""
     time = FakeTime()
     limiter = Limiter("sell", None, clock=time, sleep=time.sleep)
-    limiter.pause(3.0, "Sell throttled (429)")
+    limiter.pause(3.0)
     client = ScriptedFirehose(page("p1", top=True))
     p = poller(client, FakeStreamStore(), time)
     p.limiter = limiter

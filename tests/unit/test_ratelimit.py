@@ -49,8 +49,8 @@ async def test_pause_holds_every_caller_until_the_reset() -> None:
     """A pause (a 429) holds all callers until it ends; a shorter pause does not shorten it."""
     t = FakeTime()
     limiter = Limiter("op", None, clock=t.clock, sleep=t.sleep)
-    assert limiter.pause(30, "429") is True
-    assert limiter.pause(5, "429 again") is False
+    assert limiter.pause(30) is True
+    assert limiter.pause(5) is False
     assert limiter.paused_until == 1030.0
     await limiter.acquire()
     assert t.now == 1030.0
