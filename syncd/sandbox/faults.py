@@ -145,6 +145,8 @@ def _check_types(data: dict[str, Any]) -> None:
             raise ValueError(f"{key}: unexpected value {value!r}")
         if isinstance(value, int | float) and value < 0:
             raise ValueError(f"{key} must not be negative")
+        if isinstance(value, dict) and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ValueError(f"{key}: expected an object of strings")
 
 
 def error_page(status: int) -> str:

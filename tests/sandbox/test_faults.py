@@ -211,6 +211,7 @@ def test_a_redirect_defaults_to_302(target: Target) -> None:
         ({"latency": "1"}, "latency: unexpected"),
         ({"until_disconnect": 1}, "until_disconnect: unexpected"),
         ({"status": True}, "status: unexpected"),
+        ({"status": 502, "headers": {"retry-after": 5}}, "headers: expected an object of strings"),
         ({"status": 500, "every": 0}, "every must be"),
         ({"status": 500, "colour": "red"}, "unknown fault keys"),
     ],
