@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from syncd.events import Contact, Lead
 from syncd.work import KeyWork, Result, Shadow
 
 
@@ -19,6 +20,18 @@ class Lookups(Protocol):
     async def streams_caught_up_since(self, streams: Iterable[str], since: float) -> bool: ...
 
     async def shadow(self, kind: str, record_id: int) -> Shadow | None: ...
+
+
+async def organisation_name(lookups: Lookups, record: Lead | Contact) -> str | None:
+    """The name of the Sell organisation a contact belongs to, from its shadow: "" when it belongs to none (a lead
+    names its organisation itself), None when syncd knows no live organisation by that id (not seen yet, or
+    deleted)."""
+    if not isinstance(record, Contact) or record.organization_id is None:
+        return ""
+    shadow = await lookups.shadow("contact", record.organization_id)
+    if shadow is None or shadow.deleted or not isinstance(shadow.record, Contact):
+        return None
+    return shadow.record.name
 
 
 @dataclass(frozen=True, slots=True)

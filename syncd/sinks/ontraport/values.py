@@ -79,8 +79,13 @@ def text(value: Any) -> str:
     return as_text(value).strip()
 
 
+def is_unset(value: Any) -> bool:
+    """No value: None, or text that is blank."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def decimal_text(value: Any) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if is_unset(value):
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -117,7 +122,7 @@ def check_text(value: Any) -> str:
 
 def epoch_text(value: Any) -> str:
     """Unix epoch seconds: a date at midnight UTC, a datetime (naive ones read as UTC), or ISO text."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if is_unset(value):
         return ""
     if isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)

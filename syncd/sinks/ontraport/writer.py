@@ -36,7 +36,7 @@ from syncd.errors import CallError, DestinationError, TransientError
 from syncd.events import Contact, Lead, Source
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
-from syncd.sinks.base import DestinationField, Lookups
+from syncd.sinks.base import DestinationField, Lookups, organisation_name
 from syncd.sinks.mapping import digest, external_id, parse_fields
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.map import (
@@ -177,11 +177,7 @@ class OntraportWriter:
             shadow = await self._lookups.shadow("source", record.source_id)
             found = shadow.record if shadow is not None else None
             return Related(source=found.name if isinstance(found, Source) else None)
-        if record.organization_id is None:
-            return Related(company="")
-        shadow = await self._lookups.shadow("contact", record.organization_id)
-        organisation = shadow.record if shadow is not None else None
-        return Related(company=organisation.name if isinstance(organisation, Contact) else None)
+        return Related(company=await organisation_name(self._lookups, record))
 
     async def _update(self, remote_id: str, payload: dict[str, str]) -> bool:
         """`PUT /1/Contacts` by id; False when Ontraport no longer has the contact."""

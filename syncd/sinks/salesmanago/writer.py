@@ -30,7 +30,7 @@ from syncd.config import SalesmanagoConfig
 from syncd.errors import CallError, ConfigError, DestinationError, TransientError
 from syncd.events import Contact, Lead, email_of
 from syncd.ratelimit import Limiter
-from syncd.sinks.base import DestinationField, Lookups
+from syncd.sinks.base import DestinationField, Lookups, organisation_name
 from syncd.sinks.mapping import digest, parse_fields
 from syncd.sinks.persons import (
     Keep,
@@ -149,7 +149,8 @@ class SalesmanagoWriter:
             done = Done(work.key, work.seqs, unlink=True, detail="the Sell record has no e-mail any more", wrote=False)
             return await self._remove_leftovers(lost.leftovers, done)
         found = leftovers(facts, self._policy.identity)
-        mapped = map_person(record, config=self.config, rows=self._rows, organization=await self._organization(record))
+        organisation = await organisation_name(self._lookups, record) or ""
+        mapped = map_person(record, config=self.config, rows=self._rows, organization=organisation)
         if work.link is not None and work.link.digest == mapped.digest and not found:
             return Skipped(work.key, work.seqs, "unchanged since the last write")
         rename_from: str | None = None
@@ -160,15 +161,6 @@ class SalesmanagoWriter:
             rename_from, remove = target.rename_from, target.leftovers
         item = mapped.upsert(last, rename_from=rename_from)
         return PlannedUpsert(work.key, work.seqs, item, mapped.digest, mapped.sent(), leftovers=remove)
-
-    async def _organization(self, record: Lead | Contact) -> str:
-        """The name of a contact's organisation, from the shadow of that Sell organisation ("" when unknown)."""
-        if not isinstance(record, Contact) or record.organization_id is None:
-            return ""
-        shadow = await self._lookups.shadow("contact", record.organization_id)
-        if shadow is None or shadow.deleted or not isinstance(shadow.record, Contact):
-            return ""
-        return shadow.record.name
 
     # -----------------------------------------------------------------------------------------------------------
     # carrying out a delete
