@@ -18,7 +18,7 @@ CONFIG = SalesmanagoConfig(base_url="http://127.0.0.1:9", client_id="c-1", owner
 ADDRESS = Address(line1="12 Byron St", postal_code="N1 9GU", city="London", state="London", country="United Kingdom")
 NO_VALUE = object()  # the item has nothing at this path
 
-# contracts/salesmanago.md, "Upsert a contact", as printed (auth placeholders included).
+# SALESmanago API documentation's example body of `contact/upsert`, as printed (auth placeholders included).
 CONTRACT_UPSERT_EXAMPLE = """
 { "clientId": "…", "apiKey": "…", "requestTime": 1709288102000, "sha": "…", "owner": "sales@example.com",
   "contact": { "email": "ada@example.org", "name": "Ada Lovelace", "phone": "+44 20 7946 0000", "fax": "",
