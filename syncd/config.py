@@ -13,7 +13,8 @@ import re
 import stat
 import types
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
@@ -25,6 +26,27 @@ from syncd.events import STREAM_KINDS
 from syncd.units import Rate, parse_duration, parse_rate
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
+CUSTOM_PREFIX = "custom."  # a Sell custom field, by its name, in a [sinks.<name>.fields] row
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    """One row of a `[sinks.<name>.fields]` table."""
+
+    sell: str  # the Sell field path
+    target: str  # the destination key
+    config_key: str  # where it is written in the config, for error messages
+
+    @property
+    def custom_name(self) -> str | None:
+        return self.sell[len(CUSTOM_PREFIX) :] if self.sell.startswith(CUSTOM_PREFIX) else None
+
+
+def parse_fields(sink: str, table: Mapping[str, str]) -> list[FieldMapping]:
+    """The mapping rows of one destination, in file order (what `SinkConfig.mapping` gives)."""
+    return [
+        FieldMapping(sell.strip(), target.strip(), f'sinks.{sink}.fields."{sell}"') for sell, target in table.items()
+    ]
 
 
 class ConfigWarning(UserWarning):
@@ -108,6 +130,11 @@ class SinkConfig(_Section, frozen=True):
     @property
     def name(self) -> str:
         raise NotImplementedError
+
+    @property
+    def mapping(self) -> list[FieldMapping]:
+        """The `[sinks.<name>.fields]` rows, parsed (the one place they are read)."""
+        return parse_fields(self.name, self.fields)
 
 
 class SalesmanagoTags(_Section, frozen=True):

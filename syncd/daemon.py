@@ -28,7 +28,6 @@ from syncd.ratelimit import Limiter
 from syncd.runtime import Runtime
 from syncd.sell.client import SellClient
 from syncd.sell.poller import Backlog, Poller
-from syncd.sinks.mapping import parse_fields
 from syncd.sinks.registry import build_writer
 
 EXIT_OK = 0
@@ -197,7 +196,7 @@ class Daemon:
             drift = []
             if names is not None:
                 for sink in self.config.enabled_sinks():
-                    for row in parse_fields(sink.name, sink.fields):
+                    for row in sink.mapping:
                         if row.custom_name is not None and row.custom_name not in names:
                             problem = f"{row.config_key}: Sell no longer defines custom field {row.custom_name!r}"
                             drift.append(problem)

@@ -14,7 +14,7 @@ from syncd.errors import CallError, DestinationError
 from syncd.ratelimit import Limiter
 from syncd.sell.client import SellClient
 from syncd.sinks.base import NoLookups
-from syncd.sinks.mapping import MappingProblem, parse_fields, sell_field_problem
+from syncd.sinks.mapping import MappingProblem, sell_field_problem
 from syncd.sinks.ontraport import map as ontraport_map
 from syncd.sinks.registry import build_writer
 from syncd.sinks.salesmanago import targets as salesmanago_targets
@@ -37,7 +37,7 @@ def offline_problems(config: Config) -> list[MappingProblem]:
     """Mapping problems visible without calling any API: unknown Sell fields, malformed destination keys."""
     problems: list[MappingProblem] = []
     for sink in config.enabled_sinks():
-        rows = parse_fields(sink.name, sink.fields)
+        rows = sink.mapping
         if isinstance(sink, SalesmanagoConfig):
             problems += salesmanago_targets.check_mapping(rows, custom_names=None)
             continue
@@ -75,7 +75,7 @@ async def _check_sink(
     sink: SalesmanagoConfig | OntraportConfig, config: Config, report: Report, custom_names: frozenset[str] | None
 ) -> None:
     writer = build_writer(sink, store=NoLookups(), limiter=Limiter(sink.name, sink.rate), streams=config.sell.streams)
-    rows = parse_fields(sink.name, sink.fields)
+    rows = sink.mapping
     try:
         try:
             await writer.probe()

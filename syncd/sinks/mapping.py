@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,9 +15,11 @@ from typing import Any
 
 import msgspec
 
+from syncd.config import CUSTOM_PREFIX, FieldMapping, parse_fields
 from syncd.events import Address, Contact, Lead
 
-CUSTOM_PREFIX = "custom."
+__all__ = ["CUSTOM_PREFIX", "FieldMapping", "MappingProblem", "parse_fields"]  # and the functions below
+
 _ADDRESS_PARTS = tuple(Address.__struct_fields__)
 _SKIP = {"custom", "kind"}
 
@@ -40,19 +41,6 @@ ALL_PERSON_FIELDS = SELL_FIELDS["lead"] | SELL_FIELDS["contact"]
 
 
 @dataclass(frozen=True, slots=True)
-class FieldMapping:
-    """One row of a `[sinks.<name>.fields]` table."""
-
-    sell: str  # the Sell field path
-    target: str  # the destination key
-    config_key: str  # where it is written in the config, for error messages
-
-    @property
-    def custom_name(self) -> str | None:
-        return self.sell[len(CUSTOM_PREFIX) :] if self.sell.startswith(CUSTOM_PREFIX) else None
-
-
-@dataclass(frozen=True, slots=True)
 class MappingProblem:
     """A `[sinks.<name>.fields]` row (or mapping setting) that cannot work, named by its config key."""
 
@@ -61,13 +49,6 @@ class MappingProblem:
 
     def __str__(self) -> str:
         return f"{self.key}: {self.message}"
-
-
-def parse_fields(sink: str, table: Mapping[str, str]) -> list[FieldMapping]:
-    """The mapping rows of one destination, in file order."""
-    return [
-        FieldMapping(sell.strip(), target.strip(), f'sinks.{sink}.fields."{sell}"') for sell, target in table.items()
-    ]
 
 
 def sell_field_problem(path: str, *, custom_names: frozenset[str] | None = None) -> str | None:

@@ -37,7 +37,7 @@ from syncd.events import Contact, Lead, Source
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups, organisation_name
-from syncd.sinks.mapping import digest, external_id, parse_fields
+from syncd.sinks.mapping import digest, external_id
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.map import (
     EXTERNAL_ID_KEY,
@@ -88,7 +88,7 @@ class OntraportWriter:
         self._policy = Policy("id", config.on_delete, config.delete_grace, tuple(streams))
         self._clock = clock
         self._api = OntraportApi(config, limiter)
-        self._rows = parse_fields(SINK, config.fields)
+        self._rows = config.mapping
         self._meta: dict[str, DestinationField] | None = None
         self._meta_at = 0.0
         self._meta_lock = anyio.Lock()

@@ -31,7 +31,7 @@ from syncd.errors import CallError, ConfigError, DestinationError, TransientErro
 from syncd.events import Contact, Lead, email_of
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups, organisation_name
-from syncd.sinks.mapping import digest, parse_fields
+from syncd.sinks.mapping import digest
 from syncd.sinks.persons import (
     Keep,
     Own,
@@ -78,7 +78,7 @@ class SalesmanagoWriter:
         self._policy = Policy("email", config.on_delete, config.delete_grace, tuple(streams))
         self._deleted_tags = list(dict.fromkeys(tag_name(tag) for tag in config.tags.deleted))
         self._clock = clock
-        self._rows = parse_fields(self.name, config.fields)
+        self._rows = config.mapping
         self._planning = anyio.CapacityLimiter(8)  # keys of one batch planned (and deleted) at the same time
 
     async def aclose(self) -> None:
