@@ -1,8 +1,9 @@
 """Structured logs: structlog configured once, with pure processors that redact secrets and personal data.
 
 JSON lines on stdout when it is not a terminal (journald, docker), a readable console when it is. Timestamps are
-ISO-8601 UTC. Event names and keys are stable snake_case (DESIGN.md). Personal data (names, e-mails, phones) only
-appears in debug-level lines; every configured secret value is replaced wherever it would appear.
+ISO-8601 UTC. Event names and keys are stable snake_case (`page_ingested`, `delivery_done`; keys `stream`, `sink`,
+`key`, ...). Personal data (names, e-mails, phones) only appears in debug-level lines; every configured secret value
+is replaced wherever it would appear.
 """
 
 from __future__ import annotations

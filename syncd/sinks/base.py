@@ -11,7 +11,7 @@ from syncd.work import KeyWork, Result, Shadow
 
 
 class Lookups(Protocol):
-    """Read-only questions a writer may ask the store (state.Store implements them)."""
+    """Read-only questions a writer may ask the store (syncd.ledger.Ledger answers them from the store)."""
 
     async def live_peers(
         self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None

@@ -1,4 +1,5 @@
-"""The Ontraport API simulator: HTTP over loopback, following contracts/ontraport.md.
+"""The Ontraport API simulator: HTTP over loopback, answering as the public Ontraport REST API does (as its official
+SDK, the SDK's tests and production connectors show it).
 
 `OntraportSandbox(app_id=..., api_key=...).app` is a Starlette app (fault injection included) that answers under
 `/1/` like api.ontraport.com: `Api-Key`/`Api-Appid` authentication, form (PHP-style nesting) or JSON bodies, the

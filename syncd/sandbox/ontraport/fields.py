@@ -1,8 +1,8 @@
 """The fields of the simulated Ontraport objects, their meta and field-editor shapes, and value normalisation.
 
-Contacts carry the connector's field list (contracts/ontraport.md, "Contact field keys"), a few system fields and
-the account's custom fields (`f` + digits). Every value is kept the way the API answers it: a string, or None when
-unset.
+Contacts carry the connector guide's field list (First Name `firstname`, Email `email`, ... Timezone `timezone`), a
+few system fields and the account's custom fields (`f` + digits). Every value is kept the way the API answers it: a
+string, or None when unset.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SALESmanago simulator: an ASGI app that answers `POST /api/{method}` as contracts/salesmanago.md describes.
+"""The SALESmanago simulator: an ASGI app that answers `POST /api/{method}` as SALESmanago's JSON API does.
 
 Per call: the rate limit (when set; answered as 429, 503 or a `success: false` limit message, per the `throttle`
 knob), the method (404 when unknown), the content type (415 unless JSON), the JSON body (400 when unparseable, not
