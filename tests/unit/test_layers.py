@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("syncd", "state")
 # Outside syncd/sandbox/, only these may import syncd.sandbox: the demo runs the simulators, and the `sandbox`
-# command serves them (its module is moving from cli.py to sandbox.py).
-SANDBOX_USERS = ("syncd.demo", "syncd.commands.cli", "syncd.commands.sandbox")
+# command serves them.
+SANDBOX_USERS = ("syncd.demo", "syncd.commands.sandbox")
 
 
 @dataclass(frozen=True, slots=True)
