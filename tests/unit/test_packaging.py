@@ -16,3 +16,12 @@ def test_license_is_an_spdx_expression_and_the_build_backend_understands_it() ->
     (setuptools,) = [r for r in PYPROJECT["build-system"]["requires"] if r.startswith("setuptools")]
     match = re.fullmatch(r"setuptools>=(\d+)(?:\.\d+)*", setuptools)
     assert match is not None and int(match.group(1)) >= 77
+
+
+def test_the_http_stack_finds_sniffio() -> None:
+    """sniffio is a declared dependency and importable: httpcore asks it which event loop runs on every lock it
+    creates, and without it every ask is a failed import."""
+    assert any(d.startswith("sniffio") for d in PYPROJECT["project"]["dependencies"])
+    import sniffio
+
+    assert sniffio.current_async_library  # the function httpcore calls
