@@ -3,7 +3,8 @@
 `normalise()` (syncd.sell.normalise) produces these from wire items; the store keeps them as msgspec JSON; mappers
 turn them into destination calls. Field names follow Sell's where Sell has the field, with these normalisations:
 tags are plain names, custom field values are `{field name: plain value}`, money strings are `Decimal`, Sell's
-"4/27/2016" dates are `date`s, addresses are `Address` structs with every part a string ("" when empty).
+"4/27/2016" dates are `date`s, addresses are `Address` structs with every part a string ("" when empty), the ids of
+other records are ints (Sell sends some as strings), and sources are kept by their resource type (`source_kind`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,17 @@ STREAM_KINDS: dict[str, str] = {
     "stages": "stage",
     "custom_fields": "custom_field",
     "sources": "source",
+    "products": "product",
 }
 PERSON_KINDS = frozenset({"lead", "contact"})
+# Sell keeps lead sources and deal sources apart (the same id may name one of each): the shadow keeps them under
+# these kinds, by the item's `resource_type` ("source" when an item does not say, e.g. a bare delete).
+SOURCE_KINDS: dict[str, str] = {"lead": "lead_source", "deal": "deal_source"}
+
+
+def source_kind(resource_type: str) -> str:
+    """The kind a Sell source is kept under: "lead_source", "deal_source", or "source" when unknown."""
+    return SOURCE_KINDS.get(resource_type, "source")
 
 
 class Address(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -160,7 +170,33 @@ class CustomField(Record, frozen=True, kw_only=True, omit_defaults=True, tag="cu
     resource_type: str = ""
 
 
-AnyRecord = Lead | Contact | Deal | Stage | Source | Note | Order | LineItem | CustomField
+class Price(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A product's price in one currency."""
+
+    amount: Decimal | None = None
+    currency: str = ""
+
+
+class Product(Record, frozen=True, kw_only=True, omit_defaults=True, tag="product"):
+    name: str = ""
+    description: str = ""
+    sku: str = ""
+    active: bool = True
+    max_discount: Decimal | None = None  # percent
+    max_markup: Decimal | None = None  # percent
+    cost: Decimal | None = None
+    cost_currency: str = ""
+    prices: list[Price] = []
+
+    def price_in(self, currency: str) -> Decimal | None:
+        """The product's price in `currency` (None when it has none there)."""
+        for price in self.prices:
+            if price.currency == currency:
+                return price.amount
+        return None
+
+
+AnyRecord = Lead | Contact | Deal | Stage | Source | Note | Order | LineItem | CustomField | Product
 
 
 class ChangeEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -5,10 +5,41 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd.events import STREAM_KINDS, Action, ChangeEvent, Contact, Lead, Record, Stage
+from syncd.events import (
+    STREAM_KINDS,
+    Action,
+    ChangeEvent,
+    Contact,
+    CustomField,
+    Deal,
+    Lead,
+    LineItem,
+    Note,
+    Order,
+    Product,
+    Record,
+    Source,
+    Stage,
+)
 
-_KIND_STREAM = {kind: stream for stream, kind in STREAM_KINDS.items()}
-_RECORDS: dict[str, type[Record]] = {"lead": Lead, "contact": Contact, "stage": Stage}
+_KIND_STREAM = {kind: stream for stream, kind in STREAM_KINDS.items()} | {
+    "lead_source": "sources",
+    "deal_source": "sources",
+}
+_RECORDS: dict[str, type[Record]] = {
+    "lead": Lead,
+    "contact": Contact,
+    "stage": Stage,
+    "deal": Deal,
+    "note": Note,
+    "order": Order,
+    "line_item": LineItem,
+    "product": Product,
+    "custom_field": CustomField,
+    "source": Source,
+    "lead_source": Source,
+    "deal_source": Source,
+}
 
 
 def event(

@@ -2,9 +2,12 @@
 
 The rules (syncd/events.py says what the result holds): tags become their names; `custom_field_values` become
 `{field name: plain value}` (see `syncd.sell.values`); money strings become `Decimal`; addresses become `Address`
-with "" for missing parts; a contact's `contact_id` becomes `organization_id`; `meta.previous` is normalised the same
-way and keyed by the record's attribute names; a null attribute takes the record struct's default. Attributes Sell
-adds are ignored. Anything else raises `NormaliseError` naming the attribute, so the poller can quarantine the item.
+with "" for missing parts; a contact's `contact_id` becomes `organization_id`; the ids of other records (a deal's
+`contact_id`, an order's `deal_id`, a line item's `product_id`, ...) become ints whether Sell sends numbers or
+strings; a source is kept under the kind of its `resource_type` (`lead_source`, `deal_source`); `meta.previous` is
+normalised the same way and keyed by the record's attribute names; a null attribute takes the record struct's
+default. Attributes Sell adds are ignored. Anything else raises `NormaliseError` naming the attribute, so the
+poller can quarantine the item.
 """
 
 from __future__ import annotations
@@ -28,10 +31,23 @@ from syncd.events import (
     LineItem,
     Note,
     Order,
+    Price,
+    Product,
     Source,
     Stage,
+    source_kind,
 )
-from syncd.sell.values import BadValue, address_of, custom_values, date_of, decimal_of, tag_names, utc, utc_or_none
+from syncd.sell.values import (
+    BadValue,
+    address_of,
+    custom_values,
+    date_of,
+    decimal_of,
+    ref_of,
+    tag_names,
+    utc,
+    utc_or_none,
+)
 from syncd.sell.wire import (
     RENAMED,
     WIRE_RECORDS,
@@ -45,6 +61,7 @@ from syncd.sell.wire import (
     WireNote,
     WireOrder,
     WirePerson,
+    WireProduct,
     WireRecord,
     WireSource,
     WireStage,
@@ -120,12 +137,12 @@ def _deal(d: WireDeal) -> dict[str, Any]:
         "value": decimal_of(d.value, "deal.value"),
         "currency": d.currency or "",
         "hot": bool(d.hot),
-        "stage_id": d.stage_id,
-        "source_id": d.source_id,
-        "loss_reason_id": d.loss_reason_id,
+        "stage_id": ref_of(d.stage_id, "deal.stage_id"),
+        "source_id": ref_of(d.source_id, "deal.source_id"),
+        "loss_reason_id": ref_of(d.loss_reason_id, "deal.loss_reason_id"),
         "last_stage_change_at": utc_or_none(d.last_stage_change_at),
-        "contact_id": d.contact_id,
-        "organization_id": d.organization_id,
+        "contact_id": ref_of(d.contact_id, "deal.contact_id"),
+        "organization_id": ref_of(d.organization_id, "deal.organization_id"),
         "estimated_close_date": date_of(close, "deal.estimated_close_date") if close else None,
         "customized_win_likelihood": d.customized_win_likelihood,
         "tags": tag_names(d.tags),
@@ -142,7 +159,7 @@ def _stage(d: WireStage) -> dict[str, Any]:
         "active": True if d.active is None else d.active,
         "position": d.position,
         "likelihood": d.likelihood,
-        "pipeline_id": d.pipeline_id,
+        "pipeline_id": ref_of(d.pipeline_id, "stage.pipeline_id"),
     }
 
 
@@ -161,7 +178,7 @@ def _note(d: WireNote) -> dict[str, Any]:
         "created_at": utc_or_none(d.created_at),
         "creator_id": d.creator_id,
         "content": d.content or "",
-        "resource_id": d.resource_id,
+        "resource_id": ref_of(d.resource_id, "note.resource_id"),
         "resource_type": d.resource_type or "",
         "type": d.type or "",
     }
@@ -171,7 +188,7 @@ def _order(d: WireOrder) -> dict[str, Any]:
     return {
         "id": d.id,
         "created_at": utc_or_none(d.created_at),
-        "deal_id": d.deal_id,
+        "deal_id": ref_of(d.deal_id, "order.deal_id"),
         "discount": decimal_of(d.discount, "order.discount"),
     }
 
@@ -180,9 +197,9 @@ def _line_item(d: WireLineItem) -> dict[str, Any]:
     return {
         "id": d.id,
         "created_at": utc_or_none(d.created_at),
-        "order_id": d.order_id,
-        "deal_id": d.deal_id,
-        "product_id": d.product_id,
+        "order_id": ref_of(d.order_id, "line_item.order_id"),
+        "deal_id": ref_of(d.deal_id, "line_item.deal_id"),
+        "product_id": ref_of(d.product_id, "line_item.product_id"),
         "name": d.name or "",
         "sku": d.sku or "",
         "description": d.description or "",
@@ -201,6 +218,25 @@ def _custom_field(d: WireCustomField) -> dict[str, Any]:
         "name": d.name or "",
         "type": d.type or "",
         "resource_type": d.resource_type or "",
+    }
+
+
+def _product(d: WireProduct) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "created_at": utc_or_none(d.created_at),
+        "name": d.name or "",
+        "description": d.description or "",
+        "sku": d.sku or "",
+        "active": True if d.active is None else d.active,
+        "max_discount": decimal_of(d.max_discount, "product.max_discount"),
+        "max_markup": decimal_of(d.max_markup, "product.max_markup"),
+        "cost": decimal_of(d.cost, "product.cost"),
+        "cost_currency": d.cost_currency or "",
+        "prices": [
+            Price(amount=decimal_of(p.amount, f"product.prices[{n}].amount"), currency=p.currency or "")
+            for n, p in enumerate(d.prices or ())
+        ],
     }
 
 
@@ -237,6 +273,7 @@ _KINDS: dict[str, _Kind] = {
         _Kind("order", WIRE_RECORDS["order"], Order, _order),
         _Kind("line_item", WIRE_RECORDS["line_item"], LineItem, _line_item),
         _Kind("custom_field", WIRE_RECORDS["custom_field"], CustomField, _custom_field),
+        _Kind("product", WIRE_RECORDS["product"], Product, _product),
     )
 }
 _kind_decoder = msgspec.json.Decoder(KindOnly)
@@ -277,7 +314,7 @@ def normalise(stream: str, raw: bytes) -> ChangeEvent:
     previous = {} if meta.previous == _NULL else _previous(kind, meta.previous, fields)
     return ChangeEvent(
         stream=stream,
-        kind=expected,
+        kind=source_kind(fields["resource_type"]) if expected == "source" else expected,
         record_id=data.id,
         action=action,
         sequence=meta.sequence,

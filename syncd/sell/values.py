@@ -15,9 +15,10 @@ import msgspec
 
 from syncd.dates import US_DATE as _US_DATE
 from syncd.events import Address, CustomValue
-from syncd.sell.wire import CustomValues, Money, Tags, WireAddress, explain
+from syncd.sell.wire import CustomValues, Money, Ref, Tags, WireAddress, explain
 
 TEXT_TYPES: Final = frozenset({"email", "phone", "string", "text", "url"})
+MAX_ID: Final = 2**63 - 1  # the store keeps ids as SQLite integers (signed 64-bit)
 
 
 class BadValue(ValueError):
@@ -40,6 +41,25 @@ def decimal_of(value: Money, where: str) -> Decimal | None:
         raise BadValue(f"{where}: not a decimal: {value!r}") from None
     if not number.is_finite():
         raise BadValue(f"{where}: not a decimal: {value!r}")
+    return number
+
+
+def ref_of(value: Ref, where: str) -> int | None:
+    """The id of another Sell record (a number, or its decimal digits as a string) as an int; null or "" -> None.
+    Anything else, and ids outside 1..2^63-1, raise BadValue."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if not (text.isascii() and text.isdigit()):
+            raise BadValue(f"{where}: not an id: {value!r}")
+        number = int(text)
+    else:
+        number = value
+    if not 1 <= number <= MAX_ID:
+        raise BadValue(f"{where}: not an id (1..2^63-1): {value!r}")
     return number
 
 

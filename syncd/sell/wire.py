@@ -154,6 +154,7 @@ class WireCustomValue(msgspec.Struct, frozen=True):
 
 Text = str | None
 Money = str | int | float | None  # Sell sends decimals as strings; accept numbers too
+Ref = int | str | None  # the id of another record: documented as a string in places, shown as a number; both
 Tags = list[str | WireTag] | None
 CustomValues = list[WireCustomValue] | None
 
@@ -212,12 +213,12 @@ class WireDeal(WireRecord, frozen=True, kw_only=True):
     value: Money = None
     currency: Text = None
     hot: bool | None = None
-    stage_id: int | None = None
-    source_id: int | None = None
-    loss_reason_id: int | None = None
+    stage_id: Ref = None
+    source_id: Ref = None
+    loss_reason_id: Ref = None
     last_stage_change_at: datetime | None = None
-    contact_id: int | None = None
-    organization_id: int | None = None
+    contact_id: Ref = None
+    organization_id: Ref = None
     estimated_close_date: Text = None
     customized_win_likelihood: int | None = None
     tags: Tags = None
@@ -230,7 +231,7 @@ class WireStage(WireRecord, frozen=True, kw_only=True):
     active: bool | None = None
     position: int | None = None
     likelihood: int | None = None
-    pipeline_id: int | None = None
+    pipeline_id: Ref = None
 
 
 class WireSource(WireRecord, frozen=True, kw_only=True):
@@ -241,20 +242,20 @@ class WireSource(WireRecord, frozen=True, kw_only=True):
 class WireNote(WireRecord, frozen=True, kw_only=True):
     creator_id: int | None = None
     content: Text = None
-    resource_id: int | None = None
+    resource_id: Ref = None
     resource_type: Text = None
     type: Text = None
 
 
 class WireOrder(WireRecord, frozen=True, kw_only=True):
-    deal_id: int | None = None
+    deal_id: Ref = None
     discount: Money = None
 
 
 class WireLineItem(WireRecord, frozen=True, kw_only=True):
-    order_id: int | None = None
-    deal_id: int | None = None
-    product_id: int | None = None
+    order_id: Ref = None
+    deal_id: Ref = None
+    product_id: Ref = None
     name: Text = None
     sku: Text = None
     description: Text = None
@@ -271,6 +272,23 @@ class WireCustomField(WireRecord, frozen=True, kw_only=True):
     resource_type: Text = None
 
 
+class WirePrice(msgspec.Struct, frozen=True):
+    amount: Money = None
+    currency: Text = None
+
+
+class WireProduct(WireRecord, frozen=True, kw_only=True):
+    name: Text = None
+    description: Text = None
+    sku: Text = None
+    active: bool | None = None
+    max_discount: Money = None
+    max_markup: Money = None
+    cost: Money = None
+    cost_currency: Text = None
+    prices: list[WirePrice] | None = None
+
+
 # record kind (`meta.type`) -> its Firehose shape
 WIRE_RECORDS: dict[str, type[WireRecord]] = {
     "lead": WireLead,
@@ -282,6 +300,7 @@ WIRE_RECORDS: dict[str, type[WireRecord]] = {
     "order": WireOrder,
     "line_item": WireLineItem,
     "custom_field": WireCustomField,
+    "product": WireProduct,
 }
 
 # Firehose attribute -> the normalised record's attribute, where they differ (by kind)

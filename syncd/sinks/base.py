@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from syncd.events import Contact, Lead
+from syncd.events import Contact, Lead, Source, source_kind
 from syncd.work import KeyWork, Result, Shadow
 
 
@@ -32,6 +32,23 @@ async def organisation_name(lookups: Lookups, record: Lead | Contact) -> str | N
     if shadow is None or shadow.deleted or not isinstance(shadow.record, Contact):
         return None
     return shadow.record.name
+
+
+async def source_name(lookups: Lookups, resource_type: str, source_id: int | None) -> str | None:
+    """The name of a Sell lead or deal source (`resource_type` "lead" or "deal"): "" when the record names none,
+    None when syncd has not seen that source (a deleted one keeps its last name). A source kept without its
+    resource type (by an older syncd, or from an item that did not say) counts unless it says it is of the other
+    type."""
+    if source_id is None:
+        return ""
+    for kind in (source_kind(resource_type), "source"):
+        shadow = await lookups.shadow(kind, source_id)
+        if shadow is None or not isinstance(shadow.record, Source):
+            continue
+        if kind == "source" and shadow.record.resource_type not in ("", resource_type):
+            continue
+        return shadow.record.name
+    return None
 
 
 @dataclass(frozen=True, slots=True)

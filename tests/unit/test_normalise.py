@@ -19,6 +19,8 @@ from syncd.events import (
     LineItem,
     Note,
     Order,
+    Price,
+    Product,
     Source,
     Stage,
     decode_event,
@@ -150,7 +152,23 @@ KINDS = [
         CustomField(id=10, name="Budget", type="number", resource_type="lead"),
         id="custom_field",
     ),
+    pytest.param(
+        "products",
+        "product",
+        {"id": 1001, "name": "Pro licence", "description": "Pro (LIC-PRO)", "sku": "LIC-PRO", "active": True,
+         "max_discount": 10, "max_markup": 25, "cost": "99.60", "cost_currency": "EUR",
+         "prices": [{"amount": "249.00", "currency": "EUR"}, {"amount": 269.5, "currency": "USD"}],
+         "created_at": "2024-01-01T00:00:00Z"},
+        Product(id=1001, name="Pro licence", description="Pro (LIC-PRO)", sku="LIC-PRO", max_discount=Decimal(10),
+                max_markup=Decimal(25), cost=Decimal("99.60"), cost_currency="EUR",
+                prices=[Price(amount=Decimal("249.00"), currency="EUR"),
+                        Price(amount=Decimal("269.5"), currency="USD")],
+                created_at=datetime(2024, 1, 1, tzinfo=UTC)),
+        id="product",
+    ),
 ]  # fmt: skip
+# The kind an event is kept under, where it is not the item's type: Sell's lead and deal sources are kept apart.
+EVENT_KINDS = {"source": "lead_source"}
 
 
 @pytest.mark.parametrize(("stream", "kind", "data", "expected"), KINDS)
@@ -158,7 +176,72 @@ def test_each_kind_normalises_to_its_record(stream: str, kind: str, data: dict[s
     """Every kind's Firehose snapshot becomes its normalised record, with kind and record id on the event."""
     event = run(stream, item(kind, data))
     assert event.record == expected
-    assert (event.stream, event.kind, event.record_id) == (stream, kind, data["id"])
+    assert (event.stream, event.kind, event.record_id) == (stream, EVENT_KINDS.get(kind, kind), data["id"])
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "kind"),
+    [("lead", "lead_source"), ("deal", "deal_source"), (None, "source"), ("campaign", "source")],
+)
+def test_sources_are_kept_apart_by_resource_type(resource_type: str | None, kind: str) -> None:
+    """A lead source and a deal source with the same id are different records (kinds); a source whose item does
+    not say which it is (a bare delete) keeps the plain kind."""
+    data: dict[str, Any] = {"id": 5, "name": "Website"}
+    if resource_type is not None:
+        data["resource_type"] = resource_type
+    assert run("sources", item("source", data)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("stream", "kind", "data", "attr", "expected"),
+    [
+        ("orders", "order", {"id": 7, "deal_id": "3"}, "deal_id", 3),
+        ("orders", "order", {"id": 7, "deal_id": 3}, "deal_id", 3),
+        ("orders", "order", {"id": 7, "deal_id": ""}, "deal_id", None),
+        ("line_items", "line_item", {"id": 8, "product_id": "1001"}, "product_id", 1001),
+        ("line_items", "line_item", {"id": 8, "order_id": "7", "deal_id": "3"}, "order_id", 7),
+        ("deals", "deal", {"id": 3, "contact_id": "12", "stage_id": "4"}, "contact_id", 12),
+        ("deals", "deal", {"id": 3, "stage_id": "4"}, "stage_id", 4),
+        ("notes", "note", {"id": 6, "resource_id": "9223372036854775807"}, "resource_id", 2**63 - 1),
+        ("stages", "stage", {"id": 4, "pipeline_id": "1"}, "pipeline_id", 1),
+    ],
+)
+def test_ids_of_other_records_are_read_as_numbers_or_strings(
+    stream: str, kind: str, data: dict[str, Any], attr: str, expected: int | None
+) -> None:
+    """The id of another record (documented as a string in places, shown as a number) is an int either way."""
+    assert getattr(run(stream, item(kind, data)).record, attr) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"id": 7, "deal_id": "3a"}, "order.deal_id: not an id: '3a'"),
+        ({"id": 7, "deal_id": "-3"}, "order.deal_id: not an id: '-3'"),
+        ({"id": 7, "deal_id": 0}, "order.deal_id: not an id (1..2^63-1): 0"),
+        ({"id": 7, "deal_id": 2**63}, "order.deal_id: not an id (1..2^63-1): 9223372036854775808"),
+        ({"id": 7, "deal_id": "99999999999999999999"}, "order.deal_id: not an id (1..2^63-1): '99999999999999999999'"),
+        ({"id": 7, "deal_id": 3.5}, "order.deal_id: expected `int | str | null`, got `float`"),
+    ],
+)
+def test_bad_ids_of_other_records_name_the_attribute(data: dict[str, Any], reason: str) -> None:
+    """An id that is not one (text, negative, zero, beyond what SQLite holds, a fraction) fails normalising with
+    the attribute named, so the item is quarantined instead of failing its page at the store."""
+    with pytest.raises(NormaliseError) as caught:
+        run("orders", item("order", data))
+    assert str(caught.value) == reason
+
+
+def test_product_prices_accept_numbers_and_keep_each_currency() -> None:
+    """A product's prices are Decimals per currency, whether Sell sends strings or numbers; price_in finds one."""
+    data = {"id": 1, "prices": [{"amount": 10, "currency": "PLN"}, {"amount": "2.50", "currency": "EUR"}]}
+    product = run("products", item("product", data)).record
+    assert isinstance(product, Product)
+    assert (product.price_in("EUR"), product.price_in("PLN"), product.price_in("USD")) == (
+        Decimal("2.50"),
+        Decimal(10),
+        None,
+    )
 
 
 def test_meta_becomes_the_event_fields() -> None:

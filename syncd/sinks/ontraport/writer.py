@@ -33,10 +33,10 @@ import anyio
 
 from syncd.config import OntraportConfig
 from syncd.errors import CallError, DestinationError, TransientError
-from syncd.events import Contact, Lead, Source
+from syncd.events import Contact, Lead
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
-from syncd.sinks.base import DestinationField, Lookups, organisation_name
+from syncd.sinks.base import DestinationField, Lookups, organisation_name, source_name
 from syncd.sinks.mapping import digest, external_id
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.map import (
@@ -172,11 +172,7 @@ class OntraportWriter:
     async def _related(self, record: Lead | Contact) -> Related:
         """The names the mapping needs from other Sell records (None when syncd has not seen them)."""
         if isinstance(record, Lead):
-            if record.source_id is None:
-                return Related(source="")
-            shadow = await self._lookups.shadow("source", record.source_id)
-            found = shadow.record if shadow is not None else None
-            return Related(source=found.name if isinstance(found, Source) else None)
+            return Related(source=await source_name(self._lookups, "lead", record.source_id))
         return Related(company=await organisation_name(self._lookups, record))
 
     async def _update(self, remote_id: str, payload: dict[str, str]) -> bool:
