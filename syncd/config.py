@@ -197,7 +197,9 @@ class RunConfig(_Section, frozen=True):
     shutdown_timeout: Duration = Duration(30)
 
 
-class Config(_Section, frozen=True):
+class ConfigFile(_Section, frozen=True):
+    """What the file may hold: its top-level tables (any other key is refused)."""
+
     sell: SellConfig
     state: StateConfig = StateConfig()
     sinks: SinksConfig = SinksConfig()
@@ -205,7 +207,12 @@ class Config(_Section, frozen=True):
     log: LogConfig = LogConfig()
     health: HealthConfig = HealthConfig()
     run: RunConfig = RunConfig()
-    source: str = ""  # the file this was read from (set by `load`, not written in the file)
+
+
+class Config(ConfigFile, frozen=True):
+    """The configuration in use: the file's tables, and where they were read from."""
+
+    source: str = ""  # the file this was read from (set by `loads`; the file cannot set it)
 
     def enabled_sinks(self) -> list[SalesmanagoConfig | OntraportConfig]:
         """The destinations that receive deliveries, in a stable order."""
@@ -299,8 +306,11 @@ def _struct_of(kind: Any) -> type[msgspec.Struct] | None:
     return None
 
 
-def load(path: str | os.PathLike[str], *, environ: dict[str, str] | None = None) -> Config:
-    """Read, decode, resolve and validate the config file at `path`."""
+def load(
+    path: str | os.PathLike[str], *, environ: dict[str, str] | None = None, resolve_secrets: bool = True
+) -> Config:
+    """Read, decode, resolve and validate the config file at `path`. Without `resolve_secrets` (commands that
+    only use the store), secrets stay unread: their `env:`, `file:` or `credential:` sources need not exist."""
     file = Path(path)
     where = str(file)
     try:
@@ -309,7 +319,7 @@ def load(path: str | os.PathLike[str], *, environ: dict[str, str] | None = None)
         raise ConfigError("the config file does not exist", path=where) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", path=where) from None
-    return loads(text, source=where, base_dir=file.parent, environ=environ)
+    return loads(text, source=where, base_dir=file.parent, environ=environ, resolve_secrets=resolve_secrets)
 
 
 def loads(
@@ -318,18 +328,22 @@ def loads(
     source: str = "<config>",
     base_dir: Path | None = None,
     environ: dict[str, str] | None = None,
+    resolve_secrets: bool = True,
 ) -> Config:
-    """Decode and validate config text; `source` names it in errors."""
+    """Decode and validate config text; `source` names it in errors (see `load` for `resolve_secrets`)."""
     try:
-        raw = msgspec.toml.decode(text, type=Config, dec_hook=_dec_hook)
+        # Decoded as ConfigFile, not Config: `source` is not a key of the file (decoded, it would be accepted and
+        # silently overwritten).
+        decoded = msgspec.toml.decode(text, type=ConfigFile, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
         message, key = _explain(str(exc))
         raise ConfigError(message, path=source, key=key) from None
     except msgspec.DecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=source) from None
+    raw = Config(**{name: getattr(decoded, name) for name in decoded.__struct_fields__}, source=source)
     env = os.environ if environ is None else environ
     base = base_dir or Path.cwd()
-    resolved = _resolve_secrets(raw, source=source, environ=env, base_dir=base)
+    resolved = _resolve_secrets(raw, source=source, environ=env, base_dir=base) if resolve_secrets else raw
     state_path = Path(resolved.state.path).expanduser()
     if not state_path.is_absolute():
         # Under systemd's StateDirectory= a relative state path lives there; otherwise next to the config file.
@@ -435,6 +449,11 @@ def validate(config: Config) -> None:
         fail("state.max_pending", "expected a positive number")
     if not config.state.path:
         fail("state.path", "expected a file path")
+    if Path(config.state.path).is_dir():
+        fail("state.path", f"{config.state.path} is a directory; name the database file in it (e.g. syncd.db)")
+    for key, seconds in _positive_durations(config):
+        if seconds <= 0:
+            fail(key, "expected a duration above zero")
     for sink in (config.sinks.salesmanago, config.sinks.ontraport):
         if sink is None:
             continue
@@ -471,6 +490,18 @@ def validate(config: Config) -> None:
     host, _, port = config.health.listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         fail("health.listen", f"expected host:port, got {config.health.listen!r}")
+
+
+def _positive_durations(config: Config) -> Iterator[tuple[str, float]]:
+    """The durations that must be above zero: timeouts (0 would fail every call), backoff caps (0 would retry in
+    a tight loop) and the prune interval (0 would prune in a tight loop)."""
+    yield "sell.timeout", config.sell.timeout
+    yield "sell.max_backoff", config.sell.max_backoff
+    yield "state.prune_interval", config.state.prune_interval
+    for sink in (config.sinks.salesmanago, config.sinks.ontraport):
+        if sink is not None:
+            yield f"sinks.{sink.name}.timeout", sink.timeout
+            yield f"sinks.{sink.name}.max_backoff", sink.max_backoff
 
 
 def is_loopback_host(host: str) -> bool:

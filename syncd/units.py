@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -25,6 +26,8 @@ def parse_duration(value: float | int | str) -> float:
     if isinstance(value, bool):
         raise ValueError('expected a duration such as 5, "500ms", "5s" or "2m"')
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be a finite number of seconds, got {value}")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
