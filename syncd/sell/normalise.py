@@ -38,6 +38,7 @@ from syncd.events import (
     source_kind,
 )
 from syncd.sell.values import (
+    MAX_ID,
     BadValue,
     address_of,
     custom_values,
@@ -109,7 +110,7 @@ def _lead(d: WireLead) -> dict[str, Any]:
     fields = _person(d, "lead")
     fields["organization_name"] = d.organization_name or ""
     fields["status"] = d.status or ""
-    fields["source_id"] = d.source_id
+    fields["source_id"] = ref_of(d.source_id, "lead.source_id")
     return fields
 
 
@@ -117,8 +118,8 @@ def _contact(d: WireContact) -> dict[str, Any]:
     fields = _person(d, "contact")
     fields["is_organization"] = bool(d.is_organization)
     fields["name"] = d.name or ""
-    fields["organization_id"] = d.contact_id
-    fields["parent_organization_id"] = d.parent_organization_id
+    fields["organization_id"] = ref_of(d.contact_id, "contact.contact_id")
+    fields["parent_organization_id"] = ref_of(d.parent_organization_id, "contact.parent_organization_id")
     fields["customer_status"] = d.customer_status or ""
     fields["prospect_status"] = d.prospect_status or ""
     fields["billing_address"] = address_of(d.billing_address)
@@ -307,6 +308,11 @@ def normalise(stream: str, raw: bytes) -> ChangeEvent:
     data = item.data
     if data.id is None:
         raise NormaliseError(f"{expected}.id: missing")
+    # The record's own id and version are SQLite integers in the store: beyond them the item is quarantined here.
+    if not 1 <= data.id <= MAX_ID:
+        raise NormaliseError(f"{expected}.id: not an id (1..2^63-1): {data.id}")
+    if not 0 <= meta.sequence <= MAX_ID:
+        raise NormaliseError(f"{expected} item meta.sequence: out of range (0..2^63-1): {meta.sequence}")
     try:
         fields = kind.convert(data)
     except BadValue as exc:

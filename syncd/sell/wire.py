@@ -192,13 +192,13 @@ class WirePerson(WireRecord, frozen=True, kw_only=True):
 class WireLead(WirePerson, frozen=True, kw_only=True):
     organization_name: Text = None
     status: Text = None
-    source_id: int | None = None
+    source_id: Ref = None
 
 
 class WireContact(WirePerson, frozen=True, kw_only=True):
     is_organization: bool | None = None
-    contact_id: int | None = None  # the organisation an individual belongs to
-    parent_organization_id: int | None = None
+    contact_id: Ref = None  # the organisation an individual belongs to
+    parent_organization_id: Ref = None
     name: Text = None
     customer_status: Text = None
     prospect_status: Text = None

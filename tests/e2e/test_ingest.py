@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 from syncd.commands.cli import main
 from syncd.config import Config, loads
 from syncd.daemon import EXIT_OK, EXIT_STREAM_FAILED, Daemon
+from syncd.events import source_kind
 from syncd.sandbox.sell.app import SellSandbox
 from syncd.sandbox.sell.history import generate_history, item
 from syncd.sandbox.server import ServerThread
@@ -39,11 +40,18 @@ class Sell:
         return response.json()
 
     def identities(self, stream: str) -> set[tuple[str, int, int, str]]:
+        """(kind, id, sequence, action) of every event of `stream`, the kind as syncd stores it: a source is a
+        lead_source or a deal_source."""
         items = self.http.get("/_sandbox/events", params={"stream": stream}).json()["items"]
-        return {(i["meta"]["type"], i["data"]["id"], i["meta"]["sequence"], i["meta"]["event_type"]) for i in items}
+        return {(_kind(i), i["data"]["id"], i["meta"]["sequence"], i["meta"]["event_type"]) for i in items}
 
     def head(self, stream: str) -> str:
         return str(self.http.get("/_sandbox/state").json()["streams"][stream]["head"])
+
+
+def _kind(wire: dict[str, Any]) -> str:
+    kind = str(wire["meta"]["type"])
+    return source_kind(wire["data"].get("resource_type") or "") if kind == "source" else kind
 
 
 @pytest.fixture
@@ -220,6 +228,51 @@ async def test_an_item_that_cannot_be_normalised_is_quarantined(tmp_path: Path, 
     assert "id" in reason
     assert b"not-a-number" in raw
     assert any(e["event"] == "item_quarantined" for e in logs)
+    assert stored(cfg, "SELECT position FROM positions") == [(sell.head("leads"),)]
+
+
+@pytest.mark.parametrize("ids_as", ["number", "string"])
+async def test_ids_shown_as_numbers_or_documented_as_strings_are_both_stored(
+    tmp_path: Path, sell: Sell, ids_as: str
+) -> None:
+    """order.deal_id and line_item.product_id are read whether the Firehose shows them as numbers or as the
+    documented strings (the sandbox's ids_as): nothing is quarantined, and the records keep integer ids."""
+    sell.box.load(generate_history(400, seed=5))
+    sell.control("behaviour", {"ids_as": ids_as})
+    cfg = config(tmp_path, sell, streams=["orders", "line_items"])
+    assert await run_until_idle(cfg) == EXIT_OK
+    assert stored(cfg, "SELECT COUNT(*) FROM quarantine") == [(0,)]
+    bodies = [json.loads(b) for (b,) in stored(cfg, "SELECT body FROM records WHERE kind IN ('order', 'line_item')")]
+    assert bodies and {type(b.get("deal_id", 0)) for b in bodies} == {int}
+    assert {type(b["product_id"]) for b in bodies if b["kind"] == "line_item"} == {int}
+
+
+async def test_a_lead_source_and_a_deal_source_sharing_an_id_are_both_kept(tmp_path: Path, sell: Sell) -> None:
+    """Sell keeps lead sources and deal sources apart and their ids may coincide: both are stored, each under its
+    own kind, and neither overwrites the other."""
+    at = datetime.now(UTC)
+    sources = [
+        item("source", {"id": 5, "name": "Website", "resource_type": "lead"}, event_time=at),
+        item("source", {"id": 5, "name": "Partner referral", "resource_type": "deal"}, event_time=at),
+    ]
+    sell.control("events", {"stream": "sources", "items": sources})
+    cfg = config(tmp_path, sell, streams=["sources"])
+    assert await run_until_idle(cfg) == EXIT_OK
+    kept = {(kind, json.loads(body)["name"]) for kind, body in stored(cfg, "SELECT kind, body FROM records")}
+    assert kept == {("lead_source", "Website"), ("deal_source", "Partner referral")}
+
+
+async def test_an_id_beyond_what_sqlite_holds_is_quarantined_and_the_page_goes_on(tmp_path: Path, sell: Sell) -> None:
+    """A record id (or a person's reference) beyond 2^63-1 is quarantined with its reason instead of failing the
+    page at the store; the other items of the page are stored and the position moves on."""
+    huge, bad_ref = lead(2), lead(3, source_id=2**64)
+    huge["data"]["id"] = 2**63
+    sell.control("events", {"stream": "leads", "items": [lead(1), huge, bad_ref, lead(4)]})
+    cfg = config(tmp_path, sell, streams=["leads"])
+    assert await run_until_idle(cfg) == EXIT_OK
+    assert sorted(r[1] for r in stored_identities(cfg)) == [1, 4]
+    reasons = sorted(r for (r,) in stored(cfg, "SELECT reason FROM quarantine"))
+    assert [r.split(":")[0] for r in reasons] == ["lead.id", "lead.source_id"]
     assert stored(cfg, "SELECT position FROM positions") == [(sell.head("leads"),)]
 
 

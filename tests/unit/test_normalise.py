@@ -204,6 +204,9 @@ def test_sources_are_kept_apart_by_resource_type(resource_type: str | None, kind
         ("deals", "deal", {"id": 3, "stage_id": "4"}, "stage_id", 4),
         ("notes", "note", {"id": 6, "resource_id": "9223372036854775807"}, "resource_id", 2**63 - 1),
         ("stages", "stage", {"id": 4, "pipeline_id": "1"}, "pipeline_id", 1),
+        ("leads", "lead", {"id": 1, "source_id": "3"}, "source_id", 3),
+        ("contacts", "contact", {"id": 2, "contact_id": "9"}, "organization_id", 9),
+        ("contacts", "contact", {"id": 2, "parent_organization_id": "9"}, "parent_organization_id", 9),
     ],
 )
 def test_ids_of_other_records_are_read_as_numbers_or_strings(
@@ -230,6 +233,25 @@ def test_bad_ids_of_other_records_name_the_attribute(data: dict[str, Any], reaso
     with pytest.raises(NormaliseError) as caught:
         run("orders", item("order", data))
     assert str(caught.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (msgspec.json.encode(item("contact", {"id": 2, "contact_id": "x"})), "contact.contact_id: not an id: 'x'"),
+        (msgspec.json.encode(item("lead", {"id": 1, "source_id": 2**63})), "lead.source_id: not an id (1..2^63-1): "),
+        (msgspec.json.encode(item("lead", {"id": 2**63})), "lead.id: not an id (1..2^63-1): 9223372036854775808"),
+        (msgspec.json.encode(item("lead", {"id": 0})), "lead.id: not an id (1..2^63-1): 0"),
+        (msgspec.json.encode(item("lead", {"id": 1}, sequence=2**63)), "lead item meta.sequence: out of range"),
+        (msgspec.json.encode(item("lead", {"id": 1}, sequence=-1)), "lead item meta.sequence: out of range"),
+    ],
+)
+def test_ids_and_versions_beyond_what_the_store_holds_are_refused(raw: bytes, reason: str) -> None:
+    """A person's references, a record's own id and its sequence must fit a SQLite integer: anything else fails
+    normalising (the item is quarantined with the reason) instead of failing its whole page at the store."""
+    with pytest.raises(NormaliseError) as caught:
+        normalise("leads" if b'"lead"' in raw else "contacts", raw)
+    assert str(caught.value).startswith(reason)
 
 
 def test_product_prices_accept_numbers_and_keep_each_currency() -> None:
