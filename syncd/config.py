@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import types
+import unicodedata
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -378,13 +379,14 @@ def _resolve_secrets(config: Config, *, source: str, environ: Any, base_dir: Pat
 
 
 def resolve_secret(text: str, *, key: str, source: str, environ: Any, base_dir: Path) -> Secret:
-    """Resolve `env:NAME`, `file:PATH`, `credential:NAME` or a literal into a Secret."""
+    """Resolve `env:NAME`, `file:PATH`, `credential:NAME` or a literal into a Secret: surrounding whitespace (the
+    newline an editor or `echo` leaves) is stripped, and a value with a control character inside is refused."""
     scheme, _, rest = text.partition(":")
     if scheme == "env" and rest:
         value = environ.get(rest)
-        if value is None or value == "":
+        if value is None or not value.strip():
             raise ConfigError(f"the environment variable {rest} is not set", path=source, key=key)
-        return Secret(value, f"env:{rest}")
+        return Secret(clean_secret(value, key=key, source=source, origin=f"${rest}"), f"env:{rest}")
     if scheme == "file" and rest:
         file = Path(rest)
         if not file.is_absolute():
@@ -399,14 +401,34 @@ def resolve_secret(text: str, *, key: str, source: str, environ: Any, base_dir: 
                 key=key,
             )
         return Secret(_read_secret_file(Path(directory) / rest, key=key, source=source), f"credential:{rest}")
-    return Secret(text, "literal")
+    if not text.strip():
+        raise ConfigError("expected a non-empty secret", path=source, key=key)
+    return Secret(clean_secret(text, key=key, source=source, origin="the value"), "literal")
+
+
+def clean_secret(value: str, *, key: str, source: str, origin: str) -> str:
+    """`value` without surrounding whitespace; a control character left inside (a line break in the middle, a
+    NUL, an escape) makes it unusable in any request, so it is refused, naming where it was read (`origin`) and
+    where in it the character sits, never the value."""
+    stripped = value.lstrip("\ufeff").strip()  # a byte-order mark an editor put first is no part of it
+    for position, char in enumerate(stripped):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            raise ConfigError(
+                f"{origin} holds a control character (U+{ord(char):04X} at position {position + 1} of"
+                f" {len(stripped)}); a credential is one line of printable text",
+                path=source,
+                key=key,
+            )
+    return stripped
 
 
 def _read_secret_file(file: Path, *, key: str, source: str) -> str:
     try:
         info = file.stat()
         mode = info.st_mode
-        value = file.read_text(encoding="utf-8").strip()
+        raw = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"the secret file {file} is not UTF-8 text", path=source, key=key) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the secret file {file}: {exc.strerror}", path=source, key=key) from None
     # Others must not read it; a group may read it only when it is one of ours (Kubernetes mounts secrets 0440
@@ -419,9 +441,9 @@ def _read_secret_file(file: Path, *, key: str, source: str) -> str:
             ConfigWarning,
             stacklevel=2,
         )
-    if not value:
+    if not raw.strip():
         raise ConfigError(f"the secret file {file} is empty", path=source, key=key)
-    return value
+    return clean_secret(raw, key=key, source=source, origin=f"the secret file {file}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,6 +476,15 @@ def validate(config: Config) -> None:
     for key, seconds in _positive_durations(config):
         if seconds <= 0:
             fail(key, "expected a duration above zero")
+    header_values = [("sell.token", config.sell.token.value)]
+    if config.sinks.ontraport is not None:
+        op = config.sinks.ontraport
+        header_values += [("sinks.ontraport.app_id", op.app_id)]
+        header_values += [("sinks.ontraport.api_key", op.api_key.value)] if op.api_key is not None else []
+    for key, value in header_values:
+        # Sent in an HTTP header, which carries ASCII only: anything else could never be sent.
+        if not value.isascii():
+            fail(key, "expected ASCII characters only (it is sent in an HTTP header); check for a pasted look-alike")
     for sink in (config.sinks.salesmanago, config.sinks.ontraport):
         if sink is None:
             continue

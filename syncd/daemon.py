@@ -25,6 +25,7 @@ from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.notify import Notifier, process_age
 from syncd.ratelimit import Limiter
+from syncd.redact import Redactor
 from syncd.runtime import Runtime
 from syncd.sell.client import SellClient
 from syncd.sell.poller import Backlog, Poller
@@ -65,9 +66,10 @@ class Daemon:
         config = self.config
         sinks = config.enabled_sinks()
         store = await Store.open(config.state.path, sinks=[s.name for s in sinks], clock=self.clock)
-        ledger = Ledger(store)
+        redact = Redactor(config.secret_values())
+        ledger = Ledger(store, redact=redact)
         client = SellClient(config.sell)
-        runtime = Runtime(config=config, store=store)
+        runtime = Runtime(config=config, store=store, redact=redact)
         self.runtime = runtime
         writers = []
         try:

@@ -34,7 +34,7 @@ def problems(runtime: Runtime | None) -> list[str]:
     found.extend(f"mapping drift: {drift}" for drift in runtime.drift)
     if runtime.stopping:
         found.append("stopping")
-    return found
+    return [runtime.redact(problem) for problem in found]
 
 
 async def sample(runtime: Runtime | None) -> Sample:

@@ -4,10 +4,14 @@ decoded records.
 `Ledger` wraps a `state.Store`, which speaks only its own rows: routing and decoding happen here (through the
 pure functions of syncd.stored), the SQL there. It is what the pollers (`PollStore`), the dispatchers
 (`DispatchStore`) and the writers (`syncd.sinks.base.Lookups`) are given.
+
+Text the daemon stores (an outcome's error, reason, request or detail, a pause or stop reason, a quarantine reason)
+passes the ledger's redactor first: commands that read the store resolve no secrets, so the file must hold none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -16,15 +20,21 @@ from pathlib import Path
 from typing import Self
 
 from state import (
+    Dead,
+    Deferred,
+    Done,
     IngestResult,
     Outcome,
     Quarantined,
     Replayed,
+    Retry,
+    Skipped,
     Store,
     StreamPosition,
 )
 from state.base import Clock
 from syncd.events import PERSON_KINDS, ChangeEvent
+from syncd.redact import NOTHING, Redactor
 from syncd.stored import custom_field_names, key_work, page_rows, replay_key, shadow_of
 from syncd.work import KeyWork, Shadow
 
@@ -35,8 +45,9 @@ _PEOPLE = tuple(sorted(PERSON_KINDS))
 class Ledger:
     """One store, for the daemon's pollers, dispatchers and writers and for the commands that route."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, redact: Redactor = NOTHING) -> None:
         self.store = store
+        self.redact = redact
 
     @classmethod
     async def open(
@@ -46,9 +57,11 @@ class Ledger:
         sinks: Sequence[str] = (),
         clock: Clock = time.time,
         readonly: bool = False,
+        redact: Redactor = NOTHING,
     ) -> Ledger:
-        """Open the store at `path`; `sinks` are the enabled destinations (each page is routed to them)."""
-        return cls(await Store.open(path, sinks=sinks, clock=clock, readonly=readonly))
+        """Open the store at `path`; `sinks` are the enabled destinations (each page is routed to them); every
+        text it stores passes `redact`."""
+        return cls(await Store.open(path, sinks=sinks, clock=clock, readonly=readonly), redact=redact)
 
     async def close(self) -> None:
         await self.store.close()
@@ -81,12 +94,13 @@ class Ledger:
         """Store one Firehose page in ONE transaction, with a pending delivery for every enabled destination that
         routes each new event."""
         rows = page_rows(events, self.store.sinks)
+        clean = [Quarantined(self.redact(q.reason), q.raw) for q in quarantined]
         return await self.store.ingest(
-            stream, rows.events, rows.routes, position=position, at_top=at_top, quarantined=quarantined
+            stream, rows.events, rows.routes, position=position, at_top=at_top, quarantined=clean
         )
 
     async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
-        await self.store.mark_stream(stream, expired=expired, stopped=stopped)
+        await self.store.mark_stream(stream, expired=expired, stopped=self.redact.optional(stopped))
 
     async def pending(self, sink: str | None = None) -> int:
         return await self.store.pending(sink)
@@ -105,10 +119,10 @@ class Ledger:
         return [key_work(stored) for stored in await self.store.load_work(sink, keys)]
 
     async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
-        await self.store.commit(sink, outcomes)
+        await self.store.commit(sink, [redacted(outcome, self.redact) for outcome in outcomes])
 
     async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
-        await self.store.set_sink_state(sink, paused=paused, until=until)
+        await self.store.set_sink_state(sink, paused=self.redact.optional(paused), until=until)
 
     # -----------------------------------------------------------------------------------------------------------
     # writers' look-ups (syncd.sinks.base.Lookups)
@@ -137,3 +151,21 @@ class Ledger:
         """Queue the stored events of `sink` again (those that occurred at or after `since`, or those of one
         record), routed as at ingest, and forget what was last written for their records."""
         return await self.store.replay(sink, partial(replay_key, sink), since=since, record=record)
+
+
+def redacted(outcome: Outcome, redact: Redactor) -> Outcome:
+    """`outcome` with every text it stores passed through `redact` (the same outcome when there is nothing to do)."""
+    if not redact:
+        return outcome
+    match outcome:
+        case Done():
+            return dataclasses.replace(outcome, detail=redact(outcome.detail))
+        case Skipped():
+            return dataclasses.replace(outcome, reason=redact(outcome.reason))
+        case Retry():
+            return dataclasses.replace(outcome, error=redact(outcome.error))
+        case Deferred():
+            return dataclasses.replace(outcome, reason=redact(outcome.reason))
+        case Dead():
+            return dataclasses.replace(outcome, reason=redact(outcome.reason), request=redact.optional(outcome.request))
+    return outcome

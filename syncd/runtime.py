@@ -10,6 +10,7 @@ from state import Store
 from syncd.config import Config
 from syncd.dispatcher import Dispatcher
 from syncd.ratelimit import Limiter
+from syncd.redact import NOTHING, Redactor
 from syncd.sell.poller import Backlog, Poller
 
 
@@ -27,6 +28,7 @@ class Runtime:
     drift: list[str] = field(default_factory=list)  # mapped Sell custom fields that no longer exist
     health_url: str | None = None
     backlog: Backlog | None = None
+    redact: Redactor = NOTHING  # what health answers pass through (error texts may quote an API's echo)
 
     def summary(self) -> str:
         """One line for systemd's STATUS=: where each stream is and what each destination has waiting."""

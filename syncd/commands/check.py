@@ -12,6 +12,7 @@ from syncd.commands import EX_CONFIG, Command, load_config
 from syncd.config import Config, OntraportConfig, SalesmanagoConfig
 from syncd.errors import CallError, DestinationError
 from syncd.ratelimit import Limiter
+from syncd.redact import Redactor
 from syncd.sell.client import SellClient
 from syncd.sinks.base import NoLookups
 from syncd.sinks.mapping import MappingProblem, sell_field_problem
@@ -117,15 +118,16 @@ def run(args: argparse.Namespace) -> int:
     78 when the field mapping does not fit."""
 
     config = load_config(args)
+    redact = Redactor(config.secret_values())  # an API may echo a credential back in the error it answers
 
     async def checked() -> int:
         report = await check(config, custom_names=await _custom_field_names(config))
         for line in report.lines:
-            print(line)
+            print(redact(line))
         for line in report.unreachable:
-            print(f"FAIL  {line}")
+            print(redact(f"FAIL  {line}"))
         for problem in report.problems:
-            print(f"FAIL  {config.source}: {problem}")
+            print(redact(f"FAIL  {config.source}: {problem}"))
         if report.problems:
             return EX_CONFIG
         return 0 if report.ok else 1

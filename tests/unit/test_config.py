@@ -162,3 +162,61 @@ def test_a_value_outside_a_fixed_set_lists_the_valid_values(text: str, key: str,
         loads(text, source="syncd.toml")
     assert f"syncd.toml: {key}: " in str(raised.value)
     assert f"expected one of {expected}" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("how", "raw"),
+    [
+        ("env", "tok-from-env\n"),
+        ("env", "  tok-from-env\r\n"),
+        ("file", "tok-from-env\r\n"),
+        ("file", "\ufefftok-from-env\n"),
+        ("credential", "\ttok-from-env \n"),
+        ("literal", " tok-from-env "),
+    ],
+)
+def test_every_secret_is_stripped_of_surrounding_whitespace(tmp_path: Path, how: str, raw: str) -> None:
+    """However a secret is given, the newline, CR, spaces or byte-order mark around it are no part of it."""
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "sell").write_text(raw, encoding="utf-8")
+    os.chmod(creds / "sell", 0o600)
+    ref = {"env": "env:TOKEN", "file": f"file:{creds / 'sell'}", "credential": "credential:sell", "literal": raw}[how]
+    environ = {"TOKEN": raw, "CREDENTIALS_DIRECTORY": str(creds)}
+    config = loads(f"[sell]\ntoken = {ref!r}\n".replace("'", '"'), environ=environ)
+    assert config.sell.token.value == "tok-from-env"
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("tok\nen-value", "U+000A at position 4"),
+        ("tok\x00en", "U+0000"),
+        ("tok\x1b[0men", "U+001B"),
+        ("a\u2028bcd", "U+2028"),
+    ],
+)
+def test_a_secret_with_a_control_character_inside_is_refused_naming_the_key(raw: str, shown: str) -> None:
+    """A control character inside a secret stops start-up naming the key and the character, never the value."""
+    with pytest.raises(ConfigError) as raised:
+        loads('[sell]\ntoken = "env:TOKEN"\n', source="syncd.toml", environ={"TOKEN": raw})
+    message = str(raised.value)
+    assert message.startswith("syncd.toml: sell.token: $TOKEN holds a control character")
+    assert shown in message
+    assert raw.strip() not in message
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ('[sell]\ntoken = "tökenvalue"\n', "sell.token"),
+        ('[sell]\ntoken = "t0ken"\n[sinks.ontraport]\napp_id = "a"\napi_key = "kéyvalue"\n', "sinks.ontraport.api_key"),
+        ('[sell]\ntoken = "t0ken"\n[sinks.ontraport]\napp_id = "аpp"\napi_key = "k"\n', "sinks.ontraport.app_id"),
+    ],
+)
+def test_a_value_sent_in_a_header_must_be_ascii(table: str, key: str) -> None:
+    """A token or key sent in an HTTP header with a non-ASCII character (a pasted look-alike) is a config error."""
+    with pytest.raises(ConfigError) as raised:
+        loads(table, source="syncd.toml", environ={})
+    assert raised.value.key == key
+    assert "ASCII" in str(raised.value)

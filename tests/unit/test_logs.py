@@ -70,3 +70,63 @@ def test_configured_json_lines_carry_level_iso_utc_time_and_no_secret() -> None:
     assert entry["stream"] == "leads"
     assert SECRET not in line
     assert "ada@example.org" not in line
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_traceback_is_redacted_too(fmt: str) -> None:
+    """log.exception: the formatted traceback (the exception's message in it, a local's repr) carries no secret."""
+    out = io.StringIO()
+    configure(level="info", fmt=fmt, secrets=[SECRET], stream=out)  # type: ignore[arg-type]
+    try:
+        try:
+            raise RuntimeError(f"Illegal header value b'Bearer {SECRET}\\n'")
+        except RuntimeError:
+            structlog.get_logger().exception("writer_crashed")
+    finally:
+        structlog.reset_defaults()
+    text = out.getvalue()
+    assert "RuntimeError" in text and "Traceback" in text
+    assert SECRET not in text
+    assert MASK in text
+
+
+def test_a_secret_in_any_written_form_is_masked_in_the_rendered_line() -> None:
+    """A secret holding quotes, backslashes or non-ASCII is masked in the JSON line however JSON escaped it."""
+    odd = 'we"ird\\sécret'
+    out = io.StringIO()
+    configure(level="info", fmt="json", secrets=[odd], stream=out)
+    try:
+        structlog.get_logger().warning("poll_failed", error=f"echoed {odd}", url=f"/x?k={odd}")
+        structlog.get_logger().warning("poll_failed", error=repr(odd))
+    finally:
+        structlog.reset_defaults()
+    text = out.getvalue()
+    for form in (odd, json.dumps(odd)[1:-1], repr(odd)[1:-1]):
+        assert form not in text
+    assert text.count(MASK) == 3
+
+
+def test_standard_library_loggers_and_uncaught_exceptions_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    """What uvicorn or httpx log through `logging`, and the traceback of an exception nothing caught, are masked."""
+    import logging
+    import sys
+
+    out = io.StringIO()
+    configure(level="info", fmt="json", secrets=[SECRET], stream=out)
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("uvicorn.error.test")
+    logger.addHandler(handler)
+    try:
+        logger.error("request failed for %s", f"Bearer {SECRET}")
+        try:
+            raise ValueError(f"bad {SECRET}")
+        except ValueError:
+            logger.exception("in the app")
+            sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+    finally:
+        logger.removeHandler(handler)
+        configure(level="info", fmt="json", secrets=[], stream=io.StringIO())
+        structlog.reset_defaults()
+    printed = out.getvalue() + capsys.readouterr().err
+    assert "request failed for Bearer" in printed and "ValueError" in printed
+    assert SECRET not in printed

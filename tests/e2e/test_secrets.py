@@ -1,0 +1,201 @@
+"""No secret anywhere: a real `syncd run` with distinctive secrets read with stray whitespace, against simulators
+that echo the credentials back in their error bodies; every log line, health answer, command output and the state
+database's files are searched for them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from syncd.sandbox.ontraport.app import OntraportSandbox
+from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
+from syncd.sandbox.sell.app import SellSandbox
+from syncd.sandbox.server import ServerThread
+from tests.e2e.world import Api, person
+from tests.support import free_port, wait_until
+
+SELL = "SeLLtok-7f3a9c1e42"
+SM = "SmSeCret-51d0e2aa97"
+OP = "OpKey-9b44c7de13"
+SECRETS = (SELL, SM, OP)
+SM_CLIENT, SM_OWNER, OP_APP = "client-secrets", "owner@example.com", "2_50_secrets"
+
+
+@pytest.fixture
+def apis() -> Iterator[dict[str, Api]]:
+    sell = SellSandbox(tokens=[SELL], rate=None, seed=1)
+    sm = SalesmanagoSandbox(client_id=SM_CLIENT, api_secret=SM, owners=[SM_OWNER], rate=None)
+    op = OntraportSandbox(app_id=OP_APP, api_key=OP, rate=None)
+    servers = [ServerThread(app).start() for app in (sell.app, sm.app, op.app)]
+    made = dict(zip(("sell", "sm", "op"), (Api(s.url) for s in servers), strict=True))
+    try:
+        yield made
+    finally:
+        for api in made.values():
+            api.http.close()
+        for server in servers:
+            server.stop()
+
+
+def _environment(tmp_path: Path) -> dict[str, str]:
+    """The secrets as an operator's shell and systemd hand them over, each with stray whitespace around it."""
+    creds = tmp_path / "credentials"
+    creds.mkdir(exist_ok=True)
+    (creds / "op").write_text(f"  {OP}\r\n")
+    os.chmod(creds / "op", 0o600)
+    (tmp_path / "sm.secret").write_text(f"{SM}\n\n")
+    os.chmod(tmp_path / "sm.secret", 0o600)
+    return {**os.environ, "SYNCD_TEST_SELL": f"{SELL}\n", "CREDENTIALS_DIRECTORY": str(creds)}
+
+
+def _config(tmp_path: Path, apis: dict[str, Api], health: int) -> Path:
+    file = tmp_path / "syncd.toml"
+    file.write_text(
+        f"""
+[state]
+path = "{tmp_path / "syncd.db"}"
+[sell]
+token = "env:SYNCD_TEST_SELL"
+base_url = "{apis["sell"].url}"
+streams = ["leads", "contacts"]
+poll_interval = "20ms"
+rate = "100000/s"
+max_backoff = "100ms"
+[sinks.salesmanago]
+base_url = "{apis["sm"].url}"
+client_id = "{SM_CLIENT}"
+api_secret = "file:{tmp_path / "sm.secret"}"
+owner = "{SM_OWNER}"
+rate = "100000/s"
+batch_size = 1
+concurrency = 1
+max_backoff = "100ms"
+timeout = "2s"
+[sinks.ontraport]
+base_url = "{apis["op"].url}"
+app_id = "{OP_APP}"
+api_key = "credential:op"
+rate = "100000/s"
+concurrency = 1
+max_backoff = "100ms"
+timeout = "2s"
+[health]
+listen = "127.0.0.1:{health}"
+[log]
+level = "debug"
+format = "json"
+"""
+    )
+    return file
+
+
+def _echo(secret: str) -> str:
+    return f"the credential {secret} is not valid here"
+
+
+def _sell_error(status: int, secret: str) -> dict[str, Any]:
+    body = {"errors": [{"error": {"code": "unauthorized", "message": _echo(secret)}}], "meta": {"logref": "x1"}}
+    return {"status": status, "body": json.dumps(body)}
+
+
+def _sm_refusal(message: str) -> str:
+    return json.dumps({"success": False, "message": [message]})
+
+
+def _syncd(env: dict[str, str], *args: str) -> str:
+    """One command as an operator runs it: its stdout and stderr together."""
+    done = subprocess.run(
+        [sys.executable, "-m", "syncd", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    return f"$ syncd {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr}"
+
+
+def _dead_letter_ids(tmp_path: Path) -> list[int]:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "syncd.db") as conn:
+        return [int(row[0]) for row in conn.execute("SELECT id FROM dead_letters ORDER BY id")]
+
+
+def test_no_secret_reaches_logs_health_commands_or_the_database(tmp_path: Path, apis: dict[str, Api]) -> None:
+    """Secrets read with stray whitespace work once stripped; with every API echoing them back in error bodies
+    (5xx, 401, a refused record), none appears in the daemon's log, /readyz, /metrics, status, dlq, position,
+    check, `syncd logs`, or the database, its WAL and shared-memory files."""
+    sell, sm, op = apis["sell"], apis["sm"], apis["op"]
+    health = free_port()
+    config = _config(tmp_path, apis, health)
+    env = _environment(tmp_path)
+    sell.fault(path="/v3/contacts/stream", times=3, **_sell_error(500, SELL))
+    sell.fault(path="/v3/leads/stream", times=1, **_sell_error(401, SELL))
+    sm.fault(path="/api/contact/upsert", times=1, status=500, body=_sm_refusal(_echo(SM)))
+    sm.fault(path="/api/contact/upsert", after=1, times=1, status=200, body=_sm_refusal(_echo(SM)))
+    op.fault(path="/1/Contacts/saveorupdate", times=1, status=400, body=_echo(OP), content_type="text/plain")
+    op.fault(path="/1/Contacts/saveorupdate", after=1, status=401, body=_echo(OP), content_type="text/plain")
+    op.fault(path="/1/Contacts/meta", after=1, status=401, body=_echo(OP), content_type="text/plain")  # the probes
+    sell.post("events", {"stream": "contacts", "items": [person("contact", i) for i in range(1, 5)]})
+    log = tmp_path / "daemon.log"
+    outputs: list[str] = []
+    with log.open("wb") as out:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "syncd", "run", "--config", str(config)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{health}"
+
+            def readyz() -> httpx.Response | None:
+                try:
+                    answer = httpx.get(f"{url}/readyz", timeout=2)
+                except httpx.HTTPError:
+                    return None
+                return answer if "ontraport paused" in answer.text else None
+
+            answer = wait_until(readyz, timeout=60, what="/readyz to report Ontraport's refused credentials")
+            outputs.append(answer.text)
+            outputs.append(httpx.get(f"{url}/metrics", timeout=5).text)
+            wait_until(lambda: len(_dead_letter_ids(tmp_path)) >= 2, timeout=60, what="both dead letters")
+            op.clear_faults()
+            wait_until(lambda: len(op.get("contacts")["contacts"]) >= 3, timeout=60, what="Ontraport to resume")
+            wait_until(lambda: sm.get("state")["contacts"] >= 3, timeout=60, what="SALESmanago's contacts")
+            outputs.append(httpx.get(f"{url}/readyz", timeout=5).text)
+            outputs.append(httpx.get(f"{url}/livez", timeout=5).text)
+            for args in (("status",), ("status", "--json"), ("dlq", "list"), ("dlq", "list", "--json")):
+                outputs.append(_syncd(env, *args, "--config", str(config)))
+            for letter in _dead_letter_ids(tmp_path):
+                outputs.append(_syncd(env, "dlq", "show", str(letter), "--config", str(config)))
+            for args in (("position",), ("position", "--json")):
+                outputs.append(_syncd(env, *args, "--config", str(config)))
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=30) == 0
+        finally:
+            if daemon.poll() is None:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait()
+    sell.fault(path="/v3/leads/stream", times=1, **_sell_error(401, SELL))
+    sm.fault(path="/api/contact/hasContact", times=1, status=200, body=_sm_refusal(f"Not authenticated: {_echo(SM)}"))
+    op.fault(path="/1/Contacts/meta", times=1, status=401, body=_echo(OP), content_type="text/plain")
+    checked = _syncd(env, "check", "--config", str(config))
+    assert checked.count("FAIL") == 3, checked  # every API refused, echoing the credential
+    outputs += [checked, _syncd(env, "logs", str(log), "--color", "never")]
+    text = log.read_text() + "\n".join(outputs)
+    assert "[redacted]" in text  # the echoes did happen, and were masked
+    for secret in SECRETS:
+        assert secret not in text, f"{secret} leaked"
+    for suffix in ("", "-wal", "-shm"):
+        file = tmp_path / f"syncd.db{suffix}"
+        if file.exists():
+            data = file.read_bytes()
+            for secret in SECRETS:
+                assert secret.encode() not in data, f"{secret} is in {file.name}"
