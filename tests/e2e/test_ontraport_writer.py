@@ -130,6 +130,10 @@ def requests_to(sandbox: OntraportSandbox, endpoint: str) -> dict[str, int]:
     return counts
 
 
+async def behave(control: httpx.AsyncClient, **switches: Any) -> None:
+    assert (await control.post("/_sandbox/behaviour", json=switches)).status_code == 200
+
+
 async def fault(control: httpx.AsyncClient, **spec: Any) -> None:
     assert (await control.post("/_sandbox/faults", json=spec)).status_code == 200
 
@@ -230,10 +234,13 @@ async def test_email_change_updates_the_same_contact(harness: Harness, control: 
     assert [(c["id"], c["email"]) for c in await contacts(control)] == [(first.remote_id, "countess@example.org")]
 
 
+@pytest.mark.parametrize("not_found_status", [404, 400])
 async def test_contact_deleted_in_ontraport_is_recreated(
-    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient, not_found_status: int
 ) -> None:
-    """A PUT answered 404 (deleted in Ontraport) falls back to merge-or-create and links the new id."""
+    """A PUT answered "Object not found" (deleted in Ontraport), with 404 or with 400 as Ontraport answered before
+    2022, falls back to merge-or-create and links the new id."""
+    await behave(control, not_found_status=not_found_status)
     writer = harness.writer()
     await harness.ingest(event("lead", 9, 1, "created", **ADA))
     first = (await harness.round(writer))["lead:9"]
@@ -243,8 +250,43 @@ async def test_contact_deleted_in_ontraport_is_recreated(
     second = (await harness.round(writer))["lead:9"]
     [stored] = await contacts(control)
     assert isinstance(second, Done) and second.remote_id == stored["id"] != first.remote_id
-    assert requests_to(sandbox, "PUT /1/Contacts") == {"404": 1}
+    assert requests_to(sandbox, "PUT /1/Contacts") == {str(not_found_status): 1}
     assert (await harness.link("lead:9")).remote_id == stored["id"]
+
+
+async def test_a_404_that_is_no_object_not_found_is_an_error_not_a_deleted_contact(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+) -> None:
+    """A 404 without Ontraport's "Object not found" (a proxy's HTML page for a wrong path) says nothing about the
+    contact: the update fails as an error instead of creating a second contact."""
+    writer = harness.writer()
+    await harness.ingest(event("lead", 9, 1, "created", **ADA))
+    first = (await harness.round(writer))["lead:9"]
+    await fault(control, path="/1/Contacts", method="PUT", status=404, html=True, times=1)
+    await harness.ingest(event("lead", 9, 2, title="Countess", **ADA))
+    error = failed((await harness.round(writer))["lead:9"])
+    assert isinstance(error, PermanentError) and error.http_status == 404
+    assert [c["id"] for c in await contacts(control)] == [getattr(first, "remote_id", None)]
+    assert requests_to(sandbox, "POST /1/Contacts/saveorupdate") == {"200": 1}
+
+
+async def test_a_leads_source_is_named_by_the_lead_source_never_a_deal_source_with_its_id(
+    harness: Harness, control: httpx.AsyncClient
+) -> None:
+    """A lead's source_id names a lead source: a deal source with the same id (Sell keeps them apart) is never
+    written as the lead's source, and a lead naming only a deal source's id gets no lead source at all."""
+    writer = harness.writer()
+    await harness.ingest(
+        event("lead_source", 3, 1, "created", name="Website", resource_type="lead"),
+        event("deal_source", 3, 1, "created", name="Partner referral", resource_type="deal"),
+        event("deal_source", 4, 1, "created", name="Trade fair", resource_type="deal"),
+        event("lead", 9, 1, "created", source_id=3, **ADA),
+        event("lead", 10, 1, "created", source_id=4, email="bob@example.org"),
+    )
+    await harness.round(writer)
+    by_email = {c["email"]: c for c in await contacts(control)}
+    assert by_email["ada@example.org"]["n_lead_source"] == "Website"
+    assert by_email["bob@example.org"]["n_lead_source"] in (None, "")
 
 
 async def test_related_names_and_custom_fields_are_written(
@@ -478,8 +520,12 @@ async def test_delete_mode_deletes_the_contact_and_unlinks(
     assert await harness.link("lead:9") is None
 
 
-async def test_delete_of_a_contact_already_gone_is_done(harness: Harness, sandbox: OntraportSandbox) -> None:
-    """A DELETE answered 404 means the contact is already gone: done, not an error."""
+@pytest.mark.parametrize("not_found_status", [404, 400])
+async def test_delete_of_a_contact_already_gone_is_done(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient, not_found_status: int
+) -> None:
+    """A DELETE answered "Object not found" (404, or 400) means the contact is already gone: done, not an error."""
+    await behave(control, not_found_status=not_found_status)
     writer = harness.writer(on_delete="delete")
     await harness.ingest(event("lead", 9, 1, "created", **ADA))
     first = (await harness.round(writer))["lead:9"]
@@ -488,20 +534,23 @@ async def test_delete_of_a_contact_already_gone_is_done(harness: Harness, sandbo
     await harness.ingest(event("lead", 9, 2, "deleted"))
     result = (await harness.round(writer))["lead:9"]
     assert isinstance(result, Done) and result.unlink and result.detail == "already gone"
-    assert requests_to(sandbox, "DELETE /1/Contact") == {"404": 1}
+    assert requests_to(sandbox, "DELETE /1/Contact") == {str(not_found_status): 1}
 
 
+@pytest.mark.parametrize("not_found_status", [404, 400])
 async def test_delete_without_a_link_finds_the_contact_by_email(
-    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient, not_found_status: int
 ) -> None:
-    """A record never written by this syncd is found by e-mail (getByEmail) and deleted; unknown ones are done."""
+    """A record never written by this syncd is found by e-mail (getByEmail) and deleted; unknown ones (getByEmail
+    answering "Object not found" with 404, or 400 as before 2022) are done."""
+    await behave(control, not_found_status=not_found_status)
     await control.post("/1/Contacts", json={"email": "ada@example.org"}, headers=AUTH)
     await harness.ingest(event("lead", 9, 1, "created", **ADA), event("lead", 9, 2, "deleted"))
     await harness.ingest(event("lead", 10, 1, "created", email="nobody@example.org"), event("lead", 10, 2, "deleted"))
     results = await harness.round(harness.writer(on_delete="delete"))
     assert isinstance(results["lead:9"], Done) and isinstance(results["lead:10"], Done)
     assert await contacts(control) == []
-    assert requests_to(sandbox, "GET /1/object/getByEmail") == {"200": 1, "404": 1}
+    assert requests_to(sandbox, "GET /1/object/getByEmail") == {"200": 1, str(not_found_status): 1}
 
 
 async def test_tag_mode_tags_the_contact_and_keeps_it(harness: Harness, control: httpx.AsyncClient) -> None:

@@ -7,14 +7,18 @@ a success as the envelope `{"code": 0, "data": ..., "account_id": ...}`.
   Ontraport has to refuse anything; a 429 is `RateLimited` with `retry_after` = the reset.
 - Error bodies are short plain text (`Object not found`) or, as the reference claims, a JSON envelope; both read.
 - 401/403 → DestinationError; 422 (invalid e-mail), 400 and other 4xx → PermanentError; 5xx, timeouts, dropped
-  or refused connections → TransientError. A caller may accept some statuses (404) and handle them itself.
+  or refused connections → TransientError.
+- "Object not found" (an unknown record) is recognised by its text on any 4xx, never by the status: Ontraport
+  answers it with 404 today and answered getByEmail with 400 before 2022, and a 404 without that text (a proxy's
+  page for a wrong base URL) is no answer about a record. A caller that can handle a missing record asks for it
+  (`missing_ok`) and gets an Answer with `missing` set; for anyone else it is a PermanentError like any 4xx.
 - Errors carry the request body (never the headers, where the credentials travel) for the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +38,8 @@ class Answer:
 
     status: int
     data: Any = None
-    detail: str = ""  # an accepted error's reason ("Object not found")
+    detail: str = ""  # why a record is missing ("Object not found")
+    missing: bool = False  # Ontraport says the record does not exist (asked for with `missing_ok`)
 
 
 class OntraportApi:
@@ -57,10 +62,10 @@ class OntraportApi:
         *,
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
-        accept: Collection[int] = (),
+        missing_ok: bool = False,
     ) -> Answer:
-        """One call: its `data` on success; an accepted status as an Answer; any other failure raised as a
-        classified CallError."""
+        """One call: its `data` on success; with `missing_ok`, an Answer with `missing` set when Ontraport says the
+        record does not exist; any other failure raised as a classified CallError."""
         request = json.dumps(body if body is not None else dict(params or {}), ensure_ascii=False)
         await self._limiter.acquire()
         try:
@@ -73,8 +78,8 @@ class OntraportApi:
         if response.status_code == 200:
             return Answer(200, read_data(response, request))
         detail = error_detail(response)
-        if response.status_code in accept:
-            return Answer(response.status_code, detail=detail)
+        if missing_ok and is_not_found(response.status_code, detail):
+            return Answer(response.status_code, detail=detail, missing=True)
         raise classify(
             response.status_code, detail, reset=_number(response.headers.get("X-Rate-Limit-Reset")), request=request
         )
@@ -86,6 +91,16 @@ class OntraportApi:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+NOT_FOUND = "object not found"
+_NOT_ABOUT_RECORDS = frozenset({401, 403, 408, 429})  # credentials, timeouts and throttling say nothing of a record
+
+
+def is_not_found(status: int, detail: str) -> bool:
+    """Whether a refusal says the record it names does not exist: `Object not found` on any 4xx but those about
+    credentials, timeouts or throttling."""
+    return 400 <= status < 500 and status not in _NOT_ABOUT_RECORDS and NOT_FOUND in detail.lower()
 
 
 def classify(status: int, detail: str, *, reset: float | None, request: str) -> CallError:

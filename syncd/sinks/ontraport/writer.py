@@ -3,10 +3,10 @@
 Identity. An Ontraport contact is known by its id, kept in the link. The first write with an e-mail is a
 merge-or-create by e-mail (`POST /1/Contacts/saveorupdate`), so a retried first write merges instead of
 duplicating; later writes are `PUT /1/Contacts` by id, so an e-mail changed in Sell updates the SAME contact. A PUT
-answered 404 (the contact was deleted in Ontraport) falls back to the merge-or-create. Without an e-mail the
-contact is found by the configured external id field (`GET /1/Contacts?condition=...` for "sell-lead-9") BEFORE
-anything is created, so a create that timed out and is retried finds the first one; without that setting such a
-record is skipped with the reason.
+answered "Object not found" (the contact was deleted in Ontraport; the text counts, on any 4xx) falls back to the
+merge-or-create. Without an e-mail the contact is found by the configured external id field (`GET
+/1/Contacts?condition=...` for "sell-lead-9") BEFORE anything is created, so a create that timed out and is retried
+finds the first one; without that setting such a record is skipped with the reason.
 
 Leftovers (sinks/persons.py decides; this writer carries the plans out): a record syncd holds no link for whose
 key was tried before looks for the contact a lost write may have left (by the external id field, then under its
@@ -177,8 +177,8 @@ class OntraportWriter:
 
     async def _update(self, remote_id: str, payload: dict[str, str]) -> bool:
         """`PUT /1/Contacts` by id; False when Ontraport no longer has the contact."""
-        answer = await self._api.call("PUT", "/1/Contacts", body={"id": remote_id, **payload}, accept=(404,))
-        return answer.status == 200
+        answer = await self._api.call("PUT", "/1/Contacts", body={"id": remote_id, **payload}, missing_ok=True)
+        return not answer.missing
 
     async def _save_or_update(self, payload: dict[str, str]) -> str:
         answer = await self._api.call("POST", "/1/Contacts/saveorupdate", body=payload)
@@ -263,8 +263,8 @@ class OntraportWriter:
     async def _remove(self, remote_id: str) -> bool:
         """Apply on_delete ("delete" or "tag") to one Ontraport contact; False when it was already gone."""
         if self.config.on_delete == "delete":
-            answer = await self._api.call("DELETE", "/1/Contact", params={"id": remote_id}, accept=(404,))
-            return answer.status == 200
+            answer = await self._api.call("DELETE", "/1/Contact", params={"id": remote_id}, missing_ok=True)
+            return not answer.missing
         body = {"objectID": CONTACT_OBJECT, "ids": [int(remote_id)], "add_names": [self.config.deleted_tag]}
         await self._api.call("PUT", "/1/objects/tagByName", body=body)
         return True
@@ -297,9 +297,9 @@ class OntraportWriter:
 
     async def _id_by_email(self, email: str) -> str | None:
         params = {"objectID": CONTACT_OBJECT, "email": email}
-        answer = await self._api.call("GET", "/1/object/getByEmail", params=params, accept=(404,))
+        answer = await self._api.call("GET", "/1/object/getByEmail", params=params, missing_ok=True)
         data = answer.data if isinstance(answer.data, dict) else {}
-        return str(data["id"]) if answer.status == 200 and data.get("id") else None
+        return str(data["id"]) if not answer.missing and data.get("id") else None
 
     # ------------------------------------------------------------------------------------------------- meta
 
