@@ -8,9 +8,21 @@ from state.db import SCHEMA_VERSION, open_database
 from state.errors import StoreError
 from state.ingest import IngestResult, StreamPosition
 from state.keys import record_key, split_key
-from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped
+from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped, Waiting
 from state.repair import DeadLetter, Replayed, Router
-from state.rows import EventRow, Link, LinkedRecord, PendingEvent, Quarantined, RecordRow, Route, StoredWork
+from state.rows import (
+    DriftRow,
+    EventRow,
+    Link,
+    LinkedRecord,
+    PendingEvent,
+    Quarantined,
+    RecordRow,
+    Route,
+    StoredWork,
+    Wait,
+    WaitingKey,
+)
 from state.status import SinkStatus, StatusSnapshot, read_status
 from state.store import Store
 
@@ -20,6 +32,7 @@ __all__ = [
     "DeadLetter",
     "Deferred",
     "Done",
+    "DriftRow",
     "EventRow",
     "IngestResult",
     "Link",
@@ -40,6 +53,9 @@ __all__ = [
     "StoreError",
     "StoredWork",
     "StreamPosition",
+    "Wait",
+    "Waiting",
+    "WaitingKey",
     "open_database",
     "read_status",
     "record_key",

@@ -16,29 +16,35 @@ TEMP_TABLES = (
     """CREATE TEMP TABLE IF NOT EXISTS incoming (
         pos INTEGER PRIMARY KEY, stream TEXT, kind TEXT, record_id INTEGER, action TEXT, sequence INTEGER,
         event_id TEXT, occurred_at TEXT, body BLOB, rec_body BLOB, email TEXT, deleted INTEGER, bare INTEGER,
-        stale INTEGER NOT NULL DEFAULT 0)""",
+        ref TEXT NOT NULL DEFAULT '', stale INTEGER NOT NULL DEFAULT 0)""",
     "CREATE TEMP TABLE IF NOT EXISTS incoming_routes (pos INTEGER, sink TEXT, key TEXT)",
 )
 
 # The shadow keeps the highest sequence; on equal sequences a delete wins. A "bare" delete (only the id) keeps the
-# last known snapshot, so deletes can still find the e-mail the record had.
+# last known snapshot, so deletes can still find the e-mail the record had and what it belonged to.
 _UPSERT_SHADOW = """
-INSERT INTO records (kind, record_id, sequence, deleted, email, body, updated_at)
-SELECT kind, record_id, sequence, deleted, email, rec_body, :now FROM temp.incoming
+INSERT INTO records (kind, record_id, sequence, deleted, email, body, updated_at, ref)
+SELECT kind, record_id, sequence, deleted, email, rec_body, :now, ref FROM temp.incoming
 WHERE stale = 0 AND bare = 0 ORDER BY pos
 ON CONFLICT (kind, record_id) DO UPDATE SET
     sequence = excluded.sequence, deleted = excluded.deleted, email = excluded.email, body = excluded.body,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at, ref = excluded.ref
 WHERE excluded.sequence > records.sequence
    OR (excluded.sequence = records.sequence AND excluded.deleted >= records.deleted)
 """
 _UPSERT_BARE_DELETE = """
-INSERT INTO records (kind, record_id, sequence, deleted, email, body, updated_at)
-SELECT kind, record_id, sequence, 1, email, rec_body, :now FROM temp.incoming
+INSERT INTO records (kind, record_id, sequence, deleted, email, body, updated_at, ref)
+SELECT kind, record_id, sequence, 1, email, rec_body, :now, ref FROM temp.incoming
 WHERE stale = 0 AND bare = 1 ORDER BY pos
 ON CONFLICT (kind, record_id) DO UPDATE SET
     sequence = excluded.sequence, deleted = 1, updated_at = excluded.updated_at
 WHERE excluded.sequence >= records.sequence
+"""
+# Keys waiting on a record of the page (a deal waiting for its stage to be known) are due at once.
+_RELEASE_WAITERS = """
+UPDATE outbox SET due_at = MIN(due_at, :now) WHERE (sink, key) IN (
+    SELECT w.sink, w.key FROM temp.incoming i JOIN waits w ON w.on_key = i.kind || ':' || i.record_id
+    WHERE i.stale = 0)
 """
 
 
@@ -88,7 +94,8 @@ class Ingesting(StoreBase):
     ) -> IngestResult:
         """Store one page of `stream` in ONE transaction: its events (repeats of a kind, record id, sequence and
         action ignored), the shadow records (never overwritten by an older sequence), a pending delivery for each
-        route of a new event that is not stale, quarantined items, and the stream's new position."""
+        route of a new event that is not stale, quarantined items, and the stream's new position. Keys waiting on a
+        record of the page are due at once."""
         now = self._clock()
         rows = [
             (
@@ -105,6 +112,7 @@ class Ingesting(StoreBase):
                 row.email,
                 int(row.deleted),
                 int(row.bare),
+                row.ref,
             )
             for pos, row in enumerate(events)
         ]
@@ -115,7 +123,7 @@ class Ingesting(StoreBase):
             if rows:
                 await db.executemany(
                     "INSERT INTO temp.incoming (pos, stream, kind, record_id, action, sequence, event_id,"
-                    " occurred_at, body, rec_body, email, deleted, bare) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " occurred_at, body, rec_body, email, deleted, bare, ref) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
                 )
                 if routed:
@@ -138,6 +146,7 @@ class Ingesting(StoreBase):
                 stale = await scalar(db, "SELECT COUNT(*) FROM events WHERE seq > ? AND stale = 1", (before,))
                 await db.execute(_UPSERT_SHADOW, {"now": now})
                 await db.execute(_UPSERT_BARE_DELETE, {"now": now})
+                await db.execute(_RELEASE_WAITERS, {"now": now})
                 cur = await db.execute(
                     "INSERT OR IGNORE INTO deliveries (sink, seq, key, status, created_at)"
                     " SELECT r.sink, e.seq, r.key, 'pending', :now FROM temp.incoming i"

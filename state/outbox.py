@@ -11,8 +11,15 @@ import aiosqlite
 
 from state.base import StoreBase, scalar
 from state.keys import split_key
-from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped
-from state.rows import Link, PendingEvent, RecordRow, StoredWork
+from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped, Waiting
+from state.rows import Link, PendingEvent, RecordRow, StoredWork, Wait
+
+# Waits of blocked keys: waiting, not claimed, not due yet, on a key nothing is queued for in their destination.
+_BLOCKED = (
+    "SELECT 1 FROM waits w JOIN outbox o ON o.sink = w.sink AND o.key = w.key WHERE o.claimed = 0 AND o.due_at > ?"
+    " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.sink = w.sink AND x.key = w.on_key)"
+)
+WAIT_FALLBACK = 30.0  # seconds before a waiting key is looked at again when its outcome names no time
 
 
 class Outbox(StoreBase):
@@ -24,8 +31,9 @@ class Outbox(StoreBase):
         async with (
             self.transaction() as db,
             db.execute(
-                "UPDATE outbox SET claimed = 1, claims = claims + 1 WHERE sink = :sink AND key IN (SELECT key"
-                " FROM outbox WHERE sink = :sink AND claimed = 0 AND due_at <= :now ORDER BY first_seq LIMIT :limit)"
+                "UPDATE outbox SET claimed = 1, claims = claims + 1, claimed_at = :now WHERE sink = :sink AND key IN"
+                " (SELECT key FROM outbox WHERE sink = :sink AND claimed = 0 AND due_at <= :now ORDER BY first_seq"
+                " LIMIT :limit)"
                 " RETURNING key, first_seq",
                 {"sink": sink, "now": self._clock(), "limit": limit},
             ) as cur,
@@ -40,7 +48,7 @@ class Outbox(StoreBase):
         return float(value) if value is not None else None
 
     async def load_work(self, sink: str, keys: Sequence[str], *, per_key: int = 1000) -> list[StoredWork]:
-        """The pending deliveries (oldest first, at most `per_key`), shadow and link of each claimed key."""
+        """The pending deliveries (oldest first, at most `per_key`), shadow, link and wait of each claimed key."""
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
@@ -49,6 +57,7 @@ class Outbox(StoreBase):
         tried: set[str] = set()
         records: dict[tuple[str, int], RecordRow] = {}
         links: dict[tuple[str, int], Link] = {}
+        waits: dict[str, Wait] = {}
         pairs = [split_key(key) for key in keys]
         ids_by_kind: dict[str, list[int]] = {}
         for kind, record_id in pairs:
@@ -70,6 +79,12 @@ class Outbox(StoreBase):
                     attempts[key] = int(n)
                     if claims != 1:  # claimed before this claim (or queued by a version that did not count)
                         tried.add(key)
+            async with db.execute(
+                f"SELECT key, on_key, reason, since, checks FROM waits WHERE sink = ? AND key IN ({marks})",
+                (sink, *keys),
+            ) as cur:
+                async for key, on_key, reason, since, checks in cur:
+                    waits[key] = Wait(on_key, reason, float(since), int(checks))
             # One query per kind, `kind = ? AND record_id IN (...)`: SQLite walks the primary key for each id
             # (a row-value `(kind, record_id) IN (VALUES ...)` would scan every record of the kind).
             for kind, ids in ids_by_kind.items():
@@ -97,13 +112,15 @@ class Outbox(StoreBase):
                 record=records.get(pair),
                 link=links.get(pair),
                 tried=key in tried or key not in attempts,
+                waiting=waits.get(key),
             )
             for key, pair in zip(keys, pairs, strict=True)
         ]
 
     async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
         """Record a batch of outcomes in one transaction, in order, one step per outcome kind; then retire the keys
-        an outcome finished (unless another rescheduled them) and add the batch to the running totals."""
+        an outcome finished (unless another rescheduled them), make the keys waiting on them due, and add the batch
+        to the running totals."""
         if not outcomes:
             return
         batch = _Batch(sink, self._clock())
@@ -120,9 +137,12 @@ class Outbox(StoreBase):
                         await _record_retry(db, batch, outcome)
                     case Deferred():
                         await _record_deferred(db, batch, outcome)
+                    case Waiting():
+                        await _record_waiting(db, batch, outcome)
                     case Released():
                         await _record_released(db, batch, outcome)
             await _retire_finished(db, batch)
+            await _release_waiters(db, batch)
             await _add_totals(db, batch)
 
     async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
@@ -135,17 +155,22 @@ class Outbox(StoreBase):
                 (sink, paused, until, self._clock()),
             )
 
-    async def pending(self, sink: str | None = None) -> int:
+    async def pending(self, sink: str | None = None, *, blocked: bool = True) -> int:
         """Pending deliveries, of one destination or of every enabled one (a destination switched off keeps its
-        backlog for later, but holds back neither polling nor an idle check)."""
+        backlog for later, but holds back neither polling nor an idle check). `blocked=False` leaves out those of
+        keys that are blocked: waiting, not due yet, on a key with nothing queued in their destination (only a
+        new change can release them, so they do not keep an idle check waiting)."""
         sinks = (sink,) if sink is not None else self.sinks
         if not sinks:
             return 0
         marks = ",".join("?" * len(sinks))
+        sql = f"SELECT COUNT(*) FROM deliveries d WHERE d.sink IN ({marks}) AND d.status = 'pending'"
+        params: list[Any] = list(sinks)
+        if not blocked:
+            sql += f" AND NOT EXISTS ({_BLOCKED} AND w.sink = d.sink AND w.key = d.key)"
+            params.append(self._clock())
         async with self.reading() as db:
-            value = await scalar(
-                db, f"SELECT COUNT(*) FROM deliveries WHERE sink IN ({marks}) AND status = 'pending'", sinks
-            )
+            value = await scalar(db, sql, params)
         return int(value)
 
 
@@ -161,6 +186,8 @@ class _Batch:
     now: float
     finished: dict[str, None] = field(default_factory=dict)  # keys an outcome settled (insertion-ordered set)
     rescheduled: set[str] = field(default_factory=set)  # keys put back in the queue
+    waiting: set[str] = field(default_factory=set)  # keys that wait on another
+    attempted: set[str] = field(default_factory=set)  # keys that failed and will be tried again
     totals: dict[str, int] = field(default_factory=dict)
 
     def count(self, outcome: str, n: int) -> None:
@@ -215,6 +242,7 @@ async def _record_retry(db: aiosqlite.Connection, batch: _Batch, outcome: Retry)
         (outcome.at, outcome.error, batch.sink, outcome.key),
     )
     batch.rescheduled.add(outcome.key)
+    batch.attempted.add(outcome.key)
 
 
 async def _record_deferred(db: aiosqlite.Connection, batch: _Batch, outcome: Deferred) -> None:
@@ -224,6 +252,41 @@ async def _record_deferred(db: aiosqlite.Connection, batch: _Batch, outcome: Def
         (outcome.at, outcome.reason, batch.sink, outcome.key),
     )
     batch.rescheduled.add(outcome.key)
+
+
+async def _record_waiting(db: aiosqlite.Connection, batch: _Batch, outcome: Waiting) -> None:
+    """The key waits on `on`: its wait recorded (since when it waits on that key, how often it was found still
+    waiting) and the key due at `at`, no attempt counted. Due at once instead when `on` was written in this
+    destination, or a change of its record stored, after the key was claimed: the writer may have looked too early."""
+    await db.execute(
+        "INSERT INTO waits (sink, key, on_key, reason, since, checks) VALUES (?,?,?,?,?,1)"
+        " ON CONFLICT (sink, key) DO UPDATE SET reason = excluded.reason,"
+        " since = CASE WHEN waits.on_key = excluded.on_key THEN waits.since ELSE excluded.since END,"
+        " checks = CASE WHEN waits.on_key = excluded.on_key THEN waits.checks + 1 ELSE 1 END,"
+        " on_key = excluded.on_key",
+        (batch.sink, outcome.key, outcome.on, outcome.reason, batch.now),
+    )
+    at = outcome.at if outcome.at is not None else batch.now + WAIT_FALLBACK
+    on_kind, _, on_id = outcome.on.partition(":")
+    record_id = int(on_id) if on_id.isascii() and on_id.isdigit() else -1
+    await db.execute(
+        "UPDATE outbox SET claimed = 0, last_error = :reason, due_at = CASE WHEN claimed_at IS NOT NULL AND ("
+        " EXISTS (SELECT 1 FROM links l WHERE l.sink = :sink AND l.kind = :kind AND l.record_id = :id"
+        " AND l.updated_at >= outbox.claimed_at) OR EXISTS (SELECT 1 FROM records r WHERE r.kind = :kind"
+        " AND r.record_id = :id AND r.updated_at >= outbox.claimed_at)) THEN :now ELSE :at END"
+        " WHERE sink = :sink AND key = :key",
+        {
+            "reason": outcome.reason,
+            "sink": batch.sink,
+            "kind": on_kind,
+            "id": record_id,
+            "now": batch.now,
+            "at": at,
+            "key": outcome.key,
+        },
+    )
+    batch.rescheduled.add(outcome.key)
+    batch.waiting.add(outcome.key)
 
 
 async def _record_released(db: aiosqlite.Connection, batch: _Batch, outcome: Released) -> None:
@@ -249,6 +312,21 @@ async def _retire_finished(db: aiosqlite.Connection, batch: _Batch) -> None:
         " AND d.key = outbox.key AND d.status = 'pending') WHERE sink = ? AND key = ?",
         [(batch.now, sink, key) for sink, key in retire],
     )
+
+
+async def _release_waiters(db: aiosqlite.Connection, batch: _Batch) -> None:
+    """Keys waiting on a key this batch finished are due at once (their writer looks again); a key that finished
+    or failed waits no more."""
+    finished = [(batch.sink, key) for key in batch.finished]
+    if finished:
+        await db.executemany(
+            "UPDATE outbox SET due_at = MIN(due_at, ?) WHERE sink = ? AND key IN"
+            " (SELECT key FROM waits WHERE sink = ? AND on_key = ?)",
+            [(batch.now, sink, sink, key) for sink, key in finished],
+        )
+    over = [(batch.sink, key) for key in {*batch.finished, *batch.attempted} if key not in batch.waiting]
+    if over:
+        await db.executemany("DELETE FROM waits WHERE sink = ? AND key = ?", over)
 
 
 async def _add_totals(db: aiosqlite.Connection, batch: _Batch) -> None:

@@ -51,6 +51,18 @@ class Deferred:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """Not before another key: `on` (a key of the same destination, or of a Sell record) must be written or known
+    first. The key is due again at `at`, or at once when `on` finishes in this destination (or was written after
+    this key was claimed) or a change of the record `on` names is stored. No attempt is counted."""
+
+    key: str
+    on: str
+    reason: str
+    at: float | None = None  # None: the dispatcher sets it (recheck policy)
+
+
+@dataclass(frozen=True, slots=True)
 class Dead:
     """A permanent failure for this record: dead-letter the deliveries with the reason and the request."""
 
@@ -69,4 +81,4 @@ class Released:
     key: str
 
 
-Outcome = Done | Skipped | Retry | Deferred | Dead | Released
+Outcome = Done | Skipped | Retry | Deferred | Waiting | Dead | Released

@@ -1,13 +1,15 @@
-"""Questions about the stored records (the shadow): one record, every record of a kind, the live records that share
-a destination contact with another, and a record every destination links."""
+"""Questions about the stored records (the shadow): one record, every record of a kind, the records that belong to
+another (by their reference), the live records that share a destination contact with another, and a record every
+destination links; and filling in the references of records stored before references were kept."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from state.base import StoreBase
 from state.keys import record_key
-from state.rows import LinkedRecord, RecordRow
+from state.rows import Link, LinkedRecord, RecordRow
 
 _RECORD = "SELECT kind, record_id, sequence, deleted, body FROM records"
 
@@ -31,6 +33,68 @@ class Records(StoreBase):
             db.execute(f"{_RECORD} WHERE kind = ? ORDER BY record_id", (kind,)) as cur,
         ):
             return [RecordRow(k, i, s, bool(d), b) async for k, i, s, d, b in cur]
+
+    async def link(self, sink: str, kind: str, record_id: int) -> Link | None:
+        """What `sink` holds of one record (None when it holds nothing)."""
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT remote_id, digest, sent FROM links WHERE sink = ? AND kind = ? AND record_id = ?",
+                (sink, kind, record_id),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return Link(row[0], row[1], json.loads(row[2]) if row[2] else None) if row else None
+
+    async def referring(self, kind: str, refs: Sequence[str]) -> list[RecordRow]:
+        """The records of `kind` that belong to one of `refs` (keys such as "deal:77"), deleted ones included, by
+        id: through the reference index, never a scan of the kind."""
+        if not refs:
+            return []
+        marks = ",".join("?" * len(refs))
+        async with (
+            self.reading() as db,
+            # `ref <> ''` lets SQLite use the partial index on records(ref, kind).
+            db.execute(
+                f"{_RECORD} WHERE ref IN ({marks}) AND ref <> '' AND kind = ? ORDER BY record_id", (*refs, kind)
+            ) as cur,
+        ):
+            return [RecordRow(k, i, s, bool(d), b) async for k, i, s, d, b in cur]
+
+    async def references(self, records: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The stored reference of each of `records` (kind, id) that has one ("" or never computed: left out)."""
+        found: dict[tuple[str, int], str] = {}
+        by_kind: dict[str, list[int]] = {}
+        for kind, record_id in records:
+            by_kind.setdefault(kind, []).append(record_id)
+        async with self.reading() as db:
+            for kind, ids in by_kind.items():
+                marks = ",".join("?" * len(ids))
+                async with db.execute(
+                    f"SELECT record_id, ref FROM records WHERE kind = ? AND record_id IN ({marks})"
+                    " AND ref IS NOT NULL AND ref <> ''",
+                    (kind, *ids),
+                ) as cur:
+                    found.update({(kind, int(i)): str(ref) async for i, ref in cur})
+        return found
+
+    async def unreferenced(self, limit: int = 500) -> list[RecordRow]:
+        """Records whose reference was never computed (stored by an older version), at most `limit`."""
+        async with (
+            self.reading() as db,
+            db.execute(f"{_RECORD} WHERE ref IS NULL LIMIT ?", (limit,)) as cur,
+        ):
+            return [RecordRow(k, i, s, bool(d), b) async for k, i, s, d, b in cur]
+
+    async def set_references(self, refs: Sequence[tuple[str, int, str]]) -> None:
+        """Fill in references computed by the caller: (kind, id, ref), "" for none."""
+        if not refs:
+            return
+        async with self.transaction() as db:
+            await db.executemany(
+                "UPDATE records SET ref = ? WHERE kind = ? AND record_id = ?",
+                [(ref, kind, record_id) for kind, record_id, ref in refs],
+            )
 
     async def live_peers(
         self,

@@ -24,7 +24,8 @@ class EventRow:
     record: bytes  # the record's state after the change (the shadow's body)
     email: str  # normalised, "" when none: live peers are found by it
     deleted: bool  # the change deletes the record
-    bare: bool  # a delete carrying only the id: the shadow keeps its last body and e-mail
+    bare: bool  # a delete carrying only the id: the shadow keeps its last body, e-mail and reference
+    ref: str = ""  # the key of the record this one belongs to (a line item's deal), "" when none: indexed
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,36 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Wait:
+    """A key waiting for another: what it waits on, why, since when, and how often it was found still waiting."""
+
+    on: str
+    reason: str
+    since: float
+    checks: int
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingKey:
+    """A waiting key of one destination (for status)."""
+
+    sink: str
+    key: str
+    wait: Wait
+    due_at: float | None  # when it is looked at again (None: no longer queued)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRow:
+    """Mapping drift: what the configuration names (`subject`) that no longer exists, found by `scope`."""
+
+    scope: str
+    subject: str
+    problem: str
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
 class PendingEvent:
     """One pending delivery: the stored change's seq and body, and when the store took it (its own clock)."""
 
@@ -85,6 +116,7 @@ class StoredWork:
     link: Link | None
     # Claimed before, since the key's last finishing outcome: a write may have landed whose outcome was lost.
     tried: bool
+    waiting: Wait | None = None  # what the key was waiting on when it was claimed
 
     @property
     def seqs(self) -> tuple[int, ...]:

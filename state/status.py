@@ -3,12 +3,16 @@ counts a run's report adds."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiosqlite
 
 from state.base import StoreBase, scalar
+from state.drift import read_drift
 from state.ingest import StreamPosition, position_of
+from state.rows import DriftRow, Wait, WaitingKey
+
+WAITS_SHOWN = 20  # waiting keys listed per destination (the oldest waits first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +28,8 @@ class SinkStatus:
     max_attempts: int
     paused: str | None
     paused_until: float | None
+    waiting: int = 0  # keys waiting on another key
+    waits: list[WaitingKey] = field(default_factory=list)  # the longest-waiting of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,7 @@ class StatusSnapshot:
     events: int
     quarantined: int
     sinks: list[SinkStatus]
+    drift: list[DriftRow] = field(default_factory=list)
 
 
 async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
@@ -48,11 +55,14 @@ async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
         "SELECT DISTINCT sink FROM outbox",
         "SELECT sink FROM sink_state",
         "SELECT DISTINCT sink FROM dead_letters",
+        "SELECT DISTINCT sink FROM waits",
     ):
         async with db.execute(sql) as cur:
             names.update([row[0] async for row in cur])
     sinks = [await _sink_status(db, name) for name in sorted(names)]
-    return StatusSnapshot(streams=streams, events=events, quarantined=quarantined, sinks=sinks)
+    return StatusSnapshot(
+        streams=streams, events=events, quarantined=quarantined, sinks=sinks, drift=await read_drift(db)
+    )
 
 
 async def _sink_status(db: aiosqlite.Connection, sink: str) -> SinkStatus:
@@ -72,6 +82,16 @@ async def _sink_status(db: aiosqlite.Connection, sink: str) -> SinkStatus:
     attempts = int(await scalar(db, "SELECT COALESCE(MAX(attempts), 0) FROM outbox WHERE sink = ?", (sink,)))
     async with db.execute("SELECT paused, paused_until FROM sink_state WHERE sink = ?", (sink,)) as cur:
         state = await cur.fetchone()
+    waiting = int(await scalar(db, "SELECT COUNT(*) FROM waits WHERE sink = ?", (sink,)))
+    async with db.execute(
+        "SELECT w.key, w.on_key, w.reason, w.since, w.checks, o.due_at FROM waits w LEFT JOIN outbox o"
+        " ON o.sink = w.sink AND o.key = w.key WHERE w.sink = ? ORDER BY w.since, w.key LIMIT ?",
+        (sink, WAITS_SHOWN),
+    ) as cur:
+        waits = [
+            WaitingKey(sink, str(key), Wait(str(on), str(reason), float(since), int(checks)), due)
+            async for key, on, reason, since, checks, due in cur
+        ]
     return SinkStatus(
         sink=sink,
         pending=pending,
@@ -84,6 +104,8 @@ async def _sink_status(db: aiosqlite.Connection, sink: str) -> SinkStatus:
         max_attempts=attempts,
         paused=state[0] if state else None,
         paused_until=state[1] if state else None,
+        waiting=waiting,
+        waits=waits,
     )
 
 

@@ -1,9 +1,10 @@
 """The store: one SQLite file holding positions, events, the shadow, deliveries, links and dead letters.
 
-`Store` gathers the parts: ingest (one transaction per page), the outbox (claims and outcomes, one transaction per
-batch), questions about records, repairs, status and reports, and upkeep. Both hot paths are set-based, so their
-cost barely depends on the page or batch size. The store speaks only its own vocabulary (state.rows,
-state.outcomes, state.keys): it never decodes a body and knows nothing of who routes what where.
+`Store` gathers the parts: ingest (one transaction per page), the outbox (claims and outcomes, waits, one
+transaction per batch), questions about records, repairs, status and reports, upkeep, and mapping drift. Both hot
+paths are set-based, so their cost barely depends on the page or batch size. The store speaks only its own
+vocabulary (state.rows, state.outcomes, state.keys): it never decodes a body and knows nothing of who routes what
+where.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from state.base import Clock
 from state.db import open_database
+from state.drift import Drift
 from state.ingest import TEMP_TABLES, Ingesting
 from state.outbox import Outbox
 from state.records import Records
@@ -22,7 +24,7 @@ from state.status import Reporting
 from state.upkeep import Upkeep
 
 
-class Store(Ingesting, Outbox, Records, Repair, Reporting, Upkeep):
+class Store(Ingesting, Outbox, Records, Repair, Reporting, Upkeep, Drift):
     """The durable state of one syncd instance."""
 
     @classmethod

@@ -20,6 +20,7 @@ from state import Store
 from syncd.asgi import make_server, serve_started
 from syncd.config import Config
 from syncd.dispatcher import Dispatcher
+from syncd.drift import SELL_SCOPE, drift_lines, references, sell_drift
 from syncd.health import health_app
 from syncd.ledger import Ledger
 from syncd.logs import get_logger
@@ -73,6 +74,7 @@ class Daemon:
         self.runtime = runtime
         writers = []
         try:
+            await ledger.fill_references()
             for sink in sinks:
                 limiter = Limiter(sink.name, sink.rate, reserve=sink.concurrency)
                 writer = build_writer(
@@ -192,22 +194,21 @@ class Daemon:
             await anyio.sleep(min(interval, 5.0))
 
     async def _watch_drift(self, runtime: Runtime, ledger: Ledger) -> None:
-        """Mapping drift: a mapped Sell custom field that Sell no longer defines (renamed or deleted)."""
+        """Mapping drift: what the configuration names in Sell that Sell no longer defines (a custom field or stage
+        renamed or deleted) is recorded in the store, beside what the writers found in their destinations; each
+        drift is logged when found and when resolved, and all of it makes readiness degraded."""
+        refs = references(self.config)
         while True:
-            names = await ledger.custom_field_names()
-            drift = []
-            if names is not None:
-                for sink in self.config.enabled_sinks():
-                    for row in sink.mapping:
-                        if row.custom_name is not None and row.custom_name not in names:
-                            problem = f"{row.config_key}: Sell no longer defines custom field {row.custom_name!r}"
-                            drift.append(problem)
-            if drift != runtime.drift:
-                for line in drift:
+            await ledger.set_drift(SELL_SCOPE, sell_drift(refs, await ledger.definitions()))
+            rows = await ledger.drift()
+            drift = drift_lines((row.scope, row.subject, row.problem) for row in rows)
+            for line in drift:
+                if line not in runtime.drift:
                     self._log.error("mapping_drift", problem=line)
-                if not drift and runtime.drift:
-                    self._log.info("mapping_drift_resolved")
-                runtime.drift = drift
+            for line in runtime.drift:
+                if line not in drift:
+                    self._log.info("mapping_drift_resolved", problem=line)
+            runtime.drift = drift
             await anyio.sleep(DRIFT_CHECK_SECONDS)
 
     async def _poll_all(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
@@ -237,12 +238,13 @@ class Daemon:
                 self._log.info("events_pruned", events=removed)
 
     async def _watch_idle(self, runtime: Runtime) -> None:
-        """--until-idle: stop once every stream is at the top (or cannot go on) and nothing is pending."""
+        """--until-idle: stop once every stream is at the top (or cannot go on) and nothing is pending but keys
+        blocked waiting on something no destination is about to do (reported by `syncd status`)."""
         while not self.stop_event.is_set():
             await anyio.sleep(0.05)
             pollers_done = all(p.state.at_top or p.state.finished for p in runtime.pollers)
             if not pollers_done or not all(d.idle for d in runtime.dispatchers):
                 continue
-            if await runtime.store.pending() == 0:
+            if await runtime.store.pending(blocked=False) == 0:
                 self._log.info("idle", action="stopping (--until-idle)")
                 self.stop()

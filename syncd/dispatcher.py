@@ -4,6 +4,9 @@
   batches in flight.
 - Turns each writer result into an outcome with the pure retry policy, and commits outcomes in batches (one
   transaction per batch; the committer gathers whatever finished while the previous commit ran).
+- A key the writer finds waiting on another (a deal whose contact is not in the destination yet) is committed as
+  `Waiting`, looked at again after a growing recheck delay, or at once when the store releases it (the awaited
+  key's outcome is committed); it is reported when it starts waiting, never failed.
 - Pauses the whole destination instead of letting every key fail on its own: on 401/403 ("auth": re-probed with
   backoff, nothing dead-lettered), on a throttle (the shared limiter holds every caller until the reset), and after
   several transient failures in a row ("unavailable": a circuit breaker that then lets one probe key through).
@@ -27,9 +30,9 @@ from syncd.config import SinkConfig
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
-from syncd.retry import GiveUp, PauseDestination, RetryAt, RetryPolicy
+from syncd.retry import GiveUp, PauseDestination, RecheckPolicy, RetryAt, RetryPolicy
 from syncd.sinks.base import Writer
-from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released, Result, Retry, Skipped
+from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released, Result, Retry, Skipped, Waiting
 
 Clock = Callable[[], float]
 BREAKER_THRESHOLD = 3  # transient failures in a row, with no success between, that pause the destination
@@ -93,6 +96,7 @@ class Dispatcher:
         self.sink = writer.name
         self.policy = RetryPolicy(base=1.0, cap=config.max_backoff, max_attempts=config.max_attempts)
         self.probe_policy = RetryPolicy(base=1.0, cap=config.max_backoff)
+        self.recheck = RecheckPolicy()
         self.state = SinkState(self.sink)
         self._clock = clock
         self._rng = rng or random.Random()
@@ -193,11 +197,15 @@ class Dispatcher:
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
                 await self.store.commit(self.sink, batch)
+                if any(isinstance(o, Done | Skipped | Dead) for o in batch):
+                    self.wake()  # keys waiting on a finished key are due now
 
     # -----------------------------------------------------------------------------------------------------------
 
     async def _decide(self, work: KeyWork, result: Result, duration_ms: float) -> Outcome:
         log = self._log.bind(key=work.key, seq=work.seqs[-1] if work.seqs else None)
+        if isinstance(result, Waiting):
+            return self._waiting(work, result, log)
         if not isinstance(result, Failed):
             await self._succeeded()
             self._log_outcome(result, log, duration_ms)
@@ -238,6 +246,19 @@ class Dispatcher:
         )
         self.state.count("retried")
         return Retry(work.key, self._clock() + decision.delay, error.message, error.http_status)
+
+    def _waiting(self, work: KeyWork, waiting: Waiting, log: FilteringBoundLogger) -> Waiting:
+        """A key waiting on another: due again after the recheck delay (unless released first); reported at info
+        when it starts waiting on that key, at debug while it still waits."""
+        before = work.waiting
+        checks = before.checks + 1 if before is not None and before.on == waiting.on else 1
+        delay = self.recheck.delay(checks)
+        self.state.count("waiting")
+        report = log.info if checks == 1 else log.debug
+        report("delivery_waiting", on=waiting.on, reason=waiting.reason, checks=checks, recheck_in_s=delay)
+        if waiting.at is not None:
+            return waiting
+        return Waiting(waiting.key, waiting.on, waiting.reason, self._clock() + delay)
 
     def _log_outcome(self, outcome: Outcome, bound: FilteringBoundLogger, duration_ms: float) -> None:
         match outcome:

@@ -5,15 +5,16 @@ decoded records.
 pure functions of syncd.stored), the SQL there. It is what the pollers (`PollStore`), the dispatchers
 (`DispatchStore`) and the writers (`syncd.sinks.base.Lookups`) are given.
 
-Text the daemon stores (an outcome's error, reason, request or detail, a pause or stop reason, a quarantine reason)
-passes the ledger's redactor first: commands that read the store resolve no secrets, so the file must hold none.
+Text the daemon stores (an outcome's error, reason, request or detail, a pause or stop reason, a quarantine reason,
+mapping drift) passes the ledger's redactor first: commands that read the store resolve no secrets, so the file
+must hold none.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -23,7 +24,9 @@ from state import (
     Dead,
     Deferred,
     Done,
+    DriftRow,
     IngestResult,
+    Link,
     Outcome,
     Quarantined,
     Replayed,
@@ -31,11 +34,23 @@ from state import (
     Skipped,
     Store,
     StreamPosition,
+    Waiting,
 )
 from state.base import Clock
+from state.keys import split_key
+from syncd.drift import Definitions
 from syncd.events import PERSON_KINDS, ChangeEvent
 from syncd.redact import NOTHING, Redactor
-from syncd.stored import custom_field_names, key_work, page_rows, replay_key, shadow_of
+from syncd.stored import (
+    custom_field_names,
+    key_work,
+    live_stages,
+    needs_stored_ref,
+    page_rows,
+    record_reference,
+    replay_key,
+    shadow_of,
+)
 from syncd.work import KeyWork, Shadow
 
 # The kinds a destination contact may be written from: who counts as another live person behind it.
@@ -60,8 +75,21 @@ class Ledger:
         redact: Redactor = NOTHING,
     ) -> Ledger:
         """Open the store at `path`; `sinks` are the enabled destinations (each page is routed to them); every
-        text it stores passes `redact`."""
-        return cls(await Store.open(path, sinks=sinks, clock=clock, readonly=readonly), redact=redact)
+        text it stores passes `redact`. Opened for writing, the references of records stored by an older version
+        are filled in first."""
+        ledger = cls(await Store.open(path, sinks=sinks, clock=clock, readonly=readonly), redact=redact)
+        if not readonly:
+            await ledger.fill_references()
+        return ledger
+
+    async def fill_references(self, chunk: int = 500) -> int:
+        """Compute the reference (the record it belongs to) of every stored record that has none yet (stored by
+        an older version); how many were filled in."""
+        filled = 0
+        while rows := await self.store.unreferenced(chunk):
+            await self.store.set_references([(row.kind, row.record_id, record_reference(row)) for row in rows])
+            filled += len(rows)
+        return filled
 
     async def close(self) -> None:
         await self.store.close()
@@ -92,8 +120,11 @@ class Ledger:
         quarantined: Sequence[Quarantined] = (),
     ) -> IngestResult:
         """Store one Firehose page in ONE transaction, with a pending delivery for every enabled destination that
-        routes each new event."""
-        rows = page_rows(events, self.store.sinks)
+        routes each new event (a change that does not say what its record belongs to is routed by what the shadow
+        kept)."""
+        asked = [(e.kind, e.record_id) for e in events if needs_stored_ref(e)]
+        stored = await self.store.references(asked) if asked else {}
+        rows = page_rows(events, self.store.sinks, stored)
         clean = [Quarantined(self.redact(q.reason), q.raw) for q in quarantined]
         return await self.store.ingest(
             stream, rows.events, rows.routes, position=position, at_top=at_top, quarantined=clean
@@ -102,8 +133,8 @@ class Ledger:
     async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
         await self.store.mark_stream(stream, expired=expired, stopped=self.redact.optional(stopped))
 
-    async def pending(self, sink: str | None = None) -> int:
-        return await self.store.pending(sink)
+    async def pending(self, sink: str | None = None, *, blocked: bool = True) -> int:
+        return await self.store.pending(sink, blocked=blocked)
 
     # -----------------------------------------------------------------------------------------------------------
     # dispatchers
@@ -138,12 +169,39 @@ class Ledger:
     async def streams_caught_up_since(self, streams: Iterable[str], since: float) -> bool:
         return await self.store.streams_caught_up_since(streams, since)
 
+    async def link(self, sink: str, key: str) -> Link | None:
+        """What `sink` holds of the record `key` names (None when it holds nothing: not written there yet)."""
+        return await self.store.link(sink, *split_key(key))
+
+    async def belonging_to(self, kind: str, keys: Sequence[str]) -> list[Shadow]:
+        """The stored records of `kind` that belong to one of `keys` (a deal's orders, line items and notes),
+        deleted ones included, by id; found through the shadow's reference index."""
+        return [shadow_of(row) for row in await self.store.referring(kind, keys)]
+
+    async def report_drift(self, scope: str, subject: str, problem: str | None) -> None:
+        """Mapping drift `scope` (a destination) found about `subject` (None: it is fine again)."""
+        await self.store.report_drift(scope, self.redact(subject), self.redact.optional(problem))
+
     # -----------------------------------------------------------------------------------------------------------
     # the daemon and the commands
+
+    async def set_drift(self, scope: str, problems: Mapping[str, str]) -> None:
+        """Everything `scope` finds drifted now (subject -> problem); the rest of its drift is resolved."""
+        await self.store.set_drift(scope, {self.redact(k): self.redact(v) for k, v in problems.items()})
+
+    async def drift(self) -> list[DriftRow]:
+        return await self.store.drift()
 
     async def custom_field_names(self) -> frozenset[str] | None:
         """Names of the Sell custom fields defined now (None when no definition has been read yet)."""
         return custom_field_names(await self.store.records_of_kind("custom_field"))
+
+    async def definitions(self) -> Definitions:
+        """What Sell defines now as far as the store knows: custom field names and live stages (for drift)."""
+        return Definitions(
+            custom_fields=await self.custom_field_names(),
+            stages=live_stages(await self.store.records_of_kind("stage")),
+        )
 
     async def replay(
         self, sink: str, *, since: datetime | None = None, record: tuple[str, int] | None = None
@@ -164,7 +222,7 @@ def redacted(outcome: Outcome, redact: Redactor) -> Outcome:
             return dataclasses.replace(outcome, reason=redact(outcome.reason))
         case Retry():
             return dataclasses.replace(outcome, error=redact(outcome.error))
-        case Deferred():
+        case Deferred() | Waiting():
             return dataclasses.replace(outcome, reason=redact(outcome.reason))
         case Dead():
             return dataclasses.replace(outcome, reason=redact(outcome.reason), request=redact.optional(outcome.request))

@@ -66,3 +66,18 @@ class RetryPolicy:
             # Honour the server's wait, plus a little jitter so a crowd of keys does not return in one instant.
             delay = error.retry_after + rng.uniform(0.0, min(1.0, 0.1 * error.retry_after))
         return RetryAt(delay)
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckPolicy:
+    """How soon a key waiting on another is looked at again when nothing releases it earlier: `base` × 2^(checks-1)
+    capped at `cap` (no jitter: a release, not this timer, is what normally wakes a waiting key). The timer only
+    covers what no release reports (a contact written by someone else, a clock step)."""
+
+    base: float = 5.0
+    cap: float = 300.0
+
+    def delay(self, checks: int) -> float:
+        """Seconds until the next look after the key was found waiting `checks` times in a row (≥ 1)."""
+        exponent = min(max(checks, 1) - 1, 62)
+        return float(min(self.cap, self.base * (2**exponent)))

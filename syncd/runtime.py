@@ -25,7 +25,7 @@ class Runtime:
     limiters: list[Limiter] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     stopping: bool = False
-    drift: list[str] = field(default_factory=list)  # mapped Sell custom fields that no longer exist
+    drift: list[str] = field(default_factory=list)  # mapping drift, one line each (as the store records it)
     health_url: str | None = None
     backlog: Backlog | None = None
     redact: Redactor = NOTHING  # what health answers pass through (error texts may quote an API's echo)

@@ -6,12 +6,12 @@ The store never decodes a body and never routes; these functions are where syncd
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from state.rows import EventRow, RecordRow, Route, StoredWork
-from syncd.events import ChangeEvent, CustomField, decode_event, decode_record, email_of, encode
-from syncd.routing import route
+from syncd.events import ChangeEvent, CustomField, Stage, decode_event, decode_record, email_of, encode
+from syncd.routing import REFERRING_KINDS, reference, route
 from syncd.work import Delivery, KeyWork, Shadow
 
 
@@ -24,7 +24,8 @@ class PageRows:
 
 
 def event_row(event: ChangeEvent) -> EventRow:
-    """The row the store keeps for `event`: its identity, both bodies, and what the shadow needs."""
+    """The row the store keeps for `event`: its identity, both bodies, and what the shadow indexes (the e-mail, and
+    the key of the record it belongs to)."""
     record = event.record
     deleted = event.action == "deleted"
     return EventRow(
@@ -39,19 +40,37 @@ def event_row(event: ChangeEvent) -> EventRow:
         email=email_of(record),
         deleted=deleted,
         bare=deleted and record == type(record)(id=record.id),
+        ref=reference(record),
     )
 
 
-def page_rows(events: Sequence[ChangeEvent], sinks: Iterable[str]) -> PageRows:
-    """The rows of one page, and for each event a route to every destination in `sinks` that takes it."""
+def page_rows(
+    events: Sequence[ChangeEvent], sinks: Iterable[str], stored_refs: Mapping[tuple[str, int], str] | None = None
+) -> PageRows:
+    """The rows of one page, and for each event a route to every destination in `sinks` that takes it;
+    `stored_refs` are the references the shadow holds for records whose changes do not carry them (bare deletes,
+    see `needs_stored_ref`)."""
     names = tuple(sinks)
+    known = stored_refs or {}
     routes = []
     for pos, event in enumerate(events):
+        stored = known.get((event.kind, event.record_id), "")
         for sink in names:
-            key = route(sink, event)
+            key = route(sink, event, stored)
             if key is not None:
                 routes.append(Route(pos, sink, key))
     return PageRows(tuple(event_row(e) for e in events), tuple(routes))
+
+
+def needs_stored_ref(event: ChangeEvent) -> bool:
+    """Whether routing `event` may need the reference its record's shadow holds: a change whose record carries
+    none (a delete with only the id)."""
+    return event.kind in REFERRING_KINDS and not reference(event.record)
+
+
+def record_reference(row: RecordRow) -> str:
+    """The reference of a stored record (for records stored before references were kept)."""
+    return reference(decode_record(row.body))
 
 
 def shadow_of(row: RecordRow) -> Shadow:
@@ -69,6 +88,7 @@ def key_work(stored: StoredWork) -> KeyWork:
         shadow=shadow_of(stored.record) if stored.record is not None else None,
         link=stored.link,
         tried=stored.tried,
+        waiting=stored.waiting,
     )
 
 
@@ -83,6 +103,18 @@ def custom_field_names(rows: Sequence[RecordRow]) -> frozenset[str] | None:
         if not row.deleted and isinstance(record, CustomField) and record.name:
             names.add(record.name)
     return frozenset(names)
+
+
+def live_stages(rows: Sequence[RecordRow]) -> dict[int, Stage] | None:
+    """The live stages the `stage` rows hold, by id (None when there are no rows: no stage has been read yet)."""
+    if not rows:
+        return None
+    stages = {}
+    for row in rows:
+        record = decode_record(row.body)
+        if not row.deleted and isinstance(record, Stage):
+            stages[record.id] = record
+    return stages
 
 
 def replay_key(sink: str, body: bytes) -> str | None:

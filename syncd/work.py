@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from state.keys import record_key, split_key
-from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped
-from state.rows import Link
+from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped, Waiting
+from state.rows import Link, Wait
 from syncd.errors import CallError
 from syncd.events import AnyRecord, ChangeEvent
 
@@ -28,6 +28,8 @@ __all__ = [
     "Retry",
     "Shadow",
     "Skipped",
+    "Wait",
+    "Waiting",
     "record_key",
     "split_key",
 ]
@@ -66,6 +68,7 @@ class KeyWork:
     # Handed to a writer before, since the key's last finishing outcome: a write may have landed whose outcome was
     # lost. A key on its first claim has left nothing behind.
     tried: bool = True
+    waiting: Wait | None = None  # what the key was waiting on when it was claimed (a writer's earlier Waiting)
 
     @property
     def seqs(self) -> tuple[int, ...]:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from state import DriftRow
 from syncd.commands import EX_CONFIG, Command, load_config
 from syncd.config import Config, OntraportConfig, SalesmanagoConfig
+from syncd.drift import SELL_SCOPE, Definitions, references, sell_drift
 from syncd.errors import CallError, DestinationError
 from syncd.ratelimit import Limiter
 from syncd.redact import Redactor
@@ -103,25 +105,37 @@ async def _check_sink(
         await writer.aclose()
 
 
-async def _custom_field_names(config: Config) -> frozenset[str] | None:
-    """The Sell custom field names the store knows (None without a store or without definitions)."""
+async def _stored(config: Config) -> tuple[Definitions, list[DriftRow]]:
+    """What the store knows of Sell's definitions, and the drift the daemon's writers recorded (nothing without a
+    store)."""
     from syncd.ledger import Ledger
 
     if not await anyio.Path(config.state.path).exists():
-        return None
+        return Definitions(), []
     async with await Ledger.open(config.state.path, readonly=True) as ledger:
-        return await ledger.custom_field_names()
+        return await ledger.definitions(), [row for row in await ledger.drift() if row.scope != SELL_SCOPE]
+
+
+def drift_problems(config: Config, known: Definitions, recorded: list[DriftRow]) -> list[MappingProblem]:
+    """Drift as mapping problems: stages the configuration names that Sell no longer has (custom fields are
+    checked with each destination's mapping), and what the daemon's writers found gone in their destinations."""
+    stages = [ref for ref in references(config) if ref.kind == "stage"]
+    problems = [MappingProblem(key, problem) for key, problem in sell_drift(stages, known).items()]
+    problems += [MappingProblem(f"{row.scope}: {row.subject}", row.problem) for row in recorded]
+    return problems
 
 
 def run(args: argparse.Namespace) -> int:
     """`syncd check`: exit 0 when every check passes, 1 when a credential is refused or an API cannot be reached,
-    78 when the field mapping does not fit."""
+    78 when the field mapping does not fit (mapping drift included)."""
 
     config = load_config(args)
     redact = Redactor(config.secret_values())  # an API may echo a credential back in the error it answers
 
     async def checked() -> int:
-        report = await check(config, custom_names=await _custom_field_names(config))
+        known, recorded = await _stored(config)
+        report = await check(config, custom_names=known.custom_fields)
+        report.problems += drift_problems(config, known, recorded)
         for line in report.lines:
             print(redact(line))
         for line in report.unreachable:

@@ -12,6 +12,7 @@ import anyio
 
 from state import StatusSnapshot
 from syncd.commands import Command, load_config
+from syncd.drift import drift_lines
 
 RETENTION_HOURS = 72.0  # Sell keeps Firehose history this long
 
@@ -47,12 +48,28 @@ def as_dict(snapshot: StatusSnapshot, *, now: float, runtime: dict[str, Any] | N
             "max_attempts": k.max_attempts,
             "paused": k.paused,
             "paused_until": _iso(k.paused_until),
+            "waiting": k.waiting,
+            "waits": [
+                {
+                    "key": w.key,
+                    "on": w.wait.on,
+                    "reason": w.wait.reason,
+                    "waiting_s": round(max(0.0, now - w.wait.since), 1),
+                    "checks": w.wait.checks,
+                    "next_check": _iso(w.due_at),
+                }
+                for w in k.waits
+            ],
         }
     result: dict[str, Any] = {
         "streams": streams,
         "events": snapshot.events,
         "quarantined": snapshot.quarantined,
         "sinks": sinks,
+        "drift": [
+            {"scope": d.scope, "subject": d.subject, "problem": d.problem, "since": _iso(d.since)}
+            for d in snapshot.drift
+        ],
     }
     if runtime:
         result["runtime"] = runtime
@@ -86,15 +103,26 @@ def render_table(data: dict[str, Any]) -> str:
     if not data["streams"]:
         lines.append("(no stream has been read yet)")
     lines.append("")
-    lines.append(f"{'DESTINATION':<14}{'PENDING':>9}{'OLDEST':>9}{'DONE':>9}{'SKIPPED':>9}{'DEAD':>7}  STATE")
+    lines.append(
+        f"{'DESTINATION':<14}{'PENDING':>9}{'OLDEST':>9}{'DONE':>9}{'SKIPPED':>9}{'DEAD':>7}{'WAITING':>9}  STATE"
+    )
     for name, k in data["sinks"].items():
         state = f"PAUSED: {k['paused']}" if k["paused"] else "ok"
         lines.append(
             f"{name:<14}{k['pending']:>9}{_age(k['oldest_pending_age_s']):>9}{k['done']:>9}{k['skipped']:>9}"
-            f"{k['dead']:>7}  {state}"
+            f"{k['dead']:>7}{k['waiting']:>9}  {state}"
         )
     if not data["sinks"]:
         lines.append("(no destination has received anything yet)")
+    waits = [(name, w) for name, k in data["sinks"].items() for w in k["waits"]]
+    if waits:
+        lines += ["", "WAITING (longest first)"]
+        lines += [
+            f"{name}: {w['key']} waits on {w['on']} for {_age(w['waiting_s'])}: {w['reason']}" for name, w in waits
+        ]
+    if data.get("drift"):
+        lines += ["", "MAPPING DRIFT"]
+        lines += drift_lines((d["scope"], d["subject"], d["problem"]) for d in data["drift"])
     return "\n".join(lines)
 
 

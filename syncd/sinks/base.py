@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from syncd.events import Contact, Lead, Source, source_kind
-from syncd.work import KeyWork, Result, Shadow
+from syncd.work import KeyWork, Link, Result, Shadow
 
 
 class Lookups(Protocol):
-    """Read-only questions a writer may ask the store (syncd.ledger.Ledger answers them from the store)."""
+    """Questions a writer may ask the store (syncd.ledger.Ledger answers them from the store), and the mapping
+    drift it may report there."""
 
     async def live_peers(
         self, sink: str, kind: str, record_id: int, *, email: str, remote_id: str | None
@@ -19,7 +20,21 @@ class Lookups(Protocol):
 
     async def streams_caught_up_since(self, streams: Iterable[str], since: float) -> bool: ...
 
-    async def shadow(self, kind: str, record_id: int) -> Shadow | None: ...
+    async def shadow(self, kind: str, record_id: int) -> Shadow | None:
+        """The last known state of a Sell record (None when never seen)."""
+        ...
+
+    async def link(self, sink: str, key: str) -> Link | None:
+        """What `sink` holds of the record `key` names (None: not written there)."""
+        ...
+
+    async def belonging_to(self, kind: str, keys: Sequence[str]) -> list[Shadow]:
+        """The records of `kind` that belong to one of `keys` (a deal's orders and line items), deleted included."""
+        ...
+
+    async def report_drift(self, scope: str, subject: str, problem: str | None) -> None:
+        """Mapping drift `scope` (the writer's destination) found about `subject`; None: fine again."""
+        ...
 
 
 async def organisation_name(lookups: Lookups, record: Lead | Contact) -> str | None:
@@ -94,4 +109,13 @@ class NoLookups:
         return False
 
     async def shadow(self, kind: str, record_id: int) -> Shadow | None:
+        return None
+
+    async def link(self, sink: str, key: str) -> Link | None:
+        return None
+
+    async def belonging_to(self, kind: str, keys: Sequence[str]) -> list[Shadow]:
+        return []
+
+    async def report_drift(self, scope: str, subject: str, problem: str | None) -> None:
         return None

@@ -29,6 +29,8 @@ from syncd.work import (
     Result,
     Retry,
     Skipped,
+    Wait,
+    Waiting,
     split_key,
 )
 from tests.factories import event
@@ -56,6 +58,7 @@ class FakeQueue:
         self.claims: list[tuple[int, list[str]]] = []  # (limit, keys) of every claim that found keys
         self.committed: list[Outcome] = []
         self.sink_states: list[tuple[str | None, float | None]] = []
+        self.waits: dict[str, Wait] = {}  # key -> what it waits on
 
     async def claim(self, sink: str, limit: int) -> list[str]:
         keys = [key for key, at in self.due.items() if at <= self.clock()][:limit]
@@ -73,7 +76,8 @@ class FakeQueue:
         for key in keys:
             kind, record_id = split_key(key)
             delivery = Delivery(record_id, event(kind, record_id, 1, "created", email=f"{record_id}@x.org"))
-            works.append(KeyWork(sink, key, self.attempts.get(key, self.first_attempts), (delivery,), None, None))
+            attempts = self.attempts.get(key, self.first_attempts)
+            works.append(KeyWork(sink, key, attempts, (delivery,), None, None, waiting=self.waits.get(key)))
         return works
 
     async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
@@ -85,10 +89,18 @@ class FakeQueue:
                     self.due[outcome.key] = outcome.at
                 case Deferred():
                     self.due[outcome.key] = outcome.at
+                case Waiting():
+                    before = self.waits.get(outcome.key)
+                    checks = before.checks + 1 if before is not None and before.on == outcome.on else 1
+                    self.waits[outcome.key] = Wait(outcome.on, outcome.reason, self.clock(), checks)
+                    self.due[outcome.key] = outcome.at if outcome.at is not None else self.clock() + 30
                 case Released():
                     self.due[outcome.key] = self.clock()
-                case _:
-                    pass
+                case Done() | Skipped() | Dead():
+                    self.waits.pop(outcome.key, None)
+                    for waiter, wait in self.waits.items():  # the store releases the keys waiting on it
+                        if wait.on == outcome.key and waiter in self.due:
+                            self.due[waiter] = self.clock()
 
     async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
         self.sink_states.append((paused, until))
@@ -200,6 +212,22 @@ async def running(d: Dispatcher) -> AsyncIterator[anyio.Event]:
             id="deferred",
         ),
         pytest.param(
+            lambda w: Waiting(w.key, "contact:2", "contact:2 is not there yet"),
+            0,
+            Waiting("lead:1", "contact:2", "contact:2 is not there yet", NOW + 5.0),
+            {"waiting": 1},
+            None,
+            id="waiting-rechecked-soon",
+        ),
+        pytest.param(
+            lambda w: Waiting(w.key, "contact:2", "not yet", NOW + 60),
+            3,
+            Waiting("lead:1", "contact:2", "not yet", NOW + 60),
+            {"waiting": 1},
+            None,
+            id="waiting-at-its-own-time-no-attempt",
+        ),
+        pytest.param(
             lambda w: Dead(w.key, w.seqs, "refused", 400),
             0,
             Dead("lead:1", (1,), "refused", 400),
@@ -268,6 +296,47 @@ async def test_each_writer_result_becomes_one_outcome(
     assert await d.process(["lead:1"]) == [expected]
     assert d.state.outcomes == counted
     assert d.state.pause_kind == pause_kind
+
+
+async def test_a_key_still_waiting_is_rechecked_later_and_reported_once() -> None:
+    """Found waiting on the same key again, a key is looked at after a doubling delay (capped), logged at info when
+    it starts waiting and at debug while it still waits; waiting on another key starts the delay afresh."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock)
+    on = {"key": "contact:2"}
+    d = dispatcher(FakeWriter(lambda w: Waiting(w.key, on["key"], "not yet")), store, clock)
+    delays, levels = [], []
+    with capture_logs() as logs:
+        for n in range(9):
+            if n == 8:
+                on["key"] = "stage:4"
+            outcome = (await d.process(["lead:1"]))[0]
+            assert isinstance(outcome, Waiting) and outcome.at is not None
+            delays.append(outcome.at - NOW)
+            await store.commit(SINK, [outcome])
+    levels = [(e["log_level"], e["checks"]) for e in logs if e["event"] == "delivery_waiting"]
+    assert delays == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 5.0]
+    assert levels == [("info", 1)] + [("debug", n) for n in range(2, 9)] + [("info", 1)]
+
+
+async def test_a_waiting_key_goes_out_as_soon_as_the_key_it_waits_on_is_written() -> None:
+    """A key waiting on a contact is delivered right after the contact's outcome is committed, without any
+    recheck delay passing (the clock never moves), and the contact is written once."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, ["lead:1", "contact:2"])
+    written: list[str] = []
+
+    def answer(work: KeyWork) -> Result:
+        if work.key == "lead:1" and "contact:2" not in written:
+            return Waiting(work.key, "contact:2", "contact:2 is not in the destination yet")
+        written.append(work.key)
+        return done(work)
+
+    d = dispatcher(FakeWriter(answer), store, clock, concurrency=1)
+    async with running(d):
+        await until(lambda: written == ["contact:2", "lead:1"], what="the waiting key after its contact")
+    assert [type(o).__name__ for o in store.outcomes("lead:1")] == ["Waiting", "Done"]
+    assert store.waits == {}
 
 
 async def test_giving_up_after_max_attempts_dead_letters_the_key() -> None:
