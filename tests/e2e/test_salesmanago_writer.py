@@ -208,8 +208,39 @@ async def test_create_then_update_writes_the_same_contact(h: Harness, sm: Sandbo
     stored = sm.contacts()[ADA]
     assert stored["properties"]["title"] == "Countess"
     assert stored["tags"] == ["ZENDESK_SELL", "LEAD"]  # "vip" removed in Sell: syncd wrote it, so it goes
-    assert stored["address"] == {"streetAddress": "", "zipCode": "", "city": "", "country": ""}
+    # The address cleared in Sell is not sent blank (what SALESmanago does with "" is unconfirmed): it stays.
+    assert stored["address"] == {"streetAddress": "12 Byron St", "zipCode": "N1 9GU", "city": "London", "country": "GB"}
     assert sm.sandbox.state()["writes_per_email"] == {ADA: 2}
+
+
+FULL_LEAD: dict[str, Any] = {
+    "email": ADA, "first_name": "Ada", "last_name": "Lovelace", "phone": "+44 1", "fax": "+44 2",
+    "organization_name": "Analytical Engines", "title": "Countess", "address": ADDRESS,
+}  # fmt: skip
+CLEARED: dict[str, Any] = {"phone": "", "fax": "", "organization_name": "", "title": "", "address": None}
+
+
+@pytest.mark.parametrize("reading", ["clear", "ignore", "refuse"])
+async def test_no_value_is_sent_blank_so_every_blank_reading_gives_the_same_contact(
+    h: Harness, sm: Sandbox, reading: str
+) -> None:
+    """Whatever SALESmanago does with "" (clear it, ignore it, or refuse the upsert: blank_strings), a sparse
+    record is written and an update that clears fields in Sell writes the rest; the cleared fields keep their last
+    value, the same under every reading, because no blank value is ever sent."""
+    sm.control("behaviour", {"blank_strings": reading})
+    sparse = await h.once(lead(2, 1, "created", email="bob@example.org"))
+    assert isinstance(sparse, Done)
+    assert sm.contacts()["bob@example.org"]["state"] == "PROSPECT"
+    assert isinstance(await h.once(lead(1, 1, "created", **FULL_LEAD)), Done)
+    updated = await h.once(lead(1, 2, **{**FULL_LEAD, **CLEARED, "first_name": "Augusta"}))
+    assert isinstance(updated, Done)
+    stored = sm.contacts()[ADA]
+    assert stored["name"] == "Augusta Lovelace"
+    assert (stored["phone"], stored["fax"], stored["company"], stored["province"]) == (
+        "+44 1", "+44 2", "Analytical Engines", "London",
+    )  # fmt: skip
+    assert stored["address"] == {"streetAddress": "12 Byron St", "zipCode": "N1 9GU", "city": "London", "country": "GB"}
+    assert stored["properties"] == {"title": "Countess"}
 
 
 async def test_unchanged_record_is_skipped_without_a_call(h: Harness, sm: Sandbox) -> None:
@@ -273,6 +304,24 @@ async def test_bad_item_in_a_batch_fails_alone(h: Harness, sm: Sandbox, reading:
     assert sm.calls("contact/batchupsert") == batch_calls
 
 
+async def test_every_batch_item_carries_the_owner(h: Harness, sm: Sandbox) -> None:
+    """Each upsertDetails item carries the owner as well as the call (as SALESmanago's own library sends it): a
+    batch is written where items without their own owner are refused (item_owner_missing = refuse), and a dead
+    letter's request shows the item as sent."""
+    sm.control("behaviour", {"item_owner_missing": "refuse"})
+    sm.control("rules", {"reject_emails": ["bad@example.org"]})
+    emails = {1: "p1@example.org", 2: "p2@example.org", 3: "bad@example.org"}
+    await h.ingest(*(lead(n, 1, "created", email=email) for n, email in emails.items()))
+    results = await h.run()
+    assert isinstance(results["lead:1"], Done) and isinstance(results["lead:2"], Done)
+    assert sm.calls("contact/upsert") == 0
+    assert {email: c["owner"] for email, c in sm.contacts().items()} == dict.fromkeys(
+        ("p1@example.org", "p2@example.org"), OWNER
+    )
+    [item] = secret_free(failed(results["lead:3"]).request)["body"]["upsertDetails"]
+    assert item["owner"] == OWNER
+
+
 async def test_batch_refused_without_naming_items_is_isolated(h: Harness, sm: Sandbox) -> None:
     """A batch refused as a whole (HTTP 400, no item named) is retried one by one; the good records are written."""
     sm.fault(path="/api/contact/batchupsert", status=400, times=1, body='{"success": false, "message": ["Bad"]}')
@@ -304,7 +353,7 @@ async def test_contract_example_lead_lands_as_the_example_describes(store: Ledge
     assert {key: stored[key] for key in ("name", "phone", "fax", "company", "state", "externalId")} == {
         "name": "Ada Lovelace",
         "phone": "+44 20 7946 0000",
-        "fax": "",
+        "fax": None,  # never set: the example's blank fax is not sent
         "company": "Analytical Engines Ltd",
         "state": "PROSPECT",
         "externalId": "sell-lead-9001",
@@ -404,15 +453,47 @@ async def test_delete_deletes_the_contact(h: Harness, sm: Sandbox) -> None:
     assert sm.calls("contact/delete") == 1
 
 
-async def test_delete_of_an_unknown_email_counts_as_done(h: Harness, sm: Sandbox) -> None:
-    """A delete SALESmanago answers 'Contact not found' for is already done."""
+@pytest.mark.parametrize(
+    ("reading", "detail"),
+    [("not_found", "already absent"), ("not_exist", "already absent"), ("unknown", "already absent"),
+     ("success", "deleted")],
+)  # fmt: skip
+async def test_delete_of_an_unknown_email_counts_as_done(h: Harness, sm: Sandbox, reading: str, detail: str) -> None:
+    """A delete of an e-mail SALESmanago does not hold is done under every reading of its unknown-contact answer
+    ("Contact not found", "... does not exist", "Unknown contact", or success): contact/basic decides, never the
+    message's text."""
+    sm.control("behaviour", {"delete_unknown": reading})
     await h.ingest(lead(1, 1, "created", email=ADA))
     await h.settle("lead:1")
     result = await h.once(lead(1, 2, "deleted"))
     assert isinstance(result, Done)
-    assert result.detail == "already absent"
+    assert result.detail == detail
     assert sm.calls("contact/delete") == 1
     assert sm.contacts() == {}
+
+
+async def test_a_refused_delete_of_a_contact_that_exists_is_an_error_whatever_it_says(h: Harness, sm: Sandbox) -> None:
+    """A refusal that reads like "not found" while contact/basic still shows the contact is not taken as done:
+    the key fails (and is retried or dead-lettered) instead of leaving the contact behind unnoticed."""
+    await h.once(lead(1, 1, "created", email=ADA))
+    refusal = '{"success": false, "message": ["Contact not found: ada@example.org"]}'
+    sm.fault(path="/api/contact/delete", status=200, body=refusal, times=1)
+    error = failed(await h.once(lead(1, 2, "deleted")))
+    assert isinstance(error, PermanentError)
+    assert ADA not in error.message
+    assert sm.contacts()[ADA]["deleted"] is False
+    assert sm.calls("contact/basic") == 1  # the refusal was the fault's: the app never saw the delete
+
+
+@pytest.mark.parametrize("reading", ["null", "absent", "true", "string"])
+async def test_delete_is_done_whatever_result_it_answers(h: Harness, sm: Sandbox, reading: str) -> None:
+    """contact/delete answers result null in live tests (absent, true or "deleted" under other readings): a
+    success is a delete whatever its result says."""
+    sm.control("behaviour", {"delete_result": reading})
+    await h.once(lead(1, 1, "created", email=ADA))
+    result = await h.once(lead(1, 2, "deleted"))
+    assert isinstance(result, Done) and result.detail == "deleted"
+    assert sm.contacts()[ADA]["deleted"] is True
 
 
 async def test_delete_as_tag(store: Ledger, sm: Sandbox) -> None:

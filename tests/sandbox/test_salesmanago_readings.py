@@ -237,3 +237,16 @@ def test_item_owner_refusal_under_the_partial_reading_spares_the_others(sm: SmAp
     assert list(reply["contactIds"]) == ["n0@example.org", "n2@example.org"]
     assert len(reply["message"]) == 1
     assert reply["message"][0].startswith("upsertDetails[1] n1@example.org:")
+
+
+@pytest.mark.parametrize(("reading", "success"), [("call", True), ("refuse", False)])
+def test_item_without_an_owner_of_its_own(sm: SmApi, reading: str, success: bool) -> None:
+    """item_owner_missing: an item without its own owner is the call's (default), or refused naming the owner."""
+    sm.control("behaviour", {"item_owner_missing": reading})
+    reply = sm.call("contact/batchupsert", upsertDetails=owner_items(OWNER, None))
+    assert reply["success"] is success
+    if success:
+        assert owners_of(sm) == dict.fromkeys(("n0@example.org", "n1@example.org"), OWNER)
+    else:
+        assert reply["message"] == ["upsertDetails[1] n1@example.org: owner is required in every upsertDetails item"]
+        assert sm.state()["contacts"] == 0

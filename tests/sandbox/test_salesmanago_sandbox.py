@@ -644,7 +644,8 @@ def test_bad_behaviour_knobs_are_400(sm: SmApi, knobs: dict[str, Any]) -> None:
 def test_behaviour_defaults(sm: SmApi) -> None:
     """The readings a fresh simulator starts with."""
     assert sm.control("behaviour").json() == {
-        "batch_invalid": "reject_all", "item_owner": "refuse", "blank_strings": "clear", "delete_result": "null",
+        "batch_invalid": "reject_all", "item_owner": "refuse", "item_owner_missing": "call", "blank_strings": "clear",
+        "delete_result": "null",
         "delete_unknown": "not_found", "location_rule": "length", "value_decimals": "refuse",
         "delete_external_id": "all", "list_event_id": "eventId", "throttle": "429", "rate": None,
     }  # fmt: skip

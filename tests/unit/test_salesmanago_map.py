@@ -79,17 +79,17 @@ def dig(item: dict[str, Any], path: str) -> Any:
         (lead(last_name="Lovelace"), "", "contact.name", "Lovelace"),
         (lead(organization_name="Analytical Engines"), "", "contact.name", "Analytical Engines"),
         (contact(is_organization=True, name="Analytical Engines"), "", "contact.name", "Analytical Engines"),
-        (contact(), "Some Org", "contact.name", ""),
+        (contact(), "Some Org", "contact.name", NO_VALUE),
         # phone, fax
         (lead(phone="+44 1", mobile="+44 2"), "", "contact.phone", "+44 1"),
         (lead(mobile="+44 2"), "", "contact.phone", "+44 2"),
-        (lead(), "", "contact.phone", ""),
+        (lead(), "", "contact.phone", NO_VALUE),
         (lead(fax="+44 3"), "", "contact.fax", "+44 3"),
-        (lead(), "", "contact.fax", ""),
+        (lead(), "", "contact.fax", NO_VALUE),
         # company
         (lead(organization_name="Analytical Engines Ltd"), "", "contact.company", "Analytical Engines Ltd"),
         (contact(organization_id=77), "Analytical Engines Ltd", "contact.company", "Analytical Engines Ltd"),
-        (contact(), "", "contact.company", ""),
+        (contact(), "", "contact.company", NO_VALUE),
         # state
         (lead(status="Working"), "", "contact.state", "PROSPECT"),
         (contact(customer_status="current"), "", "contact.state", "CUSTOMER"),
@@ -110,11 +110,12 @@ def dig(item: dict[str, Any], path: str) -> Any:
         (lead(address=Address(country="USA")), "", "contact.address.country", "US"),
         (lead(address=Address(country="UK")), "", "contact.address.country", "GB"),
         (lead(address=Address(country="Narnia")), "", "contact.address.country", "Narnia"),
-        (lead(address=Address(city="Paris")), "", "contact.address.country", ""),
-        (lead(), "", "contact.address", {"streetAddress": "", "zipCode": "", "city": "", "country": ""}),
+        (lead(address=Address(city="Paris")), "", "contact.address.country", NO_VALUE),
+        (lead(address=Address(city="Paris")), "", "contact.address", {"city": "Paris"}),
+        (lead(), "", "contact.address", NO_VALUE),
         (lead(address=ADDRESS), "", "province", "London"),
         (lead(address=Address(state="mazowieckie")), "", "province", "mazowieckie"),
-        (lead(), "", "province", ""),
+        (lead(), "", "province", NO_VALUE),
         # properties
         (lead(title="CEO"), "", "properties.title", "CEO"),
         (lead(industry="Computing"), "", "properties.industry", "Computing"),
@@ -129,7 +130,7 @@ def dig(item: dict[str, Any], path: str) -> Any:
         (contact(prospect_status="lost"), "", "properties.prospect_status", "lost"),
         (lead(description="Met at the fair."), "", "properties.description", "Met at the fair."),
         (lead(description="x" * 1000), "", "properties.description", "x" * 254 + "…"),
-        (lead(), "", "properties", {}),
+        (lead(), "", "properties", NO_VALUE),
         (contact(customer_status="none"), "", "properties.lead_status", NO_VALUE),
         (lead(status="New"), "", "properties.customer_status", NO_VALUE),
         # nothing else by default
@@ -140,7 +141,8 @@ def dig(item: dict[str, Any], path: str) -> Any:
     ],
 )
 def test_default_fields(record: Lead | Contact, organization: str, path: str, expected: Any) -> None:
-    """Each Sell field lands where the defaults say, converted as they say ("" or absent when unset)."""
+    """Each Sell field lands where the defaults say, converted as they say; an unset one is left out (nothing is
+    ever sent blank)."""
     item = mapped(record, organization=organization).upsert(LastWrite())
     assert dig(item, path) == expected
 
@@ -346,19 +348,19 @@ def test_standard_fields_and_several_rows(fields: dict[str, str], path: str, exp
         ),
         # a tag syncd did not write is never removed
         (lead(), LastWrite("ada@example.org", ("ZENDESK_SELL", "LEAD")), True, {"removeTags": NO_VALUE}),
-        # a property syncd wrote and Sell no longer has is cleared; one it never wrote is left alone
+        # a property syncd wrote and Sell no longer has is left out (never sent blank), like one it never wrote
         (
             lead(title="CEO"),
             LastWrite("ada@example.org", (), ("title", "industry")),
             True,
-            {"properties": {"title": "CEO", "industry": ""}},
+            {"properties": {"title": "CEO"}},
         ),
-        (lead(), LastWrite("ada@example.org"), True, {"properties": {}}),
+        (lead(), LastWrite("ada@example.org", (), ("title",)), True, {"properties": NO_VALUE}),
     ],
 )
 def test_upsert_after_last_write(record: Lead, last: LastWrite, rename: bool, expected: dict[str, Any]) -> None:
-    """The item carries a rename for an e-mail change, removeTags for syncd's stale tags and "" for its stale
-    properties, and nothing of the kind when nothing changed."""
+    """The item carries a rename for an e-mail change and removeTags for syncd's stale tags, nothing of the kind when
+    nothing changed, and never a blank value (a stale property is left out)."""
     item = mapped(record).upsert(last, rename_from=last.email if rename else None)
     assert {path: dig(item, path) for path in expected} == expected
 
@@ -420,10 +422,12 @@ def test_digest_ignores_how_the_last_write_is_undone() -> None:
 
 
 def test_contract_example_is_what_the_mapper_produces() -> None:
-    """The contract's example upsert body (minus auth and the opt-in flag) is the item for the equivalent lead."""
+    """The contract's example upsert body (minus auth, the opt-in flag and its blank fax) is the item for the
+    equivalent lead."""
     example = json.loads(CONTRACT_UPSERT_EXAMPLE)
     for key in ("clientId", "apiKey", "requestTime", "sha", "owner", "forceOptIn"):
         example.pop(key)
+    assert example["contact"].pop("fax") == ""  # syncd never sends a blank value
     record = lead(
         id=9001,
         email="ada@new.example.org",

@@ -14,7 +14,7 @@ from syncd.sinks.salesmanago.protocol import (
     auth_fields,
     blamed_items,
     classify,
-    is_not_found,
+    contact_id,
     item_error,
     read_reply,
     redact,
@@ -197,17 +197,20 @@ def test_retry_after_future_date() -> None:
 
 
 @pytest.mark.parametrize(
-    ("messages", "expected"),
+    ("entry", "expected"),
     [
-        (["Contact not found: ada@example.org"], True),
-        (["Contact does not exist"], True),
-        (["Invalid email: x"], False),
-        ([], False),
+        ({"success": True, "contactId": "c-1"}, "c-1"),  # upsert, hasContact, contact/basic
+        ({"id": "c-1", "email": ADA}, "c-1"),  # contact/list and listById key it `id`
+        ({"success": True, "result": False, "contactId": None}, None),  # hasContact of no contact
+        ({"success": True, "result": None}, None),  # contact/delete answers result: null
+        ({"contactId": 7}, None),
+        ({"contactId": ""}, None),
+        (None, None),
     ],
 )
-def test_is_not_found(messages: list[str], expected: bool) -> None:
-    """A delete's refusal that says the contact is absent is recognised."""
-    assert is_not_found(messages) is expected
+def test_contact_id_is_read_under_either_key(entry: dict[str, Any] | None, expected: str | None) -> None:
+    """A contact id is read from `contactId` or from `id`, as the live replies key it; anything else is none."""
+    assert contact_id(entry) == expected
 
 
 def test_with_request_keeps_the_class_and_the_details() -> None:

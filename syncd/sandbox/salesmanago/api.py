@@ -98,6 +98,8 @@ class Account:
         """The owner a `upsertDetails` item is written for: its own `owner` (checked), else the call's."""
         own = item.get("owner") if isinstance(item, dict) else None
         if own is None:
+            if self.behaviour.item_owner_missing == "refuse":
+                raise Refused("owner is required in every upsertDetails item")
             return owner
         if not isinstance(own, str) or own.lower() not in self.owners:
             raise Refused(f"invalid owner: {own}")

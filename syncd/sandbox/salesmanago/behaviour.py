@@ -10,6 +10,9 @@ none, the simulator's long-standing answer. `POST /_sandbox/behaviour` changes t
   `refuse` (default: the item is refused like an invalid one), `item` (its contact is owned by the item's owner) or
   `top` (the item's owner is disregarded). An item owner that is no user of the account is refused under every
   reading.
+- `item_owner_missing` — a `contact/batchupsert` item without an `owner` of its own (SALESmanago's own library puts
+  the owner in every item as well as at the top): `call` (default: the call's owner) or `refuse` (the item is
+  refused like an invalid one, naming `owner`).
 - `blank_strings` — `""` in a contact upsert (contact text fields, address parts, properties, `province`,
   `birthday`): `clear` (default: the field becomes empty, `birthday` is removed), `ignore` (the field keeps its
   value) or `refuse` (`success: false`, the message names the field).
@@ -44,6 +47,7 @@ from syncd.units import Rate, parse_rate
 CHOICES = {
     "batch_invalid": ("reject_all", "partial"),
     "item_owner": ("refuse", "item", "top"),
+    "item_owner_missing": ("call", "refuse"),
     "blank_strings": ("clear", "ignore", "refuse"),
     "delete_result": ("null", "absent", "true", "string"),
     "delete_unknown": ("not_found", "not_exist", "unknown", "success"),
@@ -68,6 +72,7 @@ class Behaviour:
 
     batch_invalid: str = "reject_all"
     item_owner: str = "refuse"
+    item_owner_missing: str = "call"
     blank_strings: str = "clear"
     delete_result: str = "null"
     delete_unknown: str = "not_found"

@@ -24,7 +24,7 @@ from syncd.sinks.salesmanago.protocol import (
     auth_fields,
     blamed_items,
     classify,
-    is_not_found,
+    contact_id,
     read_reply,
     request_text,
 )
@@ -111,37 +111,40 @@ class SalesmanagoApi:
     async def upsert(self, item: Mapping[str, Any], *, known: Sequence[str]) -> str | None:
         """`contact/upsert` of one item: the contactId SALESmanago gives (None when the reply has none)."""
         reply = await self.call("contact/upsert", item, known=known)
-        contact_id = reply.body.get("contactId") if reply.body is not None else None
-        return contact_id if isinstance(contact_id, str) else None
+        return contact_id(reply.body)
 
     async def delete(self, email: str) -> bool:
-        """`contact/delete` by e-mail: True when deleted, False when there was no such contact."""
-        return await self._unless_absent("contact/delete", {"email": email}, email)
-
-    async def tag(self, email: str, tags: Sequence[str]) -> bool:
-        """Add `tags` to the contact of `email` (`contact/upsert`): True when tagged, False when SALESmanago says
-        there is no such contact. Callers check that it exists first: an upsert may create one."""
-        return await self._unless_absent("contact/upsert", {"contact": {"email": email}, "tags": list(tags)}, email)
-
-    async def _unless_absent(self, method: str, fields: Mapping[str, Any], email: str) -> bool:
-        reply, request = await self.send(method, fields)
-        error = classify(reply, method=method, request=request, known=(email,))
+        """`contact/delete` by e-mail: True when deleted, False when SALESmanago holds no live contact with it. What
+        a refused delete means is decided by `contact/basic` (does the contact exist?), never by the reply's text,
+        which no public source settles; a refusal of a contact that exists is raised."""
+        reply, request = await self.send("contact/delete", {"email": email})
+        error = classify(reply, method="contact/delete", request=request, known=(email,))
         if error is None:
             return True
-        if isinstance(error, PermanentError) and is_not_found(reply.messages):
+        if isinstance(error, PermanentError) and email.lower() not in await self.existing((email,)):
             return False
         raise error
+
+    async def tag(self, email: str, tags: Sequence[str]) -> None:
+        """Add `tags` to the contact of `email` (`contact/upsert`). Callers check that it exists first: an upsert
+        creates a contact that does not."""
+        await self.call("contact/upsert", {"contact": {"email": email}, "tags": list(tags)}, known=(email,))
+
+    def batch_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """One `upsertDetails` item as sent: with the call's `owner` in it as well, as SALESmanago's own library
+        sends every item."""
+        return {**item, "owner": self.config.owner}
 
     async def batch_upsert(self, items: Sequence[Mapping[str, Any]], emails: Sequence[Sequence[str]]) -> BatchReply:
         """ONE `contact/batchupsert` of `items` (`emails`: each item's e-mails). Items the reply names are
         `refused`, whether SALESmanago wrote the others or refused the call; a call that failed as a whole (no
         item named) raises its error, a PermanentError when the batch itself was refused."""
-        reply, _ = await self.send(BATCH_UPSERT, {"upsertDetails": list(items)})
+        reply, _ = await self.send(BATCH_UPSERT, {"upsertDetails": [self.batch_item(item) for item in items]})
         refused = blamed_items(reply.messages, emails)
         if reply.success:
             ids = reply.body.get("contactIds") if reply.body is not None else None
             found = ids.items() if isinstance(ids, dict) else ()
-            by_email = {str(email).lower(): contact for email, contact in found if isinstance(contact, str)}
+            by_email = {str(email).lower(): contact for email, contact in found if isinstance(contact, str) and contact}
             return BatchReply(reply.status, by_email, refused, success=True)
         error = classify(reply, method=BATCH_UPSERT, request=None, known=[e for item in emails for e in item])
         assert error is not None

@@ -17,10 +17,13 @@ Defaults (then the user's `[sinks.salesmanago.fields]` rows add or override, see
   properties of the same names; a lead's status → properties.lead_status; a contact's customer_status and
   prospect_status → properties of the same names.
 
-Contact fields are always sent ("" when Sell has nothing), so a value cleared in Sell is cleared in SALESmanago.
-Properties are sent when set; one syncd wrote before and Sell no longer has is sent as "" (cleared). Tags syncd
-wrote before and no longer wants go in `removeTags`; tags syncd never wrote are never removed. What was written
-(e-mail, tags, property names) is kept in the link's `sent` so the next write can tell.
+No value is ever sent blank: a contact field, an address part, `province`, a property or a birthday that Sell
+has no value for is left out of the upsert, as SALESmanago's own library leaves out empty values. What the server
+does with `""` is unconfirmed (it may clear the field, ignore it, or refuse the whole upsert), so a value cleared in
+Sell keeps its last value in SALESmanago under every reading, rather than failing the contact under one of them.
+Tags syncd wrote before and no longer wants go in `removeTags` (tags are never blank); tags syncd never wrote are
+never removed. What was written (e-mail, tags, property names) is kept in the link's `sent` so the next write can
+tell.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class MappedContact:
 
     email: str  # lower-case
     contact: dict[str, Any]  # `contact` without its e-mail: name, phone, fax, company, state, externalId, address
+    # (every key present, "" where Sell has nothing: `desired()` leaves those out)
     tags: tuple[str, ...]
     properties: dict[str, str] = field(default_factory=dict)
     dictionary: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {name, type, value}
@@ -98,13 +102,22 @@ class MappedContact:
     birthday: str | None = None
 
     def desired(self) -> dict[str, Any]:
-        """The upsert item that states this contact, with no reference to earlier writes."""
-        item: dict[str, Any] = {
-            "contact": {"email": self.email, **self.contact},
-            "tags": list(self.tags),
-            "properties": dict(self.properties),
-            "province": self.province,
-        }
+        """The upsert item that states this contact, with no reference to earlier writes: every value Sell has, and
+        none that is blank (see the module docstring)."""
+        contact: dict[str, Any] = {"email": self.email}
+        for key, value in self.contact.items():
+            if key == "address":
+                address = {part: text for part, text in value.items() if text}
+                if address:
+                    contact["address"] = address
+            elif value:
+                contact[key] = value
+        item: dict[str, Any] = {"contact": contact, "tags": list(self.tags)}
+        properties = {name: text for name, text in self.properties.items() if text}
+        if properties:
+            item["properties"] = properties
+        if self.province:
+            item["province"] = self.province
         if self.dictionary:
             item["dictionaryProperties"] = [dict(entry) for entry in self.dictionary.values()]
         if self.birthday is not None:
@@ -118,7 +131,7 @@ class MappedContact:
 
     def upsert(self, last: LastWrite, *, rename_from: str | None = None) -> dict[str, Any]:
         """The item to send after `last`: a rename (`contact.email` = `rename_from`, `newEmail` = the current
-        e-mail) when asked, our stale tags in `removeTags`, our stale properties as ""."""
+        e-mail) when asked, and our stale tags in `removeTags`."""
         item = self.desired()
         if rename_from and rename_from != self.email:
             item["contact"]["email"] = rename_from
@@ -126,8 +139,6 @@ class MappedContact:
         stale_tags = [tag for tag in last.tags if tag not in self.tags]
         if stale_tags:
             item["removeTags"] = stale_tags
-        for name in last.properties:
-            item["properties"].setdefault(name, "")
         return item
 
     def sent(self) -> dict[str, Any]:

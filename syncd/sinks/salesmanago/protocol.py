@@ -200,9 +200,13 @@ def with_request(error: CallError, request: str | None) -> CallError:
     )
 
 
-_NOT_FOUND = re.compile(r"not found|does not exist|doesn't exist|no such contact|no contact", re.I)
-
-
-def is_not_found(messages: Sequence[str]) -> bool:
-    """Whether a refusal says the contact does not exist (a delete of it has nothing left to do)."""
-    return any(_NOT_FOUND.search(message) for message in messages)
+def contact_id(entry: Mapping[str, Any] | None) -> str | None:
+    """The contact id a reply or a listed contact carries: `contactId` (upsert, hasContact, contact/basic) or `id`
+    (contact/list, contact/listById); None when it carries neither as text (hasContact's null for no contact)."""
+    if entry is None:
+        return None
+    for key in ("contactId", "id"):
+        value = entry.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -108,4 +108,4 @@ async def _batch(api: SalesmanagoApi, upserts: Sequence[PlannedUpsert]) -> dict[
 
 def _request(api: SalesmanagoApi, upsert: PlannedUpsert) -> str:
     """The request a key's dead letter keeps: the batch call with only its own item."""
-    return request_text(BATCH_UPSERT, {"owner": api.config.owner, "upsertDetails": [upsert.item]})
+    return request_text(BATCH_UPSERT, {"owner": api.config.owner, "upsertDetails": [api.batch_item(upsert.item)]})
