@@ -39,7 +39,9 @@ class ConfigError(SyncdError):
 
 
 class CallError(SyncdError):
-    """A call to a remote API failed. Carries what an operator needs, never a secret."""
+    """A call to a remote API failed. Carries what an operator needs, never a secret. `uncertain`: the call may
+    have taken effect although it failed (a timeout, a dropped connection or a 5xx after the request was sent), so
+    a write may still land later."""
 
     def __init__(
         self,
@@ -49,6 +51,7 @@ class CallError(SyncdError):
         retry_after: float | None = None,
         request: str | None = None,
         response: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -56,6 +59,7 @@ class CallError(SyncdError):
         self.retry_after = retry_after
         self.request = request
         self.response = response
+        self.uncertain = uncertain
 
 
 class TransientError(CallError):

@@ -1,17 +1,34 @@
-"""Shared construction of HTTP clients and classification of HTTP failures into syncd's error classes."""
+"""Shared construction of HTTP clients, one bound on every call, and classification of HTTP failures into syncd's
+error classes.
+
+- `bounded_request` bounds a call end to end, connect to last byte, with the client's timeout: httpx's own timeouts
+  apply to each network operation, so a body trickled a byte at a time would otherwise hold a call for hours.
+- A redirect (never followed: the credentials would go with it) and an answer that is not the API's own (the HTML
+  error page of a load balancer or firewall in front of it, a captive portal) are destination-wide transient
+  failures: retried with backoff, counted by the circuit breaker, never a verdict on the record being written.
+- Every error says whether the call may have taken effect although it failed (`uncertain`): a write answered by a
+  timeout, a dropped connection or a 5xx may still land.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import httpx
 
 from syncd import USER_AGENT
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
 from syncd.metrics import observe_http
 
+# Errors raised before the request left: the server never saw it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
 
 def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    """An httpx client with syncd's User-Agent, a total timeout per call, a bounded connection pool, and every
-    response counted in the `syncd_http_requests` metric under `api`."""
+    """An httpx client with syncd's User-Agent, `timeout` for each network operation (`bounded_request` bounds the whole
+    call with it too), a bounded connection pool, and every response counted in the `syncd_http_requests` metric
+    under `api`."""
     merged = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     merged.update(headers or {})
     label = api.lower()
@@ -29,12 +46,30 @@ def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, s
     )
 
 
+async def bounded_request(client: httpx.AsyncClient, api: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One call with its whole answer read, bounded end to end (connect to last byte) by the client's timeout;
+    any failure to get an answer raised as a TransientError (see `transport_error`)."""
+    limit = client.timeout.read or client.timeout.connect or 30.0
+    try:
+        with anyio.fail_after(limit):
+            return await client.request(method, url, **kwargs)
+    except TimeoutError:
+        observe_http(api.lower(), "error")
+        raise TransientError(
+            f"{api} did not answer in time (the whole call, connect to last byte, within {limit:g}s)", uncertain=True
+        ) from None
+    except httpx.HTTPError as exc:
+        raise transport_error(api, exc) from None
+
+
 def transport_error(api: str, exc: httpx.HTTPError) -> TransientError:
-    """A call that got no usable answer: timeouts, refused or dropped connections (counted as status "error")."""
+    """A call that got no usable answer: timeouts, refused or dropped connections (counted as status "error").
+    Uncertain unless the request never left."""
     observe_http(api.lower(), "error")
+    uncertain = not isinstance(exc, _NOT_SENT)
     if isinstance(exc, httpx.TimeoutException):
-        return TransientError(f"{api} did not answer in time ({type(exc).__name__})")
-    return TransientError(f"{api} could not be reached: {type(exc).__name__}: {exc}")
+        return TransientError(f"{api} did not answer in time ({type(exc).__name__})", uncertain=uncertain)
+    return TransientError(f"{api} could not be reached: {type(exc).__name__}: {exc}", uncertain=uncertain)
 
 
 def status_error(
@@ -47,16 +82,62 @@ def status_error(
     request: str | None = None,
     response: str | None = None,
 ) -> CallError:
-    """The error class of an HTTP status: throttling, auth (destination-wide), server trouble, or the record."""
+    """The error class of an HTTP status the API itself answered: throttling, auth (destination-wide), a redirect
+    or server trouble (transient), or the record. (An answer that is not the API's own goes through `foreign`
+    first.)"""
     text = f"{api} answered {status}" + (f": {detail}" if detail else "")
     cls: type[CallError] = PermanentError
     if status in throttle:
         cls = RateLimited
     elif status in (401, 403):
         cls = DestinationError
-    elif status >= 500 or status in (408, 425):
+    elif 300 <= status < 400 or status >= 500 or status in (408, 425):
         cls = TransientError
-    return cls(text, http_status=status, retry_after=retry_after, request=request, response=response)
+    uncertain = status >= 500 or status == 408
+    return cls(
+        text, http_status=status, retry_after=retry_after, request=request, response=response, uncertain=uncertain
+    )
+
+
+def foreign(api: str, response: httpx.Response, *, own: bool, request: str | None = None) -> TransientError | None:
+    """A destination-wide transient failure when `response` is a redirect, or not the API's own answer (`own`
+    False: the caller's reading of its envelope; an HTML page never is); None when it is the API speaking."""
+    status = response.status_code
+    if 300 <= status < 400:
+        where = clip(response.headers.get("location", ""), 120) or "nowhere (no Location)"
+        return TransientError(
+            f"{api} answered {status}, a redirect to {where}: redirects are not followed (check the base URL)",
+            http_status=status,
+            request=request,
+        )
+    if own and not is_html(response):
+        return None
+    kind = "an HTML page" if is_html(response) else "an answer that is not its API's"
+    return TransientError(
+        f"{api} answered {status} with {kind} ({summary(response)}): a proxy, load balancer or firewall in front of"
+        " the API, not the API itself",
+        http_status=status,
+        request=request,
+        uncertain=status >= 500,
+    )
+
+
+def is_html(response: httpx.Response) -> bool:
+    """Whether the body is an HTML page (by its content type, or by how it starts)."""
+    if "html" in response.headers.get("content-type", "").lower():
+        return True
+    head = response.content[:64].lstrip().lower()
+    return head.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<?xml"))
+
+
+def summary(response: httpx.Response) -> str:
+    """A page's title when it has one, else a clipped excerpt of its text."""
+    text = response.text
+    lowered = text.lower()
+    start, end = lowered.find("<title>"), lowered.find("</title>")
+    if 0 <= start < end:
+        return clip(text[start + 7 : end], 120)
+    return clip(text, 120) or response.reason_phrase or f"HTTP {response.status_code}"
 
 
 def clip(text: str, limit: int = 300) -> str:

@@ -17,6 +17,9 @@ A fault is a JSON object posted to `POST /_sandbox/faults`:
                             # logged) after the client gave up, and the answer goes nowhere
      "latency_after": 2.5,  # handle the request, then hold the answer this long (the write happens; a client
                             # with a shorter timeout sees a timeout although the call took effect)
+     "trickle": 1.0,        # handle the request, then send the answer's body one byte every this many seconds
+                            # (until the client hangs up): each read succeeds, so only a bound on the whole call
+                            # stops the wait
      "times": 3,            # affect this many matching requests (omit: until cleared)
      "every": 10,           # affect only every 10th matching request
      "after": 5}            # let the first 5 matching requests through untouched
@@ -63,6 +66,7 @@ class Fault:
     until_disconnect: bool = False
     complete: bool = False
     latency_after: float = 0.0
+    trickle: float = 0.0
     times: int | None = None
     every: int = 1
     after: int = 0
@@ -86,10 +90,18 @@ class Fault:
                 raise ValueError(f"a redirect's status must be one of {', '.join(map(str, REDIRECTS))}")
         if fault.html and (fault.status is None or fault.status < 400):
             raise ValueError("html needs the status of an error page (400 or more)")
-        actions = fault.drop or fault.malformed or fault.latency or fault.latency_after or fault.until_disconnect
+        actions = (
+            fault.drop
+            or fault.malformed
+            or fault.latency
+            or fault.latency_after
+            or fault.until_disconnect
+            or fault.trickle
+        )
         if fault.status is None and not actions:
             raise ValueError(
-                "a fault needs status, html, redirect, drop, malformed, latency, until_disconnect or latency_after"
+                "a fault needs status, html, redirect, drop, malformed, latency, until_disconnect, latency_after"
+                " or trickle"
             )
         return fault
 
@@ -132,7 +144,8 @@ _COUNTERS = ("seen", "hits", "finished")
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "path": str, "method": str, "status": int, "body": str, "content_type": str, "headers": dict, "html": bool,
     "redirect": str, "drop": bool, "malformed": bool, "latency": (int, float), "until_disconnect": bool,
-    "complete": bool, "latency_after": (int, float), "times": int, "every": int, "after": int,
+    "complete": bool, "latency_after": (int, float), "trickle": (int, float), "times": int, "every": int,
+    "after": int,
 }  # fmt: skip
 
 
@@ -228,6 +241,16 @@ class FaultMiddleware:
         if hold:
             await self.app(scope, receive, _held(send, hold))
             return
+        trickle = max((f.trickle for f in faults), default=0.0)
+        if trickle:
+            finished: list[Message] = []
+
+            async def keep(message: Message) -> None:
+                finished.append(message)
+
+            await self.app(scope, receive, keep)
+            await _trickle(finished, send, receive, trickle)
+            return
         await self.app(scope, receive, send)
 
     @staticmethod
@@ -296,6 +319,28 @@ def _held(send: Send, seconds: float) -> Send:
                 await send(item)
 
     return held_send
+
+
+async def _trickle(answer: list[Message], send: Send, receive: Receive, interval: float) -> None:
+    """Send a finished answer with its body one byte every `interval` seconds, until done or the client hangs up."""
+    body = b"".join(m.get("body", b"") for m in answer if m["type"] == "http.response.body")
+    start = next(m for m in answer if m["type"] == "http.response.start")
+    async with anyio.create_task_group() as tg:
+
+        async def hang_up() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(hang_up)
+        await send(start)
+        for n in range(len(body)):
+            await send({"type": "http.response.body", "body": body[n : n + 1], "more_body": n + 1 < len(body)})
+            if n + 1 < len(body):
+                await anyio.sleep(interval)
+        if not body:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        tg.cancel_scope.cancel()
 
 
 def _default_body(status: int) -> str:

@@ -8,9 +8,10 @@ import httpx
 
 from syncd.config import SellConfig
 from syncd.errors import CallError, StreamExpired
-from syncd.httpclient import clip, make_client, status_error, transport_error
+from syncd.httpclient import bounded_request, clip, foreign, make_client, status_error
 
 API = "Sell"
+THROTTLE = frozenset({429, 409})
 
 
 class SellClient:
@@ -26,12 +27,9 @@ class SellClient:
 
     async def fetch_page(self, stream: str, position: str, limit: int) -> bytes:
         """The raw body of `GET /v3/{stream}/stream`; raises a classified CallError on any failure."""
-        try:
-            response = await self._client.get(
-                f"/v3/{stream}/stream", params={"position": position, "limit": str(limit)}
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(API, exc) from None
+        response = await bounded_request(
+            self._client, API, "GET", f"/v3/{stream}/stream", params={"position": position, "limit": str(limit)}
+        )
         if response.status_code == 200:
             return response.content
         raise classify(response)
@@ -41,14 +39,30 @@ class SellClient:
 
 
 def classify(response: httpx.Response) -> CallError:
-    """Sell's error statuses: 429 and 409 throttle, 401/403 stop the stream, 410 expires it, 5xx retry."""
+    """Sell's error statuses: 429 and 409 throttle, 401/403 stop the stream, 410 expires it, 5xx retry. A redirect
+    or an answer that is not Sell's own (an HTML page, a body that is not its JSON envelope) is retried like a 5xx:
+    a proxy or load balancer in front of Sell says nothing about the position or the token."""
     status = response.status_code
+    if status not in THROTTLE:
+        outside = foreign(API, response, own=is_envelope(response))
+        if outside is not None:
+            return outside
     detail = describe(response)
     if status == 410:
         return StreamExpired(f"{API} answered 410: the stored position is past retention ({detail})", http_status=410)
     if status == 403:
         detail += " (only the account's root user may read the Firehose, on Growth plans and above)"
-    return status_error(API, status, detail, throttle=frozenset({429, 409}))
+    return status_error(API, status, detail, throttle=THROTTLE)
+
+
+def is_envelope(response: httpx.Response) -> bool:
+    """Whether an error answer is Sell's own: a JSON object (its `errors` envelope), or an empty body."""
+    if not response.content.strip():
+        return True
+    try:
+        return isinstance(json.loads(response.content), dict)
+    except ValueError:
+        return False
 
 
 def describe(response: httpx.Response) -> str:

@@ -70,22 +70,40 @@ class World:
         self.servers[name] = ServerThread(old.app, port=old.port).start()
 
     def config(
-        self, extra: str = "", *, sm: str = "", op: str = "", streams: tuple[str, ...] = ("leads", "contacts")
+        self,
+        extra: str = "",
+        *,
+        sm: str = "",
+        op: str = "",
+        sell: str = "",
+        streams: tuple[str, ...] = ("leads", "contacts"),
     ) -> Config:
-        """A config for this world; `sm`/`op` add keys to the destination tables, `extra` adds whole tables."""
-        text = self.config_text(extra, sm=sm, op=op, streams=streams)
+        """A config for this world; `sm`/`op`/`sell` add keys to those tables, `extra` adds whole tables."""
+        text = self.config_text(extra, sm=sm, op=op, sell=sell, streams=streams)
         return loads(text, source=str(self.tmp_path / "syncd.toml"))
 
     def config_file(
-        self, extra: str = "", *, sm: str = "", op: str = "", streams: tuple[str, ...] = ("leads", "contacts")
+        self,
+        extra: str = "",
+        *,
+        sm: str = "",
+        op: str = "",
+        sell: str = "",
+        streams: tuple[str, ...] = ("leads", "contacts"),
     ) -> Path:
         """The same config written to syncd.toml, for the command line."""
         file = self.tmp_path / "syncd.toml"
-        file.write_text(self.config_text(extra, sm=sm, op=op, streams=streams))
+        file.write_text(self.config_text(extra, sm=sm, op=op, sell=sell, streams=streams))
         return file
 
     def config_text(
-        self, extra: str = "", *, sm: str = "", op: str = "", streams: tuple[str, ...] = ("leads", "contacts")
+        self,
+        extra: str = "",
+        *,
+        sm: str = "",
+        op: str = "",
+        sell: str = "",
+        streams: tuple[str, ...] = ("leads", "contacts"),
     ) -> str:
         return f"""
 [state]
@@ -97,6 +115,7 @@ streams = {json.dumps(list(streams))}
 poll_interval = "20ms"
 rate = "100000/s"
 max_backoff = "100ms"
+{sell}
 [sinks.salesmanago]
 base_url = "{self.sm.url}"
 client_id = "{SM_CLIENT}"

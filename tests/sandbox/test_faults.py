@@ -155,6 +155,23 @@ def test_a_client_that_waits_gets_the_answer_of_a_completed_request(target: Targ
     assert target.written() == before + 1
 
 
+def test_trickle_sends_the_answer_a_byte_at_a_time(target: Target) -> None:
+    """trickle: the simulator's own answer arrives whole, one byte per interval, every read well inside a timeout."""
+    add_fault(target, {"path": target.path, "trickle": 0.002, "times": 1})
+    with httpx.Client() as client:
+        response = target.write(client, 5)
+    assert response.status_code == 200, response.text
+    assert response.json()
+
+
+def test_a_trickled_answer_stops_when_the_client_hangs_up(target: Target) -> None:
+    """A client that gives up on a trickled answer ends it: the simulator is done with the request (and can stop)."""
+    add_fault(target, {"path": target.path, "trickle": 0.5})
+    with httpx.Client() as client, client.stream("GET", f"{target.url}{target.path}") as response:
+        next(response.iter_raw(1))
+    wait_until(lambda: finished(target) == 1, what="the trickled answer to end")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # proxies answering instead of the API
 

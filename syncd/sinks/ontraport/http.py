@@ -26,7 +26,7 @@ import httpx
 
 from syncd.config import OntraportConfig
 from syncd.errors import CallError, PermanentError, TransientError
-from syncd.httpclient import clip, make_client, status_error, transport_error
+from syncd.httpclient import bounded_request, clip, foreign, make_client, status_error
 from syncd.ratelimit import Limiter
 
 API = "Ontraport"
@@ -66,22 +66,27 @@ class OntraportApi:
     ) -> Answer:
         """One call: its `data` on success; with `missing_ok`, an Answer with `missing` set when Ontraport says the
         record does not exist; any other failure raised as a classified CallError."""
-        request = json.dumps(body if body is not None else dict(params or {}), ensure_ascii=False)
+        sent = json.dumps(body if body is not None else dict(params or {}), ensure_ascii=False)
         await self._limiter.acquire()
         try:
-            response = await self._client.request(method, path, params=params, json=body)
-        except httpx.HTTPError as exc:
-            error = transport_error(API, exc)
-            error.request = request
-            raise error from None
+            response = await bounded_request(self._client, API, method, path, params=params, json=body)
+        except CallError as exc:
+            exc.request = sent
+            raise
         self._observe(response)
+        if response.status_code != 429:
+            # A redirect, or a load balancer's HTML page, is not Ontraport speaking: never "not found", never a
+            # verdict on the record (checked before anything is read as missing).
+            outside = foreign(API, response, own=True, request=sent)
+            if outside is not None:
+                raise outside
         if response.status_code == 200:
-            return Answer(200, read_data(response, request))
+            return Answer(200, read_data(response, sent))
         detail = error_detail(response)
         if missing_ok and is_not_found(response.status_code, detail):
             return Answer(response.status_code, detail=detail, missing=True)
         raise classify(
-            response.status_code, detail, reset=_number(response.headers.get("X-Rate-Limit-Reset")), request=request
+            response.status_code, detail, reset=_number(response.headers.get("X-Rate-Limit-Reset")), request=sent
         )
 
     def _observe(self, response: httpx.Response) -> None:

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from syncd.config import SalesmanagoConfig, Secret
-from syncd.errors import PermanentError
-from syncd.httpclient import make_client, transport_error
+from syncd.errors import CallError, PermanentError
+from syncd.httpclient import bounded_request, foreign, make_client
 from syncd.ratelimit import Limiter
 from syncd.sinks.salesmanago.protocol import (
     API,
@@ -80,14 +78,20 @@ class SalesmanagoApi:
         request = request_text(method, body)
         await self._limiter.acquire()
         try:
-            response = await self._client.post(
-                self._prefix + method, content=json.dumps(body, ensure_ascii=False).encode()
+            response = await bounded_request(
+                self._client, API, "POST", self._prefix + method, content=json.dumps(body, ensure_ascii=False).encode()
             )
-        except httpx.HTTPError as exc:
-            error = transport_error(API, exc)
-            error.request = request
-            raise error from None
-        return read_reply(response.status_code, response.content, response.headers.get("Retry-After")), request
+        except CallError as exc:
+            exc.request = request
+            raise
+        reply = read_reply(response.status_code, response.content, response.headers.get("Retry-After"))
+        if reply.status != 429:
+            # SALESmanago always answers its JSON envelope: a redirect or anything else (a load balancer's HTML
+            # page) is the way to it failing, never a verdict on the contact.
+            outside = foreign(API, response, own=reply.body is not None, request=request)
+            if outside is not None:
+                raise outside
+        return reply, request
 
     async def call(self, method: str, fields: Mapping[str, Any], *, known: Sequence[str] = ()) -> Reply:
         """One call that must succeed: its reply, or the classified error raised (`known`: the e-mails the request

@@ -1,0 +1,78 @@
+"""Classifying HTTP answers: redirects and pages that are not the API's own are transient and destination-wide;
+errors say whether the call may have taken effect."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
+from syncd.httpclient import foreign, is_html, status_error, transport_error
+from syncd.sandbox.faults import error_page
+
+
+def _answer(status: int, body: str = "", content_type: str = "text/plain", **headers: str) -> httpx.Response:
+    return httpx.Response(status, content=body.encode(), headers={"content-type": content_type, **headers})
+
+
+@pytest.mark.parametrize(
+    ("response", "own", "expected"),
+    [
+        (_answer(301, error_page(301), "text/html", location="https://x.example/"), True, "a redirect to https://x"),
+        (_answer(302, ""), True, "a redirect to nowhere (no Location)"),
+        (_answer(404, error_page(404), "text/html"), True, "with an HTML page (404 Not Found)"),
+        (_answer(400, "<!DOCTYPE html><p>blocked</p>", "application/octet-stream"), True, "with an HTML page"),
+        (_answer(400, "gateway says no"), False, "with an answer that is not its API's (gateway says no)"),
+        (_answer(404, "Object not found"), True, None),
+        (_answer(422, '{"errors": []}', "application/json"), True, None),
+    ],
+)
+def test_answers_that_are_not_the_apis_own(response: httpx.Response, own: bool, expected: str | None) -> None:
+    """A redirect, an HTML page, or (by the caller's reading) a body that is not the envelope is a TransientError
+    naming what came; the API's own answers are left to the status."""
+    error = foreign("Api", response, own=own)
+    if expected is None:
+        assert error is None
+    else:
+        assert type(error) is TransientError
+        assert expected in error.message
+
+
+@pytest.mark.parametrize(
+    ("status", "cls", "uncertain"),
+    [
+        (301, TransientError, False),
+        (400, PermanentError, False),
+        (401, DestinationError, False),
+        (408, TransientError, True),
+        (429, RateLimited, False),
+        (500, TransientError, True),
+        (503, TransientError, True),
+    ],
+)
+def test_status_classes_and_whether_a_write_may_have_landed(status: int, cls: type, uncertain: bool) -> None:
+    """The class of each status, and `uncertain` where the server may have applied the call before failing."""
+    error = status_error("Api", status, "detail")
+    assert type(error) is cls
+    assert error.uncertain is uncertain
+
+
+@pytest.mark.parametrize(
+    ("exc", "uncertain"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ConnectTimeout("slow"), False),
+        (httpx.ReadTimeout("slow"), True),
+        (httpx.RemoteProtocolError("cut"), True),
+    ],
+)
+def test_a_call_that_never_left_is_certain_not_to_have_landed(exc: httpx.HTTPError, uncertain: bool) -> None:
+    """Refused or unconnected calls were never seen by the server; a read timeout or a cut answer may have been."""
+    assert transport_error("Api", exc).uncertain is uncertain
+
+
+def test_html_is_recognised_by_content_type_or_by_its_start() -> None:
+    """An HTML body is known by its content type, or by how it starts when the type says something else."""
+    assert is_html(_answer(200, "x", "text/html; charset=utf-8"))
+    assert is_html(_answer(200, "  <html><body>", "text/plain"))
+    assert not is_html(_answer(200, '{"a": "<html>"}', "application/json"))
