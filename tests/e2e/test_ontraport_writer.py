@@ -258,14 +258,16 @@ async def test_a_404_that_is_no_object_not_found_is_an_error_not_a_deleted_conta
     harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
 ) -> None:
     """A 404 without Ontraport's "Object not found" (a proxy's HTML page for a wrong path) says nothing about the
-    contact: the update fails as an error instead of creating a second contact."""
+    contact: the update fails as a transient, destination-wide error (never a verdict on the record) instead of
+    creating a second contact."""
     writer = harness.writer()
     await harness.ingest(event("lead", 9, 1, "created", **ADA))
     first = (await harness.round(writer))["lead:9"]
     await fault(control, path="/1/Contacts", method="PUT", status=404, html=True, times=1)
     await harness.ingest(event("lead", 9, 2, title="Countess", **ADA))
     error = failed((await harness.round(writer))["lead:9"])
-    assert isinstance(error, PermanentError) and error.http_status == 404
+    assert type(error) is TransientError and error.http_status == 404
+    assert "HTML page" in error.message
     assert [c["id"] for c in await contacts(control)] == [getattr(first, "remote_id", None)]
     assert requests_to(sandbox, "POST /1/Contacts/saveorupdate") == {"200": 1}
 
