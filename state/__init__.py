@@ -4,9 +4,11 @@ The store imports nothing from syncd: callers hand it rows (state.rows) and outc
 rows back; bodies are opaque bytes to it.
 """
 
+from state.backfill import Cursor, PartRow
 from state.db import SCHEMA_VERSION, open_database
 from state.errors import StoreError
 from state.ingest import IngestResult, StreamPosition
+from state.jobs import JobRow
 from state.keys import record_key, split_key
 from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped, Waiting
 from state.repair import DeadLetter, Replayed, Router
@@ -28,6 +30,7 @@ from state.store import Store
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Cursor",
     "Dead",
     "DeadLetter",
     "Deferred",
@@ -35,9 +38,11 @@ __all__ = [
     "DriftRow",
     "EventRow",
     "IngestResult",
+    "JobRow",
     "Link",
     "LinkedRecord",
     "Outcome",
+    "PartRow",
     "PendingEvent",
     "Quarantined",
     "RecordRow",

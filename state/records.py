@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from state.base import StoreBase
 from state.keys import record_key
 from state.rows import Link, LinkedRecord, RecordRow
 
-_RECORD = "SELECT kind, record_id, sequence, deleted, body FROM records"
+RECORD_COLUMNS = "SELECT kind, record_id, sequence, deleted, body, origin, version_at FROM records"
+
+
+def record_row(row: Any) -> RecordRow:
+    """A `RECORD_COLUMNS` row as a RecordRow."""
+    version_at = row[6]
+    return RecordRow(row[0], row[1], row[2], bool(row[3]), row[4], row[5], float(version_at) if version_at else None)
 
 
 class Records(StoreBase):
@@ -21,18 +28,18 @@ class Records(StoreBase):
         """The shadow of one record (None when it was never seen)."""
         async with (
             self.reading() as db,
-            db.execute(f"{_RECORD} WHERE kind = ? AND record_id = ?", (kind, record_id)) as cur,
+            db.execute(f"{RECORD_COLUMNS} WHERE kind = ? AND record_id = ?", (kind, record_id)) as cur,
         ):
             row = await cur.fetchone()
-        return RecordRow(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+        return record_row(row) if row else None
 
     async def records_of_kind(self, kind: str) -> list[RecordRow]:
         """Every stored record of `kind`, deleted ones included, by id."""
         async with (
             self.reading() as db,
-            db.execute(f"{_RECORD} WHERE kind = ? ORDER BY record_id", (kind,)) as cur,
+            db.execute(f"{RECORD_COLUMNS} WHERE kind = ? ORDER BY record_id", (kind,)) as cur,
         ):
-            return [RecordRow(k, i, s, bool(d), b) async for k, i, s, d, b in cur]
+            return [record_row(row) async for row in cur]
 
     async def link(self, sink: str, kind: str, record_id: int) -> Link | None:
         """What `sink` holds of one record (None when it holds nothing)."""

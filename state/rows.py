@@ -26,6 +26,10 @@ class EventRow:
     deleted: bool  # the change deletes the record
     bare: bool  # a delete carrying only the id: the shadow keeps its last body, e-mail and reference
     ref: str = ""  # the key of the record this one belongs to (a line item's deal), "" when none: indexed
+    # When this version of the record came about (epoch seconds: a stream change's event time, a snapshot's
+    # updated_at); None when unknown. A stream change older than a snapshot the shadow holds is stale.
+    version_at: float | None = None
+    snapshot: bool = False  # the record as read from the Core API (a backfill), not a change read from a stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,8 @@ class RecordRow:
     sequence: int
     deleted: bool
     body: bytes
+    origin: str = "stream"  # what wrote it: a change read from a stream, or a "snapshot" read by a backfill
+    version_at: float | None = None  # when that version came about (epoch seconds), None when unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import aiosqlite
 
 from state.base import StoreBase, scalar
 from state.drift import read_drift
-from state.ingest import StreamPosition, position_of
+from state.ingest import POSITION_COLUMNS, StreamPosition, position_of
 from state.rows import DriftRow, Wait, WaitingKey
 
 WAITS_SHOWN = 20  # waiting keys listed per destination (the oldest waits first)
@@ -43,9 +43,7 @@ class StatusSnapshot:
 
 async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
     """Everything a status reader shows, read in one go (also from a read-only connection)."""
-    async with db.execute(
-        "SELECT stream, position, at_top, updated_at, expired, stopped FROM positions ORDER BY stream"
-    ) as cur:
+    async with db.execute(f"{POSITION_COLUMNS} ORDER BY stream") as cur:
         streams = [position_of(row) async for row in cur]
     events = int(await scalar(db, "SELECT COUNT(*) FROM events"))
     quarantined = int(await scalar(db, "SELECT COUNT(*) FROM quarantine"))

@@ -1,10 +1,10 @@
 """The store: one SQLite file holding positions, events, the shadow, deliveries, links and dead letters.
 
 `Store` gathers the parts: ingest (one transaction per page), the outbox (claims and outcomes, waits, one
-transaction per batch), questions about records, repairs, status and reports, upkeep, and mapping drift. Both hot
-paths are set-based, so their cost barely depends on the page or batch size. The store speaks only its own
-vocabulary (state.rows, state.outcomes, state.keys): it never decodes a body and knows nothing of who routes what
-where.
+transaction per batch), questions about records, repairs, status and reports, upkeep, mapping drift, jobs
+(backfills, reconciliations) and the ingest of backfill pages. Both hot paths are set-based, so their cost barely
+depends on the page or batch size. The store speaks only its own vocabulary (state.rows, state.outcomes, state.keys):
+it never decodes a body and knows nothing of who routes what where.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from state.backfill import Backfills
 from state.base import Clock
 from state.db import open_database
 from state.drift import Drift
 from state.ingest import TEMP_TABLES, Ingesting
+from state.jobs import Jobs
 from state.outbox import Outbox
 from state.records import Records
 from state.repair import Repair
@@ -24,7 +26,7 @@ from state.status import Reporting
 from state.upkeep import Upkeep
 
 
-class Store(Ingesting, Outbox, Records, Repair, Reporting, Upkeep, Drift):
+class Store(Ingesting, Outbox, Records, Repair, Reporting, Upkeep, Drift, Jobs, Backfills):
     """The durable state of one syncd instance."""
 
     @classmethod

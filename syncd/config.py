@@ -27,6 +27,7 @@ from syncd.events import STREAM_KINDS
 from syncd.units import Rate, parse_duration, parse_rate
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
+RETENTION = 72 * 3600.0  # Sell keeps Firehose events this long (seconds); an older position answers 410
 CUSTOM_PREFIX = "custom."  # a Sell custom field, by its name, in a [sinks.<name>.fields] row
 
 
@@ -108,7 +109,14 @@ class SellConfig(_Section, frozen=True):
     token: Secret
     base_url: str = "https://api.getbase.com"
     streams: list[str] = msgspec.field(default_factory=lambda: ["leads", "contacts"])
-    start: Literal["tail", "top"] = "tail"
+    # A stream read for the first time: from the oldest retained event ("tail"), from now on ("top"), or every
+    # record Sell holds read through the Core API, then the stream from where that began ("backfill").
+    start: Literal["tail", "top", "backfill"] = "tail"
+    # A stream whose position expired (410): re-read through the Core API and go on from the new head
+    # ("backfill"), or stop it and keep readiness red until an operator acts ("stop").
+    on_expired: Literal["stop", "backfill"] = "stop"
+    # Warn (status, metrics, a log event) when a stream's oldest unread event is this close to Sell dropping it.
+    expiry_warning: Duration = Duration(24 * 3600)
     poll_interval: Duration = Duration(5)
     page_limit: int = 100
     rate: Rate = Rate(10, 1)
@@ -465,6 +473,11 @@ def validate(config: Config) -> None:
             fail(f"sell.streams[{i}]", f"unknown stream {stream!r}; expected one of {', '.join(STREAM_KINDS)}")
     if len(set(sell.streams)) != len(sell.streams):
         fail("sell.streams", "a stream is named twice")
+    if not 0 < sell.expiry_warning < RETENTION:
+        fail(
+            "sell.expiry_warning",
+            f"expected a duration above zero and below Sell's {RETENTION / 3600:.0f}-hour retention",
+        )
     if not 1 <= sell.page_limit <= 100:
         fail("sell.page_limit", f"expected 1..100, got {sell.page_limit}")
     if config.state.max_pending < 1:

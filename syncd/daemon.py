@@ -11,13 +11,14 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 from anyio.abc import TaskStatus
 
 from state import Store
 from syncd.asgi import make_server, serve_started
+from syncd.backfill.service import BackfillService
 from syncd.config import Config
 from syncd.dispatcher import Dispatcher
 from syncd.drift import SELL_SCOPE, drift_lines, references, sell_drift
@@ -47,9 +48,11 @@ class Daemon:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         handle_signals: bool = True,
+        backfill: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.until_idle = until_idle
+        self.backfill = tuple(backfill)  # streams to backfill now (`syncd backfill` with no daemon running)
         self.clock = clock
         self.rng = rng or random.Random()
         self.handle_signals = handle_signals
@@ -86,6 +89,17 @@ class Daemon:
                 )
             sell_limiter = Limiter("sell", config.sell.rate)
             runtime.limiters = [sell_limiter] + [d.limiter for d in runtime.dispatchers]
+            runtime.backfill = backfills = BackfillService(
+                ledger, config.sell, sell_limiter, client, clock=self.clock, rng=random.Random(self.rng.random())
+            )
+            if self.backfill:
+                await backfills.request(self.backfill, reason="operator")
+            if config.sell.start == "backfill":
+                # A first run: one backfill of every stream never read, before any of them is polled.
+                fresh = [s for s in config.sell.streams if await backfills.needs_position(s)]
+                fresh = [s for s in fresh if await backfills.covering(s) is None]
+                if fresh:
+                    await backfills.request(fresh, reason="start")
             backlog = Backlog(ledger, config.state.max_pending)
             runtime.backlog = backlog
 
@@ -120,6 +134,8 @@ class Daemon:
             with anyio.CancelScope(shield=True):
                 for writer in writers:
                     await writer.aclose()
+                if runtime.backfill is not None:
+                    await runtime.backfill.aclose()
                 await client.aclose()
                 await store.close()
 
@@ -212,10 +228,33 @@ class Daemon:
             await anyio.sleep(DRIFT_CHECK_SECONDS)
 
     async def _poll_all(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
+        """Every stream's poller, and the backfills (they read Sell too, through the same limiter)."""
         with scope:
             async with anyio.create_task_group() as tg:
+                if runtime.backfill is not None:
+                    tg.start_soon(runtime.backfill.run)
                 for poller in runtime.pollers:
-                    tg.start_soon(poller.run)
+                    tg.start_soon(self._stream, runtime, poller)
+
+    async def _stream(self, runtime: Runtime, poller: Poller) -> None:
+        """One stream: polled from its position; when it has none a backfill must capture (a first run with
+        `start = "backfill"`, or an expired position), the poller waits for that backfill's capture. An expired
+        stream is re-synced (`on_expired = "backfill"`) or stays stopped and unready until an operator's
+        `syncd backfill` captures a new position."""
+        backfills = runtime.backfill
+        assert backfills is not None
+        stream = poller.stream
+        while True:
+            if await backfills.needs_position(stream):
+                stored = await runtime.store.position(stream)
+                expired = stored is not None and stored.expired
+                if not expired or self.config.sell.on_expired == "backfill":
+                    poller.state.phase = "backfilling"
+                    await backfills.ensure(stream, reason="expired" if expired else "start")
+                await backfills.wait_position(stream)
+            state = await poller.run()
+            if state.phase != "expired":
+                return  # stopped: the credentials or the plan were refused
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -244,6 +283,8 @@ class Daemon:
             await anyio.sleep(0.05)
             pollers_done = all(p.state.at_top or p.state.finished for p in runtime.pollers)
             if not pollers_done or not all(d.idle for d in runtime.dispatchers):
+                continue
+            if runtime.backfill is not None and await runtime.backfill.pending():
                 continue
             if await runtime.store.pending(blocked=False) == 0:
                 self._log.info("idle", action="stopping (--until-idle)")

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import msgspec
 
-Action = Literal["created", "updated", "deleted"]
+# "snapshot": not a change but a record as read from Sell's Core API by a backfill (its state at that moment).
+Action = Literal["created", "updated", "deleted", "snapshot"]
 
 # Firehose stream name -> the `meta.type` of its items.
 STREAM_KINDS: dict[str, str] = {
@@ -31,6 +32,9 @@ STREAM_KINDS: dict[str, str] = {
     "products": "product",
 }
 PERSON_KINDS = frozenset({"lead", "contact"})
+# The cause of what a backfill writes (a ChangeEvent's `cause`): snapshots, and the deletes of records it found gone
+# from Sell. The store orders these by time, never by sequence (see state.ingest).
+SNAPSHOT_CAUSE = "backfill"
 # Sell keeps lead sources and deal sources apart (the same id may name one of each): the shadow keeps them under
 # these kinds, by the item's `resource_type` ("source" when an item does not say, e.g. a bare delete).
 SOURCE_KINDS: dict[str, str] = {"lead": "lead_source", "deal": "deal_source"}
@@ -200,7 +204,9 @@ AnyRecord = Lead | Contact | Deal | Stage | Source | Note | Order | LineItem | C
 
 
 class ChangeEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One change of one Sell record, as read from one Firehose stream."""
+    """One change of one Sell record, as read from one Firehose stream; or a snapshot of one record as read from
+    the Core API by a backfill (action "snapshot", `sequence` its v2 `meta.version`, `occurred_at` its
+    `updated_at`), which routes, maps and delivers like a change."""
 
     stream: str
     kind: str

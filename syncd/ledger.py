@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Self
 
 from state import (
+    Cursor,
     Dead,
     Deferred,
     Done,
@@ -209,6 +210,40 @@ class Ledger:
         """Queue the stored events of `sink` again (those that occurred at or after `since`, or those of one
         record), routed as at ingest, and forget what was last written for their records."""
         return await self.store.replay(sink, partial(replay_key, sink), since=since, record=record)
+
+    # -----------------------------------------------------------------------------------------------------------
+    # backfills
+
+    async def ingest_snapshots(
+        self,
+        job: int,
+        part: str,
+        stream: str,
+        events: Sequence[ChangeEvent],
+        *,
+        capture_seq: int,
+        cursor: Cursor,
+        requests: int = 1,
+        quarantined: Sequence[Quarantined] = (),
+        finished: bool = False,
+    ) -> IngestResult:
+        """Store one page of a backfill (snapshots, or deletes of records found gone) in ONE transaction with its
+        checkpoint, routed to every enabled destination like a stream page."""
+        asked = [(e.kind, e.record_id) for e in events if needs_stored_ref(e)]
+        stored = await self.store.refs(asked) if asked else {}
+        rows = page_rows(events, self.store.sinks, stored)
+        return await self.store.ingest_snapshots(
+            job,
+            part,
+            stream,
+            rows.events,
+            rows.routes,
+            capture_seq=capture_seq,
+            cursor=cursor,
+            requests=requests,
+            quarantined=[Quarantined(self.redact(q.reason), q.raw) for q in quarantined],
+            finished=finished,
+        )
 
 
 def redacted(outcome: Outcome, redact: Redactor) -> Outcome:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from state import Store
 from syncd.config import Config
@@ -12,6 +13,9 @@ from syncd.dispatcher import Dispatcher
 from syncd.ratelimit import Limiter
 from syncd.redact import NOTHING, Redactor
 from syncd.sell.poller import Backlog, Poller
+
+if TYPE_CHECKING:
+    from syncd.backfill.service import BackfillService
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Runtime:
     health_url: str | None = None
     backlog: Backlog | None = None
     redact: Redactor = NOTHING  # what health answers pass through (error texts may quote an API's echo)
+    backfill: BackfillService | None = None
 
     def summary(self) -> str:
         """One line for systemd's STATUS=: where each stream is and what each destination has waiting."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from state.rows import EventRow, RecordRow, Route, StoredWork
-from syncd.events import ChangeEvent, CustomField, Stage, decode_event, decode_record, email_of, encode
+from syncd.events import SNAPSHOT_CAUSE, ChangeEvent, CustomField, Stage, decode_event, decode_record, email_of, encode
 from syncd.routing import REFERRING_KINDS, reference, route
 from syncd.work import Delivery, KeyWork, Shadow
 
@@ -41,6 +41,8 @@ def event_row(event: ChangeEvent) -> EventRow:
         deleted=deleted,
         bare=deleted and record == type(record)(id=record.id),
         ref=reference(record),
+        version_at=event.occurred_at.timestamp(),
+        snapshot=event.action == "snapshot" or event.cause == SNAPSHOT_CAUSE,
     )
 
 

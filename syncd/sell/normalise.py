@@ -278,6 +278,20 @@ _KINDS: dict[str, _Kind] = {
     )
 }
 _kind_decoder = msgspec.json.Decoder(KindOnly)
+
+
+def record_fields(kind: str, data: WireRecord) -> dict[str, Any]:
+    """A record of `kind` in its Firehose shape as the normalised record's attributes (also what the Core API's
+    snapshots are read into: syncd.sell.snapshot); raises BadValue naming the attribute."""
+    return _KINDS[kind].convert(data)
+
+
+def make_record(kind: str, fields: dict[str, Any]) -> AnyRecord:
+    """The normalised record of `kind` with these attributes."""
+    record: AnyRecord = _KINDS[kind].record(**fields)
+    return record
+
+
 _keys_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _NULL = msgspec.Raw(b"null")
 

@@ -81,7 +81,7 @@ class StreamState:
     """What the rest of the process (status, health, --until-idle) needs to know about one stream's poller."""
 
     stream: str
-    phase: str = "starting"  # starting | reading | at_top | backing_off | expired | stopped
+    phase: str = "starting"  # starting | backfilling | reading | at_top | backing_off | expired | stopped
     at_top: bool = False
     events: int = 0
     duplicates: int = 0
@@ -161,14 +161,22 @@ class Poller:
         self._log = get_logger(stream=stream)
 
     async def start_position(self) -> str:
+        """The stored position; the first time, `start` ("tail" or "top"). With `start = "backfill"` a backfill
+        captures the first position (the daemon waits for it): without one the stream cannot start."""
         stored = await self.store.position(self.stream)
         if stored is not None and stored.position:
             return stored.position
+        if self.config.start == "backfill":
+            raise PermanentError(f"the {self.stream} stream has no position yet: a backfill must capture one first")
         return self.config.start
 
     async def run(self) -> StreamState:
         """Poll until cancelled, or until the stream cannot go on (expired, stopped); returns its final state."""
-        position = await self.start_position()
+        self.state.phase, self.state.at_top, self.state.last_error = "starting", False, ""
+        try:
+            position = await self.start_position()
+        except PermanentError as exc:
+            return await self._finish("stopped", exc, expired=False)
         self._log.info("stream_started", position_kind=_kind_of(position), limit=self.config.page_limit)
         while True:
             if self.backlog is not None:
@@ -260,12 +268,24 @@ class Poller:
                 "stream_expired",
                 error=exc.message,
                 http_status=exc.http_status,
-                hint="the position is older than Sell's 72-hour retention; re-sync with `syncd backfill`"
-                " or reset it with `syncd position`",
+                hint=self.expired_hint(),
             )
         else:
             self._log.error("stream_stopped", error=exc.message, http_status=exc.http_status)
         return self.state
+
+    def expired_hint(self) -> str:
+        """What the operator can do about an expired position (what the daemon does itself, with `on_expired`)."""
+        if self.config.on_expired == "backfill":
+            return (
+                "the position is older than Sell's 72-hour retention; syncd re-syncs the stream through the Core API"
+                " (on_expired = backfill) and goes on from the new head"
+            )
+        return (
+            f"the position is older than Sell's 72-hour retention; re-sync it with `syncd backfill --streams"
+            f" {self.stream}` (safe while syncd runs), or skip what was lost with `syncd position --stream"
+            f" {self.stream} --set top`"
+        )
 
 
 def _kind_of(position: str) -> str:

@@ -387,3 +387,28 @@ def test_every_documented_stream_is_served(crm: Api, stream: str) -> None:
     page = crm.get(f"/v3/{stream}/stream", position="tail")
     assert page.status_code == 200
     assert (len(page.json()["items"]) == 2) is (stream == "products")
+
+
+def test_the_v2_version_is_the_sequence_unless_switched(crm: Api) -> None:
+    """meta.version is the record's Firehose sequence; version_as="counter" serves a version of its own that still
+    rises with every change (nothing public says the two count alike)."""
+    crm.box.append("leads", [item("lead", lead(1, first_name="Ann"), action="updated", sequence=2, event_time=at(9))])
+    assert crm.get("/v2/leads/1").json()["meta"]["version"] == 2
+    crm.box.configure(version_as="counter")
+    assert crm.get("/v2/leads/1").json()["meta"]["version"] == 1002
+    assert crm.get("/v2/leads/3").json()["meta"]["version"] == 1001
+
+
+def test_the_request_log_lists_every_api_request_with_its_query(crm: Api) -> None:
+    """GET /_sandbox/requests lists each API request (method, path, query, status), not the control ones; a path
+    prefix narrows it and DELETE clears it."""
+    crm.get("/v2/leads", page="2", per_page="1", sort_by="id:asc")
+    crm.get("/v2/contacts/999")
+    log = crm.http.get("/_sandbox/requests", params={"path": "/v2/"}).json()["requests"]
+    assert log[-2:] == [
+        {"method": "GET", "path": "/v2/leads", "query": "page=2&per_page=1&sort_by=id%3Aasc", "status": 200},
+        {"method": "GET", "path": "/v2/contacts/999", "query": "", "status": 404},
+    ]
+    assert all(not r["path"].startswith("/_sandbox/") for r in crm.box.requests())
+    assert crm.http.delete("/_sandbox/requests").status_code == 200
+    assert crm.box.requests() == []

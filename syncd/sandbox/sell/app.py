@@ -51,6 +51,7 @@ from syncd.sandbox.sell.writes import WriteApi
 from syncd.units import Rate
 
 DEFAULT_LIMIT = 25
+REQUEST_LOG = 1_000_000  # requests kept in the log (a bound on the memory a long run takes)
 _encoder = msgspec.json.Encoder()
 
 
@@ -88,6 +89,7 @@ class SellSandbox:
         self._logs = {stream: StreamLog(stream) for stream in SELL_STREAMS}
         self.records = RecordIndex()
         self._statuses: Counter[int] = Counter()
+        self._requests: list[dict[str, Any]] = []  # every API request answered, oldest first (GET /_sandbox/requests)
         self.throttled = 0
         self.faults = FaultPlan()
         v2 = V2Api(self)
@@ -233,6 +235,7 @@ class SellSandbox:
             snapshot,
             money_as=behaviour.money_as,
             ids_as=behaviour.ids_as,
+            version_as=behaviour.version_as,
             item_type=item_type,
             names=self.records.field_names(),
         )
@@ -268,11 +271,23 @@ class SellSandbox:
     def _expire(self, log: StreamLog) -> None:
         log.expire_before(self._clock() - self.retention)
 
-    def _count(self, path: str, status: int) -> None:
+    def _count(self, method: str, path: str, query: str, status: int) -> None:
         if path.startswith(CONTROL_PREFIX):
             return
         with self.lock:
             self._statuses[status] += 1
+            if len(self._requests) < REQUEST_LOG:
+                self._requests.append({"method": method, "path": path, "query": query, "status": status})
+
+    def requests(self, path: str = "") -> list[dict[str, Any]]:
+        """The API requests answered (method, path, query string, status), oldest first; those under `path` only
+        when given (what `GET /_sandbox/requests?path=` answers)."""
+        with self.lock:
+            return [dict(r) for r in self._requests if r["path"].startswith(path)]
+
+    def clear_requests(self) -> None:
+        with self.lock:
+            self._requests.clear()
 
     def guard(self, request: Request) -> Response | None:
         """Authentication, User-Agent and the rate limit, as every API endpoint applies them (lock held)."""

@@ -13,11 +13,14 @@ GET|POST /_sandbox/behaviour   {"short_pages": 0.1, "empty_pages": 0.1, "duplica
                                 "require_user_agent": true, "empty_next_at_top": 0.5,
                                 "deleted_data": "as_sent" | "id_only" | "snapshot",
                                 "money_as": "string" | "number", "ids_as": "number" | "string",
+                                "version_as": "sequence" | "counter",
                                 "unknown_params": "reject" | "ignore", "email_filter": "exact" | "casefold",
                                 "write_previous": "written" | "changed", "unchanged_write": "silent" | "event"}
                           (see `Behaviour`: each knob is one reading of an unconfirmed point of the contract)
 GET  /_sandbox/state      streams (retained, appended, head, tail), request counts by status, throttled count,
                           live records per kind (the Core API's view)
+GET  /_sandbox/requests?path=/v2/leads   the API requests answered, oldest first: {"requests": [{"method", "path",
+                          "query", "status"}]}; DELETE clears the log
 GET  /_sandbox/writes?resource=leads&id=1   the v2 writes received, oldest first: {"resource", "id", "at", "status",
                           "body" (as sent), "changed" (Firehose names), "event" (whether one was appended), "version",
                           "problems" (fields of a 422)}; DELETE clears the log
@@ -35,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from syncd.sandbox.sell.responses import json_bytes, json_response
-from syncd.sandbox.sell.shapes import IdsAs, MoneyAs
+from syncd.sandbox.sell.shapes import IdsAs, MoneyAs, VersionAs
 from syncd.units import Rate, parse_rate
 
 if TYPE_CHECKING:
@@ -60,6 +63,7 @@ class Behaviour:
     deleted_data: DeletedData = "as_sent"  # what `data` holds on deleted items
     money_as: MoneyAs = "string"  # v2 money: "1250.00", or a number (older payloads)
     ids_as: IdsAs = "number"  # order.deal_id, line_item.product_id: as shown (numbers), or as documented (strings)
+    version_as: VersionAs = "sequence"  # v2 meta.version: the Firehose sequence, or a "counter" of its own
     unknown_params: str = "reject"  # a v2 list parameter Sell does not document: 400, or "ignore"
     email_filter: str = "exact"  # the v2 `email` filter: exact, or "casefold" (case-insensitive)
     write_previous: str = "written"  # a write's Firehose `previous`: every written key, or only the "changed" ones
@@ -78,6 +82,7 @@ _CHOICES: dict[str, tuple[object, ...]] = {
     "deleted_data": ("as_sent", "id_only", "snapshot"),
     "money_as": ("string", "number"),
     "ids_as": ("number", "string"),
+    "version_as": ("sequence", "counter"),
     "unknown_params": ("reject", "ignore"),
     "email_filter": ("exact", "casefold"),
     "write_previous": ("written", "changed"),
@@ -204,6 +209,12 @@ def control_routes(sandbox: SellSandbox) -> list[Route]:
     async def state(request: Request) -> Response:
         return json_response(sandbox.state())
 
+    async def requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            sandbox.clear_requests()
+            return json_response({"requests": []})
+        return json_response({"requests": sandbox.requests(request.query_params.get("path", ""))})
+
     async def writes(request: Request) -> Response:
         if request.method == "DELETE":
             sandbox.clear_writes()
@@ -221,4 +232,5 @@ def control_routes(sandbox: SellSandbox) -> list[Route]:
         Route("/_sandbox/behaviour", behaviour, methods=["GET", "POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/writes", writes, methods=["GET", "DELETE"]),
+        Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),
     ]

@@ -91,9 +91,10 @@ def error_response(
 
 
 class RequestIdMiddleware:
-    """Adds `X-Request-Id` to every response and reports `(path, status)` of each one to `on_response`."""
+    """Adds `X-Request-Id` to every response and reports `(method, path, query string, status)` of each one to
+    `on_response`."""
 
-    def __init__(self, app: ASGIApp, on_response: Callable[[str, int], None]) -> None:
+    def __init__(self, app: ASGIApp, on_response: Callable[[str, str, str, int], None]) -> None:
         self.app = app
         self.on_response = on_response
 
@@ -111,7 +112,8 @@ class RequestIdMiddleware:
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append((b"x-request-id", rid.encode()))
                 message = {**message, "headers": headers}
-                self.on_response(path, int(message["status"]))
+                query = bytes(scope.get("query_string", b"")).decode("latin-1")
+                self.on_response(str(scope.get("method", "")), path, query, int(message["status"]))
             await send(message)
 
         await self.app(scope, receive, send_with_id)

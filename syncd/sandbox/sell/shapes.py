@@ -9,7 +9,10 @@ Readings (switches of the sandbox's behaviour):
 - `money_as`: "string" (default, "1250.00") or "number" (1250.00) for deal values, line item prices, values and
   variations, product costs and prices, in v2;
 - `ids_as`: "number" (default) or "string" for the ids the Firehose tables document as strings but show as numbers,
-  `order.deal_id` and `line_item.product_id`, in v2 and on the Firehose.
+  `order.deal_id` and `line_item.product_id`, in v2 and on the Firehose;
+- `version_as`: v2's `meta.version` is the record's Firehose `sequence` ("sequence", default), or a counter of its
+  own that rises with every change but starts elsewhere ("counter": the sequence plus 1000), since nothing
+  public says the two are the same number.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from syncd.sandbox.sell.records import MONEY, Snapshot
 
 MoneyAs = Literal["string", "number"]
 IdsAs = Literal["number", "string"]
+VersionAs = Literal["sequence", "counter"]
+VERSION_OFFSET = 1000  # the "counter" reading: a version that counts every record's changes from elsewhere
 STRING_IDS: dict[str, tuple[str, ...]] = {"order": ("deal_id",), "line_item": ("product_id",)}
 _V2_DROPPED: dict[str, tuple[str, ...]] = {"line_item": ("order_id", "deal_id"), "source": ("resource_type",)}
 
@@ -40,6 +45,7 @@ def v2_item(
     *,
     money_as: MoneyAs = "string",
     ids_as: IdsAs = "number",
+    version_as: VersionAs = "sequence",
     item_type: str | None = None,
     names: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
@@ -47,7 +53,8 @@ def v2_item(
     e.g. "source" for a deal source listed under /v2/sources; `names`: custom fields' current names by id)."""
     kind = item_type or snapshot.kind
     data = v2_data(snapshot, money_as, ids_as, kind, names or {})
-    return {"data": data, "meta": {"type": kind, "version": snapshot.sequence}}
+    version = snapshot.sequence + (VERSION_OFFSET if version_as == "counter" else 0)
+    return {"data": data, "meta": {"type": kind, "version": version}}
 
 
 def v2_data(

@@ -1,0 +1,56 @@
+"""Sell's Core API (v2) reads: one GET per list page, through the account's limiter (the one the Firehose pollers
+share: 10 requests a second per token), every failure classified like the Firehose's (never a silent skip)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from syncd.config import SellConfig
+from syncd.errors import CallError
+from syncd.httpclient import make_client, status_error, transport_error
+from syncd.ratelimit import Limiter
+from syncd.sell.client import API, describe
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A v2 response: its body, and Sell's `Date` header (when it served it)."""
+
+    body: bytes
+    date: str | None
+
+
+class CoreApi:
+    """GETs of the Core API with the account's Bearer token, each after a slot of the shared limiter."""
+
+    def __init__(self, config: SellConfig, limiter: Limiter) -> None:
+        self._limiter = limiter
+        self._client = make_client(
+            config.base_url,
+            api=API,
+            timeout=config.timeout,
+            headers={"Authorization": f"Bearer {config.token.value}"},
+        )
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Answer:
+        """`GET /v2/...`: the body of a 200; any other answer raised as a classified CallError (429 and 409
+        throttle, 401/403 are the account's, 5xx and timeouts transient, other 4xx permanent)."""
+        await self._limiter.acquire()
+        try:
+            response = await self._client.get(path, params=dict(params or {}))
+        except httpx.HTTPError as exc:
+            raise transport_error(API, exc) from None
+        if response.status_code == 200:
+            return Answer(response.content, response.headers.get("Date"))
+        raise classify(response)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def classify(response: httpx.Response) -> CallError:
+    """A refused Core API call as one of syncd's error classes."""
+    return status_error(API, response.status_code, describe(response), throttle=frozenset({429, 409}))
