@@ -63,10 +63,10 @@ class Records(StoreBase):
             self.reading() as db,
             # `ref <> ''` lets SQLite use the partial index on records(ref, kind).
             db.execute(
-                f"{_RECORD} WHERE ref IN ({marks}) AND ref <> '' AND kind = ? ORDER BY record_id", (*refs, kind)
+                f"{RECORD_COLUMNS} WHERE ref IN ({marks}) AND ref <> '' AND kind = ? ORDER BY record_id", (*refs, kind)
             ) as cur,
         ):
-            return [RecordRow(k, i, s, bool(d), b) async for k, i, s, d, b in cur]
+            return [record_row(row) async for row in cur]
 
     async def references(self, records: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
         """The stored reference of each of `records` (kind, id) that has one ("" or never computed: left out)."""
@@ -89,9 +89,9 @@ class Records(StoreBase):
         """Records whose reference was never computed (stored by an older version), at most `limit`."""
         async with (
             self.reading() as db,
-            db.execute(f"{_RECORD} WHERE ref IS NULL LIMIT ?", (limit,)) as cur,
+            db.execute(f"{RECORD_COLUMNS} WHERE ref IS NULL LIMIT ?", (limit,)) as cur,
         ):
-            return [RecordRow(k, i, s, bool(d), b) async for k, i, s, d, b in cur]
+            return [record_row(row) async for row in cur]
 
     async def set_references(self, refs: Sequence[tuple[str, int, str]]) -> None:
         """Fill in references computed by the caller: (kind, id, ref), "" for none."""

@@ -230,7 +230,7 @@ class Ledger:
         """Store one page of a backfill (snapshots, or deletes of records found gone) in ONE transaction with its
         checkpoint, routed to every enabled destination like a stream page."""
         asked = [(e.kind, e.record_id) for e in events if needs_stored_ref(e)]
-        stored = await self.store.refs(asked) if asked else {}
+        stored = await self.store.references(asked) if asked else {}
         rows = page_rows(events, self.store.sinks, stored)
         return await self.store.ingest_snapshots(
             job,
