@@ -42,6 +42,21 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Requeue:
+    """A record to be written to one destination again from its stored state although no change of its own
+    arrived (one of a record it shows did): kept as a `touched` event of its current version, delivered under
+    `key`. The body is the change as the caller encodes its events."""
+
+    key: str
+    stream: str
+    kind: str
+    record_id: int
+    sequence: int  # the record's version: one touched event per version (touching it again re-pends that one)
+    event_id: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Quarantined:
     """A stream item that could not be read, kept with its raw body."""
 

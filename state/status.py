@@ -10,6 +10,7 @@ import aiosqlite
 from state.base import StoreBase, scalar
 from state.drift import read_drift
 from state.ingest import POSITION_COLUMNS, StreamPosition, position_of
+from state.requeue import TOUCHED
 from state.rows import DriftRow, Wait, WaitingKey
 
 WAITS_SHOWN = 20  # waiting keys listed per destination (the oldest waits first)
@@ -35,7 +36,7 @@ class SinkStatus:
 @dataclass(frozen=True, slots=True)
 class StatusSnapshot:
     streams: list[StreamPosition]
-    events: int
+    events: int  # stored changes read from the streams (requeues not counted)
     quarantined: int
     sinks: list[SinkStatus]
     drift: list[DriftRow] = field(default_factory=list)
@@ -45,7 +46,7 @@ async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
     """Everything a status reader shows, read in one go (also from a read-only connection)."""
     async with db.execute(f"{POSITION_COLUMNS} ORDER BY stream") as cur:
         streams = [position_of(row) async for row in cur]
-    events = int(await scalar(db, "SELECT COUNT(*) FROM events"))
+    events = int(await scalar(db, "SELECT COUNT(*) FROM events WHERE action <> ?", (TOUCHED,)))
     quarantined = int(await scalar(db, "SELECT COUNT(*) FROM quarantine"))
     names: set[str] = set()
     for sql in (
@@ -115,8 +116,11 @@ class Reporting(StoreBase):
             return await read_status(db)
 
     async def events_by_stream(self) -> dict[str, int]:
-        """Stored events per stream (pruned ones no longer count)."""
-        async with self.reading() as db, db.execute("SELECT stream, COUNT(*) FROM events GROUP BY stream") as cur:
+        """Stored events per stream (pruned ones no longer count; requeues are no stream's)."""
+        async with (
+            self.reading() as db,
+            db.execute("SELECT stream, COUNT(*) FROM events WHERE action <> ? GROUP BY stream", (TOUCHED,)) as cur,
+        ):
             return {str(stream): int(n) async for stream, n in cur}
 
     async def deliveries_by_sink(self) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """The store: one SQLite file holding positions, events, the shadow, deliveries, links and dead letters.
 
 `Store` gathers the parts: ingest (one transaction per page), the outbox (claims and outcomes, waits, one
-transaction per batch), questions about records, repairs, status and reports, upkeep, mapping drift, jobs
+transaction per batch), questions about records, repairs, requeues, status and reports, upkeep, mapping drift, jobs
 (backfills, reconciliations) and the ingest of backfill pages. Both hot paths are set-based, so their cost barely
 depends on the page or batch size. The store speaks only its own vocabulary (state.rows, state.outcomes, state.keys):
 it never decodes a body and knows nothing of who routes what where.
@@ -22,11 +22,12 @@ from state.jobs import Jobs
 from state.outbox import Outbox
 from state.records import Records
 from state.repair import Repair
+from state.requeue import Requeueing
 from state.status import Reporting
 from state.upkeep import Upkeep
 
 
-class Store(Ingesting, Outbox, Records, Repair, Reporting, Upkeep, Drift, Jobs, Backfills):
+class Store(Ingesting, Outbox, Records, Repair, Requeueing, Reporting, Upkeep, Drift, Jobs, Backfills):
     """The durable state of one syncd instance."""
 
     @classmethod

@@ -135,6 +135,9 @@ class SinkConfig(_Section, frozen=True):
     max_backoff: Duration = Duration(300)
     max_attempts: int | None = None  # None: retry transient failures forever
     delete_grace: Duration = Duration(0)  # extra wait before a delete, on top of every person stream reaching top
+    # Sell organisations (contacts with is_organization): written as destination contacts when they have an e-mail
+    # ("contact"), or never ("skip").
+    organisations: Literal["contact", "skip"] = "contact"
 
     @property
     def name(self) -> str:
@@ -150,6 +153,7 @@ class SalesmanagoTags(_Section, frozen=True):
     always: list[str] = msgspec.field(default_factory=lambda: ["ZENDESK_SELL"])
     lead: list[str] = msgspec.field(default_factory=lambda: ["LEAD"])
     contact: list[str] = msgspec.field(default_factory=lambda: ["CONTACT"])
+    organisation: list[str] = msgspec.field(default_factory=lambda: ["ORGANISATION"])  # instead of `contact`
     customer: list[str] = msgspec.field(default_factory=lambda: ["CUSTOMER"])
     deleted: list[str] = msgspec.field(default_factory=lambda: ["DELETED_IN_SELL"])  # added when on_delete = "tag"
 

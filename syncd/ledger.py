@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Self
@@ -50,6 +50,7 @@ from syncd.stored import (
     page_rows,
     record_reference,
     replay_key,
+    requeue_row,
     shadow_of,
 )
 from syncd.work import KeyWork, Shadow
@@ -178,6 +179,17 @@ class Ledger:
         """The stored records of `kind` that belong to one of `keys` (a deal's orders, line items and notes),
         deleted ones included, by id; found through the shadow's reference index."""
         return [shadow_of(row) for row in await self.store.referring(kind, keys)]
+
+    async def requeue(self, sink: str, keys: Sequence[str], *, cause: str) -> int:
+        """Queue `keys` (people) to be written to `sink` again from their records' stored state, though no change
+        of theirs arrived (`cause`: why); records never seen or deleted are left out. How many were queued."""
+        at = datetime.now(UTC)
+        rows = []
+        for key in dict.fromkeys(keys):
+            row = await self.store.record(*split_key(key))
+            if row is not None and not row.deleted:
+                rows.append(requeue_row(key, shadow_of(row), cause=cause, at=at))
+        return await self.store.requeue(sink, rows)
 
     async def report_drift(self, scope: str, subject: str, problem: str | None) -> None:
         """Mapping drift `scope` (a destination) found about `subject` (None: it is fine again)."""

@@ -4,7 +4,8 @@ A key names one destination record (`lead:9001`, `deal:77`): a dispatcher never 
 coalesces all pending deliveries of a key into the fewest calls. Each destination takes some kinds of record, each
 under a rule:
 
-- `OWN`: the record's own key (`lead:9`, `note:12`); people only when they are not organisations.
+- `OWN`: the record's own key (`lead:9`, `note:12`, an organisation's `contact:70`: a destination decides whether it
+  writes organisations).
 - `DEAL`: the key of the deal the record belongs to (`deal:77`): a deal's own changes, its orders' and its line
   items' all go to the one key, so a change to a line item re-delivers the deal's facts, and never two workers at
   once on one deal's facts. A record that names no deal (and whose stored reference names none) is not routed.
@@ -19,17 +20,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from state.keys import record_key, split_key
-from syncd.events import PERSON_KINDS, ChangeEvent, Contact, Deal, LineItem, Note, Order, Record
+from syncd.events import ChangeEvent, Contact, Deal, LineItem, Note, Order, Record
 
 Rule = Callable[[ChangeEvent, str], str | None]  # (event, the record's stored reference) -> key
 REFERRING_KINDS = frozenset({"deal", "order", "line_item", "note"})  # the kinds whose records belong to another
 
 
 def reference(record: Record) -> str:
-    """The key of the record `record` belongs to, "" when none: a deal's contact (or organisation), an order's
-    deal, a line item's deal (else its order), a note's lead, contact or deal. What the shadow indexes, so a deal's
-    orders and line items are found without a scan."""
+    """The key of the record `record` belongs to, "" when none: a contact's organisation, a deal's contact (or
+    organisation), an order's deal, a line item's deal (else its order), a note's lead, contact or deal. What the
+    shadow indexes, so a deal's orders and line items, and an organisation's members, are found without a scan."""
     match record:
+        case Contact() if record.organization_id is not None:
+            return record_key("contact", record.organization_id)
         case Deal():
             parent = record.contact_id if record.contact_id is not None else record.organization_id
             return record_key("contact", parent) if parent is not None else ""
@@ -50,9 +53,7 @@ def _kind_of(key: str) -> str:
 
 
 def own(event: ChangeEvent, stored_ref: str) -> str | None:
-    """The record's own key (people that are organisations excluded: they have no e-mail identity)."""
-    if event.kind in PERSON_KINDS and isinstance(event.record, Contact) and event.record.is_organization:
-        return None
+    """The record's own key."""
     return record_key(event.kind, event.record_id)
 
 

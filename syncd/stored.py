@@ -1,5 +1,6 @@
 """Between syncd's types and the store's rows (pure): a page of ChangeEvents into event rows and their routes,
-stored work into KeyWork, shadow rows into Shadows, and stored bodies into routing keys for a replay.
+stored work into KeyWork, shadow rows into Shadows, a record to write again into a requeue, and stored bodies into
+routing keys for a replay.
 
 The store never decodes a body and never routes; these functions are where syncd does both.
 """
@@ -8,9 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from state.rows import EventRow, RecordRow, Route, StoredWork
-from syncd.events import SNAPSHOT_CAUSE, ChangeEvent, CustomField, Stage, decode_event, decode_record, email_of, encode
+from state.rows import EventRow, RecordRow, Requeue, Route, StoredWork
+from syncd.events import (
+    SNAPSHOT_CAUSE,
+    STREAM_KINDS,
+    ChangeEvent,
+    CustomField,
+    Stage,
+    decode_event,
+    decode_record,
+    email_of,
+    encode,
+)
 from syncd.routing import REFERRING_KINDS, reference, route
 from syncd.work import Delivery, KeyWork, Shadow
 
@@ -62,6 +74,26 @@ def page_rows(
             if key is not None:
                 routes.append(Route(pos, sink, key))
     return PageRows(tuple(event_row(e) for e in events), tuple(routes))
+
+
+_STREAM_OF = {kind: stream for stream, kind in STREAM_KINDS.items()}
+
+
+def requeue_row(key: str, shadow: Shadow, *, cause: str, at: datetime) -> Requeue:
+    """What the store keeps to write `shadow`'s record again under `key`: an `updated` change of its current
+    version carrying its stored state (delivered like any change; `cause` says why it was queued)."""
+    event = ChangeEvent(
+        stream=_STREAM_OF.get(shadow.kind, shadow.kind),
+        kind=shadow.kind,
+        record_id=shadow.record_id,
+        action="updated",
+        sequence=shadow.sequence,
+        event_id=f"requeue-{shadow.kind}-{shadow.record_id}-{shadow.sequence}",
+        occurred_at=at,
+        record=shadow.record,
+        cause=cause,
+    )
+    return Requeue(key, event.stream, event.kind, event.record_id, event.sequence, event.event_id, encode(event))
 
 
 def needs_stored_ref(event: ChangeEvent) -> bool:

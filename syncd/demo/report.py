@@ -51,12 +51,14 @@ class SinkSummary:
     pending: int
     paused: str | None = None
     skip_reasons: tuple[tuple[str, int], ...] = ()
+    requeued: int = 0  # of the queued, people written again for a change of another record (an organisation's rename)
 
     @property
     def accounted_for(self) -> bool:
-        """Every routed event delivered, skipped or dead; none pending; none lost or made up by the store."""
+        """Every routed event (and every requeue) delivered, skipped or dead; none pending; none lost or made up by
+        the store."""
         settled = self.delivered + self.skipped + self.dead
-        return self.pending == 0 and settled == self.routed == self.queued
+        return self.pending == 0 and settled == self.routed + self.requeued == self.queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,7 @@ def as_json(report: Report) -> dict[str, Any]:
                 "pending": s.pending,
                 "routed": s.routed,
                 "queued": s.queued,
+                "requeued": s.requeued,
                 "paused": s.paused,
                 "skipped_reasons": dict(s.skip_reasons),
                 "accounted_for": s.accounted_for,
@@ -193,6 +196,7 @@ async def read_store(path: Path, expected: Expected) -> StoreSummary:
         status = await store.status()
         by_stream = await store.events_by_stream()
         queued = await store.deliveries_by_sink()
+        requeued = await store.requeued_by_sink()
         reasons: dict[str, Counter[str]] = {}
         for sink, reason, n in await store.skip_reasons():
             reasons.setdefault(sink, Counter())[reason_kind(reason)] += n
@@ -212,6 +216,7 @@ async def read_store(path: Path, expected: Expected) -> StoreSummary:
                 sink=name,
                 routed=expected.routed.get(name, 0),
                 queued=queued.get(name, 0),
+                requeued=requeued.get(name, 0),
                 delivered=got.done if got else 0,
                 skipped=got.skipped if got else 0,
                 dead=got.dead if got else 0,

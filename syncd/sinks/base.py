@@ -36,6 +36,11 @@ class Lookups(Protocol):
         """Mapping drift `scope` (the writer's destination) found about `subject`; None: fine again."""
         ...
 
+    async def requeue(self, sink: str, keys: Sequence[str], *, cause: str) -> int:
+        """Queue `keys` to be written to `sink` again from their stored state, though no change of theirs arrived
+        (a record they show changed): durably, and also when the key is in flight. How many were queued."""
+        ...
+
 
 async def organisation_name(lookups: Lookups, record: Lead | Contact) -> str | None:
     """The name of the Sell organisation a contact belongs to, from its shadow: "" when it belongs to none (a lead
@@ -119,3 +124,6 @@ class NoLookups:
 
     async def report_drift(self, scope: str, subject: str, problem: str | None) -> None:
         return None
+
+    async def requeue(self, sink: str, keys: Sequence[str], *, cause: str) -> int:
+        return 0

@@ -1,8 +1,10 @@
-"""A Sell person (lead or contact) in a destination: the one write its pending changes amount to, which contact a
-write targets, what a write whose outcome was lost may have left, and what a delete does.
+"""A Sell person (lead or contact, organisations included) in a destination: the one write its pending changes
+amount to, which contact a write targets, what a write whose outcome was lost may have left, what a delete does,
+and which other people must be written again because of this one (an organisation's members after its rename).
 
-Everything here is pure except `gather` and `ask`, which put to the store (through `Lookups`) every question a
-decision needs BEFORE it is made. The writers make the destination's own calls and carry out the plans.
+Everything here is pure except `gather`, `ask` and `follow_up`: the first two put to the store (through `Lookups`)
+every question a decision needs BEFORE it is made, the last queues the people the decision says must be written
+again. The writers make the destination's own calls and carry out the plans.
 
 The words both writers use:
 
@@ -15,6 +17,10 @@ The words both writers use:
 - another live person **maps to** the own contact when it is linked to it, or has an e-mail that reaches it and
   is not linked to a different contact (it would write to that one). A delete keeps the contact for such people.
 - **removing** a contact applies `on_delete` to it: "delete" deletes it, "tag" tags it ("ignore" removes nothing).
+- an **organisation** (a Sell contact with `is_organization`) is written like a person when it has an e-mail
+  (`organisations = "contact"`), or never (`"skip"`: its deliveries are skipped and it maps to nothing). Its people
+  show its name as their company, so when it appears or is renamed, its **members** (the live individual contacts
+  that belong to it) are written again.
 
 Identity: a destination that keys contacts by e-mail (SALESmanago) holds the own contact under the e-mail last
 written (after a lost rename, the contact under the newer e-mail is a leftover); one that keys them by id
@@ -28,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from syncd.events import Contact, Lead, email_of
+from syncd.events import Contact, Lead, Record, email_of
 from syncd.sinks.base import Lookups
 from syncd.work import Deferred, KeyWork, Link
 
@@ -36,6 +42,10 @@ PERSON_STREAMS = ("leads", "contacts")
 RECHECK_SECONDS = 1.0  # how soon a delete waiting for the person streams looks again
 Identity = Literal["email", "id"]
 OnDelete = Literal["delete", "tag", "ignore"]
+Organisations = Literal["contact", "skip"]
+ORGANISATIONS_SKIPPED = "an organisation, and organisations = skip"
+ORGANISATION_WITHOUT_EMAIL = "an organisation without an e-mail: only one with an e-mail is written as a contact"
+ORGANISATION_CHANGED = "organisation_changed"  # why its members are queued again
 
 # ---------------------------------------------------------------------------------------------------------------
 # coalescing: a key's pending deliveries become one write
@@ -112,6 +122,7 @@ class Policy:
     on_delete: OnDelete = "delete"
     grace: float = 0.0  # extra wait before a delete, on top of every person stream having caught up
     streams: tuple[str, ...] = PERSON_STREAMS  # the configured streams (a delete waits for the person ones)
+    organisations: Organisations = "contact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +146,7 @@ class Facts:
     now: float = 0.0
     peers: Answers = field(default_factory=dict)
     caught_up: bool | None = None  # every person stream reached its top after the delete was due (None: not asked)
+    members: tuple[str, ...] = ()  # an organisation's members, when its changes may change their company
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +201,12 @@ async def ask(lookups: Lookups, work: KeyWork, questions: Iterable[Question]) ->
 
 
 async def gather(lookups: Lookups, work: KeyWork, change: PersonChange, policy: Policy, *, now: float) -> Facts:
-    """The facts every decision about this key reads (I/O): the peers of its earlier e-mails, and for a delete
-    that is due, whether the person streams caught up since and who maps to its own contact."""
+    """The facts every decision about this key reads (I/O): the peers of its earlier e-mails, for a delete that is
+    due whether the person streams caught up since and who maps to its own contact, and for an organisation that
+    appeared or was renamed, its members."""
+    members = await organisation_members(lookups, work) if organisation_changed(work, change) else ()
+    if change.record is not None and skipped_organisation(change.record, policy):
+        return Facts(change, work.link, now, members=members)
     questions = leftover_questions(change, work.link, policy.identity)
     caught_up: bool | None = None
     if change.intent == "delete" and policy.on_delete != "ignore":
@@ -200,7 +216,22 @@ async def gather(lookups: Lookups, work: KeyWork, change: PersonChange, policy: 
             caught_up = await lookups.streams_caught_up_since(streams, due)
             if caught_up:
                 questions += own_questions(own_contact(change, work.link, policy.identity))
-    return Facts(change, work.link, now, await ask(lookups, work, questions), caught_up)
+    peers = await ask(lookups, work, questions)
+    if policy.organisations == "skip":
+        peers = await _without_organisations(lookups, peers)
+    return Facts(change, work.link, now, peers, caught_up, members)
+
+
+async def _without_organisations(lookups: Lookups, peers: Answers) -> dict[Question, tuple[str, ...]]:
+    """The answers without the organisations among them: under organisations = "skip" they write nothing, so
+    they hold no destination contact and keep none from being removed (I/O: their shadows)."""
+    contacts = {key for found in peers.values() for key in found if key.startswith("contact:")}
+    organisations = set()
+    for key in contacts:
+        shadow = await lookups.shadow("contact", int(key.partition(":")[2]))
+        if shadow is not None and is_organisation(shadow.record):
+            organisations.add(key)
+    return {question: tuple(k for k in found if k not in organisations) for question, found in peers.items()}
 
 
 def holders(peers: Answers, question: Question) -> tuple[str, ...]:
@@ -314,3 +345,50 @@ def plan_lost_email(facts: Facts, policy: Policy, *, reason: str) -> Keep | Remo
     if policy.on_delete == "ignore":
         return Keep(f"{reason} ({IGNORED}: its old contact stays)")
     return Remove(policy.on_delete, None, found)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# organisations, and the people written again after a change of another
+
+
+def is_organisation(record: Record) -> bool:
+    """Whether a Sell record is an organisation (a contact with `is_organization`)."""
+    return isinstance(record, Contact) and record.is_organization
+
+
+def skipped_organisation(record: Record, policy: Policy) -> str | None:
+    """Why nothing of this record is written, deleted or looked for in the destination: an organisation under
+    organisations = "skip" (None otherwise)."""
+    return ORGANISATIONS_SKIPPED if policy.organisations == "skip" and is_organisation(record) else None
+
+
+def organisation_without_email(record: Record) -> str | None:
+    """Why an upsert of this record writes nothing: an organisation without an e-mail (a person without one may
+    still be found by a destination's external id; an organisation is only ever written by its e-mail)."""
+    return ORGANISATION_WITHOUT_EMAIL if is_organisation(record) and not email_of(record) else None
+
+
+def organisation_changed(work: KeyWork, change: PersonChange) -> bool:
+    """Whether an organisation's pending changes may change the company its members show: it appeared (its
+    members may have been written before it was known) or was renamed. (Its delete changes nothing there: a
+    destination keeps a company no longer named.)"""
+    if change.record is None or not is_organisation(change.record):
+        return False
+    return any(d.event.action == "created" or "name" in d.event.previous for d in work.deliveries)
+
+
+async def organisation_members(lookups: Lookups, work: KeyWork) -> tuple[str, ...]:
+    """The live individual contacts that belong to the organisation of `work` (I/O: the reference index)."""
+    found = await lookups.belonging_to("contact", [work.key])
+    return tuple(
+        f"contact:{s.record_id}"
+        for s in found
+        if not s.deleted and isinstance(s.record, Contact) and not s.record.is_organization
+    )
+
+
+async def follow_up(lookups: Lookups, work: KeyWork, facts: Facts) -> None:
+    """Queue the people this key's decision says must be written again (I/O): an organisation's members, which
+    show its name as their company."""
+    if facts.members:
+        await lookups.requeue(work.sink, facts.members, cause=ORGANISATION_CHANGED)

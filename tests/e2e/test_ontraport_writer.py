@@ -25,7 +25,8 @@ from syncd.ratelimit import Limiter
 from syncd.sandbox.ontraport.app import OntraportSandbox
 from syncd.sandbox.server import ServerThread
 from syncd.sinks.ontraport.writer import UNCHANGED, OntraportWriter
-from syncd.work import Deferred, Delivery, Done, Failed, KeyWork, Released, Result, Skipped
+from syncd.sinks.persons import ORGANISATION_WITHOUT_EMAIL, ORGANISATIONS_SKIPPED
+from syncd.work import Deferred, Done, Failed, KeyWork, Released, Result, Skipped
 from tests.factories import event
 from tests.support import AppSwitch, FakeClock
 
@@ -107,6 +108,13 @@ class Harness:
         assert [r.key for r in results] == [w.key for w in works]
         await self.store.commit(SINK, [Released(r.key) if isinstance(r, Failed) else r for r in results])
         return {r.key: r for r in results}
+
+    async def drain(self, writer: OntraportWriter) -> list[dict[str, Result]]:
+        """Rounds until no key is due (keys queued again by a round are delivered by the next)."""
+        rounds = []
+        while results := await self.round(writer):
+            rounds.append(results)
+        return rounds
 
     async def link(self, key: str) -> Any:
         return (await self.store.load_work(SINK, [key]))[0].link
@@ -307,7 +315,8 @@ async def test_related_names_and_custom_fields_are_written(
         event("contact", 5, 1, "created", organization_id=70, email="charles@example.org"),
     )
     results = await harness.round(writer)
-    assert set(results) == {"lead:9", "contact:5"}
+    assert set(results) == {"lead:9", "contact:5", "contact:70"}
+    assert results["contact:70"] == Skipped("contact:70", results["contact:70"].seqs, ORGANISATION_WITHOUT_EMAIL)
     by_email = {c["email"]: c for c in await contacts(control)}
     ada, charles = by_email["ada@example.org"], by_email["charles@example.org"]
     assert (ada["n_lead_source"], ada["l_lead_source"], ada["use_utm_names"]) == ("Website", "Website", "1")
@@ -664,13 +673,91 @@ async def test_probe_and_fields_read_the_contact_meta(harness: Harness, control:
         await writer.probe()
 
 
-async def test_organisation_reaching_the_writer_is_skipped(harness: Harness, sandbox: OntraportSandbox) -> None:
-    """An organisation (not routed today) is skipped with a reason if it ever reaches the writer."""
-    organisation = event("contact", 70, 1, "created", is_organization=True, name="Engines Ltd", email="o@example.org")
-    work = KeyWork(SINK, "contact:70", 0, (Delivery(1, organisation),), None, None)
-    [result] = await harness.writer().deliver([work])
-    assert isinstance(result, Skipped) and "organisation" in result.reason
-    assert sandbox.state()["creates"] == 0
+# ---------------------------------------------------------------------------------------------------------------
+# organisations
+
+
+async def test_an_organisation_with_an_email_becomes_a_contact_named_after_it(
+    harness: Harness, control: httpx.AsyncClient
+) -> None:
+    """organisations = "contact" (the default): an organisation with an e-mail is a contact with its name as first
+    name and company; one without an e-mail is skipped with that reason."""
+    writer = harness.writer()
+    await harness.ingest(
+        event("contact", 70, 1, "created", is_organization=True, name="Engines Ltd", email="office@engines.example"),
+        event("contact", 71, 1, "created", is_organization=True, name="No Mail plc"),
+    )
+    results = await harness.round(writer)
+    assert isinstance(results["contact:70"], Done)
+    assert results["contact:71"] == Skipped("contact:71", results["contact:71"].seqs, ORGANISATION_WITHOUT_EMAIL)
+    [stored] = await contacts(control)
+    assert (stored["email"], stored["firstname"], stored["company"]) == (
+        "office@engines.example", "Engines Ltd", "Engines Ltd",
+    )  # fmt: skip
+    assert stored["lastname"] in (None, "")
+
+
+async def test_organisations_skip_writes_and_deletes_nothing_of_them(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+) -> None:
+    """organisations = "skip": an organisation is skipped with the reason, and its delete touches nothing, not
+    even a contact someone made under its e-mail."""
+    await control.post("/1/Contacts", json={"email": "office@engines.example"}, headers=AUTH)
+    writer = harness.writer(organisations="skip")
+    org = {"is_organization": True, "name": "Engines Ltd", "email": "office@engines.example"}
+    await harness.ingest(event("contact", 70, 1, "created", **org))
+    created = (await harness.round(writer))["contact:70"]
+    await harness.ingest(event("contact", 70, 2, "deleted", **org))
+    deleted = (await harness.round(writer))["contact:70"]
+    for result in (created, deleted):
+        assert isinstance(result, Skipped) and result.reason == ORGANISATIONS_SKIPPED
+    assert [c["email"] for c in await contacts(control)] == ["office@engines.example"]
+    assert sandbox.state()["deletes"] == 0
+
+
+@pytest.mark.parametrize("organisations", ["contact", "skip"])
+async def test_renaming_an_organisation_rewrites_the_company_of_its_people(
+    harness: Harness, control: httpx.AsyncClient, organisations: str
+) -> None:
+    """A renamed organisation's people are written again at once with its new name as their company, without a
+    change of their own (under organisations = skip too: the people are written, the organisation is not)."""
+    writer = harness.writer(organisations=organisations)
+    await harness.ingest(
+        event("contact", 70, 1, "created", is_organization=True, name="Engines Ltd"),
+        event("contact", 5, 1, "created", organization_id=70, email="charles@example.org"),
+        event("contact", 6, 1, "created", organization_id=70, email="augusta@example.org"),
+        event("contact", 7, 1, "created", email="other@example.org"),
+    )
+    await harness.drain(writer)
+    renamed = event(
+        "contact", 70, 2, is_organization=True, name="Difference Engines plc", previous={"name": "Engines Ltd"}
+    )
+    await harness.ingest(renamed)
+    assert set(await harness.round(writer)) == {"contact:70"}
+    again = await harness.round(writer)
+    assert set(again) == {"contact:5", "contact:6"}
+    assert all(isinstance(r, Done) for r in again.values())
+    companies = {c["email"]: c["company"] for c in await contacts(control)}
+    assert companies == {
+        "charles@example.org": "Difference Engines plc",
+        "augusta@example.org": "Difference Engines plc",
+        "other@example.org": None,  # belongs to no organisation: a blank company, which Ontraport keeps as none
+    }
+
+
+async def test_people_written_before_their_organisation_was_known_get_its_name_when_it_appears(
+    harness: Harness, control: httpx.AsyncClient
+) -> None:
+    """A person written while its organisation was not known yet (streams are not ordered across records) gets
+    the organisation's name as company once the organisation arrives."""
+    writer = harness.writer()
+    await harness.ingest(event("contact", 5, 1, "created", organization_id=70, email="charles@example.org"))
+    await harness.round(writer)
+    await harness.ingest(event("contact", 70, 1, "created", is_organization=True, name="Engines Ltd"))
+    await harness.round(writer)
+    assert set(await harness.round(writer)) == {"contact:5"}
+    [stored] = await contacts(control)
+    assert stored["company"] == "Engines Ltd"
 
 
 async def test_concurrent_deliveries_share_one_meta_fetch(harness: Harness, sandbox: OntraportSandbox) -> None:

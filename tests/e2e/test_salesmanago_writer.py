@@ -12,15 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from syncd.config import Duration, SalesmanagoConfig, Secret
+from syncd.config import Duration, SalesmanagoConfig, SalesmanagoTags, Secret
 from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
-from syncd.events import Address, ChangeEvent, Contact
+from syncd.events import Address, ChangeEvent
 from syncd.ledger import Ledger
 from syncd.ratelimit import Limiter
 from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
 from syncd.sandbox.server import ServerThread
+from syncd.sinks.persons import ORGANISATIONS_SKIPPED
 from syncd.sinks.salesmanago.writer import NO_EMAIL, SalesmanagoWriter
-from syncd.work import Deferred, Done, Failed, KeyWork, Released, Result, Shadow, Skipped
+from syncd.work import Deferred, Done, Failed, Released, Result, Skipped
 from tests.factories import event
 from tests.support import AppSwitch
 
@@ -143,6 +144,13 @@ class Harness:
         results = await self.run()
         assert len(results) == 1
         return next(iter(results.values()))
+
+    async def drain(self) -> list[dict[str, Result]]:
+        """Rounds until no key is due (keys queued again by a round are delivered by the next)."""
+        rounds = []
+        while results := await self.run():
+            rounds.append(results)
+        return rounds
 
     async def settle(self, key: str) -> None:
         """Finish a key's pending deliveries without the writer (as if dead-lettered or never written)."""
@@ -369,6 +377,7 @@ async def test_contract_example_lead_lands_as_the_example_describes(store: Ledge
 async def test_contact_company_comes_from_its_organisation(h: Harness, sm: Sandbox) -> None:
     """A contact's company is the name of its Sell organisation, looked up in the shadow."""
     await h.ingest(person(77, 1, "created", is_organization=True, name="Analytical Engines Ltd"))
+    await h.drain()  # the organisation has no e-mail: skipped
     result = await h.once(person(5, 1, "created", email=ADA, organization_id=77, customer_status="current"))
     assert isinstance(result, Done)
     stored = sm.contacts()[ADA]
@@ -385,14 +394,99 @@ async def test_record_without_email_is_skipped(h: Harness, sm: Sandbox) -> None:
     assert sm.calls() == 0
 
 
-async def test_organisation_is_skipped(h: Harness, sm: Sandbox) -> None:
-    """An organisation handed to the writer is skipped with a reason (only people are contacts)."""
-    org = Contact(id=77, is_organization=True, name="Analytical Engines Ltd", email="office@example.org")
-    work = KeyWork(SINK, "contact:77", 0, (), Shadow("contact", 77, 1, False, org), None)
-    [result] = await h.writer.deliver([work])
-    assert isinstance(result, Skipped)
-    assert "organisation" in result.reason
-    assert sm.calls() == 0
+# ---------------------------------------------------------------------------------------------------------------
+# organisations
+
+OFFICE = "office@engines.example"
+
+
+async def test_an_organisation_with_an_email_becomes_a_tagged_contact(store: Ledger, sm: Sandbox) -> None:
+    """organisations = "contact" (the default): an organisation with an e-mail is a contact with its name as name
+    and company, tagged tags.organisation (configurable) instead of tags.contact; one without an e-mail is
+    skipped with that reason."""
+    h = Harness(store, sm, tags=SalesmanagoTags(organisation=["B2B_ACCOUNT"]))
+    await h.ingest(
+        person(70, 1, "created", is_organization=True, name="Engines Ltd", email=OFFICE, customer_status="current"),
+        person(71, 1, "created", is_organization=True, name="No Mail plc"),
+    )
+    results = await h.run()
+    await h.close()
+    assert isinstance(results["contact:70"], Done)
+    assert results["contact:71"] == Skipped("contact:71", results["contact:71"].seqs, NO_EMAIL)
+    stored = sm.contacts()[OFFICE]
+    assert (stored["name"], stored["company"], stored["state"]) == ("Engines Ltd", "Engines Ltd", "CUSTOMER")
+    assert stored["tags"] == ["ZENDESK_SELL", "B2B_ACCOUNT", "CUSTOMER"]
+    assert stored["externalId"] == "sell-contact-70"
+
+
+async def test_the_default_organisation_tag(h: Harness, sm: Sandbox) -> None:
+    """Without configuration an organisation's contact is tagged ORGANISATION."""
+    await h.once(person(70, 1, "created", is_organization=True, name="Engines Ltd", email=OFFICE))
+    assert sm.contacts()[OFFICE]["tags"] == ["ZENDESK_SELL", "ORGANISATION"]
+
+
+async def test_organisations_skip_writes_and_deletes_nothing_of_them(store: Ledger, sm: Sandbox) -> None:
+    """organisations = "skip": an organisation is skipped with the reason and its delete deletes nothing, not even
+    a contact someone made under its e-mail; it keeps no contact from a person's delete either."""
+    h = Harness(store, sm, organisations="skip")
+    await h.writer._api.upsert({"contact": {"email": OFFICE, "name": "made by hand"}}, known=())
+    org = {"is_organization": True, "name": "Engines Ltd", "email": OFFICE}
+    created = await h.once(person(70, 1, "created", **org))
+    deleted = await h.once(person(70, 2, "deleted", **org))
+    for result in (created, deleted):
+        assert isinstance(result, Skipped) and result.reason == ORGANISATIONS_SKIPPED
+    assert sm.contacts()[OFFICE]["deleted"] is False
+    await h.once(lead(9, 1, "created", email=OFFICE))
+    await h.ingest(person(70, 3, "created", **org))
+    await h.drain()
+    gone = await h.once(lead(9, 2, "deleted"))
+    await h.close()
+    assert isinstance(gone, Done) and gone.detail == "deleted"  # the skipped organisation holds nothing
+    assert sm.contacts()[OFFICE]["deleted"] is True
+
+
+@pytest.mark.parametrize("organisations", ["contact", "skip"])
+async def test_renaming_an_organisation_rewrites_the_company_of_its_people(
+    store: Ledger, sm: Sandbox, organisations: str
+) -> None:
+    """A renamed organisation's people are written again at once with its new name as their company, without a
+    change of their own, in one batch (under organisations = skip too: the people are written, not it)."""
+    h = Harness(store, sm, organisations=organisations)
+    await h.ingest(
+        person(70, 1, "created", is_organization=True, name="Engines Ltd", email=OFFICE),
+        person(5, 1, "created", organization_id=70, email="charles@example.org"),
+        person(6, 1, "created", organization_id=70, email="augusta@example.org"),
+        person(7, 1, "created", email="other@example.org"),
+    )
+    await h.drain()
+    renamed = {"is_organization": True, "name": "Difference Engines plc", "email": OFFICE}
+    await h.ingest(person(70, 2, previous={"name": "Engines Ltd"}, **renamed))
+    assert set(await h.run()) == {"contact:70"}
+    batches = sm.calls("contact/batchupsert")
+    again = await h.run()
+    await h.close()
+    assert set(again) == {"contact:5", "contact:6"} and all(isinstance(r, Done) for r in again.values())
+    assert sm.calls("contact/batchupsert") == batches + 1
+    companies = {email: c["company"] for email, c in sm.contacts().items()}
+    assert companies["charles@example.org"] == companies["augusta@example.org"] == "Difference Engines plc"
+    assert companies["other@example.org"] is None
+    assert companies.get(OFFICE) == ("Difference Engines plc" if organisations == "contact" else None)
+
+
+async def test_a_person_in_flight_when_its_organisation_is_renamed_is_written_again(h: Harness, sm: Sandbox) -> None:
+    """The requeue of a person whose write is in flight (claimed, its company read) when its organisation is
+    renamed is not lost with that write's outcome: the person is due again and gets the new name."""
+    await h.ingest(person(70, 1, "created", is_organization=True, name="Engines Ltd"))
+    await h.drain()
+    await h.ingest(person(5, 1, "created", organization_id=70, email="charles@example.org"))
+    [member] = await h.store.load_work(SINK, await h.store.claim(SINK, 10))
+    [stale] = await h.writer.deliver([member])  # written with the old name, its outcome not committed yet
+    await h.ingest(person(70, 2, is_organization=True, name="Difference Engines plc", previous={"name": "Engines Ltd"}))
+    await h.run()  # the organisation's key: its people are queued again
+    await h.store.commit(SINK, [stale])
+    assert sm.contacts()["charles@example.org"]["company"] == "Engines Ltd"
+    assert set(await h.run()) == {"contact:5"}
+    assert sm.contacts()["charles@example.org"]["company"] == "Difference Engines plc"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -5,17 +5,21 @@ store for."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from syncd.events import Lead
+from syncd.events import ChangeEvent, Lead
 from syncd.ledger import Ledger
 from syncd.sinks.persons import (
+    ORGANISATION_WITHOUT_EMAIL,
+    ORGANISATIONS_SKIPPED,
     RECHECK_SECONDS,
     Facts,
     Identity,
     Keep,
     OnDelete,
+    Organisations,
     Own,
     PersonChange,
     Policy,
@@ -27,12 +31,15 @@ from syncd.sinks.persons import (
     holders,
     is_leftover,
     leftovers,
+    organisation_changed,
+    organisation_without_email,
     own_contact,
     plan_delete,
     plan_lost_email,
+    skipped_organisation,
     write_target,
 )
-from syncd.work import Deferred, Done, Link
+from syncd.work import Deferred, Delivery, Done, KeyWork, Link, Shadow
 from tests.factories import event
 from tests.support import FakeClock
 
@@ -400,3 +407,53 @@ async def test_gathered_peers_by_remote_id(tmp_path: Path, peer_email: str, peer
     assert isinstance(decided, expected)
     if isinstance(decided, Keep):
         assert decided.holders == (PEER,)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# organisations
+
+ORG = {"is_organization": True, "name": "Engines Ltd"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "organisations", "skipped", "without_email"),
+    [
+        ({**ORG, "email": A}, "contact", None, None),
+        (ORG, "contact", None, ORGANISATION_WITHOUT_EMAIL),
+        ({**ORG, "email": A}, "skip", ORGANISATIONS_SKIPPED, None),
+        (ORG, "skip", ORGANISATIONS_SKIPPED, ORGANISATION_WITHOUT_EMAIL),
+        ({"email": A}, "skip", None, None),  # a person is never an organisation
+        ({}, "skip", None, None),  # nor is one without an e-mail (a destination may find it by an external id)
+    ],
+)
+def test_which_organisations_are_written(
+    fields: dict[str, Any], organisations: Organisations, skipped: str | None, without_email: str | None
+) -> None:
+    """organisations = skip leaves every organisation alone; an organisation is only ever written by its e-mail."""
+    record = event("contact", 70, 1, "created", **fields).record
+    rules = Policy("email", organisations=organisations)
+    assert (skipped_organisation(record, rules), organisation_without_email(record)) == (skipped, without_email)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ([event("contact", 70, 1, "created", **ORG)], True),  # people written before it was known get its name
+        ([event("contact", 70, 2, **{**ORG, "name": "New"}, previous={"name": "Engines Ltd"})], True),
+        ([event("contact", 70, 2, email=A, previous={"email": B}, **ORG)], False),  # its own e-mail only
+        ([event("contact", 70, 2, "deleted", **ORG)], False),  # a destination keeps a company no longer named
+        ([event("contact", 5, 2, first_name="Ada", previous={"name": "x"})], False),  # a person has no members
+    ],
+)
+def test_which_changes_of_an_organisation_rewrite_its_members(changes: list[ChangeEvent], expected: bool) -> None:
+    """An organisation that appears or is renamed has its members written again; other changes do not."""
+    last = changes[-1]
+    work = KeyWork(
+        "salesmanago",
+        f"contact:{last.record_id}",
+        0,
+        tuple(Delivery(n, e) for n, e in enumerate(changes)),
+        Shadow("contact", last.record_id, last.sequence, last.action == "deleted", last.record),
+        None,
+    )
+    assert organisation_changed(work, coalesce_person(work)) is expected

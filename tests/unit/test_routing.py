@@ -29,13 +29,15 @@ from tests.factories import event
         ("note", {"resource_type": "task", "resource_id": 1}, ""),
         ("note", {"resource_type": "lead"}, ""),
         ("lead", {"email": "a@x.org"}, ""),
+        ("contact", {"organization_id": 70}, "contact:70"),
+        ("contact", {"is_organization": True, "name": "Acme"}, ""),
         ("stage", {"name": "Won"}, ""),
         ("product", {"name": "Pro"}, ""),
     ],
 )
 def test_reference_names_the_record_a_record_belongs_to(kind: str, fields: dict[str, Any], expected: str) -> None:
-    """A deal belongs to its contact (else its organisation), an order to its deal, a line item to its deal (else
-    its order), a note to its lead, contact or deal; the rest to nothing."""
+    """A contact belongs to its organisation, a deal to its contact (else its organisation), an order to its deal,
+    a line item to its deal (else its order), a note to its lead, contact or deal; the rest to nothing."""
     assert reference(event(kind, 1, 1, "created", **fields).record) == expected
 
 
@@ -43,7 +45,7 @@ def test_reference_names_the_record_a_record_belongs_to(kind: str, fields: dict[
     ("rule", "kind", "fields", "stored", "expected"),
     [
         (OWN, "lead", {"email": "a@x.org"}, "", "lead:1"),
-        (OWN, "contact", {"is_organization": True}, "", None),
+        (OWN, "contact", {"is_organization": True}, "", "contact:1"),  # a destination decides whether it writes it
         (OWN, "note", {"resource_type": "lead", "resource_id": 9}, "", "note:1"),
         (OWN, "deal", {"contact_id": 3}, "", "deal:1"),
         (DEAL, "deal", {"contact_id": 3}, "", "deal:1"),

@@ -116,11 +116,12 @@ async def test_bare_delete_keeps_the_last_snapshot(ledger: Ledger) -> None:
 
 
 async def test_only_routed_events_get_deliveries(ledger: Ledger) -> None:
-    """Stages and organisations are stored but no destination takes them (today)."""
+    """Stages are stored but no destination takes them; an organisation goes to every destination, as a contact
+    does (each decides whether it writes organisations)."""
     page = [event("stage", 3, 1, "created", name="Won", category="won")]
     assert (await ledger.ingest("stages", page, position="s1", at_top=True)).deliveries == 0
     org = [event("contact", 9, 1, "created", is_organization=True, name="ACME")]
-    assert (await ledger.ingest("contacts", org, position="c1", at_top=True)).deliveries == 0
+    assert (await ledger.ingest("contacts", org, position="c1", at_top=True)).deliveries == len(SINKS)
 
 
 async def test_quarantined_items_are_kept_with_their_raw_body(ledger: Ledger) -> None:

@@ -2,7 +2,8 @@
 
 The connector's field list is covered by default: firstname, lastname, email, address (line 1), city, state (code),
 zip, country (ISO alpha-2), office_phone, cell_phone and sms_number (the mobile), fax, company (the lead's
-organisation name, or the name of the organisation a contact belongs to), title, website, and for leads the lead
+organisation name, or the name of the organisation a contact belongs to; an organisation's own name, which is also
+its firstname), title, website, and for leads the lead
 source by name (`n_lead_source`, `l_lead_source` with `use_utm_names` = "1"); plus the external id field when one
 is configured ("sell-lead-9"). The `[sinks.ontraport.fields]` table maps further Sell fields (or a constant written
 `"=0"`) to any editable contact field: address2, home_phone, birthday, priority, status, bulk_mail (only "=0"),
@@ -69,9 +70,10 @@ def parse_meta(data: Any) -> dict[str, DestinationField]:
 def defaults(record: Lead | Contact, related: Related, *, external_id_field: str | None) -> dict[str, Any]:
     """The connector's default fields: destination key -> raw Sell value (converted later by field type)."""
     address = record.address or Address()
+    organisation = record.name if isinstance(record, Contact) and record.is_organization else None
     values: dict[str, Any] = {
-        "firstname": record.first_name,
-        "lastname": record.last_name,
+        "firstname": record.first_name if organisation is None else organisation,
+        "lastname": record.last_name if organisation is None else "",
         "email": record.email.strip(),
         "address": address.line1,
         "city": address.city,
@@ -85,7 +87,7 @@ def defaults(record: Lead | Contact, related: Related, *, external_id_field: str
         "title": record.title,
         "website": record.website,
     }
-    company = record.organization_name if isinstance(record, Lead) else related.company
+    company = record.organization_name if isinstance(record, Lead) else organisation or related.company
     if company is not None:
         values["company"] = company
     if isinstance(record, Lead) and related.source is not None:

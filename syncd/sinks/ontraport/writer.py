@@ -1,4 +1,5 @@
-"""The Ontraport writer: brings one Ontraport contact to the latest state of a Sell lead or contact.
+"""The Ontraport writer: brings one Ontraport contact to the latest state of a Sell lead or contact (person or
+organisation).
 
 Identity. An Ontraport contact is known by its id, kept in the link. The first write with an e-mail is a
 merge-or-create by e-mail (`POST /1/Contacts/saveorupdate`), so a retried first write merges instead of
@@ -11,6 +12,10 @@ finds the first one; without that setting such a record is skipped with the reas
 Leftovers (sinks/persons.py decides; this writer carries the plans out): a record syncd holds no link for whose
 key was tried before looks for the contact a lost write may have left (by the external id field, then under its
 earlier e-mails) and updates it rather than make a second one.
+
+Organisations (sinks/persons.py decides): one with an e-mail is written like a person (its name as firstname and
+company), one without is skipped, and all are skipped under organisations = "skip"; when one appears or is
+renamed, its members are queued to be written again with its name as their company.
 
 Deletes: `on_delete = "delete"` deletes the own contact (`DELETE /1/Contact?id=`; already gone counts as done),
 "tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`), "ignore" leaves it; leftovers go the same way. While
@@ -56,10 +61,13 @@ from syncd.sinks.persons import (
     Question,
     ask,
     coalesce_person,
+    follow_up,
     gather,
     is_leftover,
     leftovers,
+    organisation_without_email,
     plan_delete,
+    skipped_organisation,
 )
 from syncd.work import Deferred, Done, Failed, KeyWork, Result, Skipped
 
@@ -85,7 +93,9 @@ class OntraportWriter:
     ) -> None:
         self.config = config
         self._lookups = lookups
-        self._policy = Policy("id", config.on_delete, config.delete_grace, tuple(streams))
+        self._policy = Policy(
+            "id", config.on_delete, config.delete_grace, tuple(streams), organisations=config.organisations
+        )
         self._clock = clock
         self._api = OntraportApi(config, limiter)
         self._rows = config.mapping
@@ -114,19 +124,33 @@ class OntraportWriter:
 
     async def _deliver_one(self, work: KeyWork) -> Result:
         change = coalesce_person(work)
+        if change.record is None and change.intent == "upsert":
+            return Skipped(work.key, work.seqs, "no snapshot of the record to write")
         try:
-            if change.intent == "delete":
-                return await self._delete(work, change)
-            return await self._upsert(work, change)
+            facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
+            result = await self._decide(work, facts)
         except CallError as exc:
             return Failed(work.key, work.seqs, exc)
+        if not isinstance(result, Deferred):
+            await follow_up(self._lookups, work, facts)
+        return result
 
-    async def _upsert(self, work: KeyWork, change: PersonChange) -> Result:
+    async def _decide(self, work: KeyWork, facts: Facts) -> Result:
+        change = facts.change
+        skipped = skipped_organisation(change.record, self._policy) if change.record is not None else None
+        if skipped:
+            return Skipped(work.key, work.seqs, skipped)
+        if change.intent == "delete":
+            return await self._delete(work, facts)
+        return await self._upsert(work, facts)
+
+    async def _upsert(self, work: KeyWork, facts: Facts) -> Result:
+        change = facts.change
         record = change.record
-        if record is None:
-            return Skipped(work.key, work.seqs, "no snapshot of the record to write")
-        if isinstance(record, Contact) and record.is_organization:
-            return Skipped(work.key, work.seqs, "organisations are not sent to Ontraport")
+        assert record is not None  # _deliver_one skipped an upsert without one
+        unwritable = organisation_without_email(record)
+        if unwritable:
+            return Skipped(work.key, work.seqs, unwritable)
         meta = await self._current_meta()
         payload = map_person(
             record,
@@ -147,7 +171,7 @@ class OntraportWriter:
         if email and not remote_id and change.earlier_emails:
             # A write under an e-mail this record had before may have landed before a crash lost its outcome:
             # update that contact rather than make a second one.
-            found = await self._found_again(work, change)
+            found = await self._found_again(work, facts)
             if found is not None and await self._update(found, payload):
                 return Done(work.key, work.seqs, remote_id=found, digest=sign, sent=sent, detail="found again")
         if email:
@@ -198,15 +222,15 @@ class OntraportWriter:
 
     # ------------------------------------------------------------------------------------------------- leftovers
 
-    async def _found_again(self, work: KeyWork, change: PersonChange) -> str | None:
+    async def _found_again(self, work: KeyWork, facts: Facts) -> str | None:
         """The contact a lost first write of this unlinked record may have made: by the external id field, else the
         first leftover under its earlier e-mails."""
         field = self.config.external_id_field
-        if field and change.record is not None:
-            found = await self._find_by_external_id(field, external_id(change.record))
+        record = facts.change.record
+        if field and record is not None:
+            found = await self._find_by_external_id(field, external_id(record))
             if found is not None:
                 return found
-        facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
         first = await self._leftover_contacts(work, facts, leftovers(facts, self._policy.identity), first=True)
         return first[0] if first else None
 
@@ -230,8 +254,8 @@ class OntraportWriter:
 
     # ------------------------------------------------------------------------------------------------- delete
 
-    async def _delete(self, work: KeyWork, change: PersonChange) -> Result:
-        facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
+    async def _delete(self, work: KeyWork, facts: Facts) -> Result:
+        change = facts.change
         plan = plan_delete(facts, self._policy)
         if isinstance(plan, Deferred):
             return plan

@@ -5,14 +5,14 @@ Defaults (then the user's `[sinks.salesmanago.fields]` rows add or override, see
 - email → contact.email (lower-case: the contact's identity).
 - first_name + last_name (else a lead's organization_name, an organisation's name) → contact.name.
 - phone (else mobile) → contact.phone; fax → contact.fax.
-- a lead's organization_name / a contact's organisation's name → contact.company.
+- a lead's organization_name / a contact's organisation's name / an organisation's own name → contact.company.
 - contact customer_status "current" → contact.state CUSTOMER; a lead, or a contact with prospect_status "current"
   → PROSPECT; otherwise OTHER.
 - the record id → contact.externalId "sell-lead-<id>" / "sell-contact-<id>".
 - address.line1, postal_code, city → contact.address.streetAddress, zipCode, city; address.country (free text) →
   contact.address.country as ISO 3166-1 alpha-2 (unknown text as written); address.state → province.
-- tags (upper-case, spaces as `_`) + tags.always + tags.lead / tags.contact + tags.customer (current customers)
-  → tags.
+- tags (upper-case, spaces as `_`) + tags.always + tags.lead / tags.contact (a person) / tags.organisation (an
+  organisation) + tags.customer (current customers) → tags.
 - title, industry, website, mobile, twitter, facebook, linkedin, skype, description (clipped to 255) →
   properties of the same names; a lead's status → properties.lead_status; a contact's customer_status and
   prospect_status → properties of the same names.
@@ -156,6 +156,12 @@ def _state(record: Lead | Contact) -> str:
     return "OTHER"
 
 
+def _company(record: Lead | Contact, organization: str) -> str:
+    if isinstance(record, Lead):
+        return record.organization_name
+    return record.name if record.is_organization else organization
+
+
 def _is_customer(record: Lead | Contact) -> bool:
     return isinstance(record, Contact) and record.customer_status == "current"
 
@@ -172,9 +178,13 @@ def _dedupe(tags: Sequence[str]) -> tuple[str, ...]:
 
 
 def wanted_tags(record: Lead | Contact, config: SalesmanagoConfig) -> tuple[str, ...]:
-    """The default tags of a record: its Sell tags, then tags.always, the kind's tags and tags.customer."""
+    """The default tags of a record: its Sell tags, then tags.always, the kind's tags (a lead's, a person's or an
+    organisation's) and tags.customer."""
     tags = [*record.tags, *config.tags.always]
-    tags += config.tags.lead if isinstance(record, Lead) else config.tags.contact
+    if isinstance(record, Lead):
+        tags += config.tags.lead
+    else:
+        tags += config.tags.organisation if record.is_organization else config.tags.contact
     if _is_customer(record):
         tags += config.tags.customer
     return _dedupe([tag_name(tag) for tag in tags])
@@ -205,7 +215,7 @@ def map_person(
         "name": _name(record),
         "phone": (record.phone or record.mobile).strip(),
         "fax": record.fax.strip(),
-        "company": (record.organization_name if isinstance(record, Lead) else organization).strip(),
+        "company": _company(record, organization).strip(),
         "state": _state(record),
         "externalId": external_id(record),
         "address": {

@@ -1,9 +1,10 @@
 """The SALESmanago writer: Sell people → SALESmanago contacts over its JSON API, every outcome classified.
 
 Per `deliver(works)`: each key is coalesced to its latest state and planned (sinks/persons.py decides; this writer
-carries the plans out) — skipped (no e-mail, unchanged, an organisation), an upsert, or a delete — the keys of a
-batch concurrently. All upserts of the call then go out as ONE `contact/batchupsert` per `batch_size` (a lone one
-as `contact/upsert`).
+carries the plans out) — skipped (no e-mail, unchanged, an organisation under organisations = skip), an upsert, or a
+delete — the keys of a batch concurrently; the people a plan says must be written again (an organisation's
+members after its rename) are queued. All upserts of the call then go out as ONE `contact/batchupsert` per
+`batch_size` (a lone one as `contact/upsert`).
 
 E-mails: SALESmanago keys contacts by e-mail. When a record has leftovers (contacts under e-mails it had before
 that no other live Sell person holds), `contact/basic` tells which of them exist: the newest is renamed
@@ -33,15 +34,18 @@ from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups, organisation_name
 from syncd.sinks.mapping import digest
 from syncd.sinks.persons import (
+    Facts,
     Keep,
     Own,
     Policy,
     Remove,
     coalesce_person,
+    follow_up,
     gather,
     leftovers,
     plan_delete,
     plan_lost_email,
+    skipped_organisation,
     write_target,
 )
 from syncd.sinks.salesmanago.fields import FIELDS
@@ -75,7 +79,9 @@ class SalesmanagoWriter:
         self.batch_size = config.batch_size
         self._api = SalesmanagoApi(config, config.api_secret, limiter, clock)
         self._lookups = lookups
-        self._policy = Policy("email", config.on_delete, config.delete_grace, tuple(streams))
+        self._policy = Policy(
+            "email", config.on_delete, config.delete_grace, tuple(streams), organisations=config.organisations
+        )
         self._deleted_tags = list(dict.fromkeys(tag_name(tag) for tag in config.tags.deleted))
         self._clock = clock
         self._rows = config.mapping
@@ -133,12 +139,19 @@ class SalesmanagoWriter:
 
     async def _plan(self, work: KeyWork) -> Result | PlannedUpsert:
         change = coalesce_person(work)
-        record = change.record
-        if record is None:
+        if change.record is None:
             return Skipped(work.key, work.seqs, "no known state of this Sell record")
-        if isinstance(record, Contact) and record.is_organization:
-            return Skipped(work.key, work.seqs, "an organisation: only people are synced to SALESmanago")
         facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
+        planned = await self._decide(work, change.record, facts)
+        if not isinstance(planned, Deferred):
+            await follow_up(self._lookups, work, facts)
+        return planned
+
+    async def _decide(self, work: KeyWork, record: Lead | Contact, facts: Facts) -> Result | PlannedUpsert:
+        change = facts.change
+        skipped = skipped_organisation(record, self._policy)
+        if skipped:
+            return Skipped(work.key, work.seqs, skipped)
         last = LastWrite.from_sent(work.link.sent if work.link is not None else None)
         if change.intent == "delete":
             return await self._carry_out(work, last, plan_delete(facts, self._policy))
