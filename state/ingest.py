@@ -99,6 +99,8 @@ class StreamPosition:
     # A lower bound on when the oldest event not read yet was appended (epoch seconds; None when unknown): Sell drops
     # it, and the position with it, 72 hours later.
     unread_since: float | None = None
+    failures: int = 0  # reads of the page after `position` that failed in a row
+    last_error: str | None = None  # why the last of them failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,7 @@ class Ingesting(StoreBase):
             await db.execute(
                 "INSERT INTO positions (stream, position, at_top, updated_at, unread_since) VALUES (?,?,?,?,?)"
                 " ON CONFLICT (stream) DO UPDATE SET position = excluded.position, at_top = excluded.at_top,"
-                " updated_at = excluded.updated_at, expired = 0, stopped = NULL,"
+                " updated_at = excluded.updated_at, expired = 0, stopped = NULL, failures = 0, last_error = NULL,"
                 " unread_since = COALESCE(excluded.unread_since, positions.unread_since, excluded.updated_at)",
                 (stream, position, int(at_top), now, unread),
             )
@@ -177,6 +179,17 @@ class Ingesting(StoreBase):
                 "INSERT OR IGNORE INTO positions (stream, position, at_top, updated_at, expired, stopped)"
                 " VALUES (?, '', 0, ?, ?, ?)",
                 (stream, self._clock(), int(expired), stopped),
+            )
+
+    async def note_failure(self, stream: str, failures: int, error: str) -> None:
+        """Record that reading the stream's next page failed `failures` times in a row, the last with `error`
+        (cleared by the next page stored)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO positions (stream, position, at_top, updated_at, failures, last_error)"
+                " VALUES (?, '', 0, ?, ?, ?) ON CONFLICT (stream) DO UPDATE SET failures = excluded.failures,"
+                " last_error = excluded.last_error",
+                (stream, self._clock(), failures, error),
             )
 
     async def set_position(self, stream: str, position: str, *, unread_since: float | None = None) -> None:
@@ -284,7 +297,9 @@ async def store_page(
     return new, int(stale), queued
 
 
-POSITION_COLUMNS = "SELECT stream, position, at_top, updated_at, expired, stopped, unread_since FROM positions"
+POSITION_COLUMNS = (
+    "SELECT stream, position, at_top, updated_at, expired, stopped, unread_since, failures, last_error FROM positions"
+)
 
 
 def position_of(row: Any) -> StreamPosition:
@@ -297,4 +312,6 @@ def position_of(row: Any) -> StreamPosition:
         expired=bool(row[4]),
         stopped=row[5],
         unread_since=float(row[6]) if row[6] is not None else None,
+        failures=int(row[7]),
+        last_error=row[8],
     )

@@ -27,7 +27,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from structlog.typing import FilteringBoundLogger
 
 from syncd.config import SinkConfig
-from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
+from syncd.errors import CallError, DestinationError, InternalError, PermanentError, RateLimited, TransientError
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.retry import GiveUp, PauseDestination, RecheckPolicy, RetryAt, RetryPolicy
@@ -175,17 +175,29 @@ class Dispatcher:
         destination where the writer's results call for it). Committing the outcomes is the caller's."""
         works = await self.store.load_work(self.sink, keys)
         started = time.monotonic()
-        try:
-            results = await self.writer.deliver(works)
-        except Exception as exc:  # a writer bug must not lose the keys or spin on them
-            self._log.exception("writer_crashed", keys=len(works), error=exc)
-            results = [Failed(w.key, w.seqs, TransientError(f"writer error: {type(exc).__name__}")) for w in works]
+        results = await self._deliver(works)
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         by_key = {w.key: w for w in works}
         outcomes = [await self._decide(by_key[r.key], r, duration_ms) for r in results]
         answered = {r.key for r in results}
         outcomes += [Released(w.key) for w in works if w.key not in answered]
         return outcomes
+
+    async def _deliver(self, works: Sequence[KeyWork]) -> Sequence[Result]:
+        """The writer's results. A writer that crashes on a batch has each key delivered again alone, so the key
+        it crashes on fails by itself (as an InternalError, which never counts against the destination)."""
+        try:
+            return await self.writer.deliver(works)
+        except Exception as exc:  # a writer bug must not lose the keys, spin on them, or sink their neighbours
+            if len(works) > 1:
+                self._log.warning("writer_crashed", keys=len(works), error=exc, action="delivering each key alone")
+                results: list[Result] = []
+                for work in works:
+                    results += await self._deliver([work])
+                return results
+            self._log.error("writer_crashed", keys=1, key=works[0].key, error=exc, exc_info=exc)
+            error = InternalError(f"syncd failed on this record: {type(exc).__name__}: {exc}"[:300], uncertain=True)
+            return [Failed(w.key, w.seqs, error) for w in works]
 
     async def _committer(self, receive: MemoryObjectReceiveStream[Sequence[Outcome]]) -> None:
         async with receive:
@@ -235,7 +247,8 @@ class Dispatcher:
             self.state.count("dead", len(result.seqs))
             return Dead(work.key, result.seqs, decision.reason, error.http_status, error.request, attempt)
         assert isinstance(decision, RetryAt)
-        await self._transient_failure(error)
+        if not isinstance(error, InternalError):  # syncd's own failure on one record says nothing of the destination
+            await self._transient_failure(error)
         log.warning(
             "delivery_failed",
             error=error.message,

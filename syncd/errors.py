@@ -66,6 +66,11 @@ class TransientError(CallError):
     """Worth retrying later: the same call may succeed once the remote side recovers."""
 
 
+class InternalError(TransientError):
+    """syncd itself failed on one record (a value it could not handle, a bug): that key is retried with backoff
+    and, with max_attempts, given up on; the destination is not at fault, so it never counts towards pausing it."""
+
+
 class RateLimited(TransientError):
     """The remote side asked us to slow down (429, Sell's 409, a throttling message)."""
 
@@ -90,6 +95,7 @@ __all__ = [
     "CallError",
     "ConfigError",
     "DestinationError",
+    "InternalError",
     "MalformedPage",
     "PermanentError",
     "RateLimited",

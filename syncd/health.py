@@ -17,8 +17,8 @@ from syncd.runtime import Runtime
 
 
 def problems(runtime: Runtime | None) -> list[str]:
-    """Why the daemon is not ready (empty when it is): an expired or stopped stream, a destination paused for
-    its credentials, mapping drift."""
+    """Why the daemon is not ready (empty when it is): an expired or stopped stream, one failing on the same page
+    again and again, a destination paused for its credentials, mapping drift."""
     if runtime is None:
         return ["starting: the store is not open yet"]
     found: list[str] = []
@@ -28,6 +28,11 @@ def problems(runtime: Runtime | None) -> list[str]:
             found.append(f"stream {state.stream} expired: {state.last_error}")
         elif state.phase == "stopped":
             found.append(f"stream {state.stream} stopped: {state.last_error}")
+        elif state.failing:
+            found.append(
+                f"stream {state.stream} failing: the same page failed {state.failures} times in a row:"
+                f" {state.last_error}"
+            )
     for dispatcher in runtime.dispatchers:
         if dispatcher.state.pause_kind == "auth":
             found.append(f"destination {dispatcher.sink} paused: {dispatcher.state.paused}")

@@ -135,6 +135,9 @@ class Ledger:
     async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
         await self.store.mark_stream(stream, expired=expired, stopped=self.redact.optional(stopped))
 
+    async def note_failure(self, stream: str, failures: int, error: str) -> None:
+        await self.store.note_failure(stream, failures, self.redact(error))
+
     async def pending(self, sink: str | None = None, *, blocked: bool = True) -> int:
         return await self.store.pending(sink, blocked=blocked)
 

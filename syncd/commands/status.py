@@ -13,6 +13,7 @@ import anyio
 from state import StatusSnapshot
 from syncd.commands import Command, load_config
 from syncd.drift import drift_lines
+from syncd.sell.poller import FAILING_AFTER
 
 RETENTION_HOURS = 72.0  # Sell keeps Firehose history this long
 
@@ -34,6 +35,9 @@ def as_dict(snapshot: StatusSnapshot, *, now: float, runtime: dict[str, Any] | N
             "expired": s.expired,
             "stopped": s.stopped,
             "expires_in_h": None if s.expired else round(max(0.0, RETENTION_HOURS - age / 3600), 1),
+            "failures": s.failures,
+            "failing": s.failures >= FAILING_AFTER,
+            "last_error": s.last_error,
         }
     sinks: dict[str, Any] = {}
     for k in snapshot.sinks:
@@ -96,6 +100,8 @@ def render_table(data: dict[str, Any]) -> str:
     lines.append(f"{'STREAM':<14}{'AT TOP':<8}{'LAST READ':<11}{'EXPIRES IN':<12}STATE")
     for name, s in data["streams"].items():
         state = "EXPIRED" if s["expired"] else (f"STOPPED: {s['stopped']}" if s["stopped"] else "ok")
+        if state == "ok" and s["failing"]:
+            state = f"FAILING: the same page failed {s['failures']} times in a row: {s['last_error']}"
         expires = "-" if s["expires_in_h"] is None else f"{s['expires_in_h']}h"
         lines.append(
             f"{name:<14}{'yes' if s['at_top'] else 'no':<8}{_age(s['position_age_s']) + ' ago':<11}{expires:<12}{state}"

@@ -2,8 +2,11 @@
 
 The position advances only inside the same transaction that stores the page's events and deliveries, so a crash
 at any instant re-reads at most one page. A page that cannot be decoded, a throttle (429/409), a 5xx, a timeout or a
-dropped connection is retried with jittered backoff from the same position; 401/403 stop the stream and 410 marks it
-expired, loudly; a single item that cannot be normalised is quarantined with its raw body and the page goes on.
+dropped connection is retried with jittered backoff from the same position, each failure recorded in the store; a
+page that failed `FAILING_AFTER` times in a row makes the stream "failing" (status, readiness). 401/403 (or another
+refusal of Sell's own) stop the stream loudly, and it is probed again with backoff, resuming by itself once Sell
+answers; 410 marks it expired, loudly. A single item that cannot be normalised is quarantined with its raw body and
+the page goes on.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from syncd.sell.normalise import NormaliseError, normalise
 from syncd.sell.wire import decode_page
 
 Sleep = Callable[[float], Awaitable[None]]
+FAILING_AFTER = 5  # reads of one page failing in a row that make the stream "failing" (readiness; status too)
 
 
 class PollStore(Protocol):
@@ -57,6 +61,10 @@ class PollStore(Protocol):
 
     async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
         """Record that the stream's position expired, or that polling it stopped and why."""
+        ...
+
+    async def note_failure(self, stream: str, failures: int, error: str) -> None:
+        """Record that reading the stream's next page failed `failures` times in a row, the last with `error`."""
         ...
 
 
@@ -86,13 +94,20 @@ class StreamState:
     events: int = 0
     duplicates: int = 0
     quarantined: int = 0
-    failures: int = 0
+    failures: int = 0  # reads of the same page that failed in a row
     last_error: str = ""
+    probes: int = 0  # reads tried since the stream stopped
 
     @property
     def finished(self) -> bool:
-        """Whether this poller can make no more progress without an operator (expired or stopped)."""
+        """Whether this poller makes no progress now: expired (for good, until an operator acts) or stopped
+        (probed again with backoff, resuming by itself once Sell answers)."""
         return self.phase in ("expired", "stopped")
+
+    @property
+    def failing(self) -> bool:
+        """Whether the same page has failed `FAILING_AFTER` times in a row."""
+        return self.failures >= FAILING_AFTER
 
 
 class Backlog:
@@ -154,6 +169,7 @@ class Poller:
         self.limiter = limiter
         self.backlog = backlog
         self.policy = RetryPolicy(base=0.5, cap=config.max_backoff)
+        self.probe_policy = RetryPolicy(base=1.0, cap=config.max_backoff)
         self.rng = rng or random.Random()
         self._sleep = sleep
         self._on_ingest = on_ingest
@@ -171,7 +187,9 @@ class Poller:
         return self.config.start
 
     async def run(self) -> StreamState:
-        """Poll until cancelled, or until the stream cannot go on (expired, stopped); returns its final state."""
+        """Poll until cancelled, or until the stream cannot go on (its position expired, or it has none to start
+        from); returns its final state. A stream Sell refuses (401/403, ...) stops, loudly, and is probed again with
+        backoff until a page reads."""
         self.state.phase, self.state.at_top, self.state.last_error = "starting", False, ""
         try:
             position = await self.start_position()
@@ -186,7 +204,8 @@ class Poller:
             except StreamExpired as exc:
                 return await self._finish("expired", exc, expired=True)
             except (DestinationError, PermanentError) as exc:
-                return await self._finish("stopped", exc, expired=False)
+                await self._stop(exc)
+                continue
             except TransientError as exc:
                 await self._back_off(exc)
                 continue
@@ -196,7 +215,8 @@ class Poller:
 
     async def poll_once(self, position: str) -> str:
         """Read and ingest one page from `position`; returns the new position."""
-        self.state.phase = "reading" if not self.state.at_top else self.state.phase
+        if self.state.phase != "stopped":  # a stopped stream stays stopped until a probe reads a page
+            self.state.phase = "reading" if not self.state.at_top else self.state.phase
         await self.limiter.acquire()
         started = time.monotonic()
         body = await self.client.fetch_page(self.stream, position, self.config.page_limit)
@@ -217,9 +237,12 @@ class Poller:
         state.duplicates += result.duplicates
         state.quarantined += result.quarantined
         state.at_top = page.top
-        if state.failures:
+        if state.phase == "stopped":
+            self._log.info("stream_resumed", after_probes=state.probes)
+            state.phase = "reading"
+        elif state.failures:
             self._log.info("stream_recovered", after_failures=state.failures)
-        state.failures = 0
+        state.failures = state.probes = 0
         state.last_error = ""
         if result.received or not page.top:
             self._log.info(
@@ -242,6 +265,9 @@ class Poller:
 
     async def _back_off(self, exc: CallError) -> None:
         state = self.state
+        if state.phase == "stopped":  # a probe that got no answer: the stream is still stopped
+            await self._probe_later(exc)
+            return
         state.failures += 1
         state.phase = "backing_off"
         state.last_error = exc.message
@@ -256,6 +282,40 @@ class Poller:
             attempt=state.failures,
             retry_in_s=round(delay, 3),
         )
+        await self.store.note_failure(self.stream, state.failures, exc.message)
+        if state.failures == FAILING_AFTER:
+            self._log.error(
+                "stream_failing",
+                error=exc.message,
+                failures=state.failures,
+                hint="the same page keeps failing; syncd keeps retrying it (see syncd status)",
+            )
+        await self._sleep(delay)
+
+    async def _stop(self, exc: CallError) -> None:
+        """Sell refused the stream (401/403, or a refusal of its own): stop, say why, and probe again later."""
+        state = self.state
+        if state.phase != "stopped":
+            state.phase = "stopped"
+            state.at_top = False
+            state.probes = 0
+            state.last_error = exc.message
+            await self.store.mark_stream(self.stream, stopped=exc.message)
+            self._log.error(
+                "stream_stopped",
+                error=exc.message,
+                http_status=exc.http_status,
+                hint="fix the token (or what Sell refused); syncd probes again with backoff and resumes by itself",
+            )
+        await self._probe_later(exc)
+
+    async def _probe_later(self, exc: CallError) -> None:
+        state = self.state
+        state.probes += 1
+        state.last_error = exc.message
+        delay = self.probe_policy.backoff(state.probes, self.rng)
+        if state.probes > 1:
+            self._log.info("stream_probe_failed", error=exc.message, attempt=state.probes, retry_in_s=round(delay, 3))
         await self._sleep(delay)
 
     async def _finish(self, phase: str, exc: CallError, *, expired: bool) -> StreamState:

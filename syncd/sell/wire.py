@@ -9,6 +9,7 @@ plain.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -49,16 +50,35 @@ _page_decoder = msgspec.json.Decoder(_Page)
 
 
 def decode_page(body: bytes) -> WirePage:
-    """Decode a Firehose response body; anything that is not a valid page raises `MalformedPage`."""
+    """Decode a Firehose response body; anything that is not a valid page raises `MalformedPage`. A page whose
+    only fault lies inside an item (a lone surrogate such as "Zo\\ud83d", a byte that is not UTF-8, a NaN) is
+    read leniently instead: each item comes back re-encoded as strict-ASCII JSON, the faulty ones still faulty, so
+    normalising quarantines them with their bodies and the rest of the page goes on."""
     try:
         page = _page_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise MalformedPage(f"not a Firehose page: {explain(exc)}") from None
     except msgspec.DecodeError as exc:
-        raise MalformedPage(f"not a Firehose page: invalid JSON ({exc})") from None
+        page = _lenient(body, exc)
     if not page.meta.position:
         raise MalformedPage("not a Firehose page: meta.position is empty")
     return WirePage(page.items, page.meta.position, page.meta.top)
+
+
+def _lenient(body: bytes, error: msgspec.DecodeError) -> _Page:
+    """The page read by Python's JSON parser, which takes what a strict one refuses inside strings (lone
+    surrogates; bytes that are not UTF-8, kept as surrogate escapes) and NaN; each item re-encoded on its own.
+    Anything that is not JSON even so raises MalformedPage with the strict parser's reason."""
+    try:
+        data = json.loads(body.decode("utf-8", errors="surrogateescape"))
+        items = data["items"] if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ValueError("no items")
+        meta = msgspec.convert(data["meta"], _PageMeta)
+        raws = [msgspec.Raw(json.dumps(entry, ensure_ascii=True).encode()) for entry in items]
+    except (ValueError, KeyError, msgspec.ValidationError):
+        raise MalformedPage(f"not a Firehose page: invalid JSON ({error})") from None
+    return _Page(raws, meta)
 
 
 def explain(exc: msgspec.ValidationError) -> str:

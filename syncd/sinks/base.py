@@ -6,8 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from syncd.errors import InternalError
 from syncd.events import Contact, Lead, Source, source_kind
-from syncd.work import KeyWork, Link, Result, Shadow
+from syncd.logs import get_logger
+from syncd.work import Failed, KeyWork, Link, Result, Shadow
 
 
 class Lookups(Protocol):
@@ -69,6 +71,14 @@ async def source_name(lookups: Lookups, resource_type: str, source_id: int | Non
             continue
         return shadow.record.name
     return None
+
+
+def crashed(sink: str, key: str, seqs: tuple[int, ...], exc: Exception) -> Failed:
+    """A writer's unexpected error on one key, as that key's outcome alone (logged with its traceback): never its
+    batch's, never the destination's."""
+    get_logger(sink=sink).error("writer_key_crashed", key=key, error=exc, exc_info=exc)
+    error = InternalError(f"syncd failed on this record: {type(exc).__name__}: {exc}"[:300], uncertain=True)
+    return Failed(key, seqs, error)
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,7 @@ class FakeWriter:
         self.batch_size = batch_size
         self.batches: list[list[str]] = []
         self.crash: Exception | None = None
+        self.crash_on: str | None = None  # crash on any batch holding this key
         self.probe_errors: list[CallError] = []
         self.probes = 0
 
@@ -137,6 +138,8 @@ class FakeWriter:
         self.batches.append([w.key for w in works])
         if self.crash is not None:
             raise self.crash
+        if self.crash_on in [w.key for w in works]:
+            raise KeyError("surprise")
         return [r for r in (self.answer(w) for w in works) if r is not None]
 
     async def probe(self) -> None:
@@ -355,18 +358,35 @@ async def test_keys_the_writer_does_not_answer_are_released() -> None:
     assert outcomes == [Done("lead:2", (2,), remote_id="r-2"), Released("lead:1"), Released("lead:3")]
 
 
-async def test_a_writer_crash_retries_every_key_of_the_batch() -> None:
-    """A writer that raises instead of answering costs each key of the batch a transient retry, logged once."""
+async def test_a_writer_crash_is_the_outcome_of_the_key_it_crashes_on_alone() -> None:
+    """A writer that raises on a batch has each key delivered again alone: the key it crashes on gets a retry of
+    its own, with the error named, and the batch's other keys are delivered."""
     clock = FakeClock(NOW)
-    writer = FakeWriter(batch_size=2)
-    writer.crash = KeyError("surprise")
+    writer = FakeWriter(batch_size=3)
+    writer.crash_on = "lead:2"
     with capture_logs() as logs:
-        outcomes = await dispatcher(writer, FakeQueue(clock), clock).process(["lead:1", "lead:2"])
+        outcomes = await dispatcher(writer, FakeQueue(clock), clock).process(["lead:1", "lead:2", "lead:3"])
     assert outcomes == [
-        Retry("lead:1", NOW + 1.0, "writer error: KeyError", None),
-        Retry("lead:2", NOW + 1.0, "writer error: KeyError", None),
+        Done("lead:1", (1,), remote_id="r-1"),
+        Retry("lead:2", NOW + 1.0, "syncd failed on this record: KeyError: 'surprise'", None),
+        Done("lead:3", (3,), remote_id="r-3"),
     ]
-    assert [e["keys"] for e in logs if e["event"] == "writer_crashed"] == [2]
+    assert writer.batches == [["lead:1", "lead:2", "lead:3"], ["lead:1"], ["lead:2"], ["lead:3"]]
+    assert [e["keys"] for e in logs if e["event"] == "writer_crashed"] == [3, 1]
+
+
+async def test_syncd_failing_on_records_never_opens_the_breaker() -> None:
+    """Retries of keys syncd itself failed on (InternalError) say nothing of the destination: however many come in
+    a row, it is never paused."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock)
+    writer = FakeWriter()
+    writer.crash = ValueError("cannot read this record")
+    d = dispatcher(writer, store, clock)
+    for n in range(1, 6):
+        [outcome] = await d.process([f"lead:{n}"])
+        assert isinstance(outcome, Retry) and "ValueError: cannot read this record" in outcome.error
+    assert d.state.pause_kind is None and store.sink_states == []
 
 
 # ---------------------------------------------------------------------------------------------------------------

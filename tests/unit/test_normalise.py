@@ -625,9 +625,33 @@ def test_a_bad_item_does_not_spoil_the_page() -> None:
 
 
 @pytest.mark.parametrize(
+    ("fault", "text"),
+    [
+        pytest.param(b'"Zo\\ud83d"', "a lone surrogate", id="lone-surrogate"),
+        pytest.param(b'"Zo\xff\xfe"', "bytes that are not UTF-8", id="invalid-utf8"),
+        pytest.param(b"NaN", "a NaN", id="nan"),
+    ],
+)
+def test_an_item_a_strict_parser_refuses_is_quarantined_not_the_page(fault: bytes, text: str) -> None:
+    """A page whose only fault is inside one item (a lone surrogate, bytes that are not UTF-8, NaN) still
+    decodes: the other items normalise as they are, and the faulty one, kept raw, fails alone."""
+    good, later = msgspec.json.encode(item("lead", lead())), msgspec.json.encode(item("lead", {"id": 2}, sequence=2))
+    bad = msgspec.json.encode(item("lead", {"id": 3, "first_name": "__FAULT__"})).replace(b'"__FAULT__"', fault)
+    body = b'{"items": [' + b",".join((good, bad, later)) + b'], "meta": {"position": "cD0y", "top": true}}'
+    page = decode_page(body)
+    assert (len(page.items), page.position, page.top) == (3, "cD0y", True)
+    assert [normalise("leads", bytes(page.items[n])).record_id for n in (0, 2)] == [1, 2]
+    with pytest.raises(NormaliseError, match=r"^lead: not valid JSON"):
+        normalise("leads", bytes(page.items[1]))
+    assert b'"id":3' in bytes(page.items[1]).replace(b" ", b"")  # the body kept for the quarantine
+
+
+@pytest.mark.parametrize(
     ("body", "reason"),
     [
         (b'{"items": [', "invalid JSON"),
+        (b'{"items": ["Zo\\ud83d"], "meta": {"position": "p"}', "invalid JSON"),
+        (b'{"items": ["Zo\\ud83d"], "meta": {"position": 5, "top": true}}', "invalid JSON"),
         (b"", "invalid JSON"),
         (_page([], {"top": True}), "meta.position: missing"),
         (_page([], {"position": "cD0z"}), "meta.top: missing"),

@@ -99,6 +99,7 @@ class FakeStreamStore:
     stored: str | None = None
     pages: list[Ingested] = field(default_factory=list)
     marks: list[tuple[bool, str | None]] = field(default_factory=list)
+    failures: list[tuple[int, str]] = field(default_factory=list)  # what note_failure recorded
     seen: set[tuple[str, int, int, str]] = field(default_factory=set)
     pending_counts: list[int] = field(default_factory=list)  # what pending() answers, in turn (the last repeats)
 
@@ -131,6 +132,9 @@ class FakeStreamStore:
 
     async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
         self.marks.append((expired, stopped))
+
+    async def note_failure(self, stream: str, failures: int, error: str) -> None:
+        self.failures.append((failures, error))
 
     async def pending(self) -> int:
         return self.pending_counts.pop(0) if len(self.pending_counts) > 1 else self.pending_counts[0]
@@ -271,47 +275,82 @@ async def test_a_failed_read_backs_off_and_retries_from_the_same_position(failur
     assert (p.state.failures, p.state.last_error) == (0, "")
 
 
-@pytest.mark.parametrize(
-    ("error", "phase", "mark"),
-    [
-        pytest.param(
-            StreamExpired("Sell answered 410: past retention", http_status=410), "expired", (True, None), id="410"
-        ),
-        pytest.param(
-            DestinationError("Sell answered 401: invalid token", http_status=401),
-            "stopped",
-            (False, "Sell answered 401: invalid token"),
-            id="401",
-        ),
-        pytest.param(
-            DestinationError("Sell answered 403: root user only", http_status=403),
-            "stopped",
-            (False, "Sell answered 403: root user only"),
-            id="403",
-        ),
-        pytest.param(
-            PermanentError("Sell answered 400: bad limit", http_status=400),
-            "stopped",
-            (False, "Sell answered 400: bad limit"),
-            id="400",
-        ),
-    ],
-)
-async def test_an_expired_or_refused_stream_stops_loudly(
-    error: CallError, phase: str, mark: tuple[bool, str | None]
-) -> None:
-    """410 marks the stream expired and 401/403 (or any permanent refusal) stop it: the poller returns, the store
-    records why, and nothing is skipped or retried."""
+async def test_an_expired_stream_stops_loudly() -> None:
+    """410 marks the stream expired: the poller returns, the store records it, and nothing is skipped or retried."""
     time = FakeTime()
+    error = StreamExpired("Sell answered 410: past retention", http_status=410)
     client = ScriptedFirehose(page("p1", lead(1), top=True), error)
     store = FakeStreamStore()
     p = poller(client, store, time)
     with capture_logs() as logs:
         state = await p.run()
-    assert (state.phase, state.at_top, state.last_error, state.finished) == (phase, False, error.message, True)
-    assert store.marks == [mark]
+    assert (state.phase, state.at_top, state.last_error, state.finished) == ("expired", False, error.message, True)
+    assert store.marks == [(True, None)]
     assert [x.position for x in store.pages] == ["p1"] and client.positions == ["tail", "p1"]
-    assert [e["log_level"] for e in logs if e["event"] == f"stream_{phase}"] == ["error"]
+    assert [e["log_level"] for e in logs if e["event"] == "stream_expired"] == ["error"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(DestinationError("Sell answered 401: invalid token", http_status=401), id="401"),
+        pytest.param(DestinationError("Sell answered 403: root user only", http_status=403), id="403"),
+        pytest.param(PermanentError("Sell answered 400: bad limit", http_status=400), id="400"),
+    ],
+)
+async def test_a_refused_stream_stops_loudly_and_is_probed_until_it_reads(error: CallError) -> None:
+    """401/403 (or any refusal of Sell's own) stop the stream loudly (the store records why, readiness says it),
+    then the same position is probed with a backoff that grows to the cap, even through a probe that gets no
+    answer; the first page read resumes the stream by itself, without a restart, and nothing was skipped."""
+    time = FakeTime()
+    timeout = TransientError("Sell did not answer in time")
+    client = ScriptedFirehose(
+        page("p1", lead(1), top=True), error, error, timeout, error, page("p2", lead(2), top=True)
+    )
+    store = FakeStreamStore()
+    p = poller(client, store, time, max_backoff=Duration(3))
+    phases: list[tuple[str, bool]] = []
+    client.fetch_page = _watching(client.fetch_page, lambda: phases.append((p.state.phase, p.state.finished)))
+    with capture_logs() as logs:
+        await until_spent(p, client)
+    assert store.marks == [(False, error.message)]
+    assert client.positions == ["tail", "p1", "p1", "p1", "p1", "p1", "p2"]
+    assert phases[2:6] == [("stopped", True)] * 4  # every probe: stopped, reported as such
+    assert time.sleeps == [5.0, 1.0, 2.0, 3.0, 3.0, 5.0]  # at the top, then the probes' backoff (capped at 3 s)
+    assert [x.position for x in store.pages] == ["p1", "p2"]
+    assert store.failures == []  # a stopped stream is not "failing": it is stopped
+    events = [e["event"] for e in logs if e["event"].startswith("stream_")]
+    assert events == ["stream_started", "stream_stopped", *["stream_probe_failed"] * 3, "stream_resumed"]
+    assert [e["log_level"] for e in logs if e["event"] == "stream_stopped"] == ["error"]
+    assert (p.state.phase, p.state.finished, p.state.probes, p.state.last_error) == ("at_top", False, 0, "")
+
+
+def _watching(fetch: Any, before: Any) -> Any:
+    async def watched(stream: str, position: str, limit: int) -> bytes:
+        before()
+        result: bytes = await fetch(stream, position, limit)
+        return result
+
+    return watched
+
+
+async def test_a_page_that_keeps_failing_makes_the_stream_failing_until_it_reads() -> None:
+    """Every failed read of the same page is recorded in the store with its error; after five in a row the stream
+    is "failing" (logged once, at error), until the page is read."""
+    time = FakeTime()
+    bad = b'{"items": [], "meta": {"position": 7, "top": true}}'
+    client = ScriptedFirehose(*[bad] * 6, page("p1", top=True))
+    store = FakeStreamStore()
+    p = poller(client, store, time)
+    failing: list[bool] = []
+    client.fetch_page = _watching(client.fetch_page, lambda: failing.append(p.state.failing))
+    with capture_logs() as logs:
+        await until_spent(p, client)
+    assert failing == [False] * 5 + [True, True, False]  # the last: after p1 was read
+    assert [n for n, _ in store.failures] == [1, 2, 3, 4, 5, 6]
+    assert all(error.startswith("not a Firehose page: meta.position") for _, error in store.failures)
+    assert [e["failures"] for e in logs if e["event"] == "stream_failing"] == [5]
+    assert not p.state.failing and p.state.failures == 0
 
 
 async def test_a_throttle_holds_every_stream_through_the_shared_limiter() -> None:

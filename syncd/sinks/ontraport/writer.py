@@ -41,7 +41,7 @@ from syncd.errors import CallError, DestinationError, TransientError
 from syncd.events import Contact, Lead
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
-from syncd.sinks.base import DestinationField, Lookups, organisation_name, source_name
+from syncd.sinks.base import DestinationField, Lookups, crashed, organisation_name, source_name
 from syncd.sinks.mapping import digest, external_id
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.map import (
@@ -123,16 +123,18 @@ class OntraportWriter:
     # ------------------------------------------------------------------------------------------------- upsert
 
     async def _deliver_one(self, work: KeyWork) -> Result:
-        change = coalesce_person(work)
-        if change.record is None and change.intent == "upsert":
-            return Skipped(work.key, work.seqs, "no snapshot of the record to write")
         try:
+            change = coalesce_person(work)
+            if change.record is None and change.intent == "upsert":
+                return Skipped(work.key, work.seqs, "no snapshot of the record to write")
             facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
             result = await self._decide(work, facts)
+            if not isinstance(result, Deferred):
+                await follow_up(self._lookups, work, facts)
         except CallError as exc:
             return Failed(work.key, work.seqs, exc)
-        if not isinstance(result, Deferred):
-            await follow_up(self._lookups, work, facts)
+        except Exception as exc:  # this key's alone
+            return crashed(self.name, work.key, work.seqs, exc)
         return result
 
     async def _decide(self, work: KeyWork, facts: Facts) -> Result:

@@ -12,9 +12,12 @@ from typing import Any
 
 from syncd.errors import CallError, PermanentError
 from syncd.logs import get_logger
+from syncd.sinks.base import crashed
 from syncd.sinks.salesmanago.http import BATCH_UPSERT, SalesmanagoApi
 from syncd.sinks.salesmanago.protocol import item_error, request_text, with_request
 from syncd.work import Done, Failed, Result
+
+SINK = "salesmanago"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,8 @@ async def _one_by_one(api: SalesmanagoApi, upserts: Sequence[PlannedUpsert]) -> 
             results[upsert.key] = upsert.done(await api.upsert(upsert.item, known=upsert.emails))
         except CallError as exc:
             results[upsert.key] = Failed(upsert.key, upsert.seqs, exc)
+        except Exception as exc:  # this key's alone
+            results[upsert.key] = crashed(SINK, upsert.key, upsert.seqs, exc)
     return results
 
 
@@ -79,10 +84,13 @@ async def _batch(api: SalesmanagoApi, upserts: Sequence[PlannedUpsert]) -> dict[
         try:
             reply = await api.batch_upsert([u.item for u in remaining], [u.emails for u in remaining])
         except PermanentError as exc:
-            get_logger(sink="salesmanago").info("salesmanago_batch_isolating", items=len(remaining), reason=exc.message)
+            get_logger(sink=SINK).info("salesmanago_batch_isolating", items=len(remaining), reason=exc.message)
             return results | await _one_by_one(api, remaining)
         except CallError as exc:
             return results | {u.key: Failed(u.key, u.seqs, with_request(exc, _request(api, u))) for u in remaining}
+        except Exception:  # one item syncd could not send: send them one by one, so it fails alone
+            get_logger(sink=SINK).warning("salesmanago_batch_isolating", items=len(remaining), reason="syncd error")
+            return results | await _one_by_one(api, remaining)
         for n, message in reply.refused.items():
             upsert = remaining[n]
             error = item_error(

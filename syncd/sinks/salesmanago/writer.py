@@ -31,7 +31,7 @@ from syncd.config import SalesmanagoConfig
 from syncd.errors import CallError, ConfigError, DestinationError, TransientError
 from syncd.events import Contact, Lead, email_of
 from syncd.ratelimit import Limiter
-from syncd.sinks.base import DestinationField, Lookups, organisation_name
+from syncd.sinks.base import DestinationField, Lookups, crashed, organisation_name
 from syncd.sinks.mapping import digest
 from syncd.sinks.persons import (
     Facts,
@@ -111,6 +111,8 @@ class SalesmanagoWriter:
                     results[upsert.key] = await self._remove_leftovers(upsert.leftovers, done)
                 except CallError as exc:
                     results[upsert.key] = Failed(upsert.key, upsert.seqs, exc)
+                except Exception as exc:
+                    results[upsert.key] = crashed(self.name, upsert.key, upsert.seqs, exc)
         return [results[work.key] for work in works]
 
     async def probe(self) -> None:
@@ -136,6 +138,8 @@ class SalesmanagoWriter:
                 planned[work.key] = await self._plan(work)
             except CallError as exc:
                 planned[work.key] = Failed(work.key, work.seqs, exc)
+            except Exception as exc:  # this key's alone: the batch's other keys go on
+                planned[work.key] = crashed(self.name, work.key, work.seqs, exc)
 
     async def _plan(self, work: KeyWork) -> Result | PlannedUpsert:
         change = coalesce_person(work)
