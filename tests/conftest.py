@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from tests.support import Processes
+
 
 @pytest.fixture(autouse=True)
 def logs_to_stderr() -> Iterator[None]:
@@ -17,3 +19,13 @@ def logs_to_stderr() -> Iterator[None]:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Starts child processes for a test and kills each one's whole process group when the test ends."""
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.kill_all()

@@ -1,10 +1,14 @@
-"""Helpers shared by the tests: waiting on conditions with a deadline (never a bare sleep)."""
+"""Helpers shared by the tests: waiting on conditions with a deadline (never a bare sleep), and child processes
+that never outlive their test."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,9 +56,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def syncd_process(*args: str, stdout: IO[bytes] | int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
-    """`python -m syncd ARGS` as a real child process (stderr joins stdout)."""
-    return subprocess.Popen([sys.executable, "-m", "syncd", *args], stdout=stdout, stderr=subprocess.STDOUT)
+# Run through util-linux's setpriv, which execs the command (same pid) with the kernel set to SIGKILL it if the test
+# process dies first, even by SIGKILL, when no fixture gets to clean up. (A preexec_fn would run Python in a child
+# forked from a process with threads: the sandbox servers.)
+_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+
+
+class Processes:
+    """Every process a test starts: each in its own process group (a new session), and the whole group SIGKILLed
+    and reaped when the test ends, however it ends (a failed assertion, a timeout), so no `syncd run` outlives its
+    test and no unreaped child warns in the next one. Also killed by the kernel if the test run itself dies."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[Any]] = []
+
+    def start(self, args: list[str], **popen: Any) -> subprocess.Popen[Any]:
+        """`subprocess.Popen(args, **popen)` in a process group of its own."""
+        proc: subprocess.Popen[Any] = subprocess.Popen([*_DIE_WITH_PARENT, *args], start_new_session=True, **popen)
+        self.started.append(proc)
+        return proc
+
+    def syncd(self, *args: str, stdout: IO[bytes] | int = subprocess.DEVNULL, **popen: Any) -> subprocess.Popen[bytes]:
+        """`python -m syncd ARGS` (stderr joins stdout unless `stderr` is given)."""
+        popen.setdefault("stderr", subprocess.STDOUT)
+        return self.start([sys.executable, "-m", "syncd", *args], stdout=stdout, **popen)
+
+    def kill_all(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:  # once reaped, its pid (and group id) may belong to someone else
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # the group: anything the process started goes with it
+                except ProcessLookupError:  # pragma: no cover - it exited just now
+                    pass
+                except PermissionError:  # pragma: no cover - a member changed its credentials
+                    proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        self.started.clear()
 
 
 def sandboxes_ready(log: Path, count: int = 1) -> dict[str, str] | None:

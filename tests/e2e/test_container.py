@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 
 import syncd
 from syncd.config import DEFAULT_PATH, RunConfig, loads
-from tests.support import free_port, load_yaml, seconds, wait_until
+from tests.support import Processes, free_port, load_yaml, seconds, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -349,7 +349,9 @@ def stored_events(db: Path) -> int:
 # Checked on the way: the install is not writable by the user, the config is found through $SYNCD_CONFIG, every
 # event lands in the store on the volume (owned by the user, 0600), /readyz answers 200, the image's own HEALTHCHECK
 # command passes, the process runs as the user with no-new-privs, and nothing was written into the install.
-def test_image_command_runs_as_its_user_from_a_read_only_install(image: Image, tmp_path: Path) -> None:
+def test_image_command_runs_as_its_user_from_a_read_only_install(
+    image: Image, tmp_path: Path, processes: Processes
+) -> None:
     """`syncd run` as the image's user from a read-only install ingests, is ready, drains on SIGTERM, exit 0."""
     venv = image.path("/opt/syncd")
     denied = image.run(["python", "-c", f"open({str(venv / 'probe')!r}, 'w')"])
@@ -360,10 +362,8 @@ def test_image_command_runs_as_its_user_from_a_read_only_install(image: Image, t
     config = container_config(image, ports)
     sandbox_log = tmp_path / "sandbox.log"
     with sandbox_log.open("wb") as out:
-        sandbox = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--events", str(EVENTS), "--seed", "8"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        sandbox = processes.syncd(
+            "sandbox", "--config", str(config), "--events", str(EVENTS), "--seed", "8", stdout=out
         )
     log = tmp_path / "syncd.log"
     db = image.path("/var/lib/syncd") / "syncd.db"
@@ -372,7 +372,7 @@ def test_image_command_runs_as_its_user_from_a_read_only_install(image: Image, t
         wait_until(lambda: sandbox_log.read_text().count("sandbox_ready") == 3, timeout=60, what="the sandboxes")
         command = exec_form(FINAL.last("ENTRYPOINT")) + exec_form(FINAL.last("CMD"))
         with log.open("wb") as out:
-            daemon = subprocess.Popen(
+            daemon = processes.start(
                 [*image.as_user, *command],
                 env=image.environ(),
                 cwd=image.translate(FINAL.last("WORKDIR")),

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, sandboxes_ready, syncd_process, wait_until
+from tests.support import Processes, free_port, sandboxes_ready, wait_until
 
 EVENTS = 20_000
 KILLS = 10
@@ -47,10 +47,11 @@ level = "warning"
 
 
 @pytest.fixture
-def sandbox(crash_config: Path, tmp_path: Path) -> Iterator[str]:
+def sandbox(crash_config: Path, tmp_path: Path, processes: Processes) -> Iterator[str]:
     """The Sell sandbox in its own process, holding a generated history of EVENTS events."""
     out = (tmp_path / "sandbox.log").open("wb")
-    proc = syncd_process("sandbox", "--config", str(crash_config), "--events", str(EVENTS), "--seed", "5", stdout=out)
+    args = ("sandbox", "--config", str(crash_config), "--events", str(EVENTS), "--seed", "5")
+    proc = processes.syncd(*args, stdout=out)
     log = tmp_path / "sandbox.log"
     try:
         urls = wait_until(lambda: sandboxes_ready(log), timeout=60, what="the sandbox to listen")
@@ -72,7 +73,10 @@ def stored_count(db: Path) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_and_doubles_nothing(crash_config: Path, sandbox: str, tmp_path: Path) -> None:
+@pytest.mark.timeout(600)  # under a minute on an idle 2-core machine; several times that with the cores busy
+def test_sigkill_at_random_moments_loses_and_doubles_nothing(
+    crash_config: Path, sandbox: str, tmp_path: Path, processes: Processes
+) -> None:
     """`syncd run` killed with SIGKILL ten times mid-ingest, and restarted each time, ends with every sandbox event
     stored exactly once and every stream's position at the head."""
     db = tmp_path / "syncd.db"
@@ -82,25 +86,24 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(crash_config: Path,
     targets[1:1] = [targets[0]] * 3
     kills = 0
     for target in targets:
-        log = (tmp_path / f"run-{kills}.log").open("wb")
-        proc = syncd_process("run", "--config", str(crash_config), stdout=log)
-        floor = max(target, stored_count(db) + 1)
-        wait_until(
-            lambda floor=floor, proc=proc: stored_count(db) >= floor or proc.poll() is not None,
-            timeout=60,
-            interval=0.002,
-        )
-        assert proc.poll() is None, (tmp_path / f"run-{kills}.log").read_text()
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=10) == -signal.SIGKILL
-        log.close()
+        with (tmp_path / f"run-{kills}.log").open("wb") as log:
+            proc = processes.syncd("run", "--config", str(crash_config), stdout=log)
+            floor = max(target, stored_count(db) + 1)
+            wait_until(
+                lambda floor=floor, proc=proc: stored_count(db) >= floor or proc.poll() is not None,
+                timeout=240,
+                interval=0.002,
+            )
+            assert proc.poll() is None, (tmp_path / f"run-{kills}.log").read_text()
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=10) == -signal.SIGKILL
         kills += 1
     assert kills == KILLS
     assert stored_count(db) < EVENTS  # the last kill happened before the end: the final run has work to do
 
     with (tmp_path / "final.log").open("wb") as final_log:
-        final = syncd_process("run", "--config", str(crash_config), "--until-idle", stdout=final_log)
-        assert final.wait(timeout=120) == 0, (tmp_path / "final.log").read_text()
+        final = processes.syncd("run", "--config", str(crash_config), "--until-idle", stdout=final_log)
+        assert final.wait(timeout=300) == 0, (tmp_path / "final.log").read_text()
 
     with httpx.Client(base_url=sandbox, timeout=30) as http:
         expected: set[tuple[str, int, int, str]] = set()

@@ -27,7 +27,7 @@ from syncd.demo.view import flatten
 from syncd.demo.world import POISON, expected
 from syncd.routing import ROUTES
 from syncd.sandbox.sell.history import generate_history, item
-from tests.support import wait_until
+from tests.support import Processes, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 2000
@@ -159,11 +159,11 @@ def test_demo_human_summary_off_a_terminal() -> None:
     assert "Traceback" not in done.stderr and '"event"' not in done.stderr  # no daemon log lines
 
 
-def test_demo_on_a_terminal_draws_a_live_table() -> None:
+def test_demo_on_a_terminal_draws_a_live_table(processes: Processes) -> None:
     """On a terminal (a pseudo-terminal here) the progress is a live rich table, followed by the summary."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
-    proc = subprocess.Popen(
+    proc = processes.start(
         [sys.executable, "-m", "syncd", "demo", "--events", "300"],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
@@ -200,10 +200,10 @@ def test_demo_on_a_terminal_draws_a_live_table() -> None:
         assert section in screen, section
 
 
-def test_sigint_stops_the_demo_gracefully(tmp_path: Path) -> None:
+def test_sigint_stops_the_demo_gracefully(tmp_path: Path, processes: Processes) -> None:
     """Ctrl-C mid-run stops the daemon gracefully: exit 130 and a report saying it was interrupted."""
     directory = tmp_path / "demo"
-    proc = subprocess.Popen(
+    proc = processes.start(
         [
             sys.executable,
             "-m",

@@ -11,7 +11,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ import pytest
 from syncd.sandbox.sell.app import SellSandbox
 from syncd.sandbox.sell.history import generate_history
 from syncd.sandbox.server import ServerThread
+from tests.support import Processes
 
 TOKEN = "notify-test-token"
 STREAMS = ["leads", "contacts", "deals"]
@@ -104,28 +104,23 @@ def fake_systemd(address: str) -> FakeSystemd:
     return FakeSystemd(sock, address)
 
 
-def start(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
+def start(processes: Processes, config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
     environ = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**environ, **env},
-        )
+        return processes.syncd("run", "--config", str(config), stdout=out, env={**environ, **env})
 
 
 def pings(got: list[Datagram]) -> int:
     return sum("WATCHDOG" in d.fields for d in got)
 
 
-def test_ready_watchdog_status_stopping_in_order(config: Path, tmp_path: Path) -> None:
+def test_ready_watchdog_status_stopping_in_order(config: Path, tmp_path: Path, processes: Processes) -> None:
     """READY=1 after the store opens, WATCHDOG=1 within WatchdogSec, STATUS=, STOPPING=1 on SIGTERM; exit 0."""
     address = str(tmp_path / "notify")
     assert len(address) < 100, "a unix socket path must stay under 108 bytes"
     systemd = fake_systemd(address)
     db = tmp_path / "syncd.db"
-    proc = start(config, tmp_path / "run.log", NOTIFY_SOCKET=address, WATCHDOG_USEC=str(WATCHDOG_USEC))
+    proc = start(processes, config, tmp_path / "run.log", NOTIFY_SOCKET=address, WATCHDOG_USEC=str(WATCHDOG_USEC))
     try:
         systemd.wait_for(systemd.has("READY"), timeout=30, what="READY=1")
         assert db.exists(), "READY=1 came before the store was opened"
@@ -165,10 +160,10 @@ def test_ready_watchdog_status_stopping_in_order(config: Path, tmp_path: Path) -
     assert 0 <= ready_log["ready_after_s"] < 30
 
 
-def test_abstract_socket_address(config: Path, tmp_path: Path) -> None:
+def test_abstract_socket_address(config: Path, tmp_path: Path, processes: Processes) -> None:
     """An abstract-namespace $NOTIFY_SOCKET ("@name") gets READY=1, then STOPPING=1 on SIGTERM."""
     systemd = fake_systemd(f"@syncd-test-{uuid.uuid4().hex}")
-    proc = start(config, tmp_path / "run.log", NOTIFY_SOCKET=systemd.address)
+    proc = start(processes, config, tmp_path / "run.log", NOTIFY_SOCKET=systemd.address)
     try:
         systemd.wait_for(systemd.has("READY"), timeout=30, what="READY=1")
         proc.send_signal(signal.SIGTERM)

@@ -23,7 +23,7 @@ from syncd.metrics import REGISTRY
 from syncd.runtime import Runtime
 from syncd.sandbox.sell.history import item
 from tests.e2e.world import SECRETS, SM_SECRET, World, person, world
-from tests.support import await_until, wait_until
+from tests.support import Processes, await_until, wait_until
 
 HEALTH = '[health]\nenabled = true\nlisten = "127.0.0.1:0"\n'
 
@@ -126,7 +126,7 @@ async def test_metrics_parse_and_carry_every_family(w: World) -> None:
     assert value("syncd_http_requests", "_total", api="ontraport", status="422") == refused_before + 1
 
 
-def test_no_secret_reaches_logs_or_output_of_a_run_with_faults(w: World) -> None:
+def test_no_secret_reaches_logs_or_output_of_a_run_with_faults(w: World, processes: Processes) -> None:
     """A full `syncd run` at debug level through refused keys, throttling, server errors, dropped connections and
     a poison record — and `status`, `check`, `dlq` afterwards — never prints a configured secret; names and e-mails
     appear only in debug lines."""
@@ -160,9 +160,7 @@ def test_no_secret_reaches_logs_or_output_of_a_run_with_faults(w: World) -> None
     w.sm.post("credentials", {"api_secret": "temporarily-wrong"})
     log = w.tmp_path / "run.log"
     with log.open("wb") as out:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "--config", str(file)], stdout=out, stderr=subprocess.STDOUT
-        )
+        run = processes.syncd("run", "--config", str(file), stdout=out)
     try:
         wait_until(lambda: '"destination_paused"' in log.read_text(), timeout=30, what="the pause")
         w.sm.post("credentials", {"api_secret": SM_SECRET})

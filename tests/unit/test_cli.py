@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import anyio
@@ -12,6 +11,7 @@ import pytest
 from state.store import Store
 from syncd import __version__
 from syncd.commands.cli import main
+from tests.support import Processes
 
 COMMANDS = [
     ["run"],
@@ -64,26 +64,16 @@ def test_a_key_a_destination_does_not_have_is_exit_78(tmp_path: Path, capsys: py
     assert f"{config}: sinks.ontraport.batch_size: unknown key" in capsys.readouterr().err
 
 
-def test_a_reader_that_goes_away_early_ends_the_command_quietly(tmp_path: Path) -> None:
+def test_a_reader_that_goes_away_early_ends_the_command_quietly(tmp_path: Path, processes: Processes) -> None:
     """`syncd status --json | head`: when the reader closes the pipe first, the command exits 0 without a traceback."""
     anyio.run(_empty_store, tmp_path / "syncd.db")
     config = tmp_path / "syncd.toml"
     config.write_text(f'[state]\npath = "{tmp_path / "syncd.db"}"\n[sell]\ntoken = "t"\n')
-    child = subprocess.Popen(
-        [sys.executable, "-m", "syncd", "status", "--config", str(config), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert child.stdout is not None and child.stderr is not None
-        child.stdout.close()  # before the child has written a byte (its imports alone take longer)
-        err = child.stderr.read().decode()
-        assert child.wait(timeout=30) == 0, err
-    finally:
-        child.kill()
-        child.wait()
-        if child.stderr is not None:
-            child.stderr.close()
+    child = processes.syncd("status", "--config", str(config), "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the child has written a byte (its imports alone take longer)
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=30) == 0, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
 
 

@@ -36,7 +36,7 @@ from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
 from syncd.sandbox.sell.app import SellSandbox
 from syncd.sandbox.sell.history import generate_history
 from syncd.sandbox.server import ServerThread
-from tests.support import wait_until
+from tests.support import Processes, wait_until
 
 ANSI = re.compile(r"\033\[[0-9;]*m")
 DEAD = (
@@ -427,18 +427,19 @@ def test_colour_on_request(real_log: list[str]) -> None:
     assert not ANSI.search("\n".join(logs([], "\n".join(real_log))))
 
 
-def syncd_logs(*argv: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "syncd", "logs", *argv],
+def syncd_logs(processes: Processes, *argv: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+    return processes.syncd(
+        "logs",
+        *argv,
         stdin=stdin if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
 
-def test_command_reads_a_pipe(real_log: list[str]) -> None:
+def test_command_reads_a_pipe(real_log: list[str], processes: Processes) -> None:
     """`... | syncd logs --level error` as a process: reads the pipe to EOF and prints the dead letters."""
-    proc = syncd_logs("--level", "error", stdin=subprocess.PIPE)
+    proc = syncd_logs(processes, "--level", "error", stdin=subprocess.PIPE)
     out, err = proc.communicate(("\n".join(real_log) + "\n").encode(), timeout=30)
     assert proc.returncode == 0, err.decode()
     lines = out.decode().splitlines()
@@ -446,11 +447,11 @@ def test_command_reads_a_pipe(real_log: list[str]) -> None:
     assert len(lines) == sum(r["level"] == "error" for r in records(real_log))
 
 
-def test_command_stops_quietly_when_the_reader_goes(real_log: list[str], tmp_path: Path) -> None:
+def test_command_stops_quietly_when_the_reader_goes(real_log: list[str], tmp_path: Path, processes: Processes) -> None:
     """`syncd logs FILE | head -1`: once the reader closes the pipe, syncd logs exits 0 without a traceback."""
     big = tmp_path / "big.log"
     big.write_text("\n".join(real_log * 40) + "\n")  # well over a pipe's buffer
-    proc = syncd_logs(str(big))
+    proc = syncd_logs(processes, str(big))
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline()
     proc.stdout.close()
@@ -465,10 +466,10 @@ def _collect(stream: io.BufferedReader, into: list[str]) -> None:
 
 
 @pytest.fixture
-def follower_proc(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, list[str]]]:
+def follower_proc(tmp_path: Path, processes: Processes) -> Iterator[tuple[subprocess.Popen[bytes], Path, list[str]]]:
     log = tmp_path / "syncd.log"
     log.write_text("")
-    proc = syncd_logs(str(log), "--follow", "--sink", "ontraport")
+    proc = syncd_logs(processes, str(log), "--follow", "--sink", "ontraport")
     printed: list[str] = []
     assert proc.stdout is not None
     reader = threading.Thread(target=_collect, args=(proc.stdout, printed), daemon=True)
