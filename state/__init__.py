@@ -6,11 +6,12 @@ rows back; bodies are opaque bytes to it.
 
 from state.backfill import Cursor, PartRow
 from state.db import SCHEMA_VERSION, open_database
-from state.errors import StoreError
+from state.errors import StoreDamaged, StoreError, StoreLocation, StoreOwned, StoreUnavailable
 from state.ingest import IngestResult, StreamPosition
 from state.jobs import JobRow
 from state.keys import record_key, split_key
 from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped, Waiting
+from state.owner import Holder, holder
 from state.repair import DeadLetter, Replayed, Router
 from state.rows import (
     DriftRow,
@@ -38,6 +39,7 @@ __all__ = [
     "Done",
     "DriftRow",
     "EventRow",
+    "Holder",
     "IngestResult",
     "JobRow",
     "Link",
@@ -57,12 +59,17 @@ __all__ = [
     "Skipped",
     "StatusSnapshot",
     "Store",
+    "StoreDamaged",
     "StoreError",
+    "StoreLocation",
+    "StoreOwned",
+    "StoreUnavailable",
     "StoredWork",
     "StreamPosition",
     "Wait",
     "Waiting",
     "WaitingKey",
+    "holder",
     "open_database",
     "read_status",
     "record_key",

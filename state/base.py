@@ -1,4 +1,5 @@
-"""The store's foundation: one writer connection, its lock, and the transaction every write goes through.
+"""The store's foundation: one writer connection, its lock, the owner lock of the file when this process owns it,
+and the transaction every write goes through.
 
 All writes go through `transaction()`, which holds an async lock (one writer, no interleaved statements from other
 tasks) and runs `BEGIN IMMEDIATE` … `COMMIT`, shielded from cancellation so a commit is never abandoned halfway.
@@ -14,23 +15,51 @@ from typing import Any, Self
 import aiosqlite
 import anyio
 
+from state.errors import StoreError
+from state.owner import OwnerLock
+
 Clock = Callable[[], float]
 
 
 class StoreBase:
     """The connection, the clock and the enabled destinations of one store."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, sinks: Sequence[str], clock: Clock) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        path: Path,
+        sinks: Sequence[str],
+        clock: Clock,
+        *,
+        owner: OwnerLock | None = None,
+    ) -> None:
         self._conn = conn
         self.path = path
         self.sinks = tuple(sinks)
         self._clock = clock
         self._lock = anyio.Lock()
+        self._owner = owner
+        self.notices: list[tuple[str, str]] = []  # (event, problem): what opening found amiss, for the caller to log
+
+    @property
+    def owner(self) -> OwnerLock | None:
+        """The owner lock this store holds (None when opened shared or read-only)."""
+        return self._owner
+
+    def owner_token(self) -> str:
+        """The token this owner's claims carry; only the owner claims."""
+        if self._owner is None:
+            raise StoreError(f"{self.path}: only the process that owns the state file claims keys")
+        return self._owner.token
 
     async def close(self) -> None:
         with anyio.CancelScope(shield=True):
-            async with self._lock:
-                await self._conn.close()
+            try:
+                async with self._lock:
+                    await self._conn.close()
+            finally:
+                if self._owner is not None:
+                    self._owner.release()
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,4 +1,6 @@
-"""Opening the SQLite file: mode 0600, WAL, versioned migrations, and refusing a database newer than the code."""
+"""Opening the SQLite file: mode 0600, WAL, versioned migrations, refusing a database newer than the code, and
+every SQLite or file-system failure turned into the store's error of the right kind (transient, location, damaged),
+with the connection closed so its worker thread never keeps a failed process alive."""
 
 from __future__ import annotations
 
@@ -7,11 +9,16 @@ import re
 import sqlite3
 from importlib.resources import files
 from pathlib import Path
+from typing import Literal
 
 import aiosqlite
 import anyio
 
-from state.errors import StoreError
+from state.errors import StoreDamaged, StoreError, StoreLocation, StoreUnavailable
+from state.owner import os_error
+
+Access = Literal["owner", "shared", "readonly"]
+BUSY_TIMEOUT_MS = 10_000  # how long a statement waits for another process's write lock
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -70,7 +77,8 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute("UPDATE schema_version SET version = ?", (version,))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself after some errors (a full disk, I/O)
+                conn.execute("ROLLBACK")
             raise
 
 
@@ -85,46 +93,141 @@ def _only_comments(chunk: str) -> bool:
 
 def _prepare(file: Path) -> None:
     """Create, switch to WAL and migrate the database (synchronously, on a worker thread, once at start)."""
-    _create_private(file)
-    conn = sqlite3.connect(file, isolation_level=None)
     try:
-        conn.execute("PRAGMA busy_timeout = 10000")
+        _create_private(file)
+    except OSError as exc:
+        raise os_error(exc, file, "cannot create the database file") from None
+    try:
+        conn = sqlite3.connect(file, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise translate(exc, file) from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{file}: could not switch the database to WAL mode (got {mode})")
         _migrate(conn, file)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{file}: not a usable SQLite database: {exc}") from None
+    except sqlite3.Error as exc:
+        raise translate(exc, file) from None
     finally:
         conn.close()
 
 
-async def open_database(path: str | os.PathLike[str], *, readonly: bool = False) -> aiosqlite.Connection:
-    """Open the state database at `path`; when writable, create and migrate it first."""
+async def open_database(path: str | os.PathLike[str], *, access: Access = "owner") -> aiosqlite.Connection:
+    """Open the state database at `path`.
+
+    - "owner": create and migrate it first (only the process holding the file's owner lock may);
+    - "shared": a writer beside the owner (repairs while the daemon runs): the file must exist at the current
+      schema version, and nothing is created or migrated;
+    - "readonly": a read-only connection (status readers); the file must exist.
+    """
     file = Path(path)
-    if readonly:
-        if not await anyio.Path(file).exists():
-            raise StoreError(f"{file}: no state database here yet (has `syncd run` started?)")
-        conn = await aiosqlite.connect(f"file:{file}?mode=ro", uri=True, isolation_level=None)
-    else:
+    if access == "owner":
         await anyio.to_thread.run_sync(_prepare, file)
-        conn = await aiosqlite.connect(file, isolation_level=None)
+    elif not await anyio.Path(file).exists():
+        raise _missing(file)
     try:
-        await conn.execute("PRAGMA busy_timeout = 10000")
-        if not readonly:
+        if access == "readonly":
+            absolute = await anyio.Path(file).absolute()
+            uri = f"{absolute.as_uri()}?mode=ro"  # a name with ? or # in it stays a name
+            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        else:
+            conn = await aiosqlite.connect(file, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise translate(exc, file) from None
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if access != "readonly":
             # NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the last commits).
             await conn.execute("PRAGMA synchronous = NORMAL")
         version = await _read_version(conn)
-    except sqlite3.DatabaseError as exc:
-        await conn.close()
-        raise StoreError(f"{file}: not a usable SQLite database: {exc}") from None
-    if version > SCHEMA_VERSION:
-        await conn.close()
-        raise StoreError(
-            f"{file}: the database has schema version {version}, newer than this syncd understands"
-            f" ({SCHEMA_VERSION}); upgrade syncd"
-        )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{file}: the database has schema version {version}, newer than this syncd understands"
+                f" ({SCHEMA_VERSION}); upgrade syncd"
+            )
+        if access == "shared" and version < SCHEMA_VERSION:
+            raise StoreError(
+                f"{file}: the database has schema version {version}, older than this syncd ({SCHEMA_VERSION});"
+                " start `syncd run` of this version once to upgrade it, then run this command again"
+            )
+    except BaseException as exc:
+        await close_quietly(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise translate(exc, file) from None
+        raise
     return conn
+
+
+async def close_quietly(conn: aiosqlite.Connection) -> None:
+    """Close a connection whatever state it is in (its worker thread must end, or the process cannot exit)."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await conn.close()
+        except Exception:  # already broken: the thread still stops
+            conn.stop()
+
+
+def _missing(file: Path) -> StoreError:
+    """No database at `file`: never created, or deleted (its write-ahead log left behind says so)."""
+    left = [p.name for p in (_sibling(file, "-wal"), _sibling(file, "-shm")) if p.exists()]
+    if left:
+        return StoreDamaged(
+            f"{file} is missing but {' and '.join(left)} beside it remain: the database was deleted or moved without"
+            " them. Put it back (with them); or, to start over with an empty state, remove them too"
+            " (every stream then starts again from sell.start)"
+        )
+    return StoreError(f"{file}: no state database here yet (has `syncd run` started?)")
+
+
+def _sibling(file: Path, suffix: str) -> Path:
+    return file.with_name(file.name + suffix)
+
+
+def leftovers(file: Path) -> str | None:
+    """Before the owner opens `file`: what the files beside it say happened since the last run, when something
+    did (None when nothing is amiss). Raises StoreDamaged when the database is gone but its log remains."""
+    if not file.exists():
+        if _sibling(file, "-wal").exists() or _sibling(file, "-shm").exists():
+            raise _missing(file)
+        return None
+    if _sibling(file, "-shm").exists() and not _sibling(file, "-wal").exists():
+        return (
+            f"{file}-wal was missing (deleted after the last run stopped without closing the file): the last"
+            " changes written before that stop may be lost; streams resume from the positions the file holds"
+            " and deliveries are repeated where needed"
+        )
+    return None
+
+
+def translate(exc: sqlite3.Error, file: Path) -> StoreError:
+    """A SQLite error as the store's error of the right kind, naming the file and what to do."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = f"{exc} ({name})" if name else str(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StoreUnavailable(
+            f"{file}: the database stayed locked by another process for {BUSY_TIMEOUT_MS // 1000} s ({text});"
+            " try again once it lets go (a long repair, a backup, a sqlite3 shell left open?)"
+        )
+    if name.startswith("SQLITE_FULL"):
+        return StoreUnavailable(f"{file}: the disk is full ({text}); free space on its file system")
+    if name == "SQLITE_IOERR_SHORT_READ":
+        return StoreUnavailable(
+            f"{file}: disk I/O error reading the database ({text}): its write-ahead log {file.name}-wal was"
+            " probably deleted while a process had the file open. A running `syncd run` notices within seconds"
+            " and repairs it without losing anything; otherwise close the program that has it open and try again"
+        )
+    if name.startswith("SQLITE_IOERR") or name in ("SQLITE_NOMEM", "SQLITE_PROTOCOL"):
+        return StoreUnavailable(f"{file}: {text}; check the disk (free space, errors) and its file system")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or (isinstance(exc, sqlite3.DatabaseError) and not name):
+        return StoreDamaged(
+            f"{file} is not a usable SQLite database ({text}): it is truncated or damaged. Stop syncd, move it"
+            f" aside with its -wal and -shm files, and restore a backup; or start over with an empty state file"
+            " (every stream then starts again from sell.start)"
+        )
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")):
+        return StoreLocation(f"{file}: the database cannot be opened for writing here ({text})")
+    return StoreError(f"{file}: not a usable SQLite database ({text})")
 
 
 async def _read_version(conn: aiosqlite.Connection) -> int:

@@ -26,16 +26,17 @@ class Outbox(StoreBase):
     """What dispatchers ask of the store."""
 
     async def claim(self, sink: str, limit: int) -> list[str]:
-        """Claim up to `limit` due keys of `sink`, oldest first; a claimed key is not claimed again until its
-        outcome is committed (or the process restarts). Claims are counted until an outcome finishes the key."""
+        """Claim up to `limit` due keys of `sink`, oldest first, for this owner; a claimed key is not claimed again
+        until its outcome is committed (or the owner dies and the next one lapses its claims). Claims are counted
+        until an outcome finishes the key."""
+        token = self.owner_token()
         async with (
             self.transaction() as db,
             db.execute(
-                "UPDATE outbox SET claimed = 1, claims = claims + 1, claimed_at = :now WHERE sink = :sink AND key IN"
-                " (SELECT key FROM outbox WHERE sink = :sink AND claimed = 0 AND due_at <= :now ORDER BY first_seq"
-                " LIMIT :limit)"
-                " RETURNING key, first_seq",
-                {"sink": sink, "now": self._clock(), "limit": limit},
+                "UPDATE outbox SET claimed = 1, claimed_by = :token, claims = claims + 1, claimed_at = :now WHERE sink"
+                " = :sink AND key IN (SELECT key FROM outbox WHERE sink = :sink AND claimed = 0 AND due_at <= :now"
+                " ORDER BY first_seq LIMIT :limit) RETURNING key, first_seq",
+                {"sink": sink, "now": self._clock(), "limit": limit, "token": token},
             ) as cur,
         ):
             rows = await cur.fetchall()
@@ -238,7 +239,8 @@ async def _record_dead(db: aiosqlite.Connection, batch: _Batch, outcome: Dead) -
 async def _record_retry(db: aiosqlite.Connection, batch: _Batch, outcome: Retry) -> None:
     """The key due again at `at`, one attempt more, with the error."""
     await db.execute(
-        "UPDATE outbox SET claimed = 0, attempts = attempts + 1, due_at = ?, last_error = ? WHERE sink = ? AND key = ?",
+        "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = attempts + 1, due_at = ?, last_error = ?"
+        " WHERE sink = ? AND key = ?",
         (outcome.at, outcome.error, batch.sink, outcome.key),
     )
     batch.rescheduled.add(outcome.key)
@@ -248,7 +250,7 @@ async def _record_retry(db: aiosqlite.Connection, batch: _Batch, outcome: Retry)
 async def _record_deferred(db: aiosqlite.Connection, batch: _Batch, outcome: Deferred) -> None:
     """The key due again at `at`, with the reason; no attempt counted."""
     await db.execute(
-        "UPDATE outbox SET claimed = 0, due_at = ?, last_error = ? WHERE sink = ? AND key = ?",
+        "UPDATE outbox SET claimed = 0, claimed_by = NULL, due_at = ?, last_error = ? WHERE sink = ? AND key = ?",
         (outcome.at, outcome.reason, batch.sink, outcome.key),
     )
     batch.rescheduled.add(outcome.key)
@@ -270,7 +272,8 @@ async def _record_waiting(db: aiosqlite.Connection, batch: _Batch, outcome: Wait
     on_kind, _, on_id = outcome.on.partition(":")
     record_id = int(on_id) if on_id.isascii() and on_id.isdigit() else -1
     await db.execute(
-        "UPDATE outbox SET claimed = 0, last_error = :reason, due_at = CASE WHEN claimed_at IS NOT NULL AND ("
+        "UPDATE outbox SET claimed = 0, claimed_by = NULL, last_error = :reason,"
+        " due_at = CASE WHEN claimed_at IS NOT NULL AND ("
         " EXISTS (SELECT 1 FROM links l WHERE l.sink = :sink AND l.kind = :kind AND l.record_id = :id"
         " AND l.updated_at >= outbox.claimed_at) OR EXISTS (SELECT 1 FROM records r WHERE r.kind = :kind"
         " AND r.record_id = :id AND r.updated_at >= outbox.claimed_at)) THEN :now ELSE :at END"
@@ -291,7 +294,9 @@ async def _record_waiting(db: aiosqlite.Connection, batch: _Batch, outcome: Wait
 
 async def _record_released(db: aiosqlite.Connection, batch: _Batch, outcome: Released) -> None:
     """The key back in the queue, unchanged."""
-    await db.execute("UPDATE outbox SET claimed = 0 WHERE sink = ? AND key = ?", (batch.sink, outcome.key))
+    await db.execute(
+        "UPDATE outbox SET claimed = 0, claimed_by = NULL WHERE sink = ? AND key = ?", (batch.sink, outcome.key)
+    )
     batch.rescheduled.add(outcome.key)
 
 
@@ -307,7 +312,7 @@ async def _retire_finished(db: aiosqlite.Connection, batch: _Batch) -> None:
         retire,
     )
     await db.executemany(
-        "UPDATE outbox SET claimed = 0, attempts = 0, claims = 0, due_at = ?, last_error = NULL,"
+        "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = 0, claims = 0, due_at = ?, last_error = NULL,"
         " first_seq = (SELECT MIN(d.seq) FROM deliveries d WHERE d.sink = outbox.sink"
         " AND d.key = outbox.key AND d.status = 'pending') WHERE sink = ? AND key = ?",
         [(batch.now, sink, key) for sink, key in retire],

@@ -1,5 +1,5 @@
 """`python -m syncd` is the same as the `syncd` console script."""
 
-from syncd.commands.cli import main
+from syncd.entry import main
 
 raise SystemExit(main())

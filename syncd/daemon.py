@@ -1,9 +1,15 @@
 """The daemon: opens the store, runs one poller per stream and one dispatcher per destination, stops gracefully.
 
-Stopping (SIGTERM/SIGINT, or `--until-idle` once there is nothing left to do): polling stops at once (an unfinished
-page is simply read again next time), dispatchers claim nothing new, in-flight calls get up to `shutdown_timeout`
-to finish and their outcomes are committed, then the process exits 0. A second signal cancels what is still in
-flight and exits at once; claims are not persisted across processes, so nothing is lost (at-least-once).
+Stopping (SIGTERM, SIGINT or SIGHUP, or `--until-idle` once there is nothing left to do): polling stops at once (an
+unfinished page is simply read again next time), dispatchers claim nothing new, in-flight calls get up to
+`shutdown_timeout` to finish and their outcomes are committed, then the process exits 0. A second signal cancels
+what is still in flight and exits at once; the claims it leaves lapse when the next owner opens the state file, so
+nothing is lost (at-least-once). SIGHUP is a graceful stop, not a reload: a changed config takes effect on the next
+start. A signal that arrives while the process is still starting (caught from its first moment by syncd.entry) is a
+graceful stop too, handled as soon as the daemon runs.
+
+The daemon owns its state file for its whole life (the store's OS lock): a second daemon on the same file exits at
+once with exit code 75.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from syncd.backfill.service import BackfillService
 from syncd.config import Config
 from syncd.dispatcher import Dispatcher
 from syncd.drift import SELL_SCOPE, drift_lines, references, sell_drift
+from syncd.entry import EARLY, STOP_SIGNALS
 from syncd.health import health_app
 from syncd.ledger import Ledger
 from syncd.logs import get_logger
@@ -69,14 +76,22 @@ class Daemon:
     async def run(self, *, task_status: TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED) -> int:
         config = self.config
         sinks = config.enabled_sinks()
-        store = await Store.open(config.state.path, sinks=[s.name for s in sinks], clock=self.clock)
+        if not sinks:
+            self._log.warning(
+                "no_destinations",
+                hint="no [sinks.*] table is enabled: changes are read and stored, and delivered nowhere",
+            )
         redact = Redactor(config.secret_values())
-        ledger = Ledger(store, redact=redact)
-        client = SellClient(config.sell)
-        runtime = Runtime(config=config, store=store, redact=redact)
-        self.runtime = runtime
+        store = await Store.open(config.state.path, sinks=[s.name for s in sinks], clock=self.clock)
+        client: SellClient | None = None
         writers = []
-        try:
+        try:  # from here on, whatever fails closes the store: its worker thread must not keep the process alive
+            for event, problem in store.notices:
+                self._log.warning(event, problem=problem, state=str(config.state.path))
+            ledger = Ledger(store, redact=redact)
+            runtime = Runtime(config=config, store=store, redact=redact)
+            self.runtime = runtime
+            client = SellClient(config.sell)
             await ledger.fill_references()
             for sink in sinks:
                 limiter = Limiter(sink.name, sink.rate, reserve=sink.concurrency)
@@ -132,12 +147,15 @@ class Daemon:
         finally:
             self.notifier.close()
             with anyio.CancelScope(shield=True):
-                for writer in writers:
-                    await writer.aclose()
-                if runtime.backfill is not None:
-                    await runtime.backfill.aclose()
-                await client.aclose()
-                await store.close()
+                try:
+                    for writer in writers:
+                        await writer.aclose()
+                    if self.runtime is not None and self.runtime.backfill is not None:
+                        await self.runtime.backfill.aclose()
+                    if client is not None:
+                        await client.aclose()
+                finally:
+                    await store.close()
 
     async def _supervise(self, runtime: Runtime, ledger: Ledger) -> int:
         exit_code = EXIT_OK
@@ -257,17 +275,30 @@ class Daemon:
                 return  # stopped: the credentials or the plan were refused
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                name = signal.Signals(signum).name
-                if not self.stop_event.is_set():
-                    self._log.info("signal_received", signal=name, action="graceful stop")
-                    self.stop()
-                    continue
-                self._log.warning("signal_received", signal=name, action="immediate stop")
-                self._force = True
-                scope.cancel()
-                return
+        try:
+            with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+                early, EARLY.received[:] = list(EARLY.received), []
+                for signum in early:  # caught while the process was starting
+                    if self._on_signal(signum, scope, starting=True):
+                        return
+                async for signum in signals:
+                    if self._on_signal(signum, scope):
+                        return
+        finally:
+            if EARLY.installed:  # the receiver restores the default handlers: keep catching until the exit
+                EARLY.install()
+
+    def _on_signal(self, signum: int, scope: anyio.CancelScope, *, starting: bool = False) -> bool:
+        """The first stop signal stops gracefully, a second at once (True: nothing more to wait for)."""
+        name = signal.Signals(signum).name
+        if not self.stop_event.is_set():
+            self._log.info("signal_received", signal=name, action="graceful stop", during_start=starting or None)
+            self.stop()
+            return False
+        self._log.warning("signal_received", signal=name, action="immediate stop")
+        self._force = True
+        scope.cancel()
+        return True
 
     async def _prune(self, store: Store) -> None:
         while True:

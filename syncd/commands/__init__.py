@@ -11,12 +11,15 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from syncd.config import Config, ConfigWarning, find_config, load
+from syncd.errors import ConfigError
 
 EX_CONFIG = 78  # a configuration error: systemd does not restart into it (RestartPreventExitStatus=78)
+EX_TEMPFAIL = 75  # a transient failure (the state file locked or owned by another process, disk full, I/O)
 
 Handler = Callable[[argparse.Namespace], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -53,15 +56,29 @@ def add_config_argument(parser: argparse.ArgumentParser, *, suppress: bool = Fal
     )
 
 
-def load_config(args: argparse.Namespace) -> Config:
-    """Load the config named on the command line (or by $SYNCD_CONFIG, or the default path); warnings to stderr."""
+def load_config(args: argparse.Namespace, *, secrets: bool = True) -> Config:
+    """Load the config named on the command line (or by $SYNCD_CONFIG, or the default path); warnings to stderr.
+    Commands that only use the store pass `secrets=False`: they never read a secret, so they work from a shell
+    where the daemon's `env:`, `file:` or `credential:` sources are out of reach."""
     path = find_config(getattr(args, "config", None))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConfigWarning)
-        config = load(path)
+        config = load(path, resolve_secrets=secrets)
     for warning in caught:
         print(f"syncd: warning: {warning.message}", file=sys.stderr)
     return config
+
+
+@contextmanager
+def state_path_errors(config: Config) -> Iterator[None]:
+    """A `state.path` that cannot hold a database (a directory, a path that cannot be created or written) is a
+    configuration error naming the file and the key."""
+    from state.errors import StoreLocation  # here: the state package costs start-up time every command would pay
+
+    try:
+        yield
+    except StoreLocation as exc:
+        raise ConfigError(str(exc), path=config.source, key="state.path") from None
 
 
 def silence_stdout() -> None:

@@ -1,5 +1,6 @@
 """The `syncd` command line (also `python -m syncd`): the parser is built from every command module's `Command`s,
-and errors become exit codes (78 for configuration, 1 for other failures)."""
+and errors become exit codes: 78 for configuration (and a state file an operator must repair), 75 for transient
+failures (the state file locked or owned by another process, disk full, I/O), 1 for other failures."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from syncd import __version__
 from syncd.commands import (
     EX_CONFIG,
+    EX_TEMPFAIL,
     Command,
     add_config_argument,
     check,
@@ -25,7 +27,7 @@ from syncd.commands import (
 from syncd.commands import run as run_command
 from syncd.errors import ConfigError, StoreError, SyncdError
 
-__all__ = ["COMMANDS", "EX_CONFIG", "build_parser", "main"]
+__all__ = ["COMMANDS", "EX_CONFIG", "EX_TEMPFAIL", "build_parser", "main"]
 
 COMMANDS: tuple[Command, ...] = (
     run_command.COMMAND,
@@ -79,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG
     except StoreError as exc:
         print(f"syncd: state error: {exc}", file=sys.stderr)
-        return EX_CONFIG
+        return EX_TEMPFAIL if exc.transient else EX_CONFIG
     except SyncdError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return 1

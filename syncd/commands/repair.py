@@ -1,5 +1,10 @@
-"""`syncd dlq …` and `syncd replay …`: look at dead letters, send them again or drop them, and replay stored events.
-Each command prints what it changed."""
+"""`syncd dlq …`, `syncd replay …` and `syncd position`: look at dead letters, send them again or drop them, replay
+stored events, show or move stream positions. Each command prints what it changed.
+
+None of them reads a secret. While the daemon runs: `dlq list`, `dlq show` and `position` (showing) only read;
+`dlq retry`, `dlq drop` and `replay` are safe (each one transaction beside the daemon's, which never disturbs a
+key in flight); `position --set` refuses (exit 75), since the running daemon would overwrite the position it sets.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,13 @@ import argparse
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import anyio
 
-from state import DeadLetter, Store
-from syncd.commands import Command, add_config_argument, examples_epilog, load_config
+from state import DeadLetter, Holder, Store, StoreOwned, holder
+from syncd.commands import Command, add_config_argument, examples_epilog, load_config, state_path_errors
 from syncd.config import Config
 from syncd.errors import ConfigError
 from syncd.events import PERSON_KINDS
@@ -66,18 +72,52 @@ def parse_record(text: str) -> tuple[str, int]:
     return kind, record_id
 
 
-async def _with_store(config: Config, action: Any) -> Any:
-    if not await anyio.Path(config.state.path).exists():
-        raise ConfigError(f"no state database at {config.state.path} (has `syncd run` started?)")
-    store = await Store.open(config.state.path, sinks=[s.name for s in config.enabled_sinks()])
+Access = Literal["readonly", "shared", "owner"]
+
+
+async def _with_store(config: Config, action: Any, access: Access, command: str = "") -> Any:
+    """Run `action(store)` on the state file opened as `access` says:
+
+    - "readonly" for commands that only look (the daemon's claims are never touched);
+    - "shared" for repairs that are safe while the daemon runs (one transaction each; SQLite serialises it with
+      the daemon's, whose dispatchers pick re-queued keys up within a second; claims in flight are left alone);
+    - "owner" for repairs that need the daemon stopped: they take the file's owner lock, so while `syncd run`
+      holds it they refuse (exit 75) instead of writing what the daemon would overwrite.
+    """
+    sinks = [s.name for s in config.enabled_sinks()]
+    with state_path_errors(config):
+        try:
+            store = await Store.open(
+                config.state.path,
+                sinks=sinks,
+                readonly=access == "readonly",
+                shared=access == "shared",
+                command=f"syncd {command}",
+            )
+        except StoreOwned as exc:
+            if access != "owner" or not isinstance(exc.holder, Holder):
+                raise
+            raise StoreOwned(
+                f"{config.state.path}: `syncd {command}` needs syncd stopped, but {exc.holder.describe()} is using"
+                " this state file. Stop it (systemctl stop syncd), run this again, then start syncd",
+                exc.holder,
+            ) from None
     try:
         return await action(store)
     finally:
         await store.close()
 
 
+def _who_delivers(config: Config) -> str:
+    """What happens next to re-queued work: the running daemon takes it, or the next one will."""
+    owner = holder(Path(config.state.path))
+    if owner is not None:
+        return f"the running syncd ({owner.describe()}) delivers them within a second or two"
+    return "no syncd is running on this state file: they are delivered when `syncd run` starts"
+
+
 def cmd_dlq(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    config = load_config(args, secrets=False)
 
     async def run(store: Store) -> int:
         if args.dlq_command == "list":
@@ -105,7 +145,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
             moved = await store.retry_dead(None if args.all else [args.id], sink=args.sink)
             for x in moved:
                 print(f"re-queued dead letter {x.id}: {x.sink} {x.key} ({len(x.seqs)} event(s))")
-            print(f"{len(moved)} dead letter(s) re-queued")
+            print(f"{len(moved)} dead letter(s) re-queued" + (f"; {_who_delivers(config)}" if moved else ""))
             return 0 if moved or args.all else 1
         dropped = await store.drop_dead(args.id)
         if dropped is None:
@@ -116,12 +156,13 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         )
         return 0
 
-    result: int = anyio.run(_with_store, config, run)
+    access: Access = "shared" if args.dlq_command in ("retry", "drop") else "readonly"
+    result: int = anyio.run(_with_store, config, run, access, f"dlq {args.dlq_command}")
     return result
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    config = load_config(args, secrets=False)
     names = [s.name for s in config.enabled_sinks()]
     if args.sink not in names:
         raise ConfigError(f"--sink {args.sink}: not an enabled destination (enabled: {', '.join(names) or 'none'})")
@@ -133,26 +174,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
         scope = f"since {since.isoformat()}" if since else f"of {args.record}"
         again = f"{done.keys} record(s) will be written again"
         print(f"re-queued {done.events} stored event(s) {scope} for {args.sink}: {again}")
+        if done.keys:
+            print(_who_delivers(config))
         return 0
 
-    result: int = anyio.run(_with_store, config, run)
+    result: int = anyio.run(_with_store, config, run, "shared", "replay")
     return result
 
 
 def cmd_position(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    config = load_config(args, secrets=False)
+    if args.set is not None:
+        if args.stream is None:
+            raise ConfigError("--set needs --stream")
+        if args.stream not in config.sell.streams:
+            raise ConfigError(f"--stream {args.stream}: not one of sell.streams ({', '.join(config.sell.streams)})")
 
     async def run(store: Store) -> int:
         if args.set is not None:
-            if args.stream is None:
-                raise ConfigError("--set needs --stream")
-            if args.stream not in config.sell.streams:
-                raise ConfigError(f"--stream {args.stream}: not one of sell.streams ({', '.join(config.sell.streams)})")
             before = await store.position(args.stream)
             await store.set_position(args.stream, args.set)
             old = before.position if before is not None and before.position else "(none)"
             print(f"{args.stream}: position {old} -> {args.set} (expired and stopped flags cleared)")
-            print("restart syncd (or start it) for the stream to be read from there")
+            print("start syncd for the stream to be read from there")
             return 0
         snapshot = await store.status()
         rows = [s for s in snapshot.streams if args.stream in (None, s.stream)]
@@ -178,7 +222,8 @@ def cmd_position(args: argparse.Namespace) -> int:
             print(f"{s.stream:<14}{s.position:<40}{'at top' if s.at_top else '':<8}{_when(s.updated_at)}  {state}")
         return 0
 
-    result: int = anyio.run(_with_store, config, run)
+    access: Access = "owner" if args.set is not None else "readonly"
+    result: int = anyio.run(_with_store, config, run, access, "position --set")
     return result
 
 
@@ -196,18 +241,25 @@ def _dlq_arguments(dlq: argparse.ArgumentParser) -> None:
         add_config_argument(parser, suppress=True)
         return parser
 
-    listing = action("list", "list dead letters", "syncd dlq list", "syncd dlq list --sink ontraport --json")
+    listing = action(
+        "list", "list dead letters (only reads: safe while syncd runs)", "syncd dlq list", "syncd dlq list --json"
+    )
     listing.add_argument("--sink", choices=["salesmanago", "ontraport"])
     listing.add_argument("--json", action="store_true")
-    show = action("show", "one dead letter with its request (secrets removed)", "syncd dlq show 12")
+    show = action("show", "one dead letter with its request, secrets removed (only reads)", "syncd dlq show 12")
     show.add_argument("id", type=int)
     retry = action(
-        "retry", "queue dead letters again", "syncd dlq retry 12", "syncd dlq retry --all --sink salesmanago"
+        "retry",
+        "queue dead letters again (safe while syncd runs: it picks them up within a second)",
+        "syncd dlq retry 12",
+        "syncd dlq retry --all --sink salesmanago",
     )
     retry.add_argument("id", type=int, nargs="?")
     retry.add_argument("--all", action="store_true", help="every dead letter (of --sink, when given)")
     retry.add_argument("--sink", choices=["salesmanago", "ontraport"])
-    drop = action("drop", "give up on a dead letter (its events count as skipped)", "syncd dlq drop 12")
+    drop = action(
+        "drop", "give up on a dead letter, its events counted as skipped (safe while syncd runs)", "syncd dlq drop 12"
+    )
     drop.add_argument("id", type=int)
 
 
@@ -234,7 +286,8 @@ def _position_arguments(position: argparse.ArgumentParser) -> None:
 COMMANDS = (
     Command(
         "dlq",
-        "Dead letters: records a destination refused for good. List, show, retry or drop them.",
+        "Dead letters: records a destination refused for good. List, show, retry or drop them; every action is"
+        " safe while syncd runs, and none reads a secret.",
         (
             "syncd dlq list --sink ontraport",
             "syncd dlq show 12",
@@ -247,7 +300,8 @@ COMMANDS = (
     ),
     Command(
         "replay",
-        "Queue stored events for a destination again (safe: writes are idempotent).",
+        "Queue stored events for a destination again (safe: writes are idempotent). Safe while syncd runs: it"
+        " picks them up within a second; reads no secret.",
         (
             "syncd replay --sink ontraport --since 24h",
             "syncd replay --sink salesmanago --since 2026-11-20T00:00:00Z",
@@ -258,7 +312,8 @@ COMMANDS = (
     ),
     Command(
         "position",
-        "Show each stream's stored Firehose position, or move one (stop syncd first).",
+        "Show each stream's stored Firehose position (safe while syncd runs), or move one with --set, which"
+        " refuses while syncd runs (exit 75): stop syncd first. Reads no secret.",
         (
             "syncd position --config syncd.toml",
             "syncd position --config syncd.toml --stream leads --set top     # after an expired position, skip ahead",

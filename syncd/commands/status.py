@@ -6,12 +6,13 @@ import argparse
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from state import StatusSnapshot
-from syncd.commands import Command, load_config
+from syncd.commands import Command, load_config, state_path_errors
 from syncd.drift import drift_lines
 from syncd.sell.poller import FAILING_AFTER
 
@@ -94,9 +95,20 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def _owner_line(owner: dict[str, Any] | None) -> str:
+    if owner is None:
+        return "owner: none (no syncd is running on this state file)"
+    where = f", pid {owner['pid']}" + (f" on {owner['host']}" if owner["host"] else "") if owner["pid"] else ""
+    since = f", since {owner['since']}" if owner["since"] else ""
+    return f"owner: {owner['command'] or 'syncd'}{where}{since}"
+
+
 def render_table(data: dict[str, Any]) -> str:
     """A plain-text report for a terminal or a ticket."""
-    lines = [f"events stored: {data['events']}   quarantined items: {data['quarantined']}", ""]
+    lines = [f"events stored: {data['events']}   quarantined items: {data['quarantined']}"]
+    if "owner" in data:
+        lines.append(_owner_line(data["owner"]))
+    lines.append("")
     lines.append(f"{'STREAM':<14}{'AT TOP':<8}{'LAST READ':<11}{'EXPIRES IN':<12}STATE")
     for name, s in data["streams"].items():
         state = "EXPIRED" if s["expired"] else (f"STOPPED: {s['stopped']}" if s["stopped"] else "ok")
@@ -133,18 +145,27 @@ def render_table(data: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """`syncd status`: read the store (read-only, also while the daemon runs) and print it."""
-    from state import open_database, read_status
+    """`syncd status`: read the store (read-only, also while the daemon runs: it never touches the daemon's
+    claims) and print it. Reads no secret, so it works from any shell that can read the state file."""
+    from state import Store, holder
 
-    config = load_config(args)
+    config = load_config(args, secrets=False)
 
     async def read() -> dict[str, Any]:
-        db = await open_database(config.state.path, readonly=True)
+        with state_path_errors(config):
+            store = await Store.open(config.state.path, readonly=True)
         try:
-            snapshot = await read_status(db)
+            snapshot = await store.status()
         finally:
-            await db.close()
-        return as_dict(snapshot, now=time.time())
+            await store.close()
+        data = as_dict(snapshot, now=time.time())
+        owner = holder(Path(config.state.path))
+        data["owner"] = (
+            None
+            if owner is None
+            else {"command": owner.command, "pid": owner.pid, "host": owner.host, "since": _iso(owner.since)}
+        )
+        return data
 
     data = anyio.run(read)
     print(render_json(data) if args.json else render_table(data))

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from syncd.commands.check import offline_problems
-from syncd.commands.cli import EX_CONFIG
+from syncd.commands.cli import EX_CONFIG, EX_TEMPFAIL
 from syncd.config import DEFAULT_PATH, Config, RunConfig, load, loads
 from tests.support import load_yaml, seconds
 
@@ -141,13 +141,16 @@ def test_template_has_the_same_hardening() -> None:
 
 
 def test_unit_matches_the_daemon() -> None:
-    """The unit fits the daemon: notify+watchdog, no restart on exit 78, SIGTERM, stop timeout > shutdown_timeout."""
+    """The unit fits the daemon: notify+watchdog, no restart on exit 78 but a restart on 75 (transient), SIGTERM,
+    stop timeout > shutdown_timeout."""
     service = unit_settings(SYSTEMD / "syncd.service")["Service"]
     assert one(service, "Type") == "notify"
     assert one(service, "NotifyAccess") == "main"
     assert seconds(one(service, "WatchdogSec")) > 0
     assert one(service, "Restart") == "on-failure"
     assert one(service, "RestartPreventExitStatus") == str(EX_CONFIG)
+    assert str(EX_TEMPFAIL) not in one(service, "RestartPreventExitStatus").split()
+    assert not service.get("SuccessExitStatus"), "75 must stay a failure, so that systemd restarts it"
     assert one(service, "KillSignal") == "SIGTERM"
     assert seconds(one(service, "TimeoutStopSec")) > SHUTDOWN_TIMEOUT
     assert one(service, "ExecStart") == f"/usr/bin/syncd run --config {DEFAULT_PATH}"

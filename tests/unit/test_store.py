@@ -136,7 +136,7 @@ async def test_quarantined_items_are_kept_with_their_raw_body(ledger: Ledger) ->
 
 
 async def test_claims_are_exclusive_and_oldest_first(ledger: Ledger) -> None:
-    """A claimed key is not handed out again; keys come oldest first; claims do not survive a restart."""
+    """A claimed key is not handed out again; keys come oldest first; claims do not survive their owner."""
     await ledger.ingest(
         "leads", [event("lead", i, 1, "created", email=f"{i}@x.org") for i in (3, 1, 2)], position="p", at_top=True
     )
@@ -144,6 +144,7 @@ async def test_claims_are_exclusive_and_oldest_first(ledger: Ledger) -> None:
     assert await ledger.claim("salesmanago", 5) == ["lead:2"]
     assert await ledger.claim("salesmanago", 5) == []
     assert await ledger.claim("ontraport", 5) == ["lead:3", "lead:1", "lead:2"]
+    await ledger.close()  # the owner goes, its claims still in the file (as a SIGKILL leaves them)
     reopened = await Ledger.open(ledger.path, sinks=SINKS)
     try:
         assert await reopened.claim("salesmanago", 5) == ["lead:3", "lead:1", "lead:2"]
@@ -176,7 +177,8 @@ async def test_a_key_counts_as_tried_from_its_second_claim_until_an_outcome_fini
     await ledger.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p1", at_top=True)
     [first] = await ledger.load_work("salesmanago", await ledger.claim("salesmanago", 1))
     assert not first.tried
-    reopened = await Ledger.open(ledger.path, sinks=SINKS)  # the claim lapses, as after a SIGKILL
+    await ledger.close()  # the owner goes without an outcome, as a SIGKILL would end it
+    reopened = await Ledger.open(ledger.path, sinks=SINKS)  # the next owner lapses the claim
     try:
         [again] = await reopened.load_work("salesmanago", await reopened.claim("salesmanago", 1))
         assert again.tried
