@@ -14,7 +14,7 @@ import stat
 import types
 import unicodedata
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -158,11 +158,55 @@ class SalesmanagoTags(_Section, frozen=True):
     deleted: list[str] = msgspec.field(default_factory=lambda: ["DELETED_IN_SELL"])  # added when on_delete = "tag"
 
 
+# SALESmanago's external event types (case-sensitive), the older 13 first.
+SALESMANAGO_EVENT_TYPES = (
+    "PURCHASE", "CART", "VISIT", "PHONE_CALL", "OTHER", "RESERVATION", "CANCELLED", "ACTIVATION", "MEETING",
+    "OFFER", "DOWNLOAD", "LOGIN", "TRANSACTION", "CANCELLATION", "RETURN", "SURVEY", "APP_STATUS", "APP_TYPE_WEB",
+    "APP_TYPE_MANUAL", "APP_TYPE_RETENTION", "APP_TYPE_UPSALE", "LOAN_STATUS", "LOAN_ORDER", "FIRST_LOAN",
+    "REPEATED_LOAN",
+)  # fmt: skip
+# A shop id as SALESmanago's own feeds take it: at most 36 of a-z 0-9 / _ - .
+LOCATION = re.compile(r"^[a-z0-9/_.-]{1,36}$")
+
+
+class SalesmanagoEventTypes(_Section, frozen=True):
+    """The event types of one pipeline's deals; an unset one is the default's."""
+
+    won: str | None = None
+    lost: str | None = None
+    created: str | None = None
+
+
+class SalesmanagoEvents(_Section, frozen=True):
+    """Which SALESmanago external event each Sell deal fact (and, optionally, each note) becomes ("" for none)."""
+
+    won: str = "PURCHASE"
+    lost: str = "CANCELLED"
+    created: str = "OFFER"
+    notes: str = ""  # off by default; e.g. "OTHER" for one event per note
+    location: str = "zendesk_sell"
+    shop_domain: str = ""
+    pipelines: dict[str, SalesmanagoEventTypes] = {}  # by Sell pipeline id
+    stages: dict[str, str] = {}  # Sell stage name or id -> the event a deal reaching it makes
+
+    def types(self, pipeline_id: int | None) -> tuple[str, str, str]:
+        """(won, lost, created) for a deal of that pipeline."""
+        own = self.pipelines.get(str(pipeline_id)) if pipeline_id is not None else None
+        if own is None:
+            return self.won, self.lost, self.created
+        return (
+            self.won if own.won is None else own.won,
+            self.lost if own.lost is None else own.lost,
+            self.created if own.created is None else own.created,
+        )
+
+
 class SalesmanagoConfig(SinkConfig, frozen=True):
     client_id: str = ""
     api_secret: Secret | None = None
     owner: str = ""
     tags: SalesmanagoTags = SalesmanagoTags()
+    events: SalesmanagoEvents = SalesmanagoEvents()
     rate: Rate | None = Rate(10, 1)
     batch_size: int = 100  # contacts per `contact/batchupsert` (Ontraport has no batch endpoint: no such key)
 
@@ -530,6 +574,7 @@ def validate(config: Config) -> None:
                 fail(f"{prefix}.owner", "expected the e-mail of the SALESmanago user who owns the contacts")
             if sink.batch_size > 1000:
                 fail(f"{prefix}.batch_size", "expected at most 1000")
+            _validate_events(sink.events, f"{prefix}.events", fail)
         else:
             if not sink.app_id:
                 fail(f"{prefix}.app_id", "required when the destination is enabled")
@@ -550,6 +595,35 @@ def _positive_durations(config: Config) -> Iterator[tuple[str, float]]:
         if sink is not None:
             yield f"sinks.{sink.name}.timeout", sink.timeout
             yield f"sinks.{sink.name}.max_backoff", sink.max_backoff
+
+
+def _validate_events(events: SalesmanagoEvents, prefix: str, fail: Callable[[str, str], None]) -> None:
+    def check_type(key: str, value: str | None, *, off: bool = True) -> None:
+        if value is None or (off and value == ""):
+            return
+        if value not in SALESMANAGO_EVENT_TYPES:
+            hint = (
+                f"{value.upper()!r}"
+                if value.upper() in SALESMANAGO_EVENT_TYPES
+                else "one of " + ", ".join(SALESMANAGO_EVENT_TYPES)
+            )
+            fail(key, f"unknown SALESmanago event type {value!r}; expected {hint}" + (' or "" for none' if off else ""))
+
+    for name in ("won", "lost", "created", "notes"):
+        check_type(f"{prefix}.{name}", getattr(events, name))
+    for pipeline, own in events.pipelines.items():
+        if not (pipeline.isascii() and pipeline.isdigit()):
+            fail(f'{prefix}.pipelines."{pipeline}"', "expected a Sell pipeline id (digits)")
+        for name in ("won", "lost", "created"):
+            check_type(f'{prefix}.pipelines."{pipeline}".{name}', getattr(own, name))
+    for stage, kind in events.stages.items():
+        if not stage.strip():
+            fail(f"{prefix}.stages", "an empty Sell stage name")
+        check_type(f'{prefix}.stages."{stage}"', kind, off=False)
+    if not LOCATION.match(events.location):
+        fail(f"{prefix}.location", f"expected a shop id of at most 36 of a-z 0-9 / _ - . (got {events.location!r})")
+    if len(events.shop_domain) > 255:
+        fail(f"{prefix}.shop_domain", "expected at most 255 characters")
 
 
 def is_loopback_host(host: str) -> bool:

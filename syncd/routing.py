@@ -83,7 +83,8 @@ _PEOPLE: dict[str, Rule] = {"lead": OWN, "contact": OWN}
 
 # sink name -> {kind it receives: the rule that gives the key}
 ROUTES: dict[str, Mapping[str, Rule]] = {
-    "salesmanago": _PEOPLE,
+    # SALESmanago: contacts, and external events per deal (its orders and line items re-deliver it) and per note
+    "salesmanago": {**_PEOPLE, "deal": DEAL, "order": DEAL, "line_item": DEAL, "note": OWN},
     "ontraport": _PEOPLE,
 }
 

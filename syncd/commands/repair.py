@@ -21,8 +21,8 @@ from state import DeadLetter, Holder, Store, StoreOwned, holder
 from syncd.commands import Command, add_config_argument, examples_epilog, load_config, state_path_errors
 from syncd.config import Config
 from syncd.errors import ConfigError
-from syncd.events import PERSON_KINDS
 from syncd.ledger import Ledger
+from syncd.routing import ROUTES
 from syncd.units import parse_duration
 from syncd.work import split_key
 
@@ -62,13 +62,14 @@ def parse_since(text: str, *, now: float | None = None) -> datetime:
 
 
 def parse_record(text: str) -> tuple[str, int]:
-    """`lead:ID` or `contact:ID` (a Sell person) as (kind, id)."""
+    """`KIND:ID` of a Sell record a destination takes (`lead:9`, `contact:5`, `deal:77`, `note:12`) as (kind, id)."""
+    kinds = sorted({kind for routes in ROUTES.values() for kind in routes})
     try:
         kind, record_id = split_key(text)
     except ValueError:
         kind, record_id = "", -1
-    if kind not in PERSON_KINDS or not 0 <= record_id < 2**63:
-        raise ConfigError(f"--record: expected lead:ID or contact:ID, got {text!r}")
+    if kind not in kinds or not 0 <= record_id < 2**63:
+        raise ConfigError(f"--record: expected KIND:ID with KIND one of {', '.join(kinds)}, got {text!r}")
     return kind, record_id
 
 
@@ -274,7 +275,9 @@ def _replay_arguments(replay: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--since", metavar="TIME", help="events that occurred at or after TIME (ISO-8601, or e.g. 24h ago)"
     )
-    which.add_argument("--record", metavar="KIND:ID", help="every stored event of one Sell record, e.g. lead:9001")
+    which.add_argument(
+        "--record", metavar="KIND:ID", help="every stored event of one Sell record, e.g. lead:9001 or deal:77"
+    )
 
 
 def _position_arguments(position: argparse.ArgumentParser) -> None:

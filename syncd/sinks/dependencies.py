@@ -51,10 +51,16 @@ def has_remote_id(link: Link) -> bool:
 
 
 async def person_in(
-    lookups: Lookups, sink: str, key: str, *, written: Callable[[Link], bool] = has_remote_id
+    lookups: Lookups,
+    sink: str,
+    key: str,
+    *,
+    written: Callable[[Link], bool] = has_remote_id,
+    never: Callable[[Lead | Contact], str | None] | None = None,
 ) -> Person | NotThere | Unreachable:
-    """Whether the person `key` names ("contact:5", "lead:9"; "" for none) is in `sink`; `written` says whether a
-    link counts as written there."""
+    """Whether the person `key` names ("contact:5", "lead:9"; "" for none) is in `sink`. `written` says whether a
+    link counts as written there; `never` gives the reason a destination can never hold a person as Sell has it
+    (SALESmanago: no e-mail), None when it can."""
     if not key:
         return Unreachable("it names no Sell person (lead or contact)")
     kind, record_id = split_key(key)
@@ -66,6 +72,9 @@ async def person_in(
     if isinstance(shadow.record, Contact) and shadow.record.is_organization:
         return Unreachable(f"{key} is an organisation, which is not synced as a person")
     link = await lookups.link(sink, key)
+    reason = never(shadow.record) if never is not None and (link is None or not written(link)) else None
+    if reason is not None:
+        return Unreachable(f"{key} {reason}")
     if link is None or not written(link):
         return NotThere(key, f"{key} is not in {sink} yet")
     return Person(key, shadow.record, link)

@@ -201,15 +201,16 @@ def struct_keys(cls: type[msgspec.Struct], section: str = "") -> Iterator[tuple[
 
 def documented_keys(text: str) -> set[tuple[str, str]]:
     """(section, key) of every key in the file, set or shown commented out (`# key = ...`); a table header
-    `[a.b]` (even commented out) documents key b of section a, and key a of the top level."""
+    `[a.b]` (even commented out) documents key b of section a, and key a of the top level. A quoted part names an
+    entry of a table of tables (`[a.b."1"]`: entry "1" of b): the keys under it document b's entries' keys."""
     found: set[tuple[str, str]] = set()
     section = ""
     for raw in text.splitlines():
         line = raw.strip().lstrip("#").strip()
-        header = re.fullmatch(r"\[([\w.]+)\]", line)
+        header = re.fullmatch(r'\[((?:[\w]+|"[^"]+")(?:\.(?:[\w]+|"[^"]+"))*)\]', line)
         if header:
-            section = header.group(1)
-            parts = section.split(".")
+            parts = [part for part in re.findall(r'[\w]+|"[^"]+"', header.group(1)) if not part.startswith('"')]
+            section = ".".join(parts)
             found |= {(".".join(parts[:i]), parts[i]) for i in range(len(parts))}
             continue
         key = re.match(r'^("[^"]+"|[A-Za-z_][\w-]*)\s*=\s', line)

@@ -141,8 +141,9 @@ async def test_a_deal_whose_stage_is_unknown_says_which_record_to_wait_for(ledge
 
 
 async def test_person_in_says_whether_the_person_has_reached_the_destination(ledger: Ledger) -> None:
-    """Never read, or not written: NotThere (wait on it); deleted, an organisation, none named: Unreachable; written
-    (a link with an id): the Person with its link."""
+    """Never read, or not written: NotThere (wait on it); deleted, an organisation, none named, or a reason the
+    destination can never hold it (while not written there): Unreachable; written (a link with an id): the Person
+    with its link."""
     people = [
         event("contact", 5, 1, "created", email="ada@example.org"),
         event("contact", 6, 1, "created", email="gone@example.org"),
@@ -156,9 +157,11 @@ async def test_person_in_says_whether_the_person_has_reached_the_destination(led
     assert isinstance(await person_in(ledger, SINK, "contact:6"), Unreachable)
     assert isinstance(await person_in(ledger, SINK, "contact:70"), Unreachable)
     assert isinstance(await person_in(ledger, SINK, ""), Unreachable)
+    never = await person_in(ledger, SINK, "contact:5", never=lambda record: "has no phone")
+    assert never == Unreachable("contact:5 has no phone")  # a destination's own reason, while not written
     works = await ledger.load_work(SINK, await ledger.claim(SINK, 10))
     await ledger.commit(SINK, [Done(w.key, w.seqs, remote_id="c-5") for w in works if w.key == "contact:5"])
-    found = await person_in(ledger, SINK, "contact:5")
+    found = await person_in(ledger, SINK, "contact:5", never=lambda record: "has no phone")
     assert isinstance(found, Person) and found.link.remote_id == "c-5" and found.record.email == "ada@example.org"
 
 

@@ -1,4 +1,5 @@
-"""The SALESmanago writer: Sell people → SALESmanago contacts over its JSON API, every outcome classified.
+"""The SALESmanago writer: Sell people → SALESmanago contacts over its JSON API, every outcome classified; Sell
+deals and notes → external events on those contacts (salesmanago/history.py).
 
 Per `deliver(works)`: each key is coalesced to its latest state and planned (sinks/persons.py decides; this writer
 carries the plans out) — skipped (no e-mail, unchanged, an organisation under organisations = skip), an upsert, or a
@@ -48,7 +49,9 @@ from syncd.sinks.persons import (
     skipped_organisation,
     write_target,
 )
+from syncd.sinks.salesmanago.event_calls import EventCalls
 from syncd.sinks.salesmanago.fields import FIELDS
+from syncd.sinks.salesmanago.history import HISTORY_KINDS, HistoryWriter
 from syncd.sinks.salesmanago.http import SalesmanagoApi
 from syncd.sinks.salesmanago.map import LastWrite, map_person
 from syncd.sinks.salesmanago.protocol import API
@@ -86,6 +89,7 @@ class SalesmanagoWriter:
         self._clock = clock
         self._rows = config.mapping
         self._planning = anyio.CapacityLimiter(8)  # keys of one batch planned (and deleted) at the same time
+        self._history = HistoryWriter(config, EventCalls(self._api), lookups)  # deal and note keys
 
     async def aclose(self) -> None:
         await self._api.aclose()
@@ -94,13 +98,16 @@ class SalesmanagoWriter:
     # the Writer interface
 
     async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
-        """One Result per key, in the order of `works`; expected failures come back as `Failed`, never raised."""
+        """One Result per key, in the order of `works`; expected failures come back as `Failed`, never raised. Deal
+        and note keys become external events (salesmanago/history.py), the others contacts."""
+        history = [work for work in works if work.kind in HISTORY_KINDS]
+        people = [work for work in works if work.kind not in HISTORY_KINDS]
         planned: dict[str, Result | PlannedUpsert] = {}
         # Plan every key at once: look-ups, and the deletes (one call each: there is no batch delete), overlap.
         async with anyio.create_task_group() as tg:
-            for work in works:
+            for work in people:
                 tg.start_soon(self._plan_into, work, planned)
-        upserts = [p for w in works if isinstance(p := planned[w.key], PlannedUpsert)]
+        upserts = [p for w in people if isinstance(p := planned[w.key], PlannedUpsert)]
         results = {key: p for key, p in planned.items() if not isinstance(p, PlannedUpsert)}
         results.update(await send_upserts(self._api, upserts, self.batch_size))
         for upsert in upserts:
@@ -113,6 +120,8 @@ class SalesmanagoWriter:
                     results[upsert.key] = Failed(upsert.key, upsert.seqs, exc)
                 except Exception as exc:
                     results[upsert.key] = crashed(self.name, upsert.key, upsert.seqs, exc)
+        if history:
+            results.update(await self._history.deliver(history))
         return [results[work.key] for work in works]
 
     async def probe(self) -> None:
