@@ -94,8 +94,11 @@ class DealView:
 
     @property
     def contact_key(self) -> str:
-        """The key of the Sell person the deal is for ("" when it names none)."""
-        return record_key("contact", self.deal.contact_id) if self.deal.contact_id is not None else ""
+        """The key of the Sell contact the deal is for: its person, else its organisation ("" when it names
+        neither)."""
+        deal = self.deal
+        contact = deal.contact_id if deal.contact_id is not None else deal.organization_id
+        return record_key("contact", contact) if contact is not None else ""
 
     @property
     def stage_key(self) -> str:

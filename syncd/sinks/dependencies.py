@@ -5,9 +5,10 @@ destination yet: the one place writers decide between writing the fact, waiting 
 - `NotThere`: not yet (never read from Sell, or not written to the destination yet): the writer answers
   `Waiting(work.key, on=NotThere.on, reason=...)`. The store releases the waiter as soon as the person's key has an
   outcome in the destination, or a change of the person is stored; nothing ever creates the person for the fact.
-- `Unreachable`: never (deleted in Sell, an organisation, no person named): the writer answers `Skipped`.
+- `Unreachable`: never (deleted in Sell, no person named): the writer answers `Skipped`.
 
-A destination adds its own reasons for "never" (SALESmanago: no e-mail) on the `Person`'s record.
+A destination adds its own reasons for "never" (SALESmanago: no e-mail; an organisation where organisations are not
+written) on the `Person`'s record: `person_in(..., never=...)`.
 """
 
 from __future__ import annotations
@@ -69,8 +70,6 @@ async def person_in(
         return NotThere(key, f"{key} has not been read from Sell yet")
     if shadow.deleted:
         return Unreachable(f"{key} was deleted in Sell")
-    if isinstance(shadow.record, Contact) and shadow.record.is_organization:
-        return Unreachable(f"{key} is an organisation, which is not synced as a person")
     link = await lookups.link(sink, key)
     reason = never(shadow.record) if never is not None and (link is None or not written(link)) else None
     if reason is not None:

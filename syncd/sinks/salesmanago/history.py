@@ -19,7 +19,7 @@ whose stage syncd has not read waits for the stage. Nothing here ever creates a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -58,8 +58,17 @@ def written(link: Link) -> bool:
     return link.remote_id is not None or bool(link.sent and isinstance(link.sent.get("email"), str))
 
 
-def no_email(record: Lead | Contact) -> str | None:
-    return None if email_of(record) else "has no e-mail, and SALESmanago identifies contacts by e-mail"
+def never(config: SalesmanagoConfig) -> Callable[[Lead | Contact], str | None]:
+    """Why SALESmanago can never hold a Sell person as it is (None when it can)."""
+
+    def reason(record: Lead | Contact) -> str | None:
+        if isinstance(record, Contact) and record.is_organization and config.organisations == "skip":
+            return "is an organisation, and organisations are not written (sinks.salesmanago.organisations)"
+        if not email_of(record):
+            return "has no e-mail, and SALESmanago identifies contacts by e-mail"
+        return None
+
+    return reason
 
 
 @dataclass
@@ -98,6 +107,7 @@ class HistoryWriter:
         self.calls = calls
         self._lookups = lookups
         self._planning = anyio.CapacityLimiter(8)
+        self._never = never(config)
 
     async def deliver(self, works: Sequence[KeyWork]) -> dict[str, Result]:
         """One Result per key: planned together, then written together (adds batched)."""
@@ -142,7 +152,7 @@ class HistoryWriter:
                 view.stage_key,
                 f"{view.stage_key} is not known yet (stages come with the stages stream)",
             )
-        person = await person_in(self._lookups, SINK, view.contact_key, written=written, never=no_email)
+        person = await person_in(self._lookups, SINK, view.contact_key, written=written, never=self._never)
         if isinstance(person, NotThere):
             return Waiting(work.key, person.on, f"the deal's contact: {person.reason}")
         if isinstance(person, Unreachable):
@@ -169,7 +179,7 @@ class HistoryWriter:
             return await self._gone(work, sent, "the note was deleted in Sell", key if isinstance(key, str) else "")
         if isinstance(key, NotThere):
             return Waiting(work.key, key.on, f"the note's deal: {key.reason}")
-        person = await person_in(self._lookups, SINK, key, written=written, never=no_email)
+        person = await person_in(self._lookups, SINK, key, written=written, never=self._never)
         if isinstance(person, NotThere):
             return Waiting(work.key, person.on, f"the note's person: {person.reason}")
         if isinstance(person, Unreachable):
