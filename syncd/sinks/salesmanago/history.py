@@ -28,7 +28,7 @@ import anyio
 from syncd.config import SalesmanagoConfig
 from syncd.errors import CallError, PermanentError, TransientError
 from syncd.events import Contact, Deal, Lead, Note, Stage, email_of
-from syncd.sinks.base import Lookups
+from syncd.sinks.base import Lookups, crashed
 from syncd.sinks.deals import DealView, deal_view
 from syncd.sinks.dependencies import NotThere, Person, Unreachable, note_person, person_in
 from syncd.sinks.mapping import digest
@@ -124,6 +124,8 @@ class HistoryWriter:
                 live.append(key_plan)
             except CallError as exc:
                 results[key_plan.work.key] = Failed(key_plan.work.key, key_plan.work.seqs, exc)
+            except Exception as exc:
+                results[key_plan.work.key] = crashed(SINK, key_plan.work.key, key_plan.work.seqs, exc)
         results.update(await self._add(live))
         return results
 
@@ -138,6 +140,8 @@ class HistoryWriter:
                 planned[work.key] = Failed(work.key, work.seqs, exc)
             except EventMappingError as exc:
                 planned[work.key] = Dead(work.key, work.seqs, f"SALESmanago cannot take this deal: {exc}")
+            except Exception as exc:  # this key's alone: the batch's other keys go on
+                planned[work.key] = crashed(SINK, work.key, work.seqs, exc)
 
     async def _plan_deal(self, work: KeyWork) -> Result | KeyPlan:
         view = await deal_view(self._lookups, work.record_id)
