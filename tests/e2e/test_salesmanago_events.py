@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from syncd.commands.cli import main
 from syncd.daemon import EXIT_OK
 from syncd.sandbox.sell.history import item
 from tests.e2e.world import World, person, world
-from tests.support import syncd_process, wait_until
+from tests.support import Processes, wait_until
 
 STREAMS = ("leads", "contacts", "deals", "stages", "orders", "line_items", "notes")
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -286,26 +285,13 @@ async def test_every_reading_of_salesmanagos_rules(w: World, behaviour: dict[str
     assert sorted(by_external(w)) == ["sell-deal-77-created"]
 
 
-@pytest.fixture
-def daemon(w: World) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`syncd run` subprocesses a test starts: each killed, however the test ends."""
-    started: list[subprocess.Popen[bytes]] = []
-    try:
-        yield started
-    finally:
-        for proc in started:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
-
-
 def fault_counts(w: World) -> tuple[int, int]:
     """(hits, finished) of the one active SALESmanago fault ((0, 0) when there is none)."""
     listed = w.sm.get("faults")["faults"]
     return (int(listed[0]["hits"]), int(listed[0]["finished"])) if listed else (0, 0)
 
 
-def test_a_sigkill_while_the_events_are_added_still_leaves_one_purchase(w: World, daemon: list[Any]) -> None:
+def test_a_sigkill_while_the_events_are_added_still_leaves_one_purchase(w: World, processes: Processes) -> None:
     """`syncd run` SIGKILLed while SALESmanago is adding the deal's events (the adds land after the process died,
     their answer never read): the next run finds them by externalId and takes them over, so the deal has exactly
     one OFFER and one PURCHASE, complete with its products."""
@@ -318,8 +304,7 @@ def test_a_sigkill_while_the_events_are_added_still_leaves_one_purchase(w: World
     w.sm.fault(path="/api/contact/batchAddContactExtEvent", until_disconnect=True, complete=True)
     log = w.tmp_path / "killed.log"
     with log.open("wb") as out:
-        proc = syncd_process("run", "--config", str(config), stdout=out)
-    daemon.append(proc)
+        proc = processes.syncd("run", "--config", str(config), stdout=out)
     wait_until(lambda: fault_counts(w)[0] >= 1 or proc.poll() is not None, timeout=60, what="the events' batch add")
     assert proc.poll() is None, log.read_text()[-2000:]
     os.kill(proc.pid, signal.SIGKILL)
@@ -329,8 +314,7 @@ def test_a_sigkill_while_the_events_are_added_still_leaves_one_purchase(w: World
     w.sm.clear_faults()
     final_log = w.tmp_path / "final.log"
     with final_log.open("wb") as out:
-        final = syncd_process("run", "--config", str(config), "--until-idle", stdout=out)
-    daemon.append(final)
+        final = processes.syncd("run", "--config", str(config), "--until-idle", stdout=out)
     assert final.wait(timeout=120) == 0, final_log.read_text()[-3000:]
     found = by_external(w)
     assert {name: len(copies) for name, copies in found.items()} == {"sell-deal-77-created": 1, "sell-deal-77-won": 1}
