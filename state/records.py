@@ -1,6 +1,7 @@
 """Questions about the stored records (the shadow): one record, every record of a kind, the records that belong to
-another (by their reference), the live records that share a destination contact with another, and a record every
-destination links; and filling in the references of records stored before references were kept."""
+another (by their reference), the live records that share a destination contact with another, those that share an
+e-mail, and a record every destination links; and filling in the references of records stored before references
+were kept."""
 
 from __future__ import annotations
 
@@ -23,6 +24,24 @@ def record_row(row: Any) -> RecordRow:
 
 class Records(StoreBase):
     """Read-only questions about the shadow records."""
+
+    async def shared_emails(self, kinds: Sequence[str]) -> list[tuple[str, RecordRow]]:
+        """Every live record of `kinds` whose e-mail another live record of `kinds` has too, with that e-mail, by
+        e-mail (`syncd status` shows who owns each shared destination contact)."""
+        if not kinds:
+            return []
+        marks = ",".join("?" * len(kinds))
+        live = f"deleted = 0 AND email <> '' AND kind IN ({marks})"
+        async with (
+            self.reading() as db,
+            db.execute(
+                f"SELECT email, kind, record_id, sequence, deleted, body FROM records WHERE {live} AND email IN"
+                f" (SELECT email FROM records WHERE {live} GROUP BY email HAVING COUNT(*) > 1)"
+                " ORDER BY email, kind, record_id",
+                (*kinds, *kinds),
+            ) as cur,
+        ):
+            return [(str(e), RecordRow(k, i, s, bool(d), b)) async for e, k, i, s, d, b in cur]
 
     async def record(self, kind: str, record_id: int) -> RecordRow | None:
         """The shadow of one record (None when it was never seen)."""

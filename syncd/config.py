@@ -138,6 +138,10 @@ class SinkConfig(_Section, frozen=True):
     # Sell organisations (contacts with is_organization): written as destination contacts when they have an e-mail
     # ("contact"), or never ("skip").
     organisations: Literal["contact", "skip"] = "contact"
+    # Several live Sell people with one e-mail share one destination contact, written from one owner at a time:
+    # a contact before a lead, then the newest ("contact_first"), the record created last ("newest"), or none
+    # while they share it ("skip").
+    shared_email: Literal["newest", "contact_first", "skip"] = "contact_first"
 
     @property
     def name(self) -> str:

@@ -5,25 +5,63 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from state import StatusSnapshot
+from state import RecordRow, StatusSnapshot
+from state.keys import record_key
 from syncd.commands import Command, load_config, state_path_errors
+from syncd.config import OntraportConfig, SalesmanagoConfig
 from syncd.drift import drift_lines
+from syncd.events import PERSON_KINDS, Contact, Lead, decode_record
 from syncd.sell.poller import FAILING_AFTER
+from syncd.sinks.persons import Person, Policy, counts, person_of, shared_contact
 
 RETENTION_HOURS = 72.0  # Sell keeps Firehose history this long
+HELD_BACK_SHOWN = 50
 
 
 def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts else None
 
 
-def as_dict(snapshot: StatusSnapshot, *, now: float, runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+def shared_emails(
+    rows: Sequence[tuple[str, RecordRow]], sinks: Sequence[SalesmanagoConfig | OntraportConfig]
+) -> dict[str, Any]:
+    """Per destination, how it treats several live Sell people with one e-mail: its `shared_email` and
+    `organisations` settings, how many e-mails are shared, and which records are held back (keys, never e-mails,
+    at most `HELD_BACK_SHOWN` of them)."""
+    groups: dict[str, list[Person]] = {}
+    for email, row in rows:
+        record = decode_record(row.body)
+        if isinstance(record, Lead | Contact):
+            groups.setdefault(email, []).append(person_of(record_key(row.kind, row.record_id), record))
+    found: dict[str, Any] = {}
+    for sink in sinks:
+        policy = Policy("email", organisations=sink.organisations, shared_email=sink.shared_email)
+        held = [key for people in groups.values() for key in shared_contact(people, policy)[1]]
+        shared = sum(1 for people in groups.values() if sum(counts(p, policy) for p in people) > 1)
+        found[sink.name] = {
+            "shared_email": sink.shared_email,
+            "organisations": sink.organisations,
+            "emails": shared,
+            "held_back": len(held),
+            "held_back_keys": sorted(held)[:HELD_BACK_SHOWN],
+        }
+    return found
+
+
+def as_dict(
+    snapshot: StatusSnapshot,
+    *,
+    now: float,
+    runtime: dict[str, Any] | None = None,
+    sharing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The JSON shape of `syncd status --json` (stable keys)."""
     streams: dict[str, Any] = {}
     for s in snapshot.streams:
@@ -76,6 +114,8 @@ def as_dict(snapshot: StatusSnapshot, *, now: float, runtime: dict[str, Any] | N
             for d in snapshot.drift
         ],
     }
+    if sharing is not None:
+        result["shared_emails"] = sharing
     if runtime:
         result["runtime"] = runtime
     return result
@@ -138,6 +178,15 @@ def render_table(data: dict[str, Any]) -> str:
         lines += [
             f"{name}: {w['key']} waits on {w['on']} for {_age(w['waiting_s'])}: {w['reason']}" for name, w in waits
         ]
+    if data.get("shared_emails"):
+        lines += ["", "SHARED E-MAILS (several Sell records with one e-mail: one owns each destination contact)"]
+        for name, sharing in data["shared_emails"].items():
+            held = ", ".join(sharing["held_back_keys"]) or "none"
+            more = sharing["held_back"] - len(sharing["held_back_keys"])
+            lines.append(
+                f"{name}: shared_email = {sharing['shared_email']}, organisations = {sharing['organisations']}:"
+                f" {sharing['emails']} shared e-mail(s); held back: {held}" + (f" and {more} more" if more > 0 else "")
+            )
     if data.get("drift"):
         lines += ["", "MAPPING DRIFT"]
         lines += drift_lines((d["scope"], d["subject"], d["problem"]) for d in data["drift"])
@@ -156,9 +205,10 @@ def run(args: argparse.Namespace) -> int:
             store = await Store.open(config.state.path, readonly=True)
         try:
             snapshot = await store.status()
+            shared = await store.shared_emails(sorted(PERSON_KINDS))
         finally:
             await store.close()
-        data = as_dict(snapshot, now=time.time())
+        data = as_dict(snapshot, now=time.time(), sharing=shared_emails(shared, config.enabled_sinks()))
         owner = holder(Path(config.state.path))
         data["owner"] = (
             None

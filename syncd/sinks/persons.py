@@ -1,10 +1,11 @@
 """A Sell person (lead or contact, organisations included) in a destination: the one write its pending changes
 amount to, which contact a write targets, what a write whose outcome was lost may have left, what a delete does,
-and which other people must be written again because of this one (an organisation's members after its rename).
+which of several people with one e-mail owns the contact, and which other people must be written again because of
+this one (an organisation's members after its rename, the next owner of an e-mail this one let go of).
 
 Everything here is pure except `gather`, `ask` and `follow_up`: the first two put to the store (through `Lookups`)
 every question a decision needs BEFORE it is made, the last queues the people the decision says must be written
-again. The writers make the destination's own calls and carry out the plans.
+again (`follow_ups`). The writers make the destination's own calls and carry out the plans.
 
 The words both writers use:
 
@@ -17,6 +18,13 @@ The words both writers use:
 - another live person **maps to** the own contact when it is linked to it, or has an e-mail that reaches it and
   is not linked to a different contact (it would write to that one). A delete keeps the contact for such people.
 - **removing** a contact applies `on_delete` to it: "delete" deletes it, "tag" tags it ("ignore" removes nothing).
+- **several Sell people with one e-mail** (Sell allows it; both destinations key people by e-mail) share one
+  destination contact, which has ONE **owner** at a time, by `shared_email`: "contact_first" (the default: a
+  contact before a lead, then the newest), "newest" (the record created last), or "skip" (none while several
+  share it). The others are held back (skipped with the reason), so the contact never flaps between them; when
+  the owner lets go of the e-mail (deleted, or its e-mail changed), the next owner is written at once. A contact
+  kept by id (Ontraport) is kept by the first, by the same order, of the records linked to it; one that loses it
+  writes a contact of its own.
 - an **organisation** (a Sell contact with `is_organization`) is written like a person when it has an e-mail
   (`organisations = "contact"`), or never (`"skip"`: its deliveries are skipped and it maps to nothing). Its people
   show its name as their company, so when it appears or is renamed, its **members** (the live individual contacts
@@ -32,11 +40,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from syncd.events import Contact, Lead, Record, email_of
 from syncd.sinks.base import Lookups
-from syncd.work import Deferred, KeyWork, Link
+from syncd.work import Deferred, KeyWork, Link, split_key
 
 PERSON_STREAMS = ("leads", "contacts")
 RECHECK_SECONDS = 1.0  # how soon a delete waiting for the person streams looks again
@@ -46,6 +55,8 @@ Organisations = Literal["contact", "skip"]
 ORGANISATIONS_SKIPPED = "an organisation, and organisations = skip"
 ORGANISATION_WITHOUT_EMAIL = "an organisation without an e-mail: only one with an e-mail is written as a contact"
 ORGANISATION_CHANGED = "organisation_changed"  # why its members are queued again
+SharedEmail = Literal["newest", "contact_first", "skip"]
+OWNER_CHANGED = "shared_email_owner"  # why the next owner of a shared e-mail (or a displaced record) is queued
 
 # ---------------------------------------------------------------------------------------------------------------
 # coalescing: a key's pending deliveries become one write
@@ -65,13 +76,18 @@ class PersonChange:
     # and, when the key was tried before, those the pending changes passed through (a write with one of them may
     # have landed before a timeout or a crash lost its outcome). Newest first, lower-case.
     earlier_emails: tuple[str, ...] = ()
+    # E-mails the record held since its last delivery and holds no longer (those of its pending changes, the one
+    # last written, and a deleted record's last one): shared ones may have a new owner now.
+    left_emails: tuple[str, ...] = ()
+    # Queued because the destination contact it owns now held another record's data: written even if unchanged.
+    rewrite: bool = False
 
 
-def earlier_emails(work: KeyWork, current: str) -> tuple[str, ...]:
+def earlier_emails(work: KeyWork, current: str, *, pending: bool | None = None) -> tuple[str, ...]:
     """The e-mails this record had across its pending deliveries (when a write with them may have been made: the
-    key was tried) and its last write, other than `current`."""
+    key was tried; or always, with `pending`) and its last write, other than `current`."""
     seen: list[str] = []
-    for delivery in reversed(work.deliveries if work.tried else ()):
+    for delivery in reversed(work.deliveries if (work.tried if pending is None else pending) else ()):
         event = delivery.event
         old = event.previous.get("email")
         for email in (email_of(event.record), old.strip().lower() if isinstance(old, str) else ""):
@@ -100,6 +116,8 @@ def coalesce_person(work: KeyWork) -> PersonChange:
                 break
     # A deleted record has no current e-mail: every address it had may hold a contact a lost write left.
     current = "" if deleted or latest is None else email_of(latest)
+    left = earlier_emails(work, current, pending=True)
+    last = email_of(latest) if deleted and latest is not None else ""
     return PersonChange(
         key=work.key,
         seqs=work.seqs,
@@ -107,6 +125,8 @@ def coalesce_person(work: KeyWork) -> PersonChange:
         record=latest,
         deleted_ingested_at=(max(delete_times) if delete_times else None) if deleted else None,
         earlier_emails=earlier_emails(work, current),
+        left_emails=tuple(dict.fromkeys(e for e in (last, *left) if e)),
+        rewrite=any(d.event.cause == OWNER_CHANGED for d in work.deliveries),
     )
 
 
@@ -123,6 +143,7 @@ class Policy:
     grace: float = 0.0  # extra wait before a delete, on top of every person stream having caught up
     streams: tuple[str, ...] = PERSON_STREAMS  # the configured streams (a delete waits for the person ones)
     organisations: Organisations = "contact"
+    shared_email: SharedEmail = "contact_first"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +168,7 @@ class Facts:
     peers: Answers = field(default_factory=dict)
     caught_up: bool | None = None  # every person stream reached its top after the delete was due (None: not asked)
     members: tuple[str, ...] = ()  # an organisation's members, when its changes may change their company
+    people: Mapping[str, Person] = field(default_factory=dict)  # what the rules between people read of each peer
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,37 +223,58 @@ async def ask(lookups: Lookups, work: KeyWork, questions: Iterable[Question]) ->
 
 
 async def gather(lookups: Lookups, work: KeyWork, change: PersonChange, policy: Policy, *, now: float) -> Facts:
-    """The facts every decision about this key reads (I/O): the peers of its earlier e-mails, for a delete that is
-    due whether the person streams caught up since and who maps to its own contact, and for an organisation that
-    appeared or was renamed, its members."""
+    """The facts every decision about this key reads (I/O): the peers of its earlier e-mails; for a delete that is
+    due whether the person streams caught up since and who maps to its own contact; for an upsert who else has its
+    e-mail (and, by id, who else is linked to its contact); unless the decision waits, who has each e-mail it let
+    go of; what each of those peers is; and for an organisation that appeared or was renamed, its members."""
     members = await organisation_members(lookups, work) if organisation_changed(work, change) else ()
     if change.record is not None and skipped_organisation(change.record, policy):
         return Facts(change, work.link, now, members=members)
     questions = leftover_questions(change, work.link, policy.identity)
     caught_up: bool | None = None
+    settled = True  # the decision will not wait: what follows from it is asked too
     if change.intent == "delete" and policy.on_delete != "ignore":
         due = delete_due_at(change, policy, now=now)
+        settled = False
         if now >= due:
             streams = [s for s in policy.streams if s in PERSON_STREAMS]
             caught_up = await lookups.streams_caught_up_since(streams, due)
             if caught_up:
                 questions += own_questions(own_contact(change, work.link, policy.identity))
+                settled = True
+    questions += sharing_questions(change, work.link, policy.identity, settled=settled)
     peers = await ask(lookups, work, questions)
-    if policy.organisations == "skip":
-        peers = await _without_organisations(lookups, peers)
-    return Facts(change, work.link, now, peers, caught_up, members)
+    people = await _people(lookups, peers)
+    # Under organisations = "skip" an organisation writes nothing: it holds no destination contact, owns no
+    # e-mail and keeps nothing from being removed.
+    counted = {key for key, person in people.items() if counts(person, policy)}
+    peers = {question: tuple(k for k in found if k in counted) for question, found in peers.items()}
+    return Facts(change, work.link, now, peers, caught_up, members, {k: people[k] for k in counted})
 
 
-async def _without_organisations(lookups: Lookups, peers: Answers) -> dict[Question, tuple[str, ...]]:
-    """The answers without the organisations among them: under organisations = "skip" they write nothing, so
-    they hold no destination contact and keep none from being removed (I/O: their shadows)."""
-    contacts = {key for found in peers.values() for key in found if key.startswith("contact:")}
-    organisations = set()
-    for key in contacts:
-        shadow = await lookups.shadow("contact", int(key.partition(":")[2]))
-        if shadow is not None and is_organisation(shadow.record):
-            organisations.add(key)
-    return {question: tuple(k for k in found if k not in organisations) for question, found in peers.items()}
+def sharing_questions(change: PersonChange, link: Link | None, identity: Identity, *, settled: bool) -> list[Question]:
+    """Who else has the record's e-mail (the destination contact may be another's), who else is linked to its
+    contact (by id), and, when the decision does not wait, who has each e-mail it let go of (a new owner)."""
+    questions: list[Question] = []
+    if change.intent == "upsert" and change.record is not None:
+        email = email_of(change.record)
+        if email:
+            questions.append(Question(email))
+        if identity == "id" and link is not None and link.remote_id:
+            questions.append(Question("", link.remote_id))
+    if settled:
+        questions += [Question(email) for email in change.left_emails]
+    return questions
+
+
+async def _people(lookups: Lookups, peers: Answers) -> dict[str, Person]:
+    """What each person in the answers is, from its shadow (I/O; none asked when nobody was found)."""
+    found: dict[str, Person] = {}
+    for key in dict.fromkeys(k for keys in peers.values() for k in keys):
+        shadow = await lookups.shadow(*split_key(key))
+        if shadow is not None and isinstance(shadow.record, Lead | Contact):
+            found[key] = person_of(key, shadow.record)
+    return found
 
 
 def holders(peers: Answers, question: Question) -> tuple[str, ...]:
@@ -336,6 +379,18 @@ def plan_delete(facts: Facts, policy: Policy) -> Deferred | Keep | Remove:
     return Remove(policy.on_delete, own, tuple(email for email in found if email != own.email))
 
 
+async def located_keep(lookups: Lookups, work: KeyWork, remote_id: str) -> Keep | None:
+    """A delete's own contact found in the destination by its e-mail (the record holds no link: it never wrote
+    it, or another record owns its e-mail) is removed, like a leftover, only while no other live person is linked
+    to it: one whose e-mail change waits to be written still holds it there (I/O: the store is asked once the
+    destination said which contact it is). None: nobody is; else why it stays."""
+    question = Question("", remote_id)
+    found = (await ask(lookups, work, [question]))[question]
+    if not found:
+        return None
+    return Keep(f"not deleted: {', '.join(found)} is linked to the contact under its e-mail", found)
+
+
 def plan_lost_email(facts: Facts, policy: Policy, *, reason: str) -> Keep | Remove | None:
     """A record whose e-mail is gone, in an e-mail-keyed destination: the contacts written under the e-mails it
     had stand for no one and are removed, or kept under on_delete = "ignore". None when it left none."""
@@ -348,7 +403,7 @@ def plan_lost_email(facts: Facts, policy: Policy, *, reason: str) -> Keep | Remo
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# organisations, and the people written again after a change of another
+# organisations
 
 
 def is_organisation(record: Record) -> bool:
@@ -387,8 +442,129 @@ async def organisation_members(lookups: Lookups, work: KeyWork) -> tuple[str, ..
     )
 
 
-async def follow_up(lookups: Lookups, work: KeyWork, facts: Facts) -> None:
-    """Queue the people this key's decision says must be written again (I/O): an organisation's members, which
-    show its name as their company."""
+# ---------------------------------------------------------------------------------------------------------------
+# several Sell people with one e-mail: one owner of the destination contact
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """What the rules between several Sell people read of one of them."""
+
+    key: str
+    kind: str
+    record_id: int
+    email: str
+    created_at: datetime | None
+    organisation: bool
+
+
+def person_of(key: str, record: Lead | Contact) -> Person:
+    kind, record_id = split_key(key)
+    return Person(key, kind, record_id, email_of(record), record.created_at, is_organisation(record))
+
+
+def counts(person: Person, policy: Policy) -> bool:
+    """Whether the destination writes this person at all (an organisation under organisations = "skip" not)."""
+    return not (person.organisation and policy.organisations == "skip")
+
+
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+
+
+def rank(person: Person, shared_email: SharedEmail) -> tuple[bool | datetime | int, ...]:
+    """The order in which people claim a destination contact, highest first: "newest" by the time the record was
+    created in Sell; "contact_first" (and, between records linked to one contact, "skip") a contact before a
+    lead, then the newest. Ties go to the kind, then the higher id, so every writer decides alike."""
+    created = person.created_at or _OLDEST
+    contact = person.kind == "contact"
+    if shared_email == "newest":
+        return (created, contact, person.record_id)
+    return (contact, created, person.record_id)
+
+
+def owner_of(people: Iterable[Person], policy: Policy) -> Person | None:
+    """The one of several live Sell people with one e-mail whose record the destination contact is written from:
+    the first by `rank`; none under "skip" while there are several (or when none is written at all)."""
+    candidates = [person for person in people if counts(person, policy)]
+    if not candidates or (len(candidates) > 1 and policy.shared_email == "skip"):
+        return None
+    return max(candidates, key=lambda person: rank(person, policy.shared_email))
+
+
+def shared_contact(people: Iterable[Person], policy: Policy) -> tuple[str | None, tuple[str, ...]]:
+    """Of the live people with one e-mail, the one its destination contact is written from (None: none is, under
+    "skip") and the ones held back, by key: what `syncd status` shows."""
+    counted = [person for person in people if counts(person, policy)]
+    owner = owner_of(counted, policy)
+    held = tuple(sorted(p.key for p in counted if owner is None or p.key != owner.key)) if len(counted) > 1 else ()
+    return (owner.key if owner is not None else None), held
+
+
+def myself(facts: Facts) -> Person | None:
+    record = facts.change.record
+    return person_of(facts.change.key, record) if record is not None else None
+
+
+def held_back(facts: Facts, policy: Policy) -> str | None:
+    """Why an upsert writes nothing: other live Sell people have the record's e-mail and the destination contact
+    is written from one of them (or, under "skip", from none while they share it). None: the record owns it."""
+    me = myself(facts)
+    if me is None or not me.email or not counts(me, policy):
+        return None
+    others = [facts.people[key] for key in holders(facts.peers, Question(me.email)) if key in facts.people]
+    if not others:
+        return None
+    owner = owner_of([*others, me], policy)
+    if owner is None:
+        return f"shared e-mail: {len(others) + 1} Sell records have it, and shared_email = skip writes none of them"
+    if owner.key != me.key:
+        return f"shared e-mail: the contact is written from {owner.key} (shared_email = {policy.shared_email})"
+    return None
+
+
+def keeps_link(facts: Facts, policy: Policy) -> bool:
+    """Whether a record that keys its destination contact by id writes to the contact it is linked to: no other
+    live person linked to that contact comes before it (`rank`; "skip" ranks as "contact_first" here). A contact
+    another linked record renamed away belongs to the first of them; the others write contacts of their own."""
+    link, me = facts.link, myself(facts)
+    if link is None or not link.remote_id or me is None:
+        return True
+    linked = [facts.people[key] for key in holders(facts.peers, Question("", link.remote_id)) if key in facts.people]
+    order: SharedEmail = "newest" if policy.shared_email == "newest" else "contact_first"
+    return all(rank(me, order) > rank(other, order) for other in linked)
+
+
+def follow_ups(facts: Facts, policy: Policy, *, wrote: bool = False) -> dict[str, tuple[str, ...]]:
+    """Who must be written again after this decision, by why: an organisation's members (its name is their
+    company); the new owner of each e-mail the record let go of; and, when the record wrote the contact it is
+    linked to by id (it kept it), the other records linked to it with another e-mail (their data was there: each
+    writes a contact of its own)."""
+    queued: dict[str, list[str]] = {}
     if facts.members:
-        await lookups.requeue(work.sink, facts.members, cause=ORGANISATION_CHANGED)
+        queued[ORGANISATION_CHANGED] = list(facts.members)
+    me = myself(facts)
+    for email in facts.change.left_emails:
+        question = Question(email)
+        if question not in facts.peers:
+            continue  # not asked: the decision waits
+        others = [facts.people[key] for key in facts.peers[question] if key in facts.people]
+        after = owner_of(others, policy)
+        before = owner_of([*others, me], policy) if me is not None else after
+        if after is not None and (before is None or before.key != after.key):
+            queued.setdefault(OWNER_CHANGED, []).append(after.key)
+    link = facts.link
+    wrote_linked = wrote and policy.identity == "id" and link is not None and link.remote_id is not None
+    if wrote_linked and link is not None and link.remote_id and me is not None and keeps_link(facts, policy):
+        displaced = [key for key in facts.peers.get(Question("", link.remote_id), ()) if key in facts.people]
+        queued.setdefault(OWNER_CHANGED, []).extend(k for k in displaced if facts.people[k].email != me.email)
+    return {cause: tuple(dict.fromkeys(keys)) for cause, keys in queued.items() if keys}
+
+
+async def follow_up(
+    lookups: Lookups, work: KeyWork, facts: Facts, policy: Policy, *, wrote: bool = False
+) -> dict[str, tuple[str, ...]]:
+    """Queue the people `follow_ups` names (I/O), each with why; what was queued."""
+    queued = follow_ups(facts, policy, wrote=wrote)
+    for cause, keys in queued.items():
+        await lookups.requeue(work.sink, keys, cause=cause)
+    return queued

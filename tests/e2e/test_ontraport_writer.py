@@ -674,6 +674,93 @@ async def test_probe_and_fields_read_the_contact_meta(harness: Harness, control:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# several Sell records with one e-mail
+
+EARLY, LATE = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def writes(sandbox: OntraportSandbox) -> int:
+    return sum(sandbox.state()["writes"].values())
+
+
+@pytest.mark.parametrize(
+    ("policy", "owner"),
+    [("contact_first", "contact"), ("newest", "lead"), ("skip", None)],
+)
+async def test_alternating_updates_of_two_records_with_one_email_never_flap(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient, policy: str, owner: str | None
+) -> None:
+    """A lead (created later) and a contact share an e-mail; updates alternate between them, each delivered on its
+    own: only the owner's changes reach Ontraport, the one contact never flaps between them."""
+    writer = harness.writer(shared_email=policy)
+    await harness.ingest(event("contact", 5, 1, "created", **{**ADA, "first_name": "C0"}, created_at=EARLY))
+    await harness.round(writer)
+    await harness.ingest(event("lead", 9, 1, "created", **{**ADA, "first_name": "L0"}, created_at=LATE))
+    await harness.round(writer)
+    before = writes(sandbox)
+    for n in range(1, 6):
+        for kind, record_id, at in (("lead", 9, LATE), ("contact", 5, EARLY)):
+            change = event(kind, record_id, n + 1, **{**ADA, "first_name": f"{kind[0].upper()}{n}"}, created_at=at)
+            await harness.ingest(change)
+            result = (await harness.round(writer))[f"{kind}:{record_id}"]
+            if kind != owner:
+                assert isinstance(result, Skipped) and "shared e-mail" in result.reason
+    [stored] = await contacts(control)
+    assert (writes(sandbox) - before, stored["firstname"]) == {
+        "contact": (5, "C5"),
+        "lead": (5, "L5"),
+        None: (0, "C0"),
+    }[owner]
+
+
+async def test_a_deleted_owner_hands_the_contact_to_the_next_even_when_unchanged(
+    harness: Harness, control: httpx.AsyncClient
+) -> None:
+    """The owner of a shared e-mail is deleted in Sell: the lead that wrote the contact before the owner took it
+    over is written at once and in full (its own state is unchanged since, but the contact held the owner's)."""
+    writer = harness.writer()
+    await harness.ingest(event("lead", 9, 1, "created", **{**ADA, "first_name": "Lead", "title": "Countess"}))
+    await harness.round(writer)
+    await harness.ingest(event("contact", 5, 1, "created", **{**ADA, "first_name": "Con", "title": "CEO"}))
+    await harness.drain(writer)
+    [taken] = await contacts(control)
+    assert (taken["firstname"], taken["title"]) == ("Con", "CEO")
+    await harness.ingest(event("contact", 5, 2, "deleted", **ADA))
+    rounds = await harness.drain(writer)
+    assert [set(r) for r in rounds] == [{"contact:5"}, {"lead:9"}]
+    assert isinstance(rounds[1]["lead:9"], Done)
+    [stored] = await contacts(control)
+    assert (stored["firstname"], stored["title"]) == ("Lead", "Countess")
+
+
+async def test_an_owner_that_changes_its_email_keeps_its_contact_and_the_next_gets_its_own(
+    harness: Harness, control: httpx.AsyncClient
+) -> None:
+    """Two records linked to one Ontraport contact (the lead wrote it, then the contact took it over): the
+    contact changes its e-mail and keeps the contact (renamed); the lead, left with the old e-mail and coming
+    after the contact, writes a contact of its own instead of renaming it back."""
+    writer = harness.writer()
+    await harness.ingest(event("lead", 9, 1, "created", **{**ADA, "first_name": "Lead"}))
+    await harness.round(writer)
+    await harness.ingest(event("contact", 5, 1, "created", **{**ADA, "first_name": "Con"}))
+    await harness.drain(writer)
+    assert (await harness.link("lead:9")).remote_id == (await harness.link("contact:5")).remote_id
+    moved = event("contact", 5, 2, first_name="Con", email="con@example.org", previous={"email": ADA["email"]})
+    await harness.ingest(moved)
+    rounds = await harness.drain(writer)
+    assert [set(r) for r in rounds] == [{"contact:5"}, {"lead:9"}]
+    by_email = {c["email"]: c for c in await contacts(control)}
+    assert (by_email["con@example.org"]["firstname"], by_email[ADA["email"]]["firstname"]) == ("Con", "Lead")
+    assert by_email["con@example.org"]["id"] == (await harness.link("contact:5")).remote_id
+    assert by_email[ADA["email"]]["id"] == (await harness.link("lead:9")).remote_id
+    await harness.ingest(event("lead", 9, 2, **{**ADA, "first_name": "Lead", "title": "x"}))
+    await harness.drain(writer)
+    assert {c["email"]: c["firstname"] for c in await contacts(control)} == {
+        "con@example.org": "Con", ADA["email"]: "Lead",
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # organisations
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -490,6 +491,96 @@ async def test_a_person_in_flight_when_its_organisation_is_renamed_is_written_ag
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# several Sell records with one e-mail
+
+EARLY, LATE = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("policy", "owner"),
+    [("contact_first", "contact"), ("newest", "lead"), ("skip", None)],
+)
+async def test_alternating_updates_of_two_records_with_one_email_never_flap(
+    store: Ledger, sm: Sandbox, policy: str, owner: str | None
+) -> None:
+    """A lead (created later) and a contact share an e-mail; updates alternate between them, each delivered on its
+    own: only the owner's changes reach SALESmanago ("contact_first": the contact, "newest": the lead, "skip":
+    neither once both exist), the contact never flaps, and the others are skipped saying who owns it."""
+    h = Harness(store, sm, shared_email=policy)
+    assert isinstance(await h.once(person(5, 1, "created", email=ADA, first_name="C0", created_at=EARLY)), Done)
+    await h.once(lead(1, 1, "created", email=ADA, first_name="L0", created_at=LATE))
+    skipped: list[str] = []
+    for n in range(1, 6):
+        changes = (
+            (lead(1, n + 1, email=ADA, first_name=f"L{n}", created_at=LATE), "lead"),
+            (person(5, n + 1, email=ADA, first_name=f"C{n}", created_at=EARLY), "contact"),
+        )
+        for record, kind in changes:
+            result = await h.once(record)
+            if kind != owner:
+                assert isinstance(result, Skipped) and "shared e-mail" in result.reason
+                skipped.append(result.reason)
+    await h.close()
+    writes = sm.sandbox.state()["writes_per_email"][ADA]
+    name = sm.contacts()[ADA]["name"]
+    if owner == "contact":
+        assert (writes, name) == (1 + 5, "C5")
+        assert "written from contact:5 (shared_email = contact_first)" in skipped[0]
+    elif owner == "lead":
+        assert (writes, name) == (1 + 1 + 5, "L5")  # the contact alone first, then the lead from its creation on
+    else:
+        assert (writes, name) == (1, "C0")  # the contact alone, then neither
+        assert "2 Sell records have it, and shared_email = skip" in skipped[0]
+
+
+async def test_a_deleted_owner_hands_the_contact_to_the_next_at_once(h: Harness, sm: Sandbox) -> None:
+    """The contact that owns a shared e-mail is deleted in Sell: the lead with that e-mail is written at once (no
+    change of its own needed), and the contact stays, now the lead's."""
+    await h.ingest(
+        lead(1, 1, "created", email=ADA, first_name="Lead"), person(5, 1, "created", email=ADA, first_name="Con")
+    )
+    await h.drain()
+    assert sm.contacts()[ADA]["name"] == "Con"
+    await h.ingest(person(5, 2, "deleted"))
+    first = (await h.run())["contact:5"]
+    assert isinstance(first, Done) and "lead:1 still maps" in first.detail  # only its own tag (CONTACT) went
+    second = await h.run()
+    assert set(second) == {"lead:1"} and isinstance(second["lead:1"], Done)
+    stored = sm.contacts()[ADA]
+    assert (stored["name"], stored["deleted"], stored["state"]) == ("Lead", False, "PROSPECT")
+    assert stored["tags"] == ["ZENDESK_SELL", "LEAD"]
+
+
+async def test_an_owner_that_changes_its_email_leaves_the_contact_to_the_next(h: Harness, sm: Sandbox) -> None:
+    """The owner of a shared e-mail changes its e-mail: the lead left with the old one is written there at once,
+    and the owner gets a contact under its new e-mail (the old contact is not renamed away from the lead)."""
+    await h.ingest(
+        lead(1, 1, "created", email=ADA, first_name="Lead"), person(5, 1, "created", email=ADA, first_name="Con")
+    )
+    await h.drain()
+    await h.ingest(person(5, 2, email="con@example.org", first_name="Con", previous={"email": ADA}))
+    rounds = await h.drain()
+    assert [set(r) for r in rounds] == [{"contact:5"}, {"lead:1"}]
+    contacts = sm.contacts()
+    assert (contacts[ADA]["name"], contacts["con@example.org"]["name"]) == ("Lead", "Con")
+    assert contacts[ADA]["deleted"] is False
+
+
+async def test_under_skip_the_last_record_left_with_an_email_is_written(store: Ledger, sm: Sandbox) -> None:
+    """shared_email = skip: while two records share an e-mail neither is written; once one of them goes, the
+    other is written at once."""
+    h = Harness(store, sm, shared_email="skip")
+    await h.ingest(lead(1, 1, "created", email=ADA, first_name="Lead"), person(5, 1, "created", email=ADA))
+    results = await h.run()
+    assert all(isinstance(r, Skipped) for r in results.values())
+    assert sm.contacts() == {}
+    await h.ingest(person(5, 2, "deleted", email=ADA))
+    await h.drain()
+    await h.close()
+    assert sm.contacts()[ADA]["name"] == "Lead"
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # e-mail changes
 
 
@@ -636,9 +727,9 @@ async def test_delete_ignored(store: Ledger, sm: Sandbox) -> None:
 
 async def test_guard_keeps_a_contact_another_record_maps_to(h: Harness, sm: Sandbox) -> None:
     """A lead converted into a contact (same e-mail) is deleted in Sell: the SALESmanago contact stays, only the
-    lead's own tag goes."""
-    await h.ingest(lead(1, 1, "created", email=ADA), person(5, 1, "created", email=ADA))
-    await h.run()
+    lead's own tag goes. (The lead wrote the contact before the contact existed; the contact then owns it.)"""
+    await h.once(lead(1, 1, "created", email=ADA))
+    await h.once(person(5, 1, "created", email=ADA))
     assert sm.contacts()[ADA]["tags"] == ["ZENDESK_SELL", "LEAD", "CONTACT"]
     result = await h.once(lead(1, 2, "deleted"))
     assert isinstance(result, Done)

@@ -4,16 +4,18 @@ store for."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from syncd.events import ChangeEvent, Lead
+from syncd.events import ChangeEvent, Contact, Lead, email_of
 from syncd.ledger import Ledger
 from syncd.sinks.persons import (
     ORGANISATION_WITHOUT_EMAIL,
     ORGANISATIONS_SKIPPED,
+    OWNER_CHANGED,
     RECHECK_SECONDS,
     Facts,
     Identity,
@@ -21,19 +23,25 @@ from syncd.sinks.persons import (
     OnDelete,
     Organisations,
     Own,
+    Person,
     PersonChange,
     Policy,
     Question,
     Remove,
+    SharedEmail,
     Target,
     coalesce_person,
+    follow_ups,
     gather,
+    held_back,
     holders,
     is_leftover,
+    keeps_link,
     leftovers,
     organisation_changed,
     organisation_without_email,
     own_contact,
+    owner_of,
     plan_delete,
     plan_lost_email,
     skipped_organisation,
@@ -356,7 +364,8 @@ async def test_gathered_facts_decide_a_delete(
 
 
 async def test_gather_asks_nothing_for_an_ignored_delete(tmp_path: Path) -> None:
-    """on_delete = ignore needs no facts about peers or streams: none are asked."""
+    """on_delete = ignore needs no facts about streams or who maps to its contact: only the leftover questions
+    and who has each e-mail it let go of (their next owner is written) are asked."""
     store, _ = await stored_delete(tmp_path, contact_too=True, contacts_at_top=True)
     try:
         [work] = await store.load_work("ontraport", await store.claim("ontraport", 1))
@@ -365,7 +374,7 @@ async def test_gather_asks_nothing_for_an_ignored_delete(tmp_path: Path) -> None
     finally:
         await store.close()
     assert gathered.caught_up is None
-    assert set(gathered.peers) == {Question(e) for e in c.earlier_emails}
+    assert set(gathered.peers) == {Question(e) for e in (*c.earlier_emails, *c.left_emails)}
 
 
 async def linked_peers(tmp_path: Path, *, peer_email: str, peer_remote: str) -> tuple[Ledger, FakeClock]:
@@ -457,3 +466,123 @@ def test_which_changes_of_an_organisation_rewrite_its_members(changes: list[Chan
         None,
     )
     assert organisation_changed(work, coalesce_person(work)) is expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# several people with one e-mail
+
+JAN, JUN = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def someone(key: str, created: datetime | None = None, *, email: str = A, organisation: bool = False) -> Person:
+    kind, _, record_id = key.partition(":")
+    return Person(key, kind, int(record_id), email, created, organisation)
+
+
+OLD_CONTACT, NEW_LEAD = someone("contact:5", JAN), someone("lead:9", JUN)
+NEW_CONTACT, OLD_LEAD = someone("contact:6", JUN), someone("lead:8", JAN)
+
+
+@pytest.mark.parametrize(
+    ("shared_email", "people", "expected"),
+    [
+        ("contact_first", [OLD_CONTACT, NEW_LEAD], "contact:5"),
+        ("contact_first", [OLD_CONTACT, NEW_CONTACT, NEW_LEAD], "contact:6"),  # then the newest
+        ("contact_first", [OLD_LEAD, NEW_LEAD], "lead:9"),
+        ("newest", [OLD_CONTACT, NEW_LEAD], "lead:9"),
+        ("newest", [NEW_CONTACT, NEW_LEAD], "contact:6"),  # a tie goes to the contact
+        ("newest", [someone("lead:3"), someone("lead:4")], "lead:4"),  # unknown times: the higher id
+        ("newest", [someone("lead:3", JAN), someone("lead:4")], "lead:3"),  # a known time beats none
+        ("skip", [OLD_CONTACT, NEW_LEAD], None),
+        ("skip", [NEW_LEAD], "lead:9"),
+        ("contact_first", [], None),
+    ],
+)
+def test_owner_of_a_shared_email(shared_email: SharedEmail, people: list[Person], expected: str | None) -> None:
+    """One owner per destination contact: a contact before a lead then the newest, the newest, or none (skip)."""
+    owner = owner_of(people, Policy("email", shared_email=shared_email))
+    assert (owner.key if owner else None) == expected
+    backwards = owner_of(list(reversed(people)), Policy("email", shared_email=shared_email))
+    assert backwards == owner  # the order the store answers in never matters
+
+
+def test_an_organisation_under_skip_owns_nothing() -> None:
+    """Under organisations = skip an organisation is never written: it cannot own an e-mail."""
+    org = someone("contact:70", JUN, organisation=True)
+    assert owner_of([org, OLD_LEAD], Policy("email", organisations="skip")) == OLD_LEAD
+    assert owner_of([org, OLD_LEAD], Policy("email")) == org
+
+
+def shared(me: Lead | Contact, key: str, others: list[Person], *, linked: list[Person] = (), link: Link | None = None,
+           left: tuple[str, ...] = ()) -> Facts:  # fmt: skip
+    """Facts of an upsert of `me` whose e-mail `others` have too (and, by id, `linked` to its contact)."""
+    c = PersonChange(key, (1,), "upsert", me, None, left_emails=left)
+    peers: dict[Question, tuple[str, ...]] = {
+        Question(email_of(me)): tuple(p.key for p in others if p.email == email_of(me))
+    }
+    for email in left:
+        peers[Question(email)] = tuple(p.key for p in others if p.email == email)
+    if link is not None and link.remote_id:
+        peers[Question("", link.remote_id)] = tuple(p.key for p in linked)
+    return Facts(c, link, peers=peers, people={p.key: p for p in [*others, *linked]})
+
+
+def test_held_back_says_who_owns_the_contact() -> None:
+    """A record that does not own its e-mail is held back, naming the owner; the owner is not."""
+    lead = Lead(id=9, email=A, created_at=JUN)
+    facts_ = shared(lead, "lead:9", [OLD_CONTACT])
+    assert (
+        held_back(facts_, Policy("email"))
+        == "shared e-mail: the contact is written from contact:5 (shared_email = contact_first)"
+    )
+    assert held_back(facts_, Policy("email", shared_email="newest")) is None
+    skipped = held_back(facts_, Policy("email", shared_email="skip"))
+    assert skipped == "shared e-mail: 2 Sell records have it, and shared_email = skip writes none of them"
+    assert held_back(shared(lead, "lead:9", []), Policy("email", shared_email="skip")) is None
+
+
+@pytest.mark.parametrize(
+    ("linked", "expected"),
+    [
+        ([], True),
+        ([someone("lead:8", JAN, email=B)], True),  # a lead never comes before a contact
+        ([someone("contact:7", JUN, email=B)], False),  # a newer contact, renamed to another e-mail, keeps it
+        ([someone("contact:4", JAN, email=B)], True),
+    ],
+)
+def test_a_contact_kept_by_id_stays_with_the_first_record_linked_to_it(linked: list[Person], expected: bool) -> None:
+    """Of the records linked to one contact (by id), the first by the ownership order keeps it."""
+    me = Contact(id=5, email=A, created_at=JAN.replace(month=3))
+    facts_ = shared(me, "contact:5", [], linked=linked, link=link(A))
+    assert keeps_link(facts_, Policy("id")) is expected
+
+
+@pytest.mark.parametrize(
+    ("shared_email", "remaining", "expected"),
+    [
+        ("contact_first", [OLD_LEAD], {OWNER_CHANGED: ("lead:8",)}),  # the owner left: the next one is written
+        ("contact_first", [NEW_CONTACT, OLD_LEAD], {}),  # a record that was not the owner changes nothing
+        ("skip", [OLD_LEAD], {OWNER_CHANGED: ("lead:8",)}),  # two shared it: the one left is written at last
+        ("skip", [OLD_LEAD, NEW_LEAD], {}),
+        ("contact_first", [], {}),
+    ],
+)
+def test_who_is_written_again_when_a_record_lets_go_of_an_email(
+    shared_email: SharedEmail, remaining: list[Person], expected: dict[str, tuple[str, ...]]
+) -> None:
+    """A record that left an e-mail (its e-mail changed, or it was deleted) has the next owner written at once."""
+    me = Contact(id=5, email=B, created_at=JAN.replace(month=3))
+    facts_ = shared(me, "contact:5", remaining, left=(A,))
+    assert follow_ups(facts_, Policy("email", shared_email=shared_email)) == expected
+
+
+def test_a_record_that_writes_its_linked_contact_queues_those_it_displaced() -> None:
+    """Writing the contact kept by id overwrites what other linked records with another e-mail had there: they are
+    queued to write contacts of their own; without a write (or when it left the contact) nobody is."""
+    me = Contact(id=5, email=A, created_at=JAN.replace(month=3))
+    renamed_away, sharer = someone("lead:8", JAN, email=B), someone("lead:7", JAN, email=A)
+    facts_ = shared(me, "contact:5", [], linked=[renamed_away, sharer], link=link(A))
+    assert follow_ups(facts_, Policy("id"), wrote=True) == {OWNER_CHANGED: ("lead:8",)}
+    assert follow_ups(facts_, Policy("id"), wrote=False) == {}
+    newer = someone("contact:9", JUN, email=B)
+    assert follow_ups(shared(me, "contact:5", [], linked=[newer], link=link(A)), Policy("id"), wrote=True) == {}

@@ -9,6 +9,12 @@ merge-or-create. Without an e-mail the contact is found by the configured extern
 /1/Contacts?condition=...` for "sell-lead-9") BEFORE anything is created, so a create that timed out and is retried
 finds the first one; without that setting such a record is skipped with the reason.
 
+Shared e-mails (sinks/persons.py decides): of several live Sell people with one e-mail, one owns the contact
+(`shared_email`); the others are skipped with the reason (what they wrote under e-mails no one holds now goes as
+leftovers do). Of several records linked to one contact, the first by the same order keeps it; another one writes a
+contact of its own (merge-or-create by its e-mail), and one that writes the contact queues the others linked to it
+with another e-mail.
+
 Leftovers (sinks/persons.py decides; this writer carries the plans out): a record syncd holds no link for whose
 key was tried before looks for the contact a lost write may have left (by the external id field, then under its
 earlier e-mails) and updates it rather than make a second one.
@@ -63,10 +69,14 @@ from syncd.sinks.persons import (
     coalesce_person,
     follow_up,
     gather,
+    held_back,
     is_leftover,
+    keeps_link,
     leftovers,
+    located_keep,
     organisation_without_email,
     plan_delete,
+    plan_lost_email,
     skipped_organisation,
 )
 from syncd.work import Deferred, Done, Failed, KeyWork, Result, Skipped
@@ -94,7 +104,12 @@ class OntraportWriter:
         self.config = config
         self._lookups = lookups
         self._policy = Policy(
-            "id", config.on_delete, config.delete_grace, tuple(streams), organisations=config.organisations
+            "id",
+            config.on_delete,
+            config.delete_grace,
+            tuple(streams),
+            organisations=config.organisations,
+            shared_email=config.shared_email,
         )
         self._clock = clock
         self._api = OntraportApi(config, limiter)
@@ -130,7 +145,8 @@ class OntraportWriter:
             facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
             result = await self._decide(work, facts)
             if not isinstance(result, Deferred):
-                await follow_up(self._lookups, work, facts)
+                wrote = isinstance(result, Done) and result.wrote
+                await follow_up(self._lookups, work, facts, self._policy, wrote=wrote)
         except CallError as exc:
             return Failed(work.key, work.seqs, exc)
         except Exception as exc:  # this key's alone
@@ -153,6 +169,9 @@ class OntraportWriter:
         unwritable = organisation_without_email(record)
         if unwritable:
             return Skipped(work.key, work.seqs, unwritable)
+        held = held_back(facts, self._policy)
+        if held:
+            return await self._held_back(work, facts, held)
         meta = await self._current_meta()
         payload = map_person(
             record,
@@ -163,14 +182,16 @@ class OntraportWriter:
         )
         sign = digest(payload)
         link = work.link
-        remote_id = link.remote_id if link is not None else None
-        if remote_id and link is not None and link.digest == sign:
+        # A contact another linked record comes before (it renamed the contact away) is left to it.
+        keeps = keeps_link(facts, self._policy)
+        remote_id = link.remote_id if link is not None and keeps else None
+        if remote_id and link is not None and link.digest == sign and not change.rewrite:
             return Skipped(work.key, work.seqs, UNCHANGED, digest=sign)
         email = payload.get("email") or record.email.strip()
         sent = {"email": email, "fields": payload}
         if remote_id and await self._update(remote_id, payload):
             return Done(work.key, work.seqs, remote_id=remote_id, digest=sign, sent=sent, detail="updated")
-        if email and not remote_id and change.earlier_emails:
+        if email and not remote_id and change.earlier_emails and keeps:
             # A write under an e-mail this record had before may have landed before a crash lost its outcome:
             # update that contact rather than make a second one.
             found = await self._found_again(work, facts)
@@ -194,6 +215,21 @@ class OntraportWriter:
             return Done(work.key, work.seqs, remote_id=found, digest=sign, sent=sent, detail="found by external id")
         created = await self._create(payload)
         return Done(work.key, work.seqs, remote_id=created, digest=sign, sent=sent, detail="created")
+
+    async def _held_back(self, work: KeyWork, facts: Facts, held: str) -> Result:
+        """Another record owns the contact of this record's e-mail: nothing is written, and the contacts it wrote
+        under e-mails it had, which no one holds now, go as on_delete says."""
+        lost = plan_lost_email(facts, self._policy, reason=held)
+        if isinstance(lost, Keep):
+            return Skipped(work.key, work.seqs, lost.reason)
+        if lost is None:
+            return Skipped(work.key, work.seqs, held)
+        removed = await self._remove_leftovers(work, facts, lost.leftovers)
+        if not removed:
+            return Skipped(work.key, work.seqs, held)
+        linked = work.link.remote_id if work.link is not None else None
+        detail = f"{held}; {self._removed(removed)}"
+        return Done(work.key, work.seqs, unlink=linked in removed, detail=detail, wrote=False)
 
     async def _related(self, record: Lead | Contact) -> Related:
         """The names the mapping needs from other Sell records (None when syncd has not seen them)."""
@@ -270,7 +306,16 @@ class OntraportWriter:
                 return Skipped(work.key, work.seqs, plan.reason)
             detail = f"{plan.reason}; {self._removed(removed)}"
             return Done(work.key, work.seqs, unlink=linked in removed, detail=detail, wrote=False)
-        own = linked or await self._locate(work, change, plan.own)
+        own = linked
+        if own is None:
+            # Not linked: the contact under its e-mail may be another record's, still there before its rename.
+            own = await self._locate(work, change, plan.own)
+            kept = await located_keep(self._lookups, work, own) if own is not None else None
+            if kept is not None:
+                removed = await self._remove_leftovers(work, facts, plan.leftovers, besides=own)
+                if not removed:
+                    return Skipped(work.key, work.seqs, kept.reason)
+                return Done(work.key, work.seqs, detail=f"{kept.reason}; {self._removed(removed)}", wrote=False)
         done = await self._remove_own(work, own)
         removed = await self._remove_leftovers(work, facts, plan.leftovers, besides=own)
         return replace(done, detail=f"{done.detail}; {self._removed(removed)}") if removed else done

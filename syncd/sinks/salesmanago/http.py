@@ -104,10 +104,19 @@ class SalesmanagoApi:
 
     async def existing(self, emails: Sequence[str]) -> set[str]:
         """Which of `emails` have a live (not deleted) SALESmanago contact: one `contact/basic` call."""
+        return set(await self._live(emails))
+
+    async def contact_ids(self, emails: Sequence[str]) -> dict[str, str]:
+        """The contactId of the live contact of each of `emails` that has one: one `contact/basic` call."""
+        return {email: found for email, found in (await self._live(emails)).items() if found is not None}
+
+    async def _live(self, emails: Sequence[str]) -> dict[str, str | None]:
+        """lower-case e-mail -> contactId (None when the reply names none) of each live contact `contact/basic`
+        lists for `emails`."""
         reply = await self.call("contact/basic", {"email": list(emails)}, known=emails)
         contacts = reply.body.get("contacts") if reply.body is not None else None
         return {
-            str(c["email"]).lower()
+            str(c["email"]).lower(): contact_id(c)
             for c in contacts or []
             if isinstance(c, dict) and isinstance(c.get("email"), str) and not c.get("deleted")
         }

@@ -7,6 +7,9 @@ delete — the keys of a batch concurrently; the people a plan says must be writ
 members after its rename) are queued. All upserts of the call then go out as ONE `contact/batchupsert` per
 `batch_size` (a lone one as `contact/upsert`).
 
+Shared e-mails: of several live Sell people with one e-mail, one owns the contact (`shared_email`); the others are
+skipped with the reason, and what they wrote under e-mails they had goes as a leftover does.
+
 E-mails: SALESmanago keys contacts by e-mail. When a record has leftovers (contacts under e-mails it had before
 that no other live Sell person holds), `contact/basic` tells which of them exist: the newest is renamed
 (`newEmail`, same contactId) unless the current e-mail already has a contact; the other leftovers are removed
@@ -43,7 +46,9 @@ from syncd.sinks.persons import (
     coalesce_person,
     follow_up,
     gather,
+    held_back,
     leftovers,
+    located_keep,
     plan_delete,
     plan_lost_email,
     skipped_organisation,
@@ -83,7 +88,12 @@ class SalesmanagoWriter:
         self._api = SalesmanagoApi(config, config.api_secret, limiter, clock)
         self._lookups = lookups
         self._policy = Policy(
-            "email", config.on_delete, config.delete_grace, tuple(streams), organisations=config.organisations
+            "email",
+            config.on_delete,
+            config.delete_grace,
+            tuple(streams),
+            organisations=config.organisations,
+            shared_email=config.shared_email,
         )
         self._deleted_tags = list(dict.fromkeys(tag_name(tag) for tag in config.tags.deleted))
         self._clock = clock
@@ -157,7 +167,7 @@ class SalesmanagoWriter:
         facts = await gather(self._lookups, work, change, self._policy, now=self._clock())
         planned = await self._decide(work, change.record, facts)
         if not isinstance(planned, Deferred):
-            await follow_up(self._lookups, work, facts)
+            await follow_up(self._lookups, work, facts, self._policy)
         return planned
 
     async def _decide(self, work: KeyWork, record: Lead | Contact, facts: Facts) -> Result | PlannedUpsert:
@@ -168,16 +178,21 @@ class SalesmanagoWriter:
         last = LastWrite.from_sent(work.link.sent if work.link is not None else None)
         if change.intent == "delete":
             return await self._carry_out(work, last, plan_delete(facts, self._policy))
-        if not email_of(record):
-            lost = plan_lost_email(facts, self._policy, reason=NO_EMAIL)
+        unwritten = NO_EMAIL if not email_of(record) else held_back(facts, self._policy)
+        if unwritten:
+            # No contact of its own (no e-mail, or another record owns the one it has): what it wrote under the
+            # e-mails it had stands for no one.
+            lost = plan_lost_email(facts, self._policy, reason=unwritten)
             if lost is None or isinstance(lost, Keep):
-                return Skipped(work.key, work.seqs, lost.reason if lost is not None else NO_EMAIL)
-            done = Done(work.key, work.seqs, unlink=True, detail="the Sell record has no e-mail any more", wrote=False)
+                return Skipped(work.key, work.seqs, lost.reason if lost is not None else unwritten)
+            detail = "the Sell record has no e-mail any more" if unwritten == NO_EMAIL else unwritten
+            done = Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
             return await self._remove_leftovers(lost.leftovers, done)
         found = leftovers(facts, self._policy.identity)
         organisation = await organisation_name(self._lookups, record) or ""
         mapped = map_person(record, config=self.config, rows=self._rows, organization=organisation)
-        if work.link is not None and work.link.digest == mapped.digest and not found:
+        unchanged = work.link is not None and work.link.digest == mapped.digest
+        if unchanged and not found and not change.rewrite:
             return Skipped(work.key, work.seqs, "unchanged since the last write")
         rename_from: str | None = None
         remove: tuple[str, ...] = ()
@@ -240,6 +255,12 @@ class SalesmanagoWriter:
     async def _delete_own(self, work: KeyWork, own: Own | None) -> Result:
         if own is None or not own.email:
             return Skipped(work.key, work.seqs, "nothing to delete: the record has no e-mail")
+        if own.remote_id is None:
+            # Not linked: the contact under its e-mail may be another record's, still there before its rename.
+            found = (await self._api.contact_ids((own.email,))).get(own.email)
+            kept = await located_keep(self._lookups, work, found) if found is not None else None
+            if kept is not None:
+                return Skipped(work.key, work.seqs, kept.reason)
         detail = "deleted" if await self._api.delete(own.email) else "already absent"
         return Done(work.key, work.seqs, remote_id=own.remote_id, unlink=True, detail=detail, wrote=False)
 
