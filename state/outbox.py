@@ -25,22 +25,36 @@ WAIT_FALLBACK = 30.0  # seconds before a waiting key is looked at again when its
 class Outbox(StoreBase):
     """What dispatchers ask of the store."""
 
-    async def claim(self, sink: str, limit: int) -> list[str]:
+    async def claim(self, sink: str, limit: int, *, late_window: float = 0.0) -> list[str]:
         """Claim up to `limit` due keys of `sink`, oldest first, for this owner; a claimed key is not claimed again
         until its outcome is committed (or the owner dies and the next one lapses its claims). Claims are counted
-        until an outcome finishes the key."""
+        until an outcome finishes the key. `late_window`: how long a write whose outcome is unknown may still land;
+        an unsure key claimed now is checked (written again) once that long has passed, before it is settled."""
         token = self.owner_token()
         async with (
             self.transaction() as db,
             db.execute(
-                "UPDATE outbox SET claimed = 1, claimed_by = :token, claims = claims + 1, claimed_at = :now WHERE sink"
-                " = :sink AND key IN (SELECT key FROM outbox WHERE sink = :sink AND claimed = 0 AND due_at <= :now"
-                " ORDER BY first_seq LIMIT :limit) RETURNING key, first_seq",
-                {"sink": sink, "now": self._clock(), "limit": limit, "token": token},
+                "UPDATE outbox SET claimed = 1, claimed_by = :token, claims = claims + 1, claimed_at = :now,"
+                " verify_at = CASE WHEN unsure = 1 THEN MAX(COALESCE(verify_at, 0), :now + :window) ELSE verify_at END,"
+                " unsure = 0 WHERE sink = :sink AND key IN (SELECT key FROM outbox WHERE sink = :sink AND claimed = 0"
+                " AND due_at <= :now ORDER BY first_seq LIMIT :limit) RETURNING key, first_seq",
+                {"sink": sink, "now": self._clock(), "limit": limit, "token": token, "window": late_window},
             ) as cur,
         ):
             rows = await cur.fetchall()
         return [key for key, _ in sorted(rows, key=lambda r: int(r[1]))]
+
+    async def checks_pending(self, sink: str | None = None) -> int:
+        """Keys (of one destination, or of every enabled one) whose late-write check is still to come."""
+        sinks = (sink,) if sink is not None else self.sinks
+        if not sinks:
+            return 0
+        marks = ",".join("?" * len(sinks))
+        async with self.reading() as db:
+            value = await scalar(
+                db, f"SELECT COUNT(*) FROM outbox WHERE sink IN ({marks}) AND verify_at IS NOT NULL", sinks
+            )
+        return int(value)
 
     async def next_due(self, sink: str) -> float | None:
         """When the earliest unclaimed key of `sink` falls due (None when there is none)."""
@@ -56,6 +70,7 @@ class Outbox(StoreBase):
         deliveries: dict[str, list[PendingEvent]] = {key: [] for key in keys}
         attempts: dict[str, int] = {}
         tried: set[str] = set()
+        reassert: set[str] = set()
         records: dict[tuple[str, int], RecordRow] = {}
         links: dict[tuple[str, int], Link] = {}
         waits: dict[str, Wait] = {}
@@ -74,12 +89,16 @@ class Outbox(StoreBase):
                 async for key, seq, body, ingested_at in cur:
                     deliveries[key].append(PendingEvent(seq, body, float(ingested_at)))
             async with db.execute(
-                f"SELECT key, attempts, claims FROM outbox WHERE sink = ? AND key IN ({marks})", (sink, *keys)
+                "SELECT key, attempts, claims, verify_at IS NOT NULL AND verify_at <= claimed_at FROM outbox"
+                f" WHERE sink = ? AND key IN ({marks})",
+                (sink, *keys),
             ) as cur:
-                async for key, n, claims in cur:
+                async for key, n, claims, check in cur:
                     attempts[key] = int(n)
                     if claims != 1:  # claimed before this claim (or queued by a version that did not count)
                         tried.add(key)
+                    if check:
+                        reassert.add(key)
             async with db.execute(
                 f"SELECT key, on_key, reason, since, checks FROM waits WHERE sink = ? AND key IN ({marks})",
                 (sink, *keys),
@@ -114,6 +133,7 @@ class Outbox(StoreBase):
                 link=links.get(pair),
                 tried=key in tried or key not in attempts,
                 waiting=waits.get(key),
+                reassert=key in reassert,
             )
             for key, pair in zip(keys, pairs, strict=True)
         ]
@@ -189,6 +209,7 @@ class _Batch:
     rescheduled: set[str] = field(default_factory=set)  # keys put back in the queue
     waiting: set[str] = field(default_factory=set)  # keys that wait on another
     attempted: set[str] = field(default_factory=set)  # keys that failed and will be tried again
+    dead: set[str] = field(default_factory=set)  # keys dead-lettered (never checked for late writes)
     totals: dict[str, int] = field(default_factory=dict)
 
     def count(self, outcome: str, n: int) -> None:
@@ -234,14 +255,15 @@ async def _record_dead(db: aiosqlite.Connection, batch: _Batch, outcome: Dead) -
     )
     batch.count("dead", len(outcome.seqs))
     batch.finished[outcome.key] = None
+    batch.dead.add(outcome.key)
 
 
 async def _record_retry(db: aiosqlite.Connection, batch: _Batch, outcome: Retry) -> None:
-    """The key due again at `at`, one attempt more, with the error."""
+    """The key due again at `at`, one attempt more, with the error (and unsure when the call may have landed)."""
     await db.execute(
-        "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = attempts + 1, due_at = ?, last_error = ?"
-        " WHERE sink = ? AND key = ?",
-        (outcome.at, outcome.error, batch.sink, outcome.key),
+        "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = attempts + 1, due_at = ?, last_error = ?,"
+        " unsure = MAX(unsure, ?) WHERE sink = ? AND key = ?",
+        (outcome.at, outcome.error, int(outcome.unsure), batch.sink, outcome.key),
     )
     batch.rescheduled.add(outcome.key)
     batch.attempted.add(outcome.key)
@@ -300,22 +322,34 @@ async def _record_released(db: aiosqlite.Connection, batch: _Batch, outcome: Rel
     batch.rescheduled.add(outcome.key)
 
 
+# A finished key's late-write check is still to come: a write of unknown outcome may land after this claim's.
+_CHECK_PENDING = "outbox.verify_at IS NOT NULL AND outbox.verify_at > outbox.claimed_at"
+_PENDING_DELIVERY = (
+    "EXISTS (SELECT 1 FROM deliveries d WHERE d.sink = outbox.sink AND d.key = outbox.key AND d.status = 'pending')"
+)
+
+
 async def _retire_finished(db: aiosqlite.Connection, batch: _Batch) -> None:
-    """Finished keys leave the outbox, unless deliveries arrived while they were in flight: those keys are due at
-    once, with a fresh attempt count, never tried."""
+    """Finished keys leave the outbox, unless deliveries arrived while they were in flight (those keys are due at
+    once, with a fresh attempt count, never tried) or their late-write check is still to come (those are due when
+    it is: every write of unknown outcome can have landed then, and the latest state is written again)."""
     retire = [(batch.sink, key) for key in batch.finished if key not in batch.rescheduled]
     if not retire:
         return
+    for sink, key in retire:
+        if key in batch.dead:  # a record refused for good is not written again
+            await db.execute("UPDATE outbox SET verify_at = NULL WHERE sink = ? AND key = ?", (sink, key))
     await db.executemany(
-        "DELETE FROM outbox WHERE sink = ? AND key = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
-        " WHERE d.sink = outbox.sink AND d.key = outbox.key AND d.status = 'pending')",
+        f"DELETE FROM outbox WHERE sink = ? AND key = ? AND NOT {_PENDING_DELIVERY} AND NOT ({_CHECK_PENDING})",
         retire,
     )
     await db.executemany(
-        "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = 0, claims = 0, due_at = ?, last_error = NULL,"
-        " first_seq = (SELECT MIN(d.seq) FROM deliveries d WHERE d.sink = outbox.sink"
-        " AND d.key = outbox.key AND d.status = 'pending') WHERE sink = ? AND key = ?",
-        [(batch.now, sink, key) for sink, key in retire],
+        "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = 0, claims = 0, last_error = NULL,"
+        f" due_at = CASE WHEN {_PENDING_DELIVERY} THEN :now ELSE verify_at END,"
+        f" verify_at = CASE WHEN {_CHECK_PENDING} THEN verify_at END,"
+        " first_seq = COALESCE((SELECT MIN(d.seq) FROM deliveries d WHERE d.sink = outbox.sink"
+        " AND d.key = outbox.key AND d.status = 'pending'), first_seq) WHERE sink = :sink AND key = :key",
+        [{"now": batch.now, "sink": sink, "key": key} for sink, key in retire],
     )
 
 

@@ -33,12 +33,14 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """A transient failure: try the key again at `at` (epoch seconds); counts as an attempt."""
+    """A transient failure: try the key again at `at` (epoch seconds); counts as an attempt. `unsure`: the failed
+    call may have taken effect (a timeout, a cut answer, a 5xx), so a write of it may still land later."""
 
     key: str
     at: float
     error: str
     http_status: int | None = None
+    unsure: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,9 @@ class StoredWork:
     # Claimed before, since the key's last finishing outcome: a write may have landed whose outcome was lost.
     tried: bool
     waiting: Wait | None = None  # what the key was waiting on when it was claimed
+    # This claim is the key's late-write check: every write whose outcome was unknown can have landed by now, so
+    # the key's latest state is written again (even if unchanged since the last write) before it is settled.
+    reassert: bool = False
 
     @property
     def seqs(self) -> tuple[int, ...]:

@@ -31,6 +31,7 @@ class SinkStatus:
     paused_until: float | None
     waiting: int = 0  # keys waiting on another key
     waits: list[WaitingKey] = field(default_factory=list)  # the longest-waiting of them
+    checking: int = 0  # keys whose late-write check is still to come (written again once no late write can land)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ async def _sink_status(db: aiosqlite.Connection, sink: str) -> SinkStatus:
     async with db.execute("SELECT paused, paused_until FROM sink_state WHERE sink = ?", (sink,)) as cur:
         state = await cur.fetchone()
     waiting = int(await scalar(db, "SELECT COUNT(*) FROM waits WHERE sink = ?", (sink,)))
+    checking = int(await scalar(db, "SELECT COUNT(*) FROM outbox WHERE sink = ? AND verify_at IS NOT NULL", (sink,)))
     async with db.execute(
         "SELECT w.key, w.on_key, w.reason, w.since, w.checks, o.due_at FROM waits w LEFT JOIN outbox o"
         " ON o.sink = w.sink AND o.key = w.key WHERE w.sink = ? ORDER BY w.since, w.key LIMIT ?",
@@ -105,6 +107,7 @@ async def _sink_status(db: aiosqlite.Connection, sink: str) -> SinkStatus:
         paused_until=state[1] if state else None,
         waiting=waiting,
         waits=waits,
+        checking=checking,
     )
 
 

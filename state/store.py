@@ -81,12 +81,13 @@ class Store(Ingesting, Outbox, Records, Repair, Requeueing, Reporting, Upkeep, D
 
     async def _take_over(self) -> None:
         """What the owner does once, on opening: its temporary tables, and the claims of the owner before it (dead,
-        since this one holds the lock) lapse: whatever was in flight when it died is due again."""
+        since this one holds the lock) lapse: whatever was in flight when it died is due again, and a write it had
+        sent may still land (unsure: the key is written again once that can no longer happen)."""
         try:
             await self._conn.execute("PRAGMA temp_store = MEMORY")
             for ddl in TEMP_TABLES:
                 await self._conn.execute(ddl)
             async with self.transaction() as db:
-                await db.execute("UPDATE outbox SET claimed = 0, claimed_by = NULL WHERE claimed = 1")
+                await db.execute("UPDATE outbox SET claimed = 0, claimed_by = NULL, unsure = 1 WHERE claimed = 1")
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from None

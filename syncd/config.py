@@ -135,6 +135,9 @@ class SinkConfig(_Section, frozen=True):
     max_backoff: Duration = Duration(300)
     max_attempts: int | None = None  # None: retry transient failures forever
     delete_grace: Duration = Duration(0)  # extra wait before a delete, on top of every person stream reaching top
+    # How long the destination may still finish a write after syncd gave up on it (a timeout, a crash): a key whose
+    # write's outcome is unknown is written again with its latest state once this has passed (0: never).
+    late_write_window: Duration = Duration(120)
     # Sell organisations (contacts with is_organization): written as destination contacts when they have an e-mail
     # ("contact"), or never ("skip").
     organisations: Literal["contact", "skip"] = "contact"

@@ -309,7 +309,8 @@ class Daemon:
 
     async def _watch_idle(self, runtime: Runtime) -> None:
         """--until-idle: stop once every stream is at the top (or cannot go on) and nothing is pending but keys
-        blocked waiting on something no destination is about to do (reported by `syncd status`)."""
+        blocked waiting on something no destination is about to do (reported by `syncd status`), and no key's
+        late-write check is still to come."""
         while not self.stop_event.is_set():
             await anyio.sleep(0.05)
             pollers_done = all(p.state.at_top or p.state.finished for p in runtime.pollers)
@@ -317,6 +318,6 @@ class Daemon:
                 continue
             if runtime.backfill is not None and await runtime.backfill.pending():
                 continue
-            if await runtime.store.pending(blocked=False) == 0:
+            if await runtime.store.pending(blocked=False) == 0 and await runtime.store.checks_pending() == 0:
                 self._log.info("idle", action="stopping (--until-idle)")
                 self.stop()

@@ -41,8 +41,9 @@ BREAKER_THRESHOLD = 3  # transient failures in a row, with no success between, t
 class DispatchStore(Protocol):
     """The part of the store a dispatcher uses (syncd.ledger.Ledger implements it)."""
 
-    async def claim(self, sink: str, limit: int) -> list[str]:
-        """Up to `limit` due keys, oldest first, none claimed twice until its outcome is committed."""
+    async def claim(self, sink: str, limit: int, *, late_window: float = 0.0) -> list[str]:
+        """Up to `limit` due keys, oldest first, none claimed twice until its outcome is committed; an unsure key
+        is checked (written again) `late_window` seconds after this claim, before it is settled."""
         ...
 
     async def next_due(self, sink: str) -> float | None:
@@ -143,7 +144,9 @@ class Dispatcher:
                 self._slot_freed = anyio.Event()
                 await self._wait(stop, 1.0, self._slot_freed)
                 continue
-            keys = await self.store.claim(self.sink, 1 if self._half_open else self.writer.batch_size)
+            keys = await self.store.claim(
+                self.sink, 1 if self._half_open else self.writer.batch_size, late_window=self.config.late_write_window
+            )
             if not keys:
                 next_due = await self.store.next_due(self.sink)
                 timeout = 1.0 if next_due is None else min(1.0, max(0.005, next_due - self._clock()))
@@ -258,7 +261,7 @@ class Dispatcher:
             duration_ms=duration_ms,
         )
         self.state.count("retried")
-        return Retry(work.key, self._clock() + decision.delay, error.message, error.http_status)
+        return Retry(work.key, self._clock() + decision.delay, error.message, error.http_status, error.uncertain)
 
     def _waiting(self, work: KeyWork, waiting: Waiting, log: FilteringBoundLogger) -> Waiting:
         """A key waiting on another: due again after the recheck delay (unless released first); reported at info

@@ -7,7 +7,7 @@ error classes.
   error page of a load balancer or firewall in front of it, a captive portal) are destination-wide transient
   failures: retried with backoff, counted by the circuit breaker, never a verdict on the record being written.
 - Every error says whether the call may have taken effect although it failed (`uncertain`): a write answered by a
-  timeout, a dropped connection or a 5xx may still land.
+  timeout, a dropped connection, a 500 or a gateway's 502/504 may still land.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def status_error(
         cls = DestinationError
     elif 300 <= status < 400 or status >= 500 or status in (408, 425):
         cls = TransientError
-    uncertain = status >= 500 or status == 408
+    uncertain = may_have_landed(status)
     return cls(
         text, http_status=status, retry_after=retry_after, request=request, response=response, uncertain=uncertain
     )
@@ -118,8 +118,14 @@ def foreign(api: str, response: httpx.Response, *, own: bool, request: str | Non
         " the API, not the API itself",
         http_status=status,
         request=request,
-        uncertain=status >= 500,
+        uncertain=may_have_landed(status),
     )
+
+
+def may_have_landed(status: int) -> bool:
+    """Whether a call answered `status` may have taken effect all the same: a 500 or a gateway's 502/504 (the
+    server behind may have finished it); not a 503 (not handled), a 501, or anything below 500."""
+    return status >= 500 and status not in (501, 503)
 
 
 def is_html(response: httpx.Response) -> bool:

@@ -144,8 +144,8 @@ class Ledger:
     # -----------------------------------------------------------------------------------------------------------
     # dispatchers
 
-    async def claim(self, sink: str, limit: int) -> list[str]:
-        return await self.store.claim(sink, limit)
+    async def claim(self, sink: str, limit: int, *, late_window: float = 0.0) -> list[str]:
+        return await self.store.claim(sink, limit, late_window=late_window)
 
     async def next_due(self, sink: str) -> float | None:
         return await self.store.next_due(sink)

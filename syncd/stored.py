@@ -123,6 +123,7 @@ def key_work(stored: StoredWork) -> KeyWork:
         link=stored.link,
         tried=stored.tried,
         waiting=stored.waiting,
+        reassert=stored.reassert,
     )
 
 

@@ -69,6 +69,9 @@ class KeyWork:
     # lost. A key on its first claim has left nothing behind.
     tried: bool = True
     waiting: Wait | None = None  # what the key was waiting on when it was claimed (a writer's earlier Waiting)
+    # The key's late-write check: a write whose outcome was unknown may have landed after the last one, so write
+    # the latest state again, even if it is unchanged since the last write.
+    reassert: bool = False
 
     @property
     def seqs(self) -> tuple[int, ...]:

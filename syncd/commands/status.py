@@ -92,6 +92,7 @@ def as_dict(
             "paused": k.paused,
             "paused_until": _iso(k.paused_until),
             "waiting": k.waiting,
+            "late_write_checks": k.checking,
             "waits": [
                 {
                     "key": w.key,

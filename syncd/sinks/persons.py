@@ -79,7 +79,8 @@ class PersonChange:
     # E-mails the record held since its last delivery and holds no longer (those of its pending changes, the one
     # last written, and a deleted record's last one): shared ones may have a new owner now.
     left_emails: tuple[str, ...] = ()
-    # Queued because the destination contact it owns now held another record's data: written even if unchanged.
+    # Written even if unchanged: queued because the destination contact it owns now held another record's data, or
+    # the key's late-write check (a write that landed late may have changed the contact since).
     rewrite: bool = False
 
 
@@ -126,7 +127,8 @@ def coalesce_person(work: KeyWork) -> PersonChange:
         deleted_ingested_at=(max(delete_times) if delete_times else None) if deleted else None,
         earlier_emails=earlier_emails(work, current),
         left_emails=tuple(dict.fromkeys(e for e in (last, *left) if e)),
-        rewrite=any(d.event.cause == OWNER_CHANGED for d in work.deliveries),
+        # A new owner of a shared contact, or the key's late-write check: written even if unchanged.
+        rewrite=work.reassert or any(d.event.cause == OWNER_CHANGED for d in work.deliveries),
     )
 
 
@@ -236,7 +238,11 @@ async def gather(lookups: Lookups, work: KeyWork, change: PersonChange, policy: 
     if change.intent == "delete" and policy.on_delete != "ignore":
         due = delete_due_at(change, policy, now=now)
         settled = False
-        if now >= due:
+        if change.deleted_ingested_at is None:
+            # No delete is pending (the key is written again, after the delete was carried out): nothing to wait for.
+            caught_up = settled = True
+            questions += own_questions(own_contact(change, work.link, policy.identity))
+        elif now >= due:
             streams = [s for s in policy.streams if s in PERSON_STREAMS]
             caught_up = await lookups.streams_caught_up_since(streams, due)
             if caught_up:
@@ -352,9 +358,11 @@ IGNORED = "on_delete = ignore"
 
 
 def delete_due_at(change: PersonChange, policy: Policy, *, now: float) -> float:
-    """When a delete may first be carried out: its grace period after syncd stored it."""
-    stored = change.deleted_ingested_at if change.deleted_ingested_at is not None else now
-    return stored + policy.grace
+    """When a delete may first be carried out: its grace period after syncd stored it (now, when no delete is
+    pending: the key is written again after its delete was carried out)."""
+    if change.deleted_ingested_at is None:
+        return now
+    return change.deleted_ingested_at + policy.grace
 
 
 def plan_delete(facts: Facts, policy: Policy) -> Deferred | Keep | Remove:

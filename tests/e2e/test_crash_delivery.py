@@ -49,6 +49,7 @@ concurrency = {SM_CONCURRENCY}
 batch_size = {SM_BATCH}
 max_backoff = "300ms"
 timeout = "3s"
+late_write_window = "1s"
 [sinks.ontraport]
 base_url = "http://127.0.0.1:{ports[2]}"
 app_id = "crash-app"
@@ -57,6 +58,7 @@ rate = "100000/s"
 concurrency = {OP_CONCURRENCY}
 max_backoff = "300ms"
 timeout = "3s"
+late_write_window = "1s"
 external_id_field = "f1558"
 [sandbox]
 sell_rate = "100000/s"

@@ -6,6 +6,7 @@ read what the SANDBOX holds (its control routes and state), not what the writer 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -863,3 +864,18 @@ async def test_concurrent_deliveries_share_one_meta_fetch(harness: Harness, sand
     assert len(results) == 4 and all(isinstance(r, Done) for r in results)
     assert requests_to(sandbox, "GET /1/Contacts/meta") == {"200": 1}
     assert sandbox.state()["contacts"] == 4
+
+
+async def test_a_late_write_check_writes_the_contact_again_even_unchanged(
+    harness: Harness, sandbox: OntraportSandbox
+) -> None:
+    """A key's late-write check (reassert) writes the latest state again although its digest is unchanged (a late
+    write may have changed the contact since); without it the unchanged contact is skipped."""
+    writer = harness.writer()
+    await harness.ingest(event("lead", 9, 1, "created", **ADA))
+    await harness.drain(writer)
+    [work] = await harness.store.load_work(SINK, ["lead:9"])
+    assert [r.reason for r in await writer.deliver([work]) if isinstance(r, Skipped)] == [UNCHANGED]
+    [result] = await writer.deliver([dataclasses.replace(work, reassert=True)])
+    assert isinstance(result, Done) and result.detail == "updated"
+    assert requests_to(sandbox, "PUT /1/Contacts") == {"200": 1}

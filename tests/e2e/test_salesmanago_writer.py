@@ -4,6 +4,7 @@ every error class, probe() and fields(). Assertions read what the sandbox holds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -931,3 +932,16 @@ async def test_fields_lists_the_fixed_contact_fields(h: Harness) -> None:
     assert "CUSTOMER" in fields["contact.state"].options
     for key in ("property.<name>", "number.<name>", "date.<name>"):
         assert "free-form" in fields[key].label
+
+
+async def test_a_late_write_check_writes_the_contact_again_even_unchanged(h: Harness, sm: Sandbox) -> None:
+    """A key's late-write check (reassert) writes the latest state again although its digest is unchanged (a late
+    write may have changed the contact since); without it the unchanged contact is skipped."""
+    assert isinstance(await h.once(lead(1, 1, "created", email=ADA)), Done)
+    [work] = await h.store.load_work(SINK, ["lead:1"])
+    assert [r.reason for r in await h.writer.deliver([work]) if isinstance(r, Skipped)] == [
+        "unchanged since the last write"
+    ]
+    [result] = await h.writer.deliver([dataclasses.replace(work, reassert=True)])
+    assert isinstance(result, Done)
+    assert sm.sandbox.state()["writes_per_email"] == {ADA: 2}

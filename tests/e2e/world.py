@@ -124,6 +124,7 @@ owner = "{SM_OWNER}"
 rate = "100000/s"
 max_backoff = "200ms"
 timeout = "2s"
+late_write_window = "200ms"
 {sm}
 [sinks.ontraport]
 base_url = "{self.op.url}"
@@ -132,6 +133,7 @@ api_key = "{OP_KEY}"
 rate = "100000/s"
 max_backoff = "200ms"
 timeout = "2s"
+late_write_window = "200ms"
 external_id_field = "f1558"
 {op}
 [health]

@@ -60,7 +60,7 @@ class FakeQueue:
         self.sink_states: list[tuple[str | None, float | None]] = []
         self.waits: dict[str, Wait] = {}  # key -> what it waits on
 
-    async def claim(self, sink: str, limit: int) -> list[str]:
+    async def claim(self, sink: str, limit: int, *, late_window: float = 0.0) -> list[str]:
         keys = [key for key, at in self.due.items() if at <= self.clock()][:limit]
         for key in keys:
             del self.due[key]
@@ -358,6 +358,22 @@ async def test_keys_the_writer_does_not_answer_are_released() -> None:
     assert outcomes == [Done("lead:2", (2,), remote_id="r-2"), Released("lead:1"), Released("lead:3")]
 
 
+@pytest.mark.parametrize(
+    ("error", "unsure"),
+    [
+        (TransientError("did not answer in time", uncertain=True), True),
+        (TransientError("HTTP 502", http_status=502, uncertain=True), True),
+        (TransientError("could not be reached: ConnectError"), False),
+    ],
+)
+async def test_a_retry_says_whether_the_failed_write_may_still_land(error: TransientError, unsure: bool) -> None:
+    """A failure that may have taken effect (a timeout, a 5xx) makes the retry unsure, so the store checks the key
+    for a late write; a call that never left does not."""
+    clock = FakeClock(NOW)
+    [outcome] = await dispatcher(FakeWriter(failing(error)), FakeQueue(clock), clock).process(["lead:1"])
+    assert isinstance(outcome, Retry) and outcome.unsure is unsure
+
+
 async def test_a_writer_crash_is_the_outcome_of_the_key_it_crashes_on_alone() -> None:
     """A writer that raises on a batch has each key delivered again alone: the key it crashes on gets a retry of
     its own, with the error named, and the batch's other keys are delivered."""
@@ -368,7 +384,7 @@ async def test_a_writer_crash_is_the_outcome_of_the_key_it_crashes_on_alone() ->
         outcomes = await dispatcher(writer, FakeQueue(clock), clock).process(["lead:1", "lead:2", "lead:3"])
     assert outcomes == [
         Done("lead:1", (1,), remote_id="r-1"),
-        Retry("lead:2", NOW + 1.0, "syncd failed on this record: KeyError: 'surprise'", None),
+        Retry("lead:2", NOW + 1.0, "syncd failed on this record: KeyError: 'surprise'", None, unsure=True),
         Done("lead:3", (3,), remote_id="r-3"),
     ]
     assert writer.batches == [["lead:1", "lead:2", "lead:3"], ["lead:1"], ["lead:2"], ["lead:3"]]

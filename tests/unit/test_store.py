@@ -9,6 +9,7 @@ import stat
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,6 +209,71 @@ async def test_a_database_of_the_first_schema_is_upgraded_and_its_queued_keys_co
         assert work.tried
     finally:
         await upgraded.close()
+
+
+async def _claim_one(ledger: Ledger, window: float = 60.0) -> Any:
+    [work] = await ledger.load_work("salesmanago", await ledger.claim("salesmanago", 1, late_window=window))
+    return work
+
+
+@pytest.mark.parametrize("how", ["unsure retry", "lost claim"])
+async def test_a_key_whose_write_may_still_land_is_written_again_after_the_window(
+    ledger: Ledger, clock: Clock, how: str
+) -> None:
+    """After a write of unknown outcome (a retry marked unsure, or a claim the process died with), the next claim
+    starts the late-write window: a Done before it ends keeps the key, due when it ends and counted as a check
+    pending; that claim is a reassert, and its Done retires the key. A certain retry starts nothing."""
+    await ledger.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p", at_top=True)
+    first = await _claim_one(ledger)
+    assert not first.reassert
+    if how == "unsure retry":
+        await ledger.commit("salesmanago", [Retry(first.key, clock.now, "timed out", unsure=True)])
+        opened = ledger
+    else:
+        opened = await Ledger.open(ledger.path, sinks=SINKS, clock=clock)  # the claim lapses, as after a SIGKILL
+    try:
+        clock.now += 1
+        second = await _claim_one(opened)
+        assert not second.reassert
+        await opened.commit("salesmanago", [Done(second.key, second.seqs, remote_id="c1", digest="d2")])
+        assert await opened.store.checks_pending("salesmanago") == 1
+        assert await opened.claim("salesmanago", 1) == []
+        assert await opened.store.next_due("salesmanago") == clock.now + 60
+        clock.now += 60
+        check = await _claim_one(opened)
+        assert check.reassert and check.seqs == () and check.link is not None and check.link.digest == "d2"
+        await opened.commit("salesmanago", [Done(check.key, ())])
+        assert await opened.store.checks_pending() == 0
+        assert rows(ledger.path, "SELECT COUNT(*) FROM outbox WHERE sink = 'salesmanago'") == [(0,)]
+    finally:
+        if opened is not ledger:
+            await opened.close()
+
+
+async def test_deliveries_during_the_window_are_written_and_the_check_still_comes(ledger: Ledger, clock: Clock) -> None:
+    """A change stored while a key waits for its check is written when it comes (and the key still gets its check
+    after the window); a key dead-lettered is never checked; a certain retry leaves nothing to check."""
+    await ledger.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p", at_top=True)
+    work = await _claim_one(ledger)
+    await ledger.commit("salesmanago", [Retry(work.key, clock.now, "HTTP 502", 502, unsure=True)])
+    work = await _claim_one(ledger)
+    await ledger.ingest("leads", [event("lead", 1, 2, email="a@x.org", title="CTO")], position="p2", at_top=True)
+    await ledger.commit("salesmanago", [Done(work.key, work.seqs)])
+    newer = await _claim_one(ledger)  # due at once: a change arrived while it was in flight
+    assert len(newer.seqs) == 1 and not newer.reassert
+    await ledger.commit("salesmanago", [Done(newer.key, newer.seqs)])
+    assert await ledger.store.checks_pending() == 1
+    clock.now += 60
+    check = await _claim_one(ledger)
+    assert check.reassert
+    await ledger.commit("salesmanago", [Dead(check.key, (), "refused")])
+    assert await ledger.store.checks_pending() == 0 and await ledger.claim("salesmanago", 1) == []
+    await ledger.ingest("leads", [event("lead", 2, 1, "created", email="b@x.org")], position="p3", at_top=True)
+    work = await _claim_one(ledger)
+    await ledger.commit("salesmanago", [Retry(work.key, clock.now, "HTTP 429 in a 5xx", 503)])
+    work = await _claim_one(ledger)
+    await ledger.commit("salesmanago", [Done(work.key, work.seqs)])
+    assert await ledger.store.checks_pending() == 0
 
 
 async def test_retry_and_deferred_reschedule(ledger: Ledger, clock: Clock) -> None:
