@@ -126,6 +126,11 @@ async def open_database(path: str | os.PathLike[str], *, access: Access = "owner
         await anyio.to_thread.run_sync(_prepare, file)
     elif not await anyio.Path(file).exists():
         raise _missing(file)
+    return await connect(file, access)
+
+
+async def connect(file: Path, access: Access) -> aiosqlite.Connection:
+    """A connection to the (existing, migrated) database at `file`, set up for `access`."""
     try:
         if access == "readonly":
             absolute = await anyio.Path(file).absolute()
@@ -186,16 +191,21 @@ def _sibling(file: Path, suffix: str) -> Path:
 
 def leftovers(file: Path) -> str | None:
     """Before the owner opens `file`: what the files beside it say happened since the last run, when something
-    did (None when nothing is amiss). Raises StoreDamaged when the database is gone but its log remains."""
+    did (None when nothing is amiss); what can be repaired is. Raises StoreDamaged when the database is gone but
+    its log remains. Only the owner (holding the file's lock, so no other syncd has it open) may call this."""
+    wal, shm = _sibling(file, "-wal"), _sibling(file, "-shm")
     if not file.exists():
-        if _sibling(file, "-wal").exists() or _sibling(file, "-shm").exists():
+        if wal.exists() or shm.exists():
             raise _missing(file)
         return None
-    if _sibling(file, "-shm").exists() and not _sibling(file, "-wal").exists():
+    if shm.exists() and not wal.exists():
+        # The index of a log that is gone: every reader would take it at its word and fail ("disk I/O error").
+        shm.unlink(missing_ok=True)
         return (
-            f"{file}-wal was missing (deleted after the last run stopped without closing the file): the last"
-            " changes written before that stop may be lost; streams resume from the positions the file holds"
-            " and deliveries are repeated where needed"
+            f"{wal} was missing (deleted after the last run stopped without closing the file): the changes it held"
+            " are lost, possibly all the state if it had never been checkpointed into the database. Streams resume"
+            " from the positions the file still holds (from sell.start where it holds none) and deliveries are"
+            " repeated where needed; its stale index (-shm) was removed"
         )
     return None
 
@@ -215,7 +225,8 @@ def translate(exc: sqlite3.Error, file: Path) -> StoreError:
         return StoreUnavailable(
             f"{file}: disk I/O error reading the database ({text}): its write-ahead log {file.name}-wal was"
             " probably deleted while a process had the file open. A running `syncd run` notices within seconds"
-            " and repairs it without losing anything; otherwise close the program that has it open and try again"
+            " and repairs it without losing anything; with none running, `syncd run` repairs it when it starts"
+            " (the changes in the deleted log are lost)"
         )
     if name.startswith("SQLITE_IOERR") or name in ("SQLITE_NOMEM", "SQLITE_PROTOCOL"):
         return StoreUnavailable(f"{file}: {text}; check the disk (free space, errors) and its file system")

@@ -93,6 +93,29 @@ class OwnerLock:
             raise
         return cls(db, fd, token)
 
+    def renew(self) -> None:
+        """After the lock file was deleted or replaced: lock the file now at the path instead (keeping the old lock
+        until the new one is held); raises StoreOwned when another process locked it first."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise os_error(exc, self.db, f"cannot create the lock file {self.path}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = _read_holder(fd)
+            os.close(fd)
+            raise _owned(self.db, who) from None
+        old, self._fd = self._fd, fd
+        if old is not None:
+            record = json.loads(os.pread(old, 4096, 0) or b"{}")
+            os.close(old)
+        else:
+            record = {"pid": os.getpid(), "token": self.token}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        self._inode = os.fstat(fd).st_ino
+
     def release(self) -> None:
         """Stop owning the file (closing the descriptor drops the lock)."""
         if self._fd is not None:

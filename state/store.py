@@ -27,6 +27,7 @@ from state.backfill import Backfills
 from state.base import Clock
 from state.db import Access, close_quietly, leftovers, open_database, translate
 from state.drift import Drift
+from state.files import FileWatch
 from state.ingest import TEMP_TABLES, Ingesting
 from state.jobs import Jobs
 from state.outbox import Outbox
@@ -38,7 +39,7 @@ from state.status import Reporting
 from state.upkeep import Upkeep
 
 
-class Store(Ingesting, Outbox, Records, Repair, Requeueing, Reporting, Upkeep, Drift, Jobs, Backfills):
+class Store(Ingesting, Outbox, Records, Repair, Requeueing, Reporting, Upkeep, Drift, Jobs, Backfills, FileWatch):
     """The durable state of one syncd instance."""
 
     @classmethod
@@ -70,6 +71,7 @@ class Store(Ingesting, Outbox, Records, Repair, Requeueing, Reporting, Upkeep, D
             if lock is not None:
                 try:
                     await store._take_over()
+                    await store.note_files()
                 except BaseException:
                     await close_quietly(conn)
                     raise

@@ -43,6 +43,8 @@ from syncd.sinks.registry import build_writer
 EXIT_OK = 0
 EXIT_STREAM_FAILED = 1  # --until-idle ended with a stream expired or stopped
 EXIT_FORCED = 2  # a second signal stopped the daemon before in-flight calls finished
+EXIT_STATE_LOST = 75  # the state file was replaced, or its lock taken, under the daemon: a restart must reopen it
+STATE_CHECK_SECONDS = 2.0  # how often the state files are compared with the ones the daemon has open
 DRIFT_CHECK_SECONDS = 2.0  # how often mapped custom fields are checked against Sell's definitions
 
 
@@ -67,6 +69,7 @@ class Daemon:
         self.runtime: Runtime | None = None
         self._log = get_logger()
         self._force = False
+        self._state_lost = False
         self.notifier = Notifier()
 
     def stop(self) -> None:
@@ -86,8 +89,8 @@ class Daemon:
         client: SellClient | None = None
         writers = []
         try:  # from here on, whatever fails closes the store: its worker thread must not keep the process alive
-            for event, problem in store.notices:
-                self._log.warning(event, problem=problem, state=str(config.state.path))
+            for event, problem in store.notices:  # what opening found amiss (changes lost with a deleted log)
+                self._log.error(event, problem=problem, state=str(config.state.path))
             ledger = Ledger(store, redact=redact)
             runtime = Runtime(config=config, store=store, redact=redact)
             self.runtime = runtime
@@ -163,6 +166,7 @@ class Daemon:
             if self.handle_signals:
                 tg.start_soon(self._signals, tg.cancel_scope)
             tg.start_soon(self._prune, runtime.store)
+            tg.start_soon(self._watch_files, runtime.store)
             tg.start_soon(self._watch_drift, runtime, ledger)
             if self.config.health.enabled:
                 await tg.start(self._serve_health, runtime)
@@ -191,6 +195,8 @@ class Daemon:
             tg.cancel_scope.cancel()
         if self._force:
             exit_code = EXIT_FORCED
+        elif self._state_lost:
+            exit_code = EXIT_STATE_LOST
         self._log.info("daemon_stopped", exit_code=exit_code)
         return exit_code
 
@@ -299,6 +305,17 @@ class Daemon:
         self._force = True
         scope.cancel()
         return True
+
+    async def _watch_files(self, store: Store) -> None:
+        """The database, its -wal and -shm, and the lock file: deleted or replaced under the daemon, each is repaired
+        (state.files) and reported; when the daemon cannot go on with its file, it stops (exit 75)."""
+        while True:
+            await anyio.sleep(STATE_CHECK_SECONDS)
+            for found in await store.check_files():
+                self._log.error(found.event, problem=found.problem, state=str(store.path))
+                if found.stop and not self.stop_event.is_set():
+                    self._state_lost = True
+                    self.stop()
 
     async def _prune(self, store: Store) -> None:
         while True:
