@@ -208,7 +208,7 @@ class _Batch:
     finished: dict[str, None] = field(default_factory=dict)  # keys an outcome settled (insertion-ordered set)
     rescheduled: set[str] = field(default_factory=set)  # keys put back in the queue
     waiting: set[str] = field(default_factory=set)  # keys that wait on another
-    attempted: set[str] = field(default_factory=set)  # keys that failed and will be tried again
+    attempted: set[str] = field(default_factory=set)  # keys that failed or were deferred: waiting on no key now
     dead: set[str] = field(default_factory=set)  # keys dead-lettered (never checked for late writes)
     totals: dict[str, int] = field(default_factory=dict)
 
@@ -276,6 +276,7 @@ async def _record_deferred(db: aiosqlite.Connection, batch: _Batch, outcome: Def
         (outcome.at, outcome.reason, batch.sink, outcome.key),
     )
     batch.rescheduled.add(outcome.key)
+    batch.attempted.add(outcome.key)  # deferred on time, it waits on no other key any more
 
 
 async def _record_waiting(db: aiosqlite.Connection, batch: _Batch, outcome: Waiting) -> None:

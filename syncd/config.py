@@ -222,6 +222,26 @@ class SalesmanagoConfig(SinkConfig, frozen=True):
         return "salesmanago"
 
 
+class OntraportPurchases(_Section, frozen=True):
+    """How won Sell deals and their orders become Ontraport purchase history (logged, never charged)."""
+
+    enabled: bool = True
+    reversal: Literal["void", "refund"] = "void"  # what undoes a logged purchase Sell takes back
+    on_deal_delete: Literal["reverse", "keep"] = "reverse"  # a deleted won deal's purchases
+    deal_product: str = "Zendesk Sell deal"  # the product a won deal without line items is logged as
+    currency: str = ""  # the account's currency (ISO 4217); deals in another are refused. "": not checked
+    referrer_field: str = ""  # a Sell custom field (the deal's, else its contact's) with the partner's e-mail
+    product_limit: int = 50_000  # products the account may hold; a warning as it nears them
+    settle: Duration = Duration(5)  # a won deal is logged once its orders and line items had this long to arrive
+
+
+class OntraportNotes(_Section, frozen=True):
+    """How Sell notes on leads, contacts and deals become Ontraport notes on the contact."""
+
+    enabled: bool = True
+    author: int = 1  # the Ontraport user id notes are written by (1: the account owner)
+
+
 class OntraportConfig(SinkConfig, frozen=True):
     base_url: str = "https://api.ontraport.com"
     app_id: str = ""
@@ -229,6 +249,8 @@ class OntraportConfig(SinkConfig, frozen=True):
     rate: Rate | None = Rate(180, 60)
     external_id_field: str | None = None
     deleted_tag: str = "Deleted in Sell"  # used when on_delete = "tag"
+    purchases: OntraportPurchases = OntraportPurchases()
+    notes: OntraportNotes = OntraportNotes()
 
     @property
     def name(self) -> str:
@@ -587,6 +609,7 @@ def validate(config: Config) -> None:
                 fail(f"{prefix}.app_id", "required when the destination is enabled")
             if sink.api_key is None:
                 fail(f"{prefix}.api_key", "required when the destination is enabled")
+            _validate_ontraport_history(sink, prefix, fail)
     host, _, port = config.health.listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         fail("health.listen", f"expected host:port, got {config.health.listen!r}")
@@ -631,6 +654,28 @@ def _validate_events(events: SalesmanagoEvents, prefix: str, fail: Callable[[str
         fail(f"{prefix}.location", f"expected a shop id of at most 36 of a-z 0-9 / _ - . (got {events.location!r})")
     if len(events.shop_domain) > 255:
         fail(f"{prefix}.shop_domain", "expected at most 255 characters")
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_ONTRAPORT_ID = 2**31 - 1  # Ontraport's ids are 32-bit
+
+
+def _validate_ontraport_history(sink: OntraportConfig, prefix: str, fail: Callable[[str, str], None]) -> None:
+    """The purchases and notes tables of an enabled Ontraport destination."""
+    purchases, notes = sink.purchases, sink.notes
+    if not purchases.deal_product.strip() or len(purchases.deal_product) > 255:
+        fail(f"{prefix}.purchases.deal_product", "expected a product name of 1 to 255 characters")
+    if purchases.currency and not _CURRENCY.match(purchases.currency):
+        fail(
+            f"{prefix}.purchases.currency",
+            f'expected an ISO 4217 code such as "USD" (or ""), got {purchases.currency!r}',
+        )
+    if purchases.referrer_field != purchases.referrer_field.strip():
+        fail(f"{prefix}.purchases.referrer_field", "a Sell custom field name without surrounding blanks")
+    if purchases.product_limit < 1:
+        fail(f"{prefix}.purchases.product_limit", "expected at least 1")
+    if not 1 <= notes.author <= MAX_ONTRAPORT_ID:
+        fail(f"{prefix}.notes.author", f"expected an Ontraport user id (1 to {MAX_ONTRAPORT_ID})")
 
 
 def is_loopback_host(host: str) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from syncd.config import Config, SalesmanagoConfig
+from syncd.config import Config, OntraportConfig, SalesmanagoConfig
 from syncd.events import Stage
 
 SELL_SCOPE = "sell"  # the drift scope of what the configuration names in Sell
@@ -37,14 +37,17 @@ class Definitions:
 
 
 def references(config: Config) -> list[Reference]:
-    """Everything the configuration names in Sell: mapped custom fields of every enabled destination, and the stages
-    SALESmanago's events name."""
+    """Everything the configuration names in Sell: mapped custom fields of every enabled destination, the stages
+    SALESmanago's events name, and the custom field Ontraport's purchases read the referring partner from."""
     found: list[Reference] = []
     for sink in config.enabled_sinks():
         found += [Reference(row.config_key, "custom_field", row.custom_name) for row in sink.mapping if row.custom_name]
         if isinstance(sink, SalesmanagoConfig):
             prefix = f"sinks.{sink.name}.events.stages"
             found += [Reference(f'{prefix}."{stage}"', "stage", stage) for stage in sink.events.stages]
+        if isinstance(sink, OntraportConfig) and sink.purchases.enabled and sink.purchases.referrer_field:
+            key = f"sinks.{sink.name}.purchases.referrer_field"
+            found.append(Reference(key, "custom_field", sink.purchases.referrer_field))
     return found
 
 

@@ -85,7 +85,9 @@ _PEOPLE: dict[str, Rule] = {"lead": OWN, "contact": OWN}
 ROUTES: dict[str, Mapping[str, Rule]] = {
     # SALESmanago: contacts, and external events per deal (its orders and line items re-deliver it) and per note
     "salesmanago": {**_PEOPLE, "deal": DEAL, "order": DEAL, "line_item": DEAL, "note": OWN},
-    "ontraport": _PEOPLE,
+    # Ontraport: a deal's purchases are settled under the deal's key (its orders and line items with it); notes
+    # and products each under their own.
+    "ontraport": {**_PEOPLE, "deal": DEAL, "order": DEAL, "line_item": DEAL, "note": OWN, "product": OWN},
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -73,3 +74,20 @@ def test_the_product_limit_refuses_one_more_product(op: OpAccount) -> None:
     op.data(op.api.put("/1/Products", json={"id": first, "price": "5"}))
     assert op.api.delete("/1/Product", params={"id": first}).status_code == 200
     assert op.product("C") == "3"
+
+
+def test_get_info_counts_a_collection_and_what_a_condition_matches(op: OpAccount) -> None:
+    """GET /1/Products/getInfo (and /1/objects/getInfo?objectID=16) answers the collection's list fields and its
+    count as a string; a condition counts what it matches; an unknown field is an invalid query."""
+    op.product("Gold")
+    op.product("Gold")
+    op.product("Silver")
+    info = op.data(op.api.get("/1/Products/getInfo"))
+    assert (info["count"], info["listFieldSettings"]) == ("3", [])
+    assert "name" in info["listFields"]
+    assert op.data(op.api.get("/1/objects/getInfo", params={"objectID": 16}))["count"] == "3"
+    condition = json.dumps([{"field": {"field": "name"}, "op": "=", "value": {"value": "gold"}}])
+    assert op.data(op.api.get("/1/Products/getInfo", params={"condition": condition}))["count"] == "2"
+    bad = json.dumps([{"field": {"field": "colour"}, "op": "=", "value": {"value": "red"}}])
+    refused = op.api.get("/1/Products/getInfo", params={"condition": bad})
+    assert (refused.status_code, refused.text) == (400, "Invalid query")

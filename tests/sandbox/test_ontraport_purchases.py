@@ -86,6 +86,7 @@ def test_the_same_external_order_id_twice_is_two_sales(op: OpAccount, ada: str) 
     [(None, "1"), (1, "1"), ("3", "3"), (0, "0"), (-1, None), ("-1", None)],
     ids=["absent", "default", "other-template", "zero", "suppressed", "suppressed-text"],
 )
+@pytest.mark.emails_invoices
 def test_an_invoice_is_emailed_unless_the_template_is_minus_one(
     op: OpAccount, ada: str, template: Any, emailed: str | None
 ) -> None:
@@ -110,6 +111,7 @@ def test_an_invoice_is_emailed_unless_the_template_is_minus_one(
     assert op.control.get("/_sandbox/state").json()["invoices_emailed"] == (0 if emailed is None else 1)
 
 
+@pytest.mark.emails_invoices
 def test_the_woocommerce_plugin_form_body_logs_at_the_product_price_and_emails_an_invoice(
     op: OpAccount, ada: str
 ) -> None:
@@ -246,3 +248,19 @@ def test_transactions_and_purchases_cannot_be_written_directly(op: OpAccount, ad
     for object_id in (17, 46):
         assert op.api.post("/1/objects", json={"objectID": object_id, "total": "0"}).status_code == 400
     assert op.data(op.api.get("/1/Transaction", params={"id": invoice_id}))["total"] == "10.00"
+
+
+@pytest.mark.parametrize(
+    ("reading", "sent", "kept"),
+    [("text", "sell-order-31", "sell-order-31"), ("number", "sell-order-31", "0"), ("number", "31", "31"),
+     ("number", " 0031 ", "31")],
+)  # fmt: skip
+def test_external_order_ids_are_kept_as_text_or_as_a_number_column_would(
+    op: OpAccount, ada: str, reading: str, sent: str, kept: str
+) -> None:
+    """external_order_ids = "number" keeps an external order id as an integer column keeps text: digits as the
+    number, anything else 0 (the reading of clients that type the field as a number)."""
+    op.behave(external_order_ids=reading)
+    invoice_id = log(op, sale(ada, (op.product(), 1, 10), external_order_id=sent))
+    [transaction] = op.find("Transactions", "id", invoice_id)
+    assert transaction["external_order_id"] == kept

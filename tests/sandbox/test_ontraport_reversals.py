@@ -131,6 +131,7 @@ def test_unusable_reversals_are_refused(op: OpAccount, name: str, body: dict[str
     assert statuses(op, paid) == ("1", ["1"])
 
 
+@pytest.mark.emails_invoices
 def test_resend_invoice_emails_the_customer_again(op: OpAccount) -> None:
     """POST /1/transaction/resendInvoice answers "" and e-mails each named transaction's invoice (even a sale
     logged with template -1), which the invoice count shows."""

@@ -514,6 +514,7 @@ def test_logged_purchase_appears_as_purchase_and_transaction(op_client: httpx.Cl
     assert payload(op_client.get("/1/Contact", params={"id": contact["id"]}))["num_purchased"] == "1"
 
 
+@pytest.mark.emails_invoices
 def test_documented_process_manual_example_is_accepted_as_a_log(op_client: httpx.Client) -> None:
     """The reference-style JSON body (string ids, extra offer keys, billing address) is accepted as a logged sale."""
     create(op_client, firstname="Airwolf")

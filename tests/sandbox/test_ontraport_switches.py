@@ -21,6 +21,7 @@ from syncd.sandbox.ontraport.ids import IdList, id_list
         {"logged_status": "unpaid", "reversal_refusal": "error"},
         {"mark_paid_ids": True, "json_string_ids": "ignore", "oprid_referrers": True, "note_authors": "staff"},
         {"note_shape": "id", "json_errors": True},
+        {"external_order_ids": "number"},
     ],
 )
 def test_behaviour_accepts_every_documented_value(changes: dict[str, Any]) -> None:
@@ -47,6 +48,7 @@ def test_behaviour_accepts_every_documented_value(changes: dict[str, Any]) -> No
         ({"json_string_ids": "accept"}, "json_string_ids"),
         ({"oprid_referrers": 1}, "oprid_referrers"),
         ({"note_authors": "users"}, "note_authors"),
+        ({"external_order_ids": "varchar"}, "external_order_ids"),
         ({"shoe_size": 42}, "shoe_size"),
     ],
 )

@@ -220,3 +220,71 @@ def test_a_value_sent_in_a_header_must_be_ascii(table: str, key: str) -> None:
         loads(table, source="syncd.toml", environ={})
     assert raised.value.key == key
     assert "ASCII" in str(raised.value)
+
+
+OP = BASE + "[sinks.ontraport]\napp_id = 'a'\napi_key = 'k'\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        (OP + "[sinks.ontraport.purchases]\nreversal = 'delete'\n", "sinks.ontraport.purchases.reversal", "'void'"),
+        (
+            OP + "[sinks.ontraport.purchases]\non_deal_delete = 'x'\n",
+            "sinks.ontraport.purchases.on_deal_delete",
+            "keep",
+        ),
+        (
+            OP + "[sinks.ontraport.purchases]\ndeal_product = ' '\n",
+            "sinks.ontraport.purchases.deal_product",
+            "1 to 255",
+        ),
+        (OP + "[sinks.ontraport.purchases]\ncurrency = 'usd'\n", "sinks.ontraport.purchases.currency", "ISO 4217"),
+        (OP + "[sinks.ontraport.purchases]\ncurrency = 'DOLLARS'\n", "sinks.ontraport.purchases.currency", "ISO 4217"),
+        (
+            OP + "[sinks.ontraport.purchases]\nreferrer_field = ' Ref '\n",
+            "sinks.ontraport.purchases.referrer_field",
+            "blanks",
+        ),
+        (
+            OP + "[sinks.ontraport.purchases]\nproduct_limit = 0\n",
+            "sinks.ontraport.purchases.product_limit",
+            "at least",
+        ),
+        (OP + "[sinks.ontraport.purchases]\nsettle = 'later'\n", "sinks.ontraport.purchases.settle", "duration"),
+        (OP + "[sinks.ontraport.purchases]\ncharge = true\n", "sinks.ontraport.purchases.charge", "unknown key"),
+        (OP + "[sinks.ontraport.notes]\nauthor = 0\n", "sinks.ontraport.notes.author", "user id"),
+        (OP + "[sinks.ontraport.notes]\nauthor = 4294967296\n", "sinks.ontraport.notes.author", "user id"),
+        (OP + "[sinks.ontraport.notes]\nauthor = 'me'\n", "sinks.ontraport.notes.author", "Expected `int`"),
+    ],
+)
+def test_bad_history_settings_name_the_key(text: str, key: str, message: str) -> None:
+    """The purchases and notes tables of Ontraport are checked like the rest: the key named, the reason given."""
+    with pytest.raises(ConfigError) as caught:
+        loads(text, source="syncd.toml", environ={})
+    assert caught.value.key == key
+    assert message in str(caught.value)
+
+
+def test_history_settings_have_their_defaults_and_take_values() -> None:
+    """Purchases log and void by default, with the deal product, no currency check, no referrer, the 50,000
+    product limit and a 5 s settle; notes are written by user 1. Every key takes a value."""
+    config = loads(OP, source="syncd.toml", environ={})
+    assert config.sinks.ontraport is not None
+    purchases, notes = config.sinks.ontraport.purchases, config.sinks.ontraport.notes
+    assert (purchases.enabled, purchases.reversal, purchases.on_deal_delete) == (True, "void", "reverse")
+    assert (purchases.deal_product, purchases.currency, purchases.referrer_field) == ("Zendesk Sell deal", "", "")
+    assert (purchases.product_limit, purchases.settle, notes.enabled, notes.author) == (50_000, 5.0, True, 1)
+    text = OP + (
+        "[sinks.ontraport.purchases]\nenabled = false\nreversal = 'refund'\non_deal_delete = 'keep'\n"
+        "deal_product = 'Deal'\ncurrency = 'EUR'\nreferrer_field = 'Referred by'\nproduct_limit = 100\n"
+        "settle = '1m'\n[sinks.ontraport.notes]\nenabled = false\nauthor = 7\n"
+    )
+    op = loads(text, source="syncd.toml", environ={}).sinks.ontraport
+    assert op is not None
+    assert (op.purchases.reversal, op.purchases.currency, op.purchases.settle, op.notes.author) == (
+        "refund",
+        "EUR",
+        60.0,
+        7,
+    )

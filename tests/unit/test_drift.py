@@ -121,3 +121,25 @@ def test_status_and_check_show_recorded_waits_and_drift(tmp_path: Path, capsys: 
     assert "lead:1 waits on contact:2" in table and "ontraport: product 'Pro': gone from Ontraport" in table
     assert main(["check", "--config", str(config)]) == 78
     assert "ontraport: product 'Pro': gone from Ontraport" in capsys.readouterr().out
+
+
+def test_the_referrer_field_is_a_reference_while_purchases_are_on() -> None:
+    """The custom field Ontraport's purchases read the referring partner from drifts like a mapped one."""
+    text = """
+[sell]
+token = "t"
+[sinks.ontraport]
+app_id = "a"
+api_key = "k"
+[sinks.ontraport.purchases]
+referrer_field = "Referred by"
+"""
+    ref = Reference("sinks.ontraport.purchases.referrer_field", "custom_field", "Referred by")
+    assert references(loads(text)) == [ref]
+    assert (
+        references(loads(text.replace("[sinks.ontraport.purchases]", "[sinks.ontraport.purchases]\nenabled = false")))
+        == []
+    )
+    assert sell_drift([ref], Definitions(custom_fields=frozenset({"Referred by (old)"}))) == {
+        ref.config_key: "Sell no longer defines custom field 'Referred by' (renamed or deleted)"
+    }

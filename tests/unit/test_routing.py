@@ -88,3 +88,24 @@ def test_a_destination_takes_only_the_kinds_its_routes_name() -> None:
         assert route(sink, event("lead", 1, 1, "created")) == "lead:1"
         assert ("stage" in kinds) == (route(sink, stage) is not None)
     assert route("nowhere", event("lead", 1, 1, "created")) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "stored", "expected"),
+    [
+        ("deal", {"contact_id": 3}, "", "deal:1"),
+        ("order", {"deal_id": 77}, "", "deal:77"),
+        ("line_item", {"order_id": 5, "deal_id": 77}, "", "deal:77"),
+        ("line_item", {}, "deal:77", "deal:77"),
+        ("note", {"resource_type": "deal", "resource_id": 77}, "", "note:1"),
+        ("product", {"name": "Pro"}, "", "product:1"),
+        ("stage", {"name": "Won"}, "", None),
+        ("custom_field", {"name": "Tier"}, "", None),
+    ],
+)
+def test_ontraport_settles_a_deal_with_its_orders_and_line_items_and_takes_notes_and_products(
+    kind: str, fields: dict[str, Any], stored: str, expected: str | None
+) -> None:
+    """Ontraport receives a deal, its orders and its line items under the deal's key (its purchases are settled
+    together), notes and products under their own; look-up data is not delivered."""
+    assert route("ontraport", event(kind, 1, 1, "created", **fields), stored) == expected

@@ -13,7 +13,7 @@ import pytest
 
 from state import Store
 from syncd.ledger import Ledger
-from syncd.work import Dead, Done, Retry, Skipped, Waiting
+from syncd.work import Dead, Deferred, Done, Retry, Skipped, Waiting
 from tests.factories import event
 
 SINK = "salesmanago"
@@ -184,14 +184,18 @@ async def test_the_awaited_keys_finishing_outcome_releases_its_waiters_at_once(
 
 
 async def test_a_waiters_own_outcome_ends_its_wait(ledger: Ledger, clock: Clock) -> None:
-    """A waiting key that is then written, or fails and is retried, waits no more."""
-    await queue(ledger, clock, ("lead", 1), ("lead", 3))
+    """A waiting key that is then written, fails and is retried, or is deferred (on time: a deal waiting for its
+    line items), waits no more: a deferred key is not blocked for an idle check."""
+    await queue(ledger, clock, ("lead", 1), ("lead", 3), ("lead", 5))
     await ledger.claim(SINK, 10)
     now = clock.now
-    await ledger.commit(SINK, [Waiting("lead:1", "contact:2", "x", now), Waiting("lead:3", "contact:2", "x", now)])
+    await ledger.commit(SINK, [Waiting(f"lead:{n}", "contact:2", "x", now) for n in (1, 3, 5)])
     works = {w.key: w for w in await ledger.load_work(SINK, await ledger.claim(SINK, 10))}
-    await ledger.commit(SINK, [Done("lead:1", works["lead:1"].seqs), Retry("lead:3", clock.now + 1, "boom")])
+    later = clock.now + 300
+    outcomes = [Done("lead:1", works["lead:1"].seqs), Retry("lead:3", later, "boom"), Deferred("lead:5", later, "x")]
+    await ledger.commit(SINK, outcomes)
     assert rows(ledger.path, "SELECT COUNT(*) FROM waits") == [(0,)]
+    assert await ledger.pending(blocked=False) == 2
 
 
 async def test_a_link_written_after_the_claim_makes_a_waiter_due_at_once(ledger: Ledger, clock: Clock) -> None:

@@ -60,6 +60,17 @@ def api_routes(
     def search(kind: int) -> Handler:
         return lambda params: Reply(model.search(kind, params), listing=True)
 
+    def info(kind: int) -> Handler:
+        """`GET /1/{Objects}/getInfo`: the collection's list fields and how many records match (`count`, a
+        string like every value)."""
+
+        def handler(params: dict[str, Any]) -> Reply:
+            count = model.count_matching(kind, params)
+            fields = sorted(model.field_keys(kind) - {"id"})[:8]
+            return Reply({"listFields": fields, "listFieldSettings": [], "count": str(count)})
+
+        return handler
+
     def delete_one(kind: int) -> Handler:
         def handler(params: dict[str, Any]) -> Reply:
             model.delete(kind, parse_id(params.get("id")))
@@ -209,6 +220,7 @@ def api_routes(
         ("GET", "objects"): by_object(search),
         ("GET", "object"): by_object(get_one),
         ("GET", "objects/meta"): by_object(meta),
+        ("GET", "objects/getinfo"): by_object(info),
         ("POST", "objects"): create_object,
         ("POST", "objects/saveorupdate"): contacts_only(save_or_update),
         ("PUT", "objects"): update_object,
@@ -221,6 +233,7 @@ def api_routes(
         routes[("GET", singular)] = get_one(kind)
         routes[("GET", plural)] = search(kind)
         routes[("GET", f"{plural}/meta")] = meta(kind)
+        routes[("GET", f"{plural}/getinfo")] = info(kind)
         if kind in CREATABLE:
             routes[("POST", plural)] = create(kind)
             routes[("PUT", plural)] = update(kind)

@@ -30,6 +30,7 @@ class Behaviour:
     json_string_ids: str = "refuse"
     oprid_referrers: bool = False
     note_authors: str = "any"
+    external_order_ids: str = "text"
 
     def changed(self, changes: Mapping[str, Any]) -> Behaviour:
         """A copy with `changes` applied; ValueError (naming the key) when one is unknown or unusable."""
@@ -68,6 +69,7 @@ _RULES: dict[str, tuple[tuple[Any, ...] | type, str]] = {
     "json_string_ids": (("refuse", "ignore"), '"refuse" or "ignore"'),
     "oprid_referrers": (bool, "true or false"),
     "note_authors": (("any", "staff"), '"any" or "staff"'),
+    "external_order_ids": (("text", "number"), '"text" or "number"'),
 }
 KEYS = frozenset(_RULES)
 
@@ -84,4 +86,6 @@ DESCRIPTIONS: dict[str, str] = {
     "json_string_ids": 'a JSON `ids` that is not an array is refused ("refuse") or acts on nothing ("ignore")',
     "oprid_referrers": "processManual's oprid also sets the contact's freferrer (when unset) and lreferrer",
     "note_authors": 'a note\'s author may be any id ("any") or must be a staff user ("staff")',
+    "external_order_ids": 'a transaction keeps external_order_id as sent ("text") or as a number column would'
+    ' ("number": text that is not digits becomes "0")',
 }

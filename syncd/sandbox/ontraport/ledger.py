@@ -103,8 +103,11 @@ def contact_of(params: Mapping[str, Any]) -> int:
     return parse_id(params.get("contact_id"), what="Contact ID")
 
 
-def read_sale(params: Mapping[str, Any], now: str, *, trans_date_default: str) -> Sale:
-    """The sale a processManual request logs (raises the API's 400 answers)."""
+def read_sale(
+    params: Mapping[str, Any], now: str, *, trans_date_default: str, external_order_ids: str = "text"
+) -> Sale:
+    """The sale a processManual request logs (raises the API's 400 answers). With `external_order_ids` "number"
+    the external order id is kept as a number column keeps text: digits as they are, anything else "0"."""
     mode = to_text(params.get("chargeNow")) if not isinstance(params.get("chargeNow"), dict | list) else None
     if mode != "chargeLog":
         raise ApiError(400, "Invalid Gateway ID" if mode == "chargeNow" else "Invalid chargeNow")
@@ -118,7 +121,7 @@ def read_sale(params: Mapping[str, Any], now: str, *, trans_date_default: str) -
         lines=lines,
         date=_date(params.get("trans_date"), now, trans_date_default),
         template=_template(params.get("invoice_template")),
-        external_order_id=_plain(params.get("external_order_id"), "external_order_id"),
+        external_order_id=_order_id(_plain(params.get("external_order_id"), "external_order_id"), external_order_ids),
         oprid=parse_id(params["oprid"], what="oprid") if params.get("oprid") not in (None, "") else 0,
     )
 
@@ -230,6 +233,13 @@ def _template(value: Any) -> int:
     if text is None or not _TEMPLATE.match(text.strip()):
         raise ApiError(400, "Invalid invoice_template")
     return int(text)
+
+
+def _order_id(text: str, reading: str) -> str:
+    if reading == "text" or text == "":
+        return text
+    digits = text.strip()
+    return str(int(digits)) if digits.isascii() and digits.isdigit() else "0"
 
 
 def _plain(value: Any, what: str) -> str:

@@ -7,6 +7,8 @@ read from another thread while the server thread writes.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections import Counter
@@ -33,6 +35,35 @@ from syncd.sandbox.ontraport.ids import parse_id
 
 Record = dict[str, Value]
 MAX_RANGE = 50
+# Every invoice e-mail any simulated account sends is also counted process-wide and, when this environment variable
+# names a file, appended to it as one JSON line: a test suite sees what every account it ever made (in its own
+# process or in a child such as `syncd demo`) e-mailed, without having to be handed each one.
+INVOICE_LOG_ENV = "SYNCD_SANDBOX_INVOICE_LOG"
+
+
+class _InvoiceTally:
+    """Invoice e-mails of every account in this process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def add(self, invoice: Mapping[str, Value]) -> None:
+        with self.lock:
+            self.count += 1
+            path = os.environ.get(INVOICE_LOG_ENV)
+            if path:
+                with open(path, "a", encoding="utf-8") as log:
+                    log.write(json.dumps({**invoice, "pid": os.getpid()}) + "\n")
+
+
+_TALLY = _InvoiceTally()
+
+
+def invoices_emailed_in_process() -> int:
+    """Invoice e-mails sent by every account this process has simulated so far."""
+    with _TALLY.lock:
+        return _TALLY.count
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +202,16 @@ class OntraportModel:
         if listed:
             page = [{k: r.get(k) for k in ["id", *listed] if k in r} for r in page]
         return page
+
+    def count_matching(self, object_id: int, params: Mapping[str, Any]) -> int:
+        """`GET /1/Products/getInfo?condition=...`: how many records match (the whole collection without one)."""
+        keys = self.field_keys(object_id)
+        try:
+            condition = parse_condition(to_text(params.get("condition", "")) or "", keys)
+        except InvalidQuery:
+            raise ApiError(400, "Invalid query") from None
+        with self._lock:
+            return sum(1 for r in self._rows[object_id].values() if matches(condition, r))
 
     def ids_by_email(self, email: str) -> list[int]:
         wanted = email.strip().casefold()
@@ -349,7 +390,12 @@ class OntraportModel:
             if contact is None:
                 raise ApiError(400, "Invalid Contact ID")
             now = self.now()
-            sale = ledger.read_sale(params, now, trans_date_default=settings.trans_date_default)
+            sale = ledger.read_sale(
+                params,
+                now,
+                trans_date_default=settings.trans_date_default,
+                external_order_ids=settings.external_order_ids,
+            )
             products = self._rows[PRODUCT]
             lines = ledger.priced_lines(sale, products)
             status = ledger.PAID if settings.logged_status == "paid" else ledger.UNPAID
@@ -402,15 +448,15 @@ class OntraportModel:
             return transaction_id in self._rows[TRANSACTION]
 
     def _email_invoice(self, transaction: Record, contact: Mapping[str, Value], template: int) -> None:
-        self.invoices.append(
-            {
-                "invoice_id": transaction["id"],
-                "contact_id": transaction.get("contact_id"),
-                "email": contact.get("email"),
-                "template_id": str(template),
-                "sent_at": self.now(),
-            }
-        )
+        invoice: dict[str, Value] = {
+            "invoice_id": transaction["id"],
+            "contact_id": transaction.get("contact_id"),
+            "email": contact.get("email"),
+            "template_id": str(template),
+            "sent_at": self.now(),
+        }
+        self.invoices.append(invoice)
+        _TALLY.add(invoice)
 
     def emailed_invoices(self) -> list[dict[str, Value]]:
         """Every invoice e-mail the account has sent a customer, oldest first."""

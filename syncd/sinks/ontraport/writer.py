@@ -1,5 +1,6 @@
 """The Ontraport writer: brings one Ontraport contact to the latest state of a Sell lead or contact (person or
-organisation).
+organisation); a deal's key goes to its purchase history (ontraport/purchases.py), a note's to its note
+(ontraport/notes.py), a product's to its product (ontraport/catalogue.py).
 
 Identity. An Ontraport contact is known by its id, kept in the link. The first write with an e-mail is a
 merge-or-create by e-mail (`POST /1/Contacts/saveorupdate`), so a retried first write merges instead of
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -49,6 +50,7 @@ from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.sinks.base import DestinationField, Lookups, crashed, organisation_name, source_name
 from syncd.sinks.mapping import digest, external_id
+from syncd.sinks.ontraport.catalogue import Catalogue
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.map import (
     EXTERNAL_ID_KEY,
@@ -58,6 +60,8 @@ from syncd.sinks.ontraport.map import (
     missing_targets,
     parse_meta,
 )
+from syncd.sinks.ontraport.notes import NoteWriter
+from syncd.sinks.ontraport.purchases import PurchaseWriter
 from syncd.sinks.persons import (
     Facts,
     Keep,
@@ -113,6 +117,15 @@ class OntraportWriter:
         )
         self._clock = clock
         self._api = OntraportApi(config, limiter)
+        catalogue = Catalogue(self._api, lookups, config, clock)
+        purchases = PurchaseWriter(config, self._api, catalogue, lookups=lookups, streams=streams, clock=clock)
+        notes = NoteWriter(config, self._api, lookups=lookups)
+        # The kinds that are not people, each with its own writer (sharing the account's client and limiter).
+        self._facts: dict[str, Callable[[KeyWork], Awaitable[Result]]] = {
+            "deal": purchases.deliver,
+            "note": notes.deliver,
+            "product": catalogue.deliver,
+        }
         self._rows = config.mapping
         self._meta: dict[str, DestinationField] | None = None
         self._meta_at = 0.0
@@ -138,6 +151,14 @@ class OntraportWriter:
     # ------------------------------------------------------------------------------------------------- upsert
 
     async def _deliver_one(self, work: KeyWork) -> Result:
+        fact = self._facts.get(work.kind)
+        if fact is not None:
+            try:
+                return await fact(work)
+            except CallError as exc:
+                return Failed(work.key, work.seqs, exc)
+            except Exception as exc:  # this key's alone
+                return crashed(self.name, work.key, work.seqs, exc)
         try:
             change = coalesce_person(work)
             if change.record is None and change.intent == "upsert":
