@@ -319,3 +319,19 @@ def test_a_sigkill_while_the_events_are_added_still_leaves_one_purchase(w: World
     found = by_external(w)
     assert {name: len(copies) for name, copies in found.items()} == {"sell-deal-77-created": 1, "sell-deal-77-won": 1}
     assert found["sell-deal-77-won"][0]["products"] == "1001,1002,1003"
+
+
+async def test_a_deal_salesmanago_cannot_take_is_dead_lettered_with_the_reason(w: World) -> None:
+    """A won deal whose value has 20 integer digits is dead-lettered with a reason that says so, before any call;
+    the other deal of the same contact goes out."""
+    setup(w)
+    w.append("deals", deal(1, 4, 30, "created", value="12345678901234567890.00"))
+    other = deal(1, 4, 31, "created")
+    other["data"]["id"] = 78
+    w.append("deals", other)
+    await run(w)
+    with sqlite3.connect(w.tmp_path / "syncd.db") as conn:
+        letters = conn.execute("SELECT key, reason FROM dead_letters WHERE sink = 'salesmanago'").fetchall()
+    assert letters == [("deal:77", "SALESmanago cannot take this deal: the deal's value 12345678901234567890.00 is"
+                        " beyond what SALESmanago takes (under 10^19)")]  # fmt: skip
+    assert sorted(by_external(w)) == ["sell-deal-78-created", "sell-deal-78-won"]

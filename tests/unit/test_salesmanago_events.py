@@ -231,6 +231,13 @@ def test_a_value_salesmanago_cannot_hold_is_a_mapping_error(total: Decimal) -> N
         event_value(total)
 
 
+def test_a_time_before_1970_is_a_mapping_error() -> None:
+    """SALESmanago takes no event dated before 1970: refused before sending, with the reason."""
+    early = Fact("won", "PURCHASE", datetime(1969, 12, 31, tzinfo=UTC))
+    with pytest.raises(EventMappingError, match="before 1970"):
+        deal_event(early, view(WON), DEFAULTS)
+
+
 @pytest.mark.parametrize(("quantity", "text"), [(Decimal(2), "2"), (Decimal("1.50"), "1.5"), (Decimal("0.00"), "0")])
 def test_quantities_have_no_trailing_zeros(quantity: Decimal, text: str) -> None:
     """detail3's quantities read as Sell shows them."""

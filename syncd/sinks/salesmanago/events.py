@@ -121,9 +121,12 @@ def note_facts(note: Note, *, deleted: bool, config: SalesmanagoEvents, now: dat
 
 
 def epoch_ms(moment: datetime) -> int:
-    """Epoch milliseconds (a naive time is UTC)."""
+    """Epoch milliseconds (a naive time is UTC); SALESmanago takes no time before 1970 (EventMappingError)."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return int(aware.timestamp() * 1000)
+    ms = int(aware.timestamp() * 1000)
+    if ms < 0:
+        raise EventMappingError(f"the time {aware.isoformat()} is before 1970, which SALESmanago does not take")
+    return ms
 
 
 def utf16_clip(text: str, limit: int) -> str:
