@@ -176,6 +176,15 @@ class Outbox(StoreBase):
                 (sink, paused, until, self._clock()),
             )
 
+    async def set_throttle(self, api: str, until: float) -> None:
+        """Record (for a status reader in another process) that calls to `api` wait until `until` (epoch s)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO throttles (api, until, updated_at) VALUES (?,?,?)"
+                " ON CONFLICT (api) DO UPDATE SET until = excluded.until, updated_at = excluded.updated_at",
+                (api, until, self._clock()),
+            )
+
     async def pending(self, sink: str | None = None, *, blocked: bool = True) -> int:
         """Pending deliveries, of one destination or of every enabled one (a destination switched off keeps its
         backlog for later, but holds back neither polling nor an idle check). `blocked=False` leaves out those of

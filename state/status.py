@@ -41,6 +41,7 @@ class StatusSnapshot:
     quarantined: int
     sinks: list[SinkStatus]
     drift: list[DriftRow] = field(default_factory=list)
+    throttles: dict[str, float] = field(default_factory=dict)  # API -> until when its last throttle pause held calls
 
 
 async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
@@ -60,8 +61,15 @@ async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
         async with db.execute(sql) as cur:
             names.update([row[0] async for row in cur])
     sinks = [await _sink_status(db, name) for name in sorted(names)]
+    async with db.execute("SELECT api, until FROM throttles ORDER BY api") as cur:
+        throttles = {str(api): float(until) async for api, until in cur}
     return StatusSnapshot(
-        streams=streams, events=events, quarantined=quarantined, sinks=sinks, drift=await read_drift(db)
+        streams=streams,
+        events=events,
+        quarantined=quarantined,
+        sinks=sinks,
+        drift=await read_drift(db),
+        throttles=throttles,
     )
 
 

@@ -39,6 +39,7 @@ from syncd.runtime import Runtime
 from syncd.sell.client import SellClient
 from syncd.sell.poller import Backlog, Poller
 from syncd.sinks.registry import build_writer
+from syncd.throttles import ThrottlePublisher
 
 EXIT_OK = 0
 EXIT_STREAM_FAILED = 1  # --until-idle ended with a stream expired or stopped
@@ -97,7 +98,7 @@ class Daemon:
             client = SellClient(config.sell)
             await ledger.fill_references()
             for sink in sinks:
-                limiter = Limiter(sink.name, sink.rate, reserve=sink.concurrency)
+                limiter = Limiter(sink.name, sink.rate, reserve=sink.concurrency, max_pause=sink.max_backoff)
                 writer = build_writer(
                     sink, store=ledger, limiter=limiter, streams=config.sell.streams, clock=self.clock
                 )
@@ -105,7 +106,7 @@ class Daemon:
                 runtime.dispatchers.append(
                     Dispatcher(writer, ledger, sink, limiter, clock=self.clock, rng=random.Random(self.rng.random()))
                 )
-            sell_limiter = Limiter("sell", config.sell.rate)
+            sell_limiter = Limiter("sell", config.sell.rate, max_pause=config.sell.max_backoff)
             runtime.limiters = [sell_limiter] + [d.limiter for d in runtime.dispatchers]
             runtime.backfill = backfills = BackfillService(
                 ledger, config.sell, sell_limiter, client, clock=self.clock, rng=random.Random(self.rng.random())
@@ -168,6 +169,7 @@ class Daemon:
             tg.start_soon(self._prune, runtime.store)
             tg.start_soon(self._watch_files, runtime.store)
             tg.start_soon(self._watch_drift, runtime, ledger)
+            tg.start_soon(ThrottlePublisher(ledger, runtime.limiters).run)
             if self.config.health.enabled:
                 await tg.start(self._serve_health, runtime)
             if self.until_idle:

@@ -88,6 +88,7 @@ class Dispatcher:
         limiter: Limiter,
         *,
         clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.writer = writer
@@ -99,7 +100,9 @@ class Dispatcher:
         self.probe_policy = RetryPolicy(base=1.0, cap=config.max_backoff)
         self.recheck = RecheckPolicy()
         self.state = SinkState(self.sink)
-        self._clock = clock
+        self._clock = clock  # wall time: what the store keeps, and what status shows
+        self._monotonic = monotonic  # in-process waits, which a step of the wall clock must not stretch
+        self._breaker_ends = 0.0  # (monotonic) when the open breaker lets a probe key through
         self._rng = rng or random.Random()
         self._wake = anyio.Event()
         self._slot_freed = anyio.Event()
@@ -134,7 +137,7 @@ class Dispatcher:
                 await self._probe_until_resumed(stop)
                 continue
             if self.state.pause_kind == "unavailable" and self.state.paused_until is not None:
-                wait = self.state.paused_until - self._clock()
+                wait = self._breaker_ends - self._monotonic()
                 if wait > 0:
                     await self._wait(stop, wait)
                     continue
@@ -228,13 +231,16 @@ class Dispatcher:
         error = result.error
         self.state.last_error = error.message
         if isinstance(error, RateLimited):
-            wait = error.retry_after if error.retry_after is not None else self.policy.backoff(1, self._rng)
+            asked = error.retry_after
+            wait = min(asked, self.policy.cap) if asked is not None else self.policy.backoff(1, self._rng)
             if self.limiter.pause(wait):
                 log.warning(
                     "destination_throttled",
                     error=error.message,
                     http_status=error.http_status,
                     pause_s=round(wait, 3),
+                    asked_s=round(asked, 3) if asked is not None and asked > wait else None,
+                    until=self.limiter.paused_until_wall(),
                 )
             self.state.count("throttled")
             return Released(work.key)
@@ -311,6 +317,7 @@ class Dispatcher:
             self._breaker_level += 1
             self._half_open = False
             delay = self.probe_policy.backoff(self._breaker_level, self._rng)
+            self._breaker_ends = self._monotonic() + delay
             until = self._clock() + delay
             first = self.state.pause_kind != "unavailable"
             self.state.paused = f"unavailable: {error.message}"

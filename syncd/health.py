@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -42,6 +43,19 @@ def problems(runtime: Runtime | None) -> list[str]:
     return [runtime.redact(problem) for problem in found]
 
 
+def throttled(runtime: Runtime | None) -> dict[str, str]:
+    """Each API account whose calls are held by a throttle pause now, with when the pause ends (ISO-8601 UTC). A
+    pause is normal operation (capped at the destination's max_backoff): shown, but no reason to be unready."""
+    if runtime is None:
+        return {}
+    found = {}
+    for limiter in runtime.limiters:
+        until = limiter.paused_until_wall()
+        if until is not None:
+            found[limiter.name] = datetime.fromtimestamp(until, UTC).isoformat().replace("+00:00", "Z")
+    return found
+
+
 async def sample(runtime: Runtime | None) -> Sample:
     """Everything /metrics reports, read from the live runtime and the store."""
     if runtime is None:
@@ -63,7 +77,9 @@ async def sample(runtime: Runtime | None) -> Sample:
         for p in runtime.pollers
     ]
     sinks = []
-    limiters = [LimiterSample(lim.name, lim.waits, lim.waited, lim.pauses) for lim in runtime.limiters]
+    limiters = [
+        LimiterSample(lim.name, lim.waits, lim.waited, lim.pauses, lim.paused_until_wall()) for lim in runtime.limiters
+    ]
     for d in runtime.dispatchers:
         stored = by_sink.get(d.sink)
         sinks.append(
@@ -88,10 +104,13 @@ def health_app(get_runtime: Callable[[], Runtime | None]) -> Starlette:
         return JSONResponse(body)
 
     async def readyz(request: Request) -> Response:
-        found = problems(get_runtime())
-        if found:
-            return JSONResponse({"status": "not ready", "problems": found}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        runtime = get_runtime()
+        found = problems(runtime)
+        body: dict[str, Any] = {"status": "not ready", "problems": found} if found else {"status": "ready"}
+        paused = throttled(runtime)
+        if paused:
+            body["throttled"] = paused
+        return JSONResponse(body, status_code=503 if found else 200)
 
     async def metrics(request: Request) -> Response:
         return Response(exposition(await sample(get_runtime())), media_type=CONTENT_TYPE_LATEST)

@@ -157,6 +157,9 @@ class Ledger:
     async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
         await self.store.commit(sink, [redacted(outcome, self.redact) for outcome in outcomes])
 
+    async def set_throttle(self, api: str, until: float) -> None:
+        await self.store.set_throttle(api, until)
+
     async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
         await self.store.set_sink_state(sink, paused=self.redact.optional(paused), until=until)
 

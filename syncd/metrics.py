@@ -50,6 +50,7 @@ class LimiterSample:
     waits: int
     waited_s: float
     pauses: int
+    paused_until: float | None = None  # epoch seconds the current throttle pause ends (None: not paused)
 
 
 @dataclass
@@ -120,11 +121,17 @@ class RuntimeCollector(Collector):
         pauses = CounterMetricFamily(
             "syncd_rate_limit_pauses", "Whole-account pauses (429s, exhausted windows).", labels=["api"]
         )
+        throttled = GaugeMetricFamily(
+            "syncd_throttled_until_seconds",
+            "When the current throttle pause of the API account ends (epoch seconds; 0 when not paused).",
+            labels=["api"],
+        )
         for lim in s.limiters:
             waits.add_metric([lim.api], lim.waits)
             waited.add_metric([lim.api], lim.waited_s)
             pauses.add_metric([lim.api], lim.pauses)
-        yield from (waits, waited, pauses)
+            throttled.add_metric([lim.api], lim.paused_until or 0.0)
+        yield from (waits, waited, pauses, throttled)
         ready = GaugeMetricFamily("syncd_ready", "1 when /readyz would answer 200.")
         ready.add_metric([], 1.0 if s.ready else 0.0)
         yield ready

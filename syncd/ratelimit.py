@@ -3,7 +3,9 @@
 A sliding window (never more than `count` calls in any `period`), which is what Ontraport's rolling 180/min and
 Sell's 10/s mean; a token bucket would allow twice the count across a window edge. The limiter can also be paused as a
 whole (a 429, or `X-Rate-Limit-Remaining` reaching zero): every caller then waits for the reset instead of each
-retrying on its own, so a throttled account sees at most one refused call per pause.
+retrying on its own, so a throttled account sees at most one refused call per pause. A pause never lasts longer than
+`max_pause` (the destination's `max_backoff`), whatever a server asks, and each one is announced (`on_pause`) with
+its end in wall-clock time, for status readers, health and metrics.
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ class Limiter:
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
         reserve: int = 1,
+        max_pause: float | None = None,
+        wall: Clock = time.time,
     ) -> None:
         self.name = name
         self.rate = rate
         self.reserve = reserve  # calls that may be in flight at once: kept back from a server's remaining count
+        self.max_pause = max_pause  # the longest a server's wait may hold the account
+        self.on_pause: Callable[[Limiter], None] | None = None  # told of every pause that starts or is extended
         self._clock = clock
+        self._wall = wall
         self._sleep = sleep
         self._calls: deque[float] = deque()
         self._lock = anyio.Lock()
@@ -78,20 +85,42 @@ class Limiter:
             self.waited += waited
         return waited
 
+    def paused_until_wall(self) -> float | None:
+        """The end of the current pause in wall-clock (epoch) seconds, for status readers; None when not paused."""
+        left = self._paused_until - self._clock()
+        return self._wall() + left if left > 0 else None
+
     def pause(self, seconds: float) -> bool:
-        """Hold every caller for `seconds` from now; True when this starts (or extends) a pause."""
-        until = self._clock() + max(0.0, seconds)
+        """Hold every caller for `seconds` from now (at most `max_pause`); True when this starts (or extends) a
+        pause."""
+        held = max(0.0, seconds) if self.max_pause is None else min(max(0.0, seconds), self.max_pause)
+        until = self._clock() + held
         if until <= self._paused_until:
             return False
         if self._paused_until <= self._clock():
             self.pauses += 1
         self._paused_until = until
+        if self.on_pause is not None:
+            self.on_pause(self)
         return True
 
     def observe(self, remaining: int | None, reset: float | None) -> bool:
         """Use a response's rate-limit headers pre-emptively: with no more calls left in the window than may be in
-        flight at once (`reserve`), pause until it resets, so the calls already on their way are the last ones.
-        True when that started a pause."""
+        flight at once (`reserve`), pause until it resets (`reset`: seconds, or an epoch time a server sent
+        instead), so the calls already on their way are the last ones. True when that started a pause."""
         if remaining is None or reset is None or remaining > self.reserve:
             return False
-        return self.pause(reset)
+        return self.pause(reset_seconds(reset, self._wall()))
+
+
+EPOCH_FLOOR = 1_000_000_000.0  # a "seconds until reset" this large is an epoch time (September 2001 on)
+
+
+def reset_seconds(value: float, now: float) -> float:
+    """Seconds until a rate-limit window resets, from a header that should hold seconds but may hold an epoch time
+    (in seconds or milliseconds) instead; never negative."""
+    if value >= EPOCH_FLOOR * 1000:
+        value /= 1000.0
+    if value >= EPOCH_FLOOR:
+        return max(0.0, value - now)
+    return max(0.0, value)

@@ -38,7 +38,8 @@ Decision = RetryAt | GiveUp | PauseDestination
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """`base` × 2^(attempt-1), capped at `cap`, drawn uniformly from [0, that] (full jitter); forever unless
-    `max_attempts` is set. A server's `Retry-After` / `X-Rate-Limit-Reset` is honoured as a floor."""
+    `max_attempts` is set. A server's `Retry-After` / `X-Rate-Limit-Reset` is honoured, up to `cap` (a server
+    asking for a day, or naming an epoch by mistake, pauses nothing longer than the cap)."""
 
     base: float = 1.0
     cap: float = 300.0
@@ -63,8 +64,10 @@ class RetryPolicy:
             return GiveUp(f"gave up after {attempt} attempts: {error.message}")
         delay = self.backoff(attempt, rng)
         if error.retry_after is not None:
-            # Honour the server's wait, plus a little jitter so a crowd of keys does not return in one instant.
-            delay = error.retry_after + rng.uniform(0.0, min(1.0, 0.1 * error.retry_after))
+            # Honour the server's wait (up to the cap), plus a little jitter so a crowd of keys does not return in one
+            # instant.
+            wait = min(error.retry_after, self.cap)
+            delay = wait + rng.uniform(0.0, min(1.0, 0.1 * wait))
         return RetryAt(delay)
 
 

@@ -114,6 +114,12 @@ def as_dict(
             {"scope": d.scope, "subject": d.subject, "problem": d.problem, "since": _iso(d.since)}
             for d in snapshot.drift
         ],
+        # Throttle pauses holding an API account's calls now (each capped at its max_backoff), and their end.
+        "throttled": {
+            api: {"until": _iso(until), "remaining_s": round(until - now, 1)}
+            for api, until in snapshot.throttles.items()
+            if until > now
+        },
     }
     if sharing is not None:
         result["shared_emails"] = sharing
@@ -188,6 +194,11 @@ def render_table(data: dict[str, Any]) -> str:
                 f"{name}: shared_email = {sharing['shared_email']}, organisations = {sharing['organisations']}:"
                 f" {sharing['emails']} shared e-mail(s); held back: {held}" + (f" and {more} more" if more > 0 else "")
             )
+    if data.get("throttled"):
+        lines += ["", "THROTTLED (every call waits)"]
+        lines += [
+            f"{api}: until {t['until']} ({_age(t['remaining_s'])} from now)" for api, t in data["throttled"].items()
+        ]
     if data.get("drift"):
         lines += ["", "MAPPING DRIFT"]
         lines += drift_lines((d["scope"], d["subject"], d["problem"]) for d in data["drift"])

@@ -5,8 +5,11 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from syncd.ratelimit import Limiter
+from syncd.ratelimit import Limiter, reset_seconds
 from syncd.units import Rate
+from tests.support import FakeClock
+
+NOW = 1_795_000_000.0
 
 
 class FakeTime:
@@ -85,3 +88,27 @@ async def test_concurrent_callers_share_one_window() -> None:
     stamps.sort()
     for i in range(len(stamps) - 5):
         assert stamps[i + 5] - stamps[i] >= 0.2
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(0.0, 0.0), (42.0, 42.0), (86_400.0, 86_400.0), (NOW + 30, 30.0), ((NOW + 30) * 1000, 30.0), (NOW - 5, 0.0)],
+)
+def test_a_reset_header_is_read_as_seconds_or_as_an_epoch_time(value: float, seconds: float) -> None:
+    """X-Rate-Limit-Reset holds seconds until the reset; an epoch time (seconds or milliseconds) is read as one."""
+    assert reset_seconds(value, NOW) == pytest.approx(seconds)
+
+
+def test_a_pause_is_capped_announced_and_shown_in_wall_clock_time() -> None:
+    """However long a server asks for, the pause lasts at most max_pause; each pause that starts or grows is
+    announced, with its end in wall-clock time."""
+    clock = FakeClock(100.0)
+    limiter = Limiter("ontraport", None, clock=clock, max_pause=3.0, wall=lambda: NOW + clock.now)
+    announced: list[float | None] = []
+    limiter.on_pause = lambda lim: announced.append(lim.paused_until_wall())
+    assert limiter.observe(0, (NOW + 10 * 365 * 86400) * 1.0)
+    assert limiter.delay() == 3.0
+    assert not limiter.pause(1.0)  # inside the pause already running
+    assert announced == [NOW + 100.0 + 3.0]
+    clock.advance(3.0)
+    assert limiter.paused_until_wall() is None

@@ -3,8 +3,9 @@ classified into syncd's error classes. Ontraport authenticates by the `Api-Key` 
 a success as the envelope `{"code": 0, "data": ..., "account_id": ...}`.
 
 - Every call waits on the account's limiter first, and every answer's `X-Rate-Limit-Remaining` /
-  `X-Rate-Limit-Reset` (seconds until the window resets) feeds `limiter.observe`, so the account pauses before
-  Ontraport has to refuse anything; a 429 is `RateLimited` with `retry_after` = the reset.
+  `X-Rate-Limit-Reset` (seconds until the window resets; an epoch time is read as one) feeds `limiter.observe`,
+  so the account pauses (never longer than max_backoff) before Ontraport has to refuse anything; a 429 is
+  `RateLimited` with `retry_after` = the reset.
 - Error bodies are short plain text (`Object not found`) or, as the reference claims, a JSON envelope; both read.
 - 401/403 → DestinationError; 422 (invalid e-mail), 400 and other 4xx → PermanentError; 5xx, timeouts, dropped
   or refused connections → TransientError.
@@ -18,6 +19,7 @@ a success as the envelope `{"code": 0, "data": ..., "account_id": ...}`.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +29,7 @@ import httpx
 from syncd.config import OntraportConfig
 from syncd.errors import CallError, PermanentError, TransientError
 from syncd.httpclient import bounded_request, clip, foreign, make_client, status_error
-from syncd.ratelimit import Limiter
+from syncd.ratelimit import Limiter, reset_seconds
 
 API = "Ontraport"
 
@@ -85,9 +87,9 @@ class OntraportApi:
         detail = error_detail(response)
         if missing_ok and is_not_found(response.status_code, detail):
             return Answer(response.status_code, detail=detail, missing=True)
-        raise classify(
-            response.status_code, detail, reset=_number(response.headers.get("X-Rate-Limit-Reset")), request=sent
-        )
+        reset = _number(response.headers.get("X-Rate-Limit-Reset"))
+        reset = reset_seconds(reset, time.time()) if reset is not None else None
+        raise classify(response.status_code, detail, reset=reset, request=sent)
 
     def _observe(self, response: httpx.Response) -> None:
         remaining = _number(response.headers.get("X-Rate-Limit-Remaining"))
