@@ -279,8 +279,8 @@ class Daemon:
                     await backfills.ensure(stream, reason="expired" if expired else "start")
                 await backfills.wait_position(stream)
             state = await poller.run()
-            if state.phase != "expired":
-                return  # stopped: the credentials or the plan were refused
+            if state.phase == "stopped":
+                return  # the credentials or the plan were refused
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         try:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from state import Cursor, JobRow, PartRow, Quarantined, RecordRow
-from syncd.backfill.parts import Part, parts_for
+from syncd.backfill.parts import PARTS, Part, parts_for
 from syncd.backfill.scan import Page, ScanFailed, Scanner
 from syncd.errors import CallError, PermanentError
 from syncd.events import SNAPSHOT_CAUSE, ChangeEvent, CustomField, Order, decode_record
@@ -304,10 +304,13 @@ class Backfill:
     # the check of what no scan saw
 
     async def _check_unseen(self) -> None:
+        """Only kinds the job read whole: every part that lists records of the kind was among its parts (a job of
+        the leads stream reads the lead custom field definitions, not the contact ones)."""
         checked: set[str] = set()
+        read = {part.name for part in self.parts}
         for part in self.parts:
             kind = part.stored_kind
-            if kind in checked:
+            if kind in checked or not all(p.name in read for p in PARTS if p.stored_kind == kind):
                 continue
             checked.add(kind)
             after = 0

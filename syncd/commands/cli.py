@@ -14,6 +14,7 @@ from syncd.commands import (
     EX_TEMPFAIL,
     Command,
     add_config_argument,
+    backfill,
     check,
     demo,
     examples_epilog,
@@ -36,6 +37,7 @@ COMMANDS: tuple[Command, ...] = (
     check.COMMAND,
     fields.COMMAND,
     *repair.COMMANDS,
+    backfill.COMMAND,
     sandbox.COMMAND,
     logs.COMMAND,
 )

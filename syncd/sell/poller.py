@@ -319,7 +319,8 @@ class Poller:
         await self._sleep(delay)
 
     async def _finish(self, phase: str, exc: CallError, *, expired: bool) -> StreamState:
-        self.state.phase = phase
+        # An expired stream the daemon re-syncs itself is never finished: nothing waits for an operator.
+        self.state.phase = "backfilling" if expired and self.config.on_expired == "backfill" else phase
         self.state.at_top = False
         self.state.last_error = exc.message
         await self.store.mark_stream(self.stream, expired=expired, stopped=None if expired else exc.message)

@@ -53,9 +53,18 @@ class Api:
 
 
 class World:
-    def __init__(self, tmp_path: Path, sell: Api, sm: Api, op: Api, servers: dict[str, ServerThread]) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        sell: Api,
+        sm: Api,
+        op: Api,
+        servers: dict[str, ServerThread],
+        box: SellSandbox | None = None,
+    ) -> None:
         self.tmp_path = tmp_path
         self.sell = sell
+        self.box = box  # the Sell simulator itself (its records, its request log)
         self.sm = sm
         self.op = op
         self.servers = servers
@@ -168,7 +177,7 @@ def world(tmp_path: Path, *, op_rate: str | None = None) -> Iterator[World]:
     servers = {name: ServerThread(app).start() for name, app in (("sell", sell.app), ("sm", sm.app), ("op", op.app))}
     apis = [Api(s.url) for s in servers.values()]
     try:
-        yield World(tmp_path, *apis, servers=servers)
+        yield World(tmp_path, *apis, servers=servers, box=sell)
     finally:
         for api in apis:
             api.http.close()

@@ -1,0 +1,361 @@
+"""Backfills end to end over loopback: an account whose history is older than the Firehose retention carried into
+both destinations through the Core API, with changes made while the backfill runs; positions expired while the
+daemon was stopped, re-synced or stopped by `on_expired`."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from structlog.testing import capture_logs
+
+from syncd.config import Config
+from syncd.daemon import EXIT_OK, EXIT_STREAM_FAILED, Daemon
+from syncd.events import STREAM_KINDS
+from syncd.health import problems
+from syncd.sandbox.sell.app import SellSandbox
+from syncd.sandbox.sell.history import item
+from tests.e2e.world import World, world
+from tests.support import wait_until
+
+ALL_STREAMS = tuple(STREAM_KINDS)
+PERSON_STREAMS = ("leads", "contacts")
+
+
+@pytest.fixture
+def w(tmp_path: Path) -> Iterator[World]:
+    with world(tmp_path) as created:
+        yield created
+
+
+def box_of(w: World) -> SellSandbox:
+    assert w.box is not None
+    return w.box
+
+
+def people(box: SellSandbox) -> dict[str, dict[str, Any]]:
+    """The live leads and contacts (people, not organisations) Sell holds, by lower-case e-mail."""
+    found: dict[str, dict[str, Any]] = {}
+    for kind in ("lead", "contact"):
+        for snap in box.records.live(kind):
+            data = snap.data
+            if kind == "contact" and data.get("is_organization"):
+                continue
+            email = (data.get("email") or "").strip().lower()
+            if email:
+                found[email] = {"kind": kind, **data}
+    return found
+
+
+def name_of(data: dict[str, Any]) -> str:
+    return " ".join(p for p in ((data.get("first_name") or "").strip(), (data.get("last_name") or "").strip()) if p)
+
+
+def assert_destinations_hold(w: World, expected: dict[str, dict[str, Any]], gone: set[str]) -> None:
+    """Both destinations hold every live person with its newest name, and none of the ones deleted."""
+    sm = {email: c for email, c in w.sm_contacts().items() if not c["deleted"]}
+    op = w.op_by_email()
+    assert set(sm) == set(expected)
+    assert set(op) == set(expected)
+    for email, data in expected.items():
+        assert sm[email]["name"] == name_of(data) or not name_of(data), email
+        assert (op[email]["firstname"], op[email]["lastname"]) == (
+            (data.get("first_name") or "").strip(),
+            (data.get("last_name") or "").strip(),
+        ), email
+    assert not gone & set(sm)
+    assert not gone & set(op)
+
+
+def change(box: SellSandbox, kind: str, record_id: int, **changes: Any) -> None:
+    """A change made in Sell now (the next sequence of the record, `previous` the old values)."""
+    snap = box.records.get(kind, record_id)
+    assert snap is not None
+    data = {**snap.data, **changes}
+    previous = {attr: snap.data.get(attr) for attr in changes}
+    now = datetime.fromtimestamp(box.now(), UTC)
+    box.append(
+        f"{kind}s", [item(kind, data, action="updated", sequence=snap.sequence + 1, previous=previous, event_time=now)]
+    )
+
+
+def delete(box: SellSandbox, kind: str, record_id: int) -> None:
+    snap = box.records.get(kind, record_id)
+    assert snap is not None
+    now = datetime.fromtimestamp(box.now(), UTC)
+    box.append(
+        f"{kind}s", [item(kind, {"id": record_id}, action="deleted", sequence=snap.sequence + 1, event_time=now)]
+    )
+
+
+def create(box: SellSandbox, kind: str, record_id: int, **data: Any) -> None:
+    now = datetime.fromtimestamp(box.now(), UTC)
+    record = {"id": record_id, "tags": [], "custom_field_values": [], "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    box.append(f"{kind}s", [item(kind, {**record, **data}, event_time=now)])
+
+
+def ids(box: SellSandbox, kind: str, **where: Any) -> list[int]:
+    return sorted(s.record_id for s in box.records.live(kind) if all(s.data.get(k) == v for k, v in where.items()))
+
+
+def shadow(config: Config) -> dict[tuple[str, int], bool]:
+    """(kind, id) -> deleted, for every record the store's shadow holds."""
+    with sqlite3.connect(config.state.path) as conn:
+        return {(k, i): bool(d) for k, i, d in conn.execute("SELECT kind, record_id, deleted FROM records")}
+
+
+def listings(box: SellSandbox) -> list[dict[str, list[str]]]:
+    """The query of every v2 list request a backfill made (probes for the highest id included)."""
+    found = []
+    for request in box.requests("/v2/"):
+        query = parse_qs(request["query"])
+        if "page" in query and "ids" not in query:
+            found.append(query)
+    return found
+
+
+async def test_a_fresh_deployment_carries_five_thousand_expired_records_and_the_changes_made_meanwhile(
+    w: World,
+) -> None:
+    """An account of 5,000 records whose events have all expired, read with `start = "backfill"` while people keep
+    changing it (records on pages already read and not yet read updated, one deleted before the page boundary,
+    one created, an e-mail changed): every record reaches the shadow, every person both destinations, each with its
+    newest version, and what was deleted is gone from both."""
+    box = box_of(w)
+    box.generate(200, records=5000, seed=1)
+    assert sum(box.state()["records"].values()) >= 5000
+    leads = ids(box, "lead")
+    contacts = ids(box, "contact", is_organization=False)
+    early, late = leads[5:8], leads[-3:]
+    purged = leads[10:110]  # deleted together, once read: every later lead moves back 100 places
+    # Hold one page of leads a while, once several are stored, and change Sell meanwhile.
+    w.sell.fault(path="/v2/leads", after=6, times=1, latency=1.0)
+    changed = threading.Event()
+
+    def meanwhile() -> None:
+        wait_until(lambda: len(box.requests("/v2/leads")) >= 5, timeout=60, what="some pages of leads read")
+        change(box, "lead", early[0], first_name="Early", last_name="Changed")
+        change(box, "lead", early[0], first_name="Early", last_name="Twice")
+        change(box, "lead", early[1], email="moved.early@example.org")
+        delete(box, "lead", early[2])
+        for record_id in purged:
+            delete(box, "lead", record_id)
+        change(box, "lead", late[0], first_name="Late", last_name="Changed")
+        change(box, "contact", contacts[-1], first_name="Contact", last_name="Changed")
+        create(box, "lead", 1_999_999, first_name="Brand", last_name="New", email="brand.new@example.org")
+        changed.set()
+
+    worker = threading.Thread(target=meanwhile, daemon=True)
+    worker.start()
+    config = w.config(sell='start = "backfill"', streams=ALL_STREAMS)
+    with capture_logs() as logs:
+        assert await w.run(config) == EXIT_OK
+    worker.join(timeout=10)
+    assert changed.is_set()
+    [done] = [e for e in logs if e["event"] == "backfill_done"]
+    assert done["records"] >= 5000
+    assert done["quarantined"] == 0
+    # The deletes moved every later lead back 101 places: the next page noticed and reached further back.
+    assert any(e["event"] == "backfill_page_shifted" and e["part"] == "leads" for e in logs)
+    expected = people(box)
+    assert {"brand.new@example.org", "moved.early@example.org"} <= set(expected)
+    gone = {str(box.records.latest("lead", i).data.get("email") or "").lower() for i in purged}  # type: ignore[union-attr]
+    assert_destinations_hold(w, expected, gone=gone - {""})
+    sm = w.sm_contacts()
+    assert sm[box.records.get("lead", early[0]).data["email"].lower()]["name"] == "Early Twice"  # type: ignore[union-attr]
+    # Every record Sell holds is in the shadow, live; the deleted lead is deleted there.
+    held = shadow(config)
+    for kind, counted in box.state()["records"].items():
+        if kind == "pipeline":
+            continue
+        live = {(kind, s.record_id) for s in box.records.live(kind)}
+        assert len(live) == counted
+        assert all(held.get(key) is False for key in live), kind
+    assert all(held[("lead", record_id)] is True for record_id in [early[2], *purged])
+    # Every listing was read in id order, explicitly.
+    sorts = {q["sort_by"][0] for q in listings(box)}
+    assert sorts == {"id:asc", "id:desc"}  # id:desc only to learn each listing's highest id (progress)
+
+
+def test_every_listing_asks_for_id_order_and_at_most_100_records(w: World) -> None:
+    """Pages of 50..100 records in id order (sort_by always explicit: Sell's default orders move edited records)."""
+    box = box_of(w)
+    box.generate(50, records=800, seed=2)
+    import anyio
+
+    assert anyio.run(w.run, w.config(sell='start = "backfill"')) == EXIT_OK
+    found = listings(box)
+    assert found
+    for query in found:
+        assert "sort_by" in query
+        assert 1 <= int(query["per_page"][0]) <= 100
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# positions that expired while the daemon was stopped
+
+
+async def expired_world(w: World) -> tuple[SellSandbox, dict[str, Any]]:
+    """An account synced to the top, then changed while syncd was stopped for longer than the retention: updates,
+    an e-mail change, a delete and a create whose events all expired with the leads stream's position."""
+    box = box_of(w)
+    box.generate(100, records=600, seed=3)
+    assert await w.run(w.config(sell='start = "backfill"')) == EXIT_OK
+    leads = ids(box, "lead")
+    plan = {"renamed": leads[3], "moved": leads[4], "deleted": leads[5]}
+    change(box, "lead", plan["renamed"], first_name="While", last_name="Stopped")
+    change(box, "lead", plan["moved"], email="moved.while.stopped@example.org")
+    delete(box, "lead", plan["deleted"])
+    create(box, "lead", 1_888_888, first_name="Made", last_name="Meanwhile", email="made.meanwhile@example.org")
+    box.expire("leads")
+    return box, plan
+
+
+async def test_an_expired_stream_is_resynced_with_nothing_lost(w: World) -> None:
+    """`on_expired = "backfill"`: the 410 starts a backfill of the stream through the Core API; the changes whose
+    events expired (an update, an e-mail change, a create, a delete) all reach both destinations and the stream
+    goes on from the new head."""
+    box, plan = await expired_world(w)
+    deleted_email = str(box.records.latest("lead", plan["deleted"]).data["email"]).lower()  # type: ignore[union-attr]
+    config = w.config(sell='start = "backfill"\non_expired = "backfill"')
+    with capture_logs() as logs:
+        assert await w.run(config) == EXIT_OK
+    events = [e["event"] for e in logs]
+    assert "stream_expired" in events and "backfill_done" in events
+    [done] = [e for e in logs if e["event"] == "backfill_done"]
+    assert done["gone"] == 1
+    assert_destinations_hold(w, people(box), gone={deleted_email})
+    assert w.sm_contacts()[deleted_email]["deleted"] is True
+    with sqlite3.connect(config.state.path) as conn:
+        assert conn.execute("SELECT expired FROM positions WHERE stream = 'leads'").fetchall() == [(0,)]
+    # The stream goes on from where the backfill began: a change made now arrives through it.
+    change(box, "lead", plan["renamed"], first_name="After", last_name="Resync")
+    assert await w.run(config) == EXIT_OK
+    email = str(box.records.get("lead", plan["renamed"]).data["email"]).lower()  # type: ignore[union-attr]
+    assert w.sm_contacts()[email]["name"] == "After Resync"
+
+
+async def test_an_expired_stream_stops_and_stays_unready_with_on_expired_stop(w: World) -> None:
+    """`on_expired = "stop"`: the stream stops, readiness names it until an operator acts, nothing of what expired
+    is guessed at; the hint names the backfill that recovers it, and that backfill does."""
+    box, plan = await expired_world(w)
+    config = w.config(sell='start = "backfill"\non_expired = "stop"')
+    daemon = Daemon(config, until_idle=True, handle_signals=False)
+    with capture_logs() as logs:
+        assert await daemon.run() == EXIT_STREAM_FAILED
+    assert daemon.runtime is not None
+    assert any("stream leads expired" in p for p in problems(daemon.runtime))
+    [expired] = [e for e in logs if e["event"] == "stream_expired"]
+    assert "syncd backfill --streams leads" in expired["hint"]
+    assert not [e for e in logs if e["event"] == "backfill_requested"]
+    assert "made.meanwhile@example.org" not in w.sm_contacts()
+    # The operator acts: `syncd backfill --streams leads` (here the daemon it runs).
+    assert await Daemon(config, until_idle=True, handle_signals=False, backfill=["leads"]).run() == EXIT_OK
+    deleted_email = str(box.records.latest("lead", plan["deleted"]).data["email"]).lower()  # type: ignore[union-attr]
+    assert_destinations_hold(w, people(box), gone={deleted_email})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a backfill killed halfway
+
+
+def part_row(db: Path, part: str) -> tuple[int, int] | None:
+    """(records stored, list position of the last one) of a backfill part, read while another process writes."""
+    if not db.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute(
+                "SELECT records, cursor_offset FROM backfill_parts WHERE part = ? ORDER BY job DESC LIMIT 1", (part,)
+            ).fetchone()
+    except sqlite3.OperationalError:  # not migrated yet
+        return None
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def windows(requests: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """(start, end) list positions of the id-ordered pages among `requests`."""
+    found = []
+    for request in requests:
+        query = parse_qs(request["query"])
+        if query.get("sort_by") == ["id:asc"] and "ids" not in query:
+            page, size = int(query["page"][0]), int(query["per_page"][0])
+            found.append(((page - 1) * size, page * size))
+    return found
+
+
+def test_a_backfill_killed_halfway_goes_on_without_reading_a_finished_page_again(tmp_path: Path) -> None:
+    """`syncd backfill` SIGKILLed while reading leads, then run again, finishes: every lead is stored, and no page
+    it had stored before the kill is asked for again (each later page reaches back to the last record stored)."""
+    import os
+    import signal
+
+    from syncd.sandbox.server import ServerThread
+    from syncd.units import Rate
+    from tests.support import syncd_process
+
+    box = SellSandbox(tokens=["kill-token"], rate=Rate(40, 1), seed=4)
+    box.generate(50, records=5000, seed=4)
+    with ServerThread(box.app) as server:
+        config = tmp_path / "syncd.toml"
+        config.write_text(
+            f"""
+[state]
+path = "syncd.db"
+[sell]
+token = "kill-token"
+base_url = "{server.url}"
+streams = ["leads", "contacts"]
+rate = "40/s"
+poll_interval = "50ms"
+max_backoff = "200ms"
+[health]
+enabled = false
+"""
+        )
+        db = tmp_path / "syncd.db"
+        with (tmp_path / "first.log").open("wb") as log:
+            first = syncd_process("backfill", "--config", str(config), "--json", stdout=log)
+            try:
+                wait_until(
+                    lambda: (part_row(db, "leads") or (0, 0))[0] >= 700 or first.poll() is not None,
+                    timeout=120,
+                    interval=0.005,
+                    what="half of the leads stored",
+                )
+                assert first.poll() is None, (tmp_path / "first.log").read_text()
+                os.kill(first.pid, signal.SIGKILL)
+                assert first.wait(timeout=10) == -signal.SIGKILL
+            finally:
+                if first.poll() is None:
+                    first.kill()
+                    first.wait(timeout=10)
+        stored = part_row(db, "leads")
+        assert stored is not None
+        records, last_offset = stored
+        assert 0 < records < len(ids(box, "lead"))
+        before = len(box.requests())
+        with (tmp_path / "second.log").open("wb") as log:
+            second = syncd_process("backfill", "--config", str(config), "--json", stdout=log)
+            try:
+                assert second.wait(timeout=180) == 0, (tmp_path / "second.log").read_text()
+            finally:
+                if second.poll() is None:
+                    second.kill()
+                    second.wait(timeout=10)
+        after = [r for r in box.requests()[before:] if r["path"] == "/v2/leads"]
+    again = windows(after)
+    assert again, "the second run read the rest of the leads"
+    assert all(end - 1 > last_offset for _, end in again)  # no page that ended at or before the checkpoint
+    assert again[0][0] <= last_offset  # the first reaches back to the last lead stored
+    with sqlite3.connect(db) as conn:
+        held = {i for (i,) in conn.execute("SELECT record_id FROM records WHERE kind = 'lead' AND deleted = 0")}
+        [(state,)] = conn.execute("SELECT state FROM jobs").fetchall()
+    assert held == set(ids(box, "lead"))
+    assert state == "done"
