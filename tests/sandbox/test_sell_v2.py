@@ -412,3 +412,18 @@ def test_the_request_log_lists_every_api_request_with_its_query(crm: Api) -> Non
     assert all(not r["path"].startswith("/_sandbox/") for r in crm.box.requests())
     assert crm.http.delete("/_sandbox/requests").status_code == 200
     assert crm.box.requests() == []
+
+
+def test_reads_can_lag_behind_the_firehose(crm: Api) -> None:
+    """v2_lag serves each record as it was that many seconds ago (a replica): an edit made since shows its old
+    version, a record created since is not listed yet, one deleted since still is."""
+    box = crm.box
+    box.append("leads", [item("lead", lead(1, first_name="Newer"), action="updated", sequence=2, event_time=at(59.9))])
+    box.append("leads", [item("lead", lead(4, first_name="Fresh"), event_time=at(59.9))])
+    box.append("leads", [item("lead", {"id": 3}, action="deleted", sequence=2, event_time=at(59.9))])
+    assert crm.get("/v2/leads/1").json()["data"]["first_name"] == "Newer"
+    box.configure(v2_lag=30)
+    assert crm.get("/v2/leads/1").json()["data"]["first_name"] == "Ada"
+    listed = crm.get("/v2/leads", sort_by="id:asc").json()["items"]
+    assert [i["data"]["id"] for i in listed] == [1, 2, 3]
+    assert crm.get("/v2/leads/4").status_code == 404

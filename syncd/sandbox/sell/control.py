@@ -13,7 +13,7 @@ GET|POST /_sandbox/behaviour   {"short_pages": 0.1, "empty_pages": 0.1, "duplica
                                 "require_user_agent": true, "empty_next_at_top": 0.5,
                                 "deleted_data": "as_sent" | "id_only" | "snapshot",
                                 "money_as": "string" | "number", "ids_as": "number" | "string",
-                                "version_as": "sequence" | "counter",
+                                "version_as": "sequence" | "counter", "v2_lag": 0.0 (seconds),
                                 "unknown_params": "reject" | "ignore", "email_filter": "exact" | "casefold",
                                 "write_previous": "written" | "changed", "unchanged_write": "silent" | "event"}
                           (see `Behaviour`: each knob is one reading of an unconfirmed point of the contract)
@@ -64,6 +64,7 @@ class Behaviour:
     money_as: MoneyAs = "string"  # v2 money: "1250.00", or a number (older payloads)
     ids_as: IdsAs = "number"  # order.deal_id, line_item.product_id: as shown (numbers), or as documented (strings)
     version_as: VersionAs = "sequence"  # v2 meta.version: the Firehose sequence, or a "counter" of its own
+    v2_lag: float = 0.0  # seconds the Core API's reads lag behind (a replica): records as they were then
     unknown_params: str = "reject"  # a v2 list parameter Sell does not document: 400, or "ignore"
     email_filter: str = "exact"  # the v2 `email` filter: exact, or "casefold" (case-insensitive)
     write_previous: str = "written"  # a write's Firehose `previous`: every written key, or only the "changed" ones
@@ -101,6 +102,10 @@ def updated(behaviour: Behaviour, changes: dict[str, Any]) -> Behaviour:
         if key in _PROBABILITIES:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"{key}: expected a probability between 0 and 1, got {value!r}")
+            values[key] = float(value)
+        elif key == "v2_lag":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
+                raise ValueError(f"v2_lag: expected seconds from 0 to 86400, got {value!r}")
             values[key] = float(value)
         elif key == "rate":
             if value is not None and not isinstance(value, str):

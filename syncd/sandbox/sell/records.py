@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 SOURCE_KINDS = {"lead": "lead_source", "deal": "deal_source"}  # a source's resource_type -> its record kind
+HISTORY = 16  # versions kept per record before the latest (for reads served as of an earlier moment)
 MONEY: dict[str, tuple[str, ...]] = {
     "deal": ("value",),
     "line_item": ("price", "value", "variation"),
@@ -53,6 +54,7 @@ class RecordIndex:
         self._sorted: dict[tuple[str, str], tuple[int, list[Snapshot]]] = {}
         self._tags: dict[tuple[str, str], int] = {}  # (resource type, tag name) -> tag id
         self._names: tuple[int, dict[int, str]] | None = None
+        self._history: dict[tuple[str, int], list[Snapshot]] = {}  # the versions before the latest, oldest first
 
     def kind_of(self, item_type: str, data: dict[str, Any]) -> str:
         """The record kind an item of `meta.type` `item_type` is filed under (sources split by resource_type)."""
@@ -84,6 +86,10 @@ class RecordIndex:
         when = meta.get("event_time") if isinstance(meta.get("event_time"), str) else ""
         keep = known.data if (deleted and known is not None and set(data) == {"id"}) else data
         snapshot = Snapshot(kind, record_id, sequence, str(when), keep, deleted)
+        if known is not None:
+            history = self._history.setdefault((kind, record_id), [])
+            history.append(known)
+            del history[:-HISTORY]
         records[record_id] = snapshot
         self._changed(kind)
         order_id = data.get("order_id")
@@ -167,6 +173,33 @@ class RecordIndex:
                 self._sorted[(kind, sort)] = cached
             chosen = cached[1]
         return chosen[::-1] if descending else chosen
+
+    def as_of(self, snapshot: Snapshot, cutoff: float) -> Snapshot | None:
+        """The version of a record that was current at `cutoff` (epoch seconds): None when it did not exist yet or
+        was deleted then (what a read replica lagging behind by now - cutoff serves)."""
+        for version in (snapshot, *reversed(self._history.get((snapshot.kind, snapshot.record_id), ()))):
+            if event_epoch(version.updated_at, 0.0) <= cutoff:
+                return None if version.deleted else version
+        return None
+
+    def lagged(
+        self,
+        kind: str,
+        cutoff: float,
+        *,
+        sort: str = "id",
+        descending: bool = False,
+        ids: list[int] | None = None,
+    ) -> list[Snapshot]:
+        """`listing` as it was at `cutoff`: each record's version current then (see `as_of`)."""
+        chosen = (self.latest(kind, i) for i in dict.fromkeys(ids)) if ids is not None else self.everything(kind)
+        found = [v for s in chosen if s is not None and (v := self.as_of(s, cutoff)) is not None]
+        found.sort(key=sort_key(kind, sort))
+        return found[::-1] if descending else found
+
+    def everything(self, kind: str) -> list[Snapshot]:
+        """The latest snapshot of every record of `kind`, deleted ones included."""
+        return list(self._records.get(kind, {}).values())
 
     def line_item_ids(self, order_id: int) -> list[int]:
         """The ids of every line item ever added to the order."""

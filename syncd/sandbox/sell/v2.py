@@ -9,7 +9,9 @@ A collection answers `{"items": [...], "meta": {"type": "collection", "count": <
 "links": {"self": ..., "next_page": ...}}}`; `next_page` is there only when another page exists. Records are listed
 in the collection's default order (or `sort_by`) as they are at the moment of the request, so a record edited
 between two pages of an `updated_at` scan moves to its new place, as in Sell. Same guard as the Firehose (auth,
-User-Agent, the shared per-token rate limit). Writes (`PUT`) are in syncd.sandbox.sell.writes.
+User-Agent, the shared per-token rate limit). With `v2_lag` (a reading: the Core API may read from a replica
+that lags behind the Firehose) records are served as they were that many seconds ago. Writes (`PUT`) are in
+syncd.sandbox.sell.writes.
 """
 
 from __future__ import annotations
@@ -56,8 +58,7 @@ class V2Api:
             query = self._query(request, resource)
             if isinstance(query, Response):
                 return query
-            records = self.sandbox.records
-            found = records.listing(resource.kind, sort=query.sort, descending=query.descending, ids=query.ids)
+            found = self._listing(resource.kind, query, query.ids)
             return self._collection(request, resource, query, found)
 
     async def _one(self, request: Request) -> Response:
@@ -67,7 +68,7 @@ class V2Api:
             refused = self.sandbox.guard(request)
             if refused is not None:
                 return refused
-            snapshot = None if resource is None else self.sandbox.records.get(resource.kind, record_id)
+            snapshot = None if resource is None else self._get(resource.kind, record_id)
             if resource is None or snapshot is None:
                 return not_found(request, name, record_id)
             return json_bytes(encode(self.item(snapshot, resource.item_type)))
@@ -88,7 +89,7 @@ class V2Api:
             if query.ids is not None:
                 of_order = set(wanted)
                 wanted = [i for i in query.ids if i in of_order]
-            found = records.listing("line_item", sort=query.sort, descending=query.descending, ids=wanted)
+            found = self._listing("line_item", query, wanted)
             return self._collection(request, LINE_ITEMS, query, found)
 
     async def _line_item(self, request: Request) -> Response:
@@ -116,6 +117,21 @@ class V2Api:
             items = [{"data": _definition(s), "meta": {"type": "custom_field"}} for s in found]
             meta = {"type": "collection", "count": len(items), "links": {"self": str(request.url)}}
             return json_bytes(encode({"items": items, "meta": meta}))
+
+    def _listing(self, kind: str, query: Query, ids: list[int] | None) -> list[Snapshot]:
+        """The live records of `kind` in the query's order, as the reads' lag (`v2_lag`) lets them be seen."""
+        records, lag = self.sandbox.records, self.sandbox.behaviour.v2_lag
+        if lag:
+            cutoff = self.sandbox.now() - lag
+            return records.lagged(kind, cutoff, sort=query.sort, descending=query.descending, ids=ids)
+        return records.listing(kind, sort=query.sort, descending=query.descending, ids=ids)
+
+    def _get(self, kind: str, record_id: int) -> Snapshot | None:
+        records, lag = self.sandbox.records, self.sandbox.behaviour.v2_lag
+        if lag:
+            latest = records.latest(kind, record_id)
+            return records.as_of(latest, self.sandbox.now() - lag) if latest is not None else None
+        return records.get(kind, record_id)
 
     def item(self, snapshot: Snapshot, item_type: str) -> dict[str, Any]:
         return self.sandbox.v2_item(snapshot, item_type)
