@@ -17,7 +17,7 @@ from state.ingest import STALE_SNAPSHOT, IngestResult, store_page
 from state.records import RECORD_COLUMNS, record_row
 from state.rows import EventRow, Quarantined, RecordRow, Route
 
-_PART = (
+PART_COLUMNS = (
     "SELECT job, part, ord, state, cursor_offset, cursor_id, first_id, top_id, records, requests, started_at,"
     " finished_at, updated_at FROM backfill_parts"
 )
@@ -97,7 +97,7 @@ class Backfills(StoreBase):
 
     async def parts(self, job: int) -> list[PartRow]:
         """The parts of a backfill, in the order they run."""
-        async with self.reading() as db, db.execute(f"{_PART} WHERE job = ? ORDER BY ord", (job,)) as cur:
+        async with self.reading() as db, db.execute(f"{PART_COLUMNS} WHERE job = ? ORDER BY ord", (job,)) as cur:
             return [part_row(row) async for row in cur]
 
     async def begin_part(self, job: int, part: str, *, first_id: int | None, top_id: int | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from state.base import StoreBase
 
 OPEN = ("requested", "running")
-_JOB = (
+JOB_COLUMNS = (
     "SELECT id, kind, params, reason, state, capture_seq, result, error, requested_at, started_at, finished_at"
     " FROM jobs"
 )
@@ -63,7 +63,8 @@ class Jobs(StoreBase):
         now = self._clock()
         async with self.transaction() as db:
             async with db.execute(
-                f"{_JOB} WHERE kind = ? AND params = ? AND state IN ('requested', 'running') ORDER BY id LIMIT 1",
+                f"{JOB_COLUMNS} WHERE kind = ? AND params = ? AND state IN ('requested', 'running')"
+                " ORDER BY id LIMIT 1",
                 (kind, params),
             ) as cur:
                 row = await cur.fetchone()
@@ -74,12 +75,12 @@ class Jobs(StoreBase):
                 (kind, params, reason, now, now),
             )
             job_id = cur.lastrowid
-            async with db.execute(f"{_JOB} WHERE id = ?", (job_id,)) as cur:
+            async with db.execute(f"{JOB_COLUMNS} WHERE id = ?", (job_id,)) as cur:
                 created = await cur.fetchone()
         return job_row(created)
 
     async def job(self, job_id: int) -> JobRow | None:
-        async with self.reading() as db, db.execute(f"{_JOB} WHERE id = ?", (job_id,)) as cur:
+        async with self.reading() as db, db.execute(f"{JOB_COLUMNS} WHERE id = ?", (job_id,)) as cur:
             row = await cur.fetchone()
         return job_row(row) if row is not None else None
 
@@ -95,7 +96,7 @@ class Jobs(StoreBase):
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         async with (
             self.reading() as db,
-            db.execute(f"{_JOB}{clause} ORDER BY id DESC LIMIT ?", (*params, limit)) as cur,
+            db.execute(f"{JOB_COLUMNS}{clause} ORDER BY id DESC LIMIT ?", (*params, limit)) as cur,
         ):
             return [job_row(row) async for row in cur]
 

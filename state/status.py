@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
+from state.backfill import PART_COLUMNS, PartRow, part_row
 from state.base import StoreBase, scalar
 from state.drift import read_drift
 from state.ingest import POSITION_COLUMNS, StreamPosition, position_of
+from state.jobs import JOB_COLUMNS, JobRow, job_row
 from state.requeue import TOUCHED
 from state.rows import DriftRow, Wait, WaitingKey
 
@@ -42,6 +44,25 @@ class StatusSnapshot:
     sinks: list[SinkStatus]
     drift: list[DriftRow] = field(default_factory=list)
     throttles: dict[str, float] = field(default_factory=dict)  # API -> until when its last throttle pause held calls
+    # Jobs (backfills, reconciliations): those still open and the latest finished of each kind, newest first, and
+    # the parts of each backfill among them.
+    jobs: list[JobRow] = field(default_factory=list)
+    parts: dict[int, list[PartRow]] = field(default_factory=dict)
+
+
+async def read_jobs(db: aiosqlite.Connection) -> tuple[list[JobRow], dict[int, list[PartRow]]]:
+    """The open jobs and the latest finished one of each kind (newest first), with their backfill parts."""
+    async with db.execute(
+        f"{JOB_COLUMNS} WHERE state IN ('requested', 'running') OR id IN"
+        " (SELECT MAX(id) FROM jobs WHERE state NOT IN ('requested', 'running') GROUP BY kind) ORDER BY id DESC"
+    ) as cur:
+        jobs = [job_row(row) async for row in cur]
+    parts: dict[int, list[PartRow]] = {}
+    for job in jobs:
+        if job.kind == "backfill":
+            async with db.execute(f"{PART_COLUMNS} WHERE job = ? ORDER BY ord", (job.id,)) as cur:
+                parts[job.id] = [part_row(row) async for row in cur]
+    return jobs, parts
 
 
 async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
@@ -63,6 +84,7 @@ async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
     sinks = [await _sink_status(db, name) for name in sorted(names)]
     async with db.execute("SELECT api, until FROM throttles ORDER BY api") as cur:
         throttles = {str(api): float(until) async for api, until in cur}
+    jobs, parts = await read_jobs(db)
     return StatusSnapshot(
         streams=streams,
         events=events,
@@ -70,6 +92,8 @@ async def read_status(db: aiosqlite.Connection) -> StatusSnapshot:
         sinks=sinks,
         drift=await read_drift(db),
         throttles=throttles,
+        jobs=jobs,
+        parts=parts,
     )
 
 

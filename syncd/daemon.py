@@ -18,6 +18,7 @@ import random
 import signal
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import anyio
 from anyio.abc import TaskStatus
@@ -37,6 +38,7 @@ from syncd.ratelimit import Limiter
 from syncd.redact import Redactor
 from syncd.runtime import Runtime
 from syncd.sell.client import SellClient
+from syncd.sell.expiry import expiry, unread_since
 from syncd.sell.poller import Backlog, Poller
 from syncd.sinks.registry import build_writer
 from syncd.throttles import ThrottlePublisher
@@ -47,6 +49,7 @@ EXIT_FORCED = 2  # a second signal stopped the daemon before in-flight calls fin
 EXIT_STATE_LOST = 75  # the state file was replaced, or its lock taken, under the daemon: a restart must reopen it
 STATE_CHECK_SECONDS = 2.0  # how often the state files are compared with the ones the daemon has open
 DRIFT_CHECK_SECONDS = 2.0  # how often mapped custom fields are checked against Sell's definitions
+EXPIRY_CHECK_SECONDS = 60.0  # how often the streams' positions are checked against Sell's retention
 
 
 class Daemon:
@@ -168,6 +171,7 @@ class Daemon:
                 tg.start_soon(self._signals, tg.cancel_scope)
             tg.start_soon(self._prune, runtime.store)
             tg.start_soon(self._watch_files, runtime.store)
+            tg.start_soon(self._watch_expiry, runtime)
             tg.start_soon(self._watch_drift, runtime, ledger)
             tg.start_soon(ThrottlePublisher(ledger, runtime.limiters).run)
             if self.config.health.enabled:
@@ -252,6 +256,37 @@ class Daemon:
                     self._log.info("mapping_drift_resolved", problem=line)
             runtime.drift = drift
             await anyio.sleep(DRIFT_CHECK_SECONDS)
+
+    async def _watch_expiry(self, runtime: Runtime) -> None:
+        """The early warning: a stream whose oldest unread event is within `[sell] expiry_warning` of Sell's
+        72-hour retention (polling failing or paused, a backlog): a warning, once, while there is time to act."""
+        warned: set[str] = set()
+        while True:
+            await self.check_expiry(runtime, warned)
+            await anyio.sleep(EXPIRY_CHECK_SECONDS)
+
+    async def check_expiry(self, runtime: Runtime, warned: set[str]) -> None:
+        """One look at every stream's position (`warned`: the streams warned about, kept between looks)."""
+        now = self.clock()
+        for stream in self.config.sell.streams:
+            stored = await runtime.store.position(stream)
+            if stored is None or stored.expired or not stored.position:
+                continue
+            left = expiry(stored, now=now, margin=self.config.sell.expiry_warning)
+            if left.warning and stream not in warned:
+                warned.add(stream)
+                self._log.warning(
+                    "position_expiring",
+                    stream=stream,
+                    expires_in_h=left.hours_left,
+                    unread_since=datetime.fromtimestamp(unread_since(stored), UTC).isoformat(),
+                    hint="syncd has not read this stream for a long while (see `syncd status`: Sell failing, polling"
+                    " paused by a destination's backlog?); once Sell drops the position only a backfill recovers"
+                    f" it (`syncd backfill --streams {stream}`, or on_expired = backfill)",
+                )
+            elif not left.warning and stream in warned:
+                warned.discard(stream)
+                self._log.info("position_expiry_cleared", stream=stream, expires_in_h=left.hours_left)
 
     async def _poll_all(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
         """Every stream's poller, and the backfills (they read Sell too, through the same limiter)."""

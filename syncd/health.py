@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from syncd.metrics import LimiterSample, Sample, SinkSample, StreamSample, exposition
 from syncd.runtime import Runtime
+from syncd.sell.expiry import expiry
 
 
 def problems(runtime: Runtime | None) -> list[str]:
@@ -63,6 +64,8 @@ async def sample(runtime: Runtime | None) -> Sample:
     status = await runtime.store.status()
     now = time.time()
     ages = {s.stream: max(0.0, now - s.updated_at) for s in status.streams}
+    margin = runtime.config.sell.expiry_warning
+    expiries = {s.stream: expiry(s, now=now, margin=margin) for s in status.streams}
     by_sink = {k.sink: k for k in status.sinks}
     streams = [
         StreamSample(
@@ -73,6 +76,8 @@ async def sample(runtime: Runtime | None) -> Sample:
             position_age_s=ages.get(p.stream),
             at_top=p.state.at_top,
             up=not p.state.finished,
+            expires_in_s=expiries[p.stream].expires_in if p.stream in expiries else None,
+            expiry_warning=expiries[p.stream].warning if p.stream in expiries else False,
         )
         for p in runtime.pollers
     ]

@@ -32,6 +32,8 @@ class StreamSample:
     position_age_s: float | None
     at_top: bool
     up: bool
+    expires_in_s: float | None = None  # until Sell drops the oldest unread event (None: expired or unknown)
+    expiry_warning: bool = False  # within `[sell] expiry_warning` of that, or expired
 
 
 @dataclass
@@ -83,6 +85,16 @@ class RuntimeCollector(Collector):
             "syncd_stream_at_top", "1 when the stream's last page was at the head.", labels=["stream"]
         )
         up = GaugeMetricFamily("syncd_stream_up", "0 when the stream is expired or stopped.", labels=["stream"])
+        expires = GaugeMetricFamily(
+            "syncd_position_expires_in_seconds",
+            "Seconds until Sell drops the oldest event the stream has not read (its position expires then).",
+            labels=["stream"],
+        )
+        expiring = GaugeMetricFamily(
+            "syncd_position_expiry_warning",
+            "1 when the stream's position is within [sell] expiry_warning of expiring (or has expired).",
+            labels=["stream"],
+        )
         for st in s.streams:
             events.add_metric([st.stream], st.events)
             dups.add_metric([st.stream], st.duplicates)
@@ -91,7 +103,10 @@ class RuntimeCollector(Collector):
                 age.add_metric([st.stream], st.position_age_s)
             at_top.add_metric([st.stream], 1.0 if st.at_top else 0.0)
             up.add_metric([st.stream], 1.0 if st.up else 0.0)
-        yield from (events, dups, quarantined, age, at_top, up)
+            if st.expires_in_s is not None:
+                expires.add_metric([st.stream], st.expires_in_s)
+            expiring.add_metric([st.stream], 1.0 if st.expiry_warning else 0.0)
+        yield from (events, dups, quarantined, age, at_top, up, expires, expiring)
 
         deliveries = CounterMetricFamily(
             "syncd_deliveries", "Delivery outcomes since start, by destination and outcome.", labels=["sink", "outcome"]

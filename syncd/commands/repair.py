@@ -23,6 +23,7 @@ from syncd.config import Config
 from syncd.errors import ConfigError
 from syncd.ledger import Ledger
 from syncd.routing import ROUTES
+from syncd.sell.expiry import expired_note, skipped, unread_for_set, unread_since
 from syncd.units import parse_duration
 from syncd.work import split_key
 
@@ -194,9 +195,11 @@ def cmd_position(args: argparse.Namespace) -> int:
     async def run(store: Store) -> int:
         if args.set is not None:
             before = await store.position(args.stream)
-            await store.set_position(args.stream, args.set)
+            now = time.time()
+            await store.set_position(args.stream, args.set, unread_since=unread_for_set(args.set, now))
             old = before.position if before is not None and before.position else "(none)"
             print(f"{args.stream}: position {old} -> {args.set} (expired and stopped flags cleared)")
+            print(skipped(args.stream, args.set, before, now=now))
             print("start syncd for the stream to be read from there")
             return 0
         snapshot = await store.status()
@@ -211,6 +214,7 @@ def cmd_position(args: argparse.Namespace) -> int:
                             "expired": s.expired,
                             "stopped": s.stopped,
                             "updated_at": _when(s.updated_at),
+                            "unread_since": _when(unread_since(s)),
                         }
                         for s in rows
                     },
@@ -218,9 +222,15 @@ def cmd_position(args: argparse.Namespace) -> int:
                 )
             )
             return 0
+        now = time.time()
         for s in rows:
             state = "EXPIRED" if s.expired else (f"STOPPED: {s.stopped}" if s.stopped else "ok")
             print(f"{s.stream:<14}{s.position:<40}{'at top' if s.at_top else '':<8}{_when(s.updated_at)}  {state}")
+        for s in rows:
+            if s.expired:
+                print(expired_note(s.stream, s, now=now))
+            elif not s.at_top:
+                print(skipped(s.stream, "top", s, now=now) + " (if you jumped it to the top now)")
         return 0
 
     access: Access = "owner" if args.set is not None else "readonly"

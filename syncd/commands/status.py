@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from state import RecordRow, StatusSnapshot
+from state import JobRow, PartRow, RecordRow, StatusSnapshot
 from state.keys import record_key
 from syncd.commands import Command, load_config, state_path_errors
 from syncd.config import OntraportConfig, SalesmanagoConfig
@@ -21,7 +21,7 @@ from syncd.events import PERSON_KINDS, Contact, Lead, decode_record
 from syncd.sell.poller import FAILING_AFTER
 from syncd.sinks.persons import Person, Policy, counts, person_of, shared_contact
 
-RETENTION_HOURS = 72.0  # Sell keeps Firehose history this long
+DEFAULT_MARGIN = 24 * 3600.0  # `[sell] expiry_warning` when the caller has no config at hand
 HELD_BACK_SHOWN = 50
 
 
@@ -61,11 +61,15 @@ def as_dict(
     now: float,
     runtime: dict[str, Any] | None = None,
     sharing: dict[str, Any] | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> dict[str, Any]:
-    """The JSON shape of `syncd status --json` (stable keys)."""
+    """The JSON shape of `syncd status --json` (stable keys); `margin` is `[sell] expiry_warning`."""
+    from syncd.sell.expiry import expiry, unread_since
+
     streams: dict[str, Any] = {}
     for s in snapshot.streams:
         age = max(0.0, now - s.updated_at)
+        left = expiry(s, now=now, margin=margin)
         streams[s.stream] = {
             "position": s.position,
             "at_top": s.at_top,
@@ -73,7 +77,9 @@ def as_dict(
             "position_age_s": round(age, 1),
             "expired": s.expired,
             "stopped": s.stopped,
-            "expires_in_h": None if s.expired else round(max(0.0, RETENTION_HOURS - age / 3600), 1),
+            "unread_since": _iso(unread_since(s)),
+            "expires_in_h": left.hours_left,
+            "expiry_warning": left.warning,
             "failures": s.failures,
             "failing": s.failures >= FAILING_AFTER,
             "last_error": s.last_error,
@@ -107,6 +113,7 @@ def as_dict(
         }
     result: dict[str, Any] = {
         "streams": streams,
+        "jobs": [_job(job, snapshot.parts.get(job.id, []), now) for job in snapshot.jobs],
         "events": snapshot.events,
         "quarantined": snapshot.quarantined,
         "sinks": sinks,
@@ -126,6 +133,37 @@ def as_dict(
     if runtime:
         result["runtime"] = runtime
     return result
+
+
+def _job(job: JobRow, parts: list[PartRow], now: float) -> dict[str, Any]:
+    """A backfill or reconciliation as status shows it: what it is for, where it stands, what came of it."""
+    from syncd.backfill.job import estimate_part
+
+    data: dict[str, Any] = {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "reason": job.reason,
+        "params": json.loads(job.params),
+        "requested_at": _iso(job.requested_at),
+        "finished_at": _iso(job.finished_at),
+        "error": job.error,
+    }
+    if parts:
+        data["parts"] = {
+            p.part: {
+                "state": p.state,
+                "records": p.records,
+                "estimated_total": estimate_part(p).total,
+                "requests": p.requests,
+            }
+            for p in parts
+        }
+        data["records"] = sum(p.records for p in parts)
+    if job.result and not job.open:
+        result = json.loads(job.result)
+        data["result"] = {k: v for k, v in result.items() if k != "parts"} if isinstance(result, dict) else result
+    return data
 
 
 def render_json(data: dict[str, Any]) -> str:
@@ -161,12 +199,23 @@ def render_table(data: dict[str, Any]) -> str:
         state = "EXPIRED" if s["expired"] else (f"STOPPED: {s['stopped']}" if s["stopped"] else "ok")
         if state == "ok" and s["failing"]:
             state = f"FAILING: the same page failed {s['failures']} times in a row: {s['last_error']}"
-        expires = "-" if s["expires_in_h"] is None else f"{s['expires_in_h']}h"
+        expires = (
+            "-" if s["expires_in_h"] is None else f"{s['expires_in_h']}h" + (" (!)" if s["expiry_warning"] else "")
+        )
         lines.append(
             f"{name:<14}{'yes' if s['at_top'] else 'no':<8}{_age(s['position_age_s']) + ' ago':<11}{expires:<12}{state}"
         )
     if not data["streams"]:
         lines.append("(no stream has been read yet)")
+    for name, s in data["streams"].items():
+        if s["expiry_warning"] and not s["expired"]:
+            lines.append(
+                f"warning: {name} has not been read since {s['unread_since']}: its position expires in"
+                f" {s['expires_in_h']}h (Sell keeps 72 h); after that only `syncd backfill --streams {name}` recovers"
+            )
+    for job in data.get("jobs", []):
+        lines.append("")
+        lines.append(_job_line(job))
     lines.append("")
     lines.append(
         f"{'DESTINATION':<14}{'PENDING':>9}{'OLDEST':>9}{'DONE':>9}{'SKIPPED':>9}{'DEAD':>7}{'WAITING':>9}  STATE"
@@ -205,6 +254,22 @@ def render_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _job_line(job: dict[str, Any]) -> str:
+    what = ", ".join(job["params"].get("streams", [])) or job["kind"]
+    line = f"{job['kind'].upper()} {job['id']} ({what}, {job['reason']}): {job['state']}"
+    if job.get("parts"):
+        parts = [
+            f"{name} {p['records']}"
+            + (f"/~{p['estimated_total']}" if p["state"] != "done" and p["estimated_total"] else "")
+            for name, p in job["parts"].items()
+            if p["state"] != "pending"
+        ]
+        line += f", {job.get('records', 0)} records" + (f" ({'; '.join(parts)})" if parts else "")
+    if job.get("error"):
+        line += f": {job['error']}"
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     """`syncd status`: read the store (read-only, also while the daemon runs: it never touches the daemon's
     claims) and print it. Reads no secret, so it works from any shell that can read the state file."""
@@ -220,7 +285,12 @@ def run(args: argparse.Namespace) -> int:
             shared = await store.shared_emails(sorted(PERSON_KINDS))
         finally:
             await store.close()
-        data = as_dict(snapshot, now=time.time(), sharing=shared_emails(shared, config.enabled_sinks()))
+        data = as_dict(
+            snapshot,
+            now=time.time(),
+            sharing=shared_emails(shared, config.enabled_sinks()),
+            margin=config.sell.expiry_warning,
+        )
         owner = holder(Path(config.state.path))
         data["owner"] = (
             None

@@ -475,3 +475,79 @@ async def test_a_stream_change_older_than_a_snapshot_stored_before_it_is_stale(w
     assert "First" not in delivered_names(config, 2)
     assert w.sm_contacts()["lead2@example.org"]["name"] == "Lead2 Second"
     assert w.op_by_email()["lead2@example.org"]["lastname"] == "Second"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the early warning, and what moving a position skips
+
+
+async def test_a_stream_unread_for_two_days_warns_in_the_log_status_and_metrics(
+    w: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stream syncd has not read for 50 hours (stopped, then Sell failing) is within the 24-hour margin of
+    expiring: the daemon logs a warning once, `syncd status` and the metrics say so."""
+    import json
+    import time
+
+    import anyio
+
+    from syncd.commands.cli import main
+    from syncd.health import sample
+    from syncd.metrics import exposition
+    from tests.support import await_until
+
+    box = box_of(w)
+    three_leads(box)
+    file = w.config_file()
+    config = w.config()
+    assert await w.run(config) == EXIT_OK
+    with sqlite3.connect(config.state.path) as conn:
+        conn.execute("UPDATE positions SET unread_since = ? WHERE stream = 'leads'", (time.time() - 50 * 3600,))
+    w.sell.fault(path="/v3/leads/stream", status=503)
+    daemon = Daemon(config, handle_signals=False)
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            runtime = await tg.start(daemon.run)
+
+            async def warned() -> bool:
+                return any(e["event"] == "position_expiring" for e in logs)
+
+            await await_until(warned, what="the early warning")
+            metrics = exposition(await sample(runtime)).decode()
+            daemon.stop()
+    [warning] = [e for e in logs if e["event"] == "position_expiring"]
+    assert (warning["stream"], warning["log_level"]) == ("leads", "warning")
+    assert 21.5 < warning["expires_in_h"] <= 22.0
+    assert not [e for e in logs if e["event"] == "position_expiring" and e["stream"] == "contacts"]
+    assert 'syncd_position_expiry_warning{stream="leads"} 1.0' in metrics
+    assert 'syncd_position_expiry_warning{stream="contacts"} 0.0' in metrics
+    assert await anyio.to_thread.run_sync(main, ["status", "--config", str(file), "--json"]) == 0
+    streams = json.loads(capsys.readouterr().out)["streams"]
+    assert streams["leads"]["expiry_warning"] is True and streams["contacts"]["expiry_warning"] is False
+    assert await anyio.to_thread.run_sync(main, ["status", "--config", str(file)]) == 0
+    assert "warning: leads has not been read since" in capsys.readouterr().out
+
+
+async def test_position_show_and_set_say_what_a_jump_skips(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """`syncd position` names what an expired position lost and both ways out; `--set top` says what the jump
+    skipped and which backfill carries it."""
+    import anyio
+
+    from syncd.commands.cli import main
+
+    box = box_of(w)
+    three_leads(box)
+    file = w.config_file(streams=("leads",))
+    config = w.config(streams=("leads",))
+    assert await w.run(config) == EXIT_OK
+    change(box, "lead", 1, last_name="Lost")
+    box.expire("leads")
+    assert await w.run(config) == EXIT_STREAM_FAILED
+    capsys.readouterr()
+    assert await anyio.to_thread.run_sync(main, ["position", "--config", str(file)]) == 0
+    shown = capsys.readouterr().out
+    assert "leads: the position expired" in shown and "syncd backfill --streams leads" in shown
+    args = ["position", "--config", str(file), "--stream", "leads", "--set", "top"]
+    assert await anyio.to_thread.run_sync(main, args) == 0
+    moved = capsys.readouterr().out
+    assert "the jump to the top skips every change since" in moved and "syncd backfill --streams leads" in moved
