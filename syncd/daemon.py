@@ -62,10 +62,12 @@ class Daemon:
         rng: random.Random | None = None,
         handle_signals: bool = True,
         backfill: Sequence[str] = (),
+        command: str = "syncd run",
     ) -> None:
         self.config = config
         self.until_idle = until_idle
         self.backfill = tuple(backfill)  # streams to backfill now (`syncd backfill` with no daemon running)
+        self.command = command  # what the state file's lock says owns it
         self.clock = clock
         self.rng = rng or random.Random()
         self.handle_signals = handle_signals
@@ -89,7 +91,9 @@ class Daemon:
                 hint="no [sinks.*] table is enabled: changes are read and stored, and delivered nowhere",
             )
         redact = Redactor(config.secret_values())
-        store = await Store.open(config.state.path, sinks=[s.name for s in sinks], clock=self.clock)
+        store = await Store.open(
+            config.state.path, sinks=[s.name for s in sinks], clock=self.clock, command=self.command
+        )
         client: SellClient | None = None
         writers = []
         try:  # from here on, whatever fails closes the store: its worker thread must not keep the process alive

@@ -53,6 +53,30 @@ def part_progress(row: PartRow) -> PartProgress:
     return PartProgress(row.part, row.state, row.records, estimate.total, estimate.fraction)
 
 
+async def deliveries(store: Store) -> None:
+    """Bars of what each destination still has to deliver, until cancelled (after a backfill, while the daemon
+    that ran it delivers what it queued)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    tasks: dict[str, TaskID] = {}
+    columns = (
+        TextColumn("delivering to {task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bars:
+        while True:
+            for sink in (await store.status()).sinks:
+                total = sink.done + sink.skipped + sink.dead + sink.pending
+                task = tasks.get(sink.sink)
+                if task is None:
+                    task = tasks[sink.sink] = bars.add_task(sink.sink, total=total)
+                bars.update(task, completed=total - sink.pending, total=total)
+            await anyio.sleep(REFRESH * 2)
+
+
 async def follow(store: Store, job_id: int, *, terminal: bool | None = None) -> JobRow:
     """Show the job's progress until it is finished; its final row. Bars on a terminal, log events otherwise."""
     shown = sys.stderr.isatty() if terminal is None else terminal

@@ -1,10 +1,14 @@
 """`syncd backfill`: carry what Sell already holds, through the Core API, into every destination.
 
-The work is the daemon's (it shares Sell's one limiter with the pollers): this command queues a backfill job and
-shows its progress from the store. With no daemon running it becomes the daemon itself, runs the pollers,
-dispatchers and the backfill until the backfill is done and everything it queued is delivered, then exits (0 when
-the backfill finished, 1 when it failed). A backfill stopped halfway (Ctrl-C, a crash, SIGKILL) goes on from its
-last stored page the next time a daemon runs.
+The work is the daemon's (it shares Sell's one limiter with the pollers, and owns the state file):
+
+- with `syncd run` running on the state file, this command queues a backfill job beside it (a shared write, like
+  `syncd replay`) and shows the job's progress from the store until it is finished; Ctrl-C only stops watching;
+- with no daemon running it becomes the daemon itself (the state file's owner): it runs the pollers, dispatchers
+  and the backfill until the backfill is done and everything it queued is delivered, then exits.
+
+Exit 0 when the backfill finished, 1 when it failed. A backfill stopped halfway (Ctrl-C of the daemon, a crash,
+SIGKILL) goes on from its last stored page the next time a daemon runs.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskStatus
 
+from state import StoreOwned, holder
 from syncd.commands import Command, load_config
 from syncd.config import Config
 from syncd.errors import ConfigError
@@ -54,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     # On a terminal the bars show the progress; the log keeps to what needs attention.
     level = "warning" if terminal and config.log.level in ("debug", "info") else config.log.level
     configure_logs(level=level, fmt=config.log.format, secrets=config.secret_values(), stream=sys.stderr)
-    daemon = Daemon(config, until_idle=True, backfill=streams)
+    owner = holder(Path(config.state.path))
+    if owner is not None:
+        return anyio.run(_beside, config, streams, owner.describe(), terminal, args.json)
+    daemon = Daemon(config, until_idle=True, backfill=streams, command="syncd backfill")
 
     async def main() -> int:
         code = 1
@@ -64,23 +73,42 @@ def run(args: argparse.Namespace) -> int:
             code = await daemon.run(task_status=task_status)
             tg.cancel_scope.cancel()  # the bars too: the daemon is done
 
-        async with anyio.create_task_group() as tg:
-            runtime = await tg.start(run_daemon)
-            if terminal:
-                tg.start_soon(_show, runtime)
+        try:
+            async with anyio.create_task_group() as tg:
+                runtime = await tg.start(run_daemon)
+                if terminal:
+                    tg.start_soon(_show, runtime)
+        except StoreOwned as exc:  # a daemon started meanwhile: it does the work
+            return await _beside(config, streams, str(exc), terminal, args.json)
         return await _report(config, streams, code, as_json=args.json)
 
     result: int = anyio.run(main)
     return result
 
 
+async def _beside(config: Config, streams: list[str], owner: str, terminal: bool, as_json: bool) -> int:
+    """Queue the backfill for the daemon that owns the state file, and follow it from the store."""
+    from state import Store
+    from syncd.backfill.job import job_params
+    from syncd.backfill.progress import follow
+
+    async with await Store.open(config.state.path, shared=True) as store:
+        job = await store.request_job("backfill", job_params(streams), reason="operator")
+    if not as_json:
+        print(f"backfill {job.id} of {', '.join(streams)} queued for the running daemon ({owner})", file=sys.stderr)
+    async with await Store.open(config.state.path, readonly=True) as store:
+        await follow(store, job.id, terminal=terminal)
+    return await _report(config, streams, 0, as_json=as_json)
+
+
 async def _show(runtime: Runtime) -> None:
     """Bars for the backfill the daemon runs (read from its own store)."""
-    from syncd.backfill.progress import follow
+    from syncd.backfill.progress import deliveries, follow
 
     jobs = await runtime.store.jobs("backfill", limit=1)
     if jobs:
         await follow(runtime.store, jobs[0].id, terminal=True)
+    await deliveries(runtime.store)  # until the daemon is done delivering what the backfill queued
 
 
 async def _report(config: Config, streams: list[str], code: int, *, as_json: bool) -> int:

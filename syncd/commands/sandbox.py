@@ -15,7 +15,15 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     serve = [s.strip() for s in args.serve.split(",") if s.strip()] if args.serve else None
-    boxes = build(config, events=args.events, seed=args.seed, serve=serve, realistic=not args.exact, poison=args.poison)
+    boxes = build(
+        config,
+        events=args.events,
+        seed=args.seed,
+        serve=serve,
+        realistic=not args.exact,
+        poison=args.poison,
+        records=args.records,
+    )
     if not boxes:
         raise ConfigError("no API in this config points at loopback, so there is nothing to serve", path=config.source)
 
@@ -35,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=0, help="generate this many Sell change events at start")
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=None,
+        help="an account that already holds this many records whose events expired (Core API only: syncd backfill)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated history")
     parser.add_argument("--poison", type=int, default=0, help="records a destination will reject, for dead letters")
     parser.add_argument(
@@ -48,7 +62,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 COMMAND = Command(
     "sandbox",
     "Serve the built-in simulators of Sell, SALESmanago and Ontraport on the loopback ports the config names.",
-    ("syncd sandbox --config syncd.toml --events 20000 --seed 7", "syncd sandbox --config syncd.toml --serve sell"),
+    (
+        "syncd sandbox --config syncd.toml --events 20000 --seed 7",
+        "syncd sandbox --config syncd.toml --records 5000 --events 200   # history older than the Firehose keeps",
+        "syncd sandbox --config syncd.toml --serve sell",
+    ),
     run,
     _arguments,
 )

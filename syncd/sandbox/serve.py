@@ -38,8 +38,11 @@ def build(
     serve: Sequence[str] | None = None,
     realistic: bool = True,
     poison: int = 0,
+    records: int | None = None,
 ) -> list[Sandbox]:
-    """The simulators to serve for `config` (those whose base_url is on loopback, or those named in `serve`)."""
+    """The simulators to serve for `config` (those whose base_url is on loopback, or those named in `serve`);
+    with `records`, the Sell account already holds that many records whose events have expired (Core API only)
+    before its `events` live ones."""
     wanted = list(serve) if serve else list(APIS)
     for name in wanted:
         if name not in APIS:
@@ -59,8 +62,8 @@ def build(
                 empty_pages=0.02 if realistic else 0.0,
                 duplicates=0.02 if realistic else 0.0,
             )
-            if events:
-                sell.generate(events, seed=seed, poison=poison)
+            if events or records:
+                sell.generate(events, seed=seed, poison=poison, records=records)
             built.append(Sandbox("sell", sell.app, port, sell))
     sm = config.sinks.salesmanago
     if "salesmanago" in wanted and sm is not None:

@@ -22,7 +22,7 @@ from syncd.health import problems
 from syncd.sandbox.sell.app import SellSandbox
 from syncd.sandbox.sell.history import item
 from tests.e2e.world import World, world
-from tests.support import wait_until
+from tests.support import Processes, wait_until
 
 ALL_STREAMS = tuple(STREAM_KINDS)
 PERSON_STREAMS = ("leads", "contacts")
@@ -39,17 +39,15 @@ def box_of(w: World) -> SellSandbox:
     return w.box
 
 
-def people(box: SellSandbox) -> dict[str, dict[str, Any]]:
-    """The live leads and contacts (people, not organisations) Sell holds, by lower-case e-mail."""
-    found: dict[str, dict[str, Any]] = {}
+def people(box: SellSandbox) -> dict[str, list[dict[str, Any]]]:
+    """The live leads and contacts Sell holds with an e-mail (organisations too: destinations take them as
+    contacts), by lower-case e-mail; several records may share one."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for kind in ("lead", "contact"):
         for snap in box.records.live(kind):
-            data = snap.data
-            if kind == "contact" and data.get("is_organization"):
-                continue
-            email = (data.get("email") or "").strip().lower()
+            email = (snap.data.get("email") or "").strip().lower()
             if email:
-                found[email] = {"kind": kind, **data}
+                found.setdefault(email, []).append({"kind": kind, **snap.data})
     return found
 
 
@@ -57,13 +55,17 @@ def name_of(data: dict[str, Any]) -> str:
     return " ".join(p for p in ((data.get("first_name") or "").strip(), (data.get("last_name") or "").strip()) if p)
 
 
-def assert_destinations_hold(w: World, expected: dict[str, dict[str, Any]], gone: set[str]) -> None:
-    """Both destinations hold every live person with its newest name, and none of the ones deleted."""
+def assert_destinations_hold(w: World, expected: dict[str, list[dict[str, Any]]], gone: set[str]) -> None:
+    """Both destinations hold a contact for every e-mail of a live Sell record, people with the newest name (where
+    one record alone has the e-mail), and none for the records deleted."""
     sm = {email: c for email, c in w.sm_contacts().items() if not c["deleted"]}
     op = w.op_by_email()
     assert set(sm) == set(expected)
     assert set(op) == set(expected)
-    for email, data in expected.items():
+    for email, records in expected.items():
+        [data] = records if len(records) == 1 else [None]
+        if data is None or data.get("is_organization"):
+            continue
         assert sm[email]["name"] == name_of(data) or not name_of(data), email
         assert (op[email]["firstname"], op[email]["lastname"]) == (
             (data.get("first_name") or "").strip(),
@@ -290,7 +292,9 @@ def windows(requests: list[dict[str, Any]]) -> list[tuple[int, int]]:
     return found
 
 
-def test_a_backfill_killed_halfway_goes_on_without_reading_a_finished_page_again(tmp_path: Path) -> None:
+def test_a_backfill_killed_halfway_goes_on_without_reading_a_finished_page_again(
+    tmp_path: Path, processes: Processes
+) -> None:
     """`syncd backfill` SIGKILLed while reading leads, then run again, finishes: every lead is stored, and no page
     it had stored before the kill is asked for again (each later page reaches back to the last record stored)."""
     import os
@@ -298,7 +302,6 @@ def test_a_backfill_killed_halfway_goes_on_without_reading_a_finished_page_again
 
     from syncd.sandbox.server import ServerThread
     from syncd.units import Rate
-    from tests.support import syncd_process
 
     box = SellSandbox(tokens=["kill-token"], rate=Rate(40, 1), seed=4)
     box.generate(50, records=5000, seed=4)
@@ -321,34 +324,24 @@ enabled = false
         )
         db = tmp_path / "syncd.db"
         with (tmp_path / "first.log").open("wb") as log:
-            first = syncd_process("backfill", "--config", str(config), "--json", stdout=log)
-            try:
-                wait_until(
-                    lambda: (part_row(db, "leads") or (0, 0))[0] >= 700 or first.poll() is not None,
-                    timeout=120,
-                    interval=0.005,
-                    what="half of the leads stored",
-                )
-                assert first.poll() is None, (tmp_path / "first.log").read_text()
-                os.kill(first.pid, signal.SIGKILL)
-                assert first.wait(timeout=10) == -signal.SIGKILL
-            finally:
-                if first.poll() is None:
-                    first.kill()
-                    first.wait(timeout=10)
+            first = processes.syncd("backfill", "--config", str(config), "--json", stdout=log)
+            wait_until(
+                lambda: (part_row(db, "leads") or (0, 0))[0] >= 700 or first.poll() is not None,
+                timeout=120,
+                interval=0.005,
+                what="half of the leads stored",
+            )
+            assert first.poll() is None, (tmp_path / "first.log").read_text()
+            os.kill(first.pid, signal.SIGKILL)
+            assert first.wait(timeout=10) == -signal.SIGKILL
         stored = part_row(db, "leads")
         assert stored is not None
         records, last_offset = stored
         assert 0 < records < len(ids(box, "lead"))
         before = len(box.requests())
         with (tmp_path / "second.log").open("wb") as log:
-            second = syncd_process("backfill", "--config", str(config), "--json", stdout=log)
-            try:
-                assert second.wait(timeout=180) == 0, (tmp_path / "second.log").read_text()
-            finally:
-                if second.poll() is None:
-                    second.kill()
-                    second.wait(timeout=10)
+            second = processes.syncd("backfill", "--config", str(config), "--json", stdout=log)
+            assert second.wait(timeout=180) == 0, (tmp_path / "second.log").read_text()
         after = [r for r in box.requests()[before:] if r["path"] == "/v2/leads"]
     again = windows(after)
     assert again, "the second run read the rest of the leads"
@@ -551,3 +544,27 @@ async def test_position_show_and_set_say_what_a_jump_skips(w: World, capsys: pyt
     assert await anyio.to_thread.run_sync(main, args) == 0
     moved = capsys.readouterr().out
     assert "the jump to the top skips every change since" in moved and "syncd backfill --streams leads" in moved
+
+
+def test_syncd_backfill_beside_a_running_daemon_queues_the_job_for_it(w: World, processes: Processes) -> None:
+    """With `syncd run` owning the state file, `syncd backfill` queues the job beside it, follows it from the store
+    and exits 0 once the daemon has done it; the daemon's own log shows it ran the backfill."""
+    import json
+
+    box = box_of(w)
+    box.generate(20, records=300, seed=6)
+    file = w.config_file(extra='[log]\nformat = "json"')
+    log = w.tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        daemon = processes.syncd("run", "--config", str(file), stdout=out)
+        wait_until(lambda: '"daemon_ready"' in log.read_text() or daemon.poll() is not None, timeout=60)
+        assert daemon.poll() is None, log.read_text()
+        result = w.tmp_path / "backfill.json"
+        with result.open("wb") as printed:
+            command = processes.syncd("backfill", "--config", str(file), "--json", stdout=printed, stderr=None)
+            assert command.wait(timeout=120) == 0
+    report = json.loads(result.read_text())
+    assert report["state"] == "done" and report["records"] > 0
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(e["event"] == "backfill_done" and e["job"] == report["job"] for e in events)
+    wait_until(lambda: set(w.sm_contacts()) >= set(people(box)), timeout=60, what="the backfilled people delivered")
