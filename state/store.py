@@ -25,6 +25,7 @@ import anyio
 
 from state.backfill import Backfills
 from state.base import Clock
+from state.clock import ClockRepair
 from state.db import Access, close_quietly, leftovers, open_database, translate
 from state.drift import Drift
 from state.files import FileWatch
@@ -39,7 +40,9 @@ from state.status import Reporting
 from state.upkeep import Upkeep
 
 
-class Store(Ingesting, Outbox, Records, Repair, Requeueing, Reporting, Upkeep, Drift, Jobs, Backfills, FileWatch):
+class Store(
+    Ingesting, Outbox, Records, Repair, Requeueing, Reporting, Upkeep, Drift, Jobs, Backfills, FileWatch, ClockRepair
+):
     """The durable state of one syncd instance."""
 
     @classmethod

@@ -50,6 +50,8 @@ EXIT_STATE_LOST = 75  # the state file was replaced, or its lock taken, under th
 STATE_CHECK_SECONDS = 2.0  # how often the state files are compared with the ones the daemon has open
 DRIFT_CHECK_SECONDS = 2.0  # how often mapped custom fields are checked against Sell's definitions
 EXPIRY_CHECK_SECONDS = 60.0  # how often the streams' positions are checked against Sell's retention
+CLOCK_CHECK_SECONDS = 1.0  # how often the wall clock is compared with the monotonic one
+CLOCK_STEP_TOLERANCE = 5.0  # seconds of disagreement that count as a step (NTP's slews stay far below)
 
 
 class Daemon:
@@ -176,6 +178,7 @@ class Daemon:
             tg.start_soon(self._prune, runtime.store)
             tg.start_soon(self._watch_files, runtime.store)
             tg.start_soon(self._watch_expiry, runtime)
+            tg.start_soon(self._watch_clock, runtime.store)
             tg.start_soon(self._watch_drift, runtime, ledger)
             tg.start_soon(ThrottlePublisher(ledger, runtime.limiters).run)
             if self.config.health.enabled:
@@ -357,6 +360,35 @@ class Daemon:
                 if found.stop and not self.stop_event.is_set():
                     self._state_lost = True
                     self.stop()
+
+    async def _watch_clock(self, store: Store) -> None:
+        """Wall-clock steps: a step back (the wall clock moving less than the monotonic one, by more than
+        CLOCK_STEP_TOLERANCE) moves the store's times that now lie in the future back by the step, so no wait,
+        retry or pause is stretched by it; a step forward only makes what was due come early, and is logged."""
+        repair = await store.ahead()
+        if repair > CLOCK_STEP_TOLERANCE:  # stepped back while syncd was not running
+            await self._clock_stepped(store, repair, while_stopped=True)
+        wall, mono = self.clock(), time.monotonic()
+        while True:
+            await anyio.sleep(CLOCK_CHECK_SECONDS)
+            now_wall, now_mono = self.clock(), time.monotonic()
+            step = (now_mono - mono) - (now_wall - wall)
+            wall, mono = now_wall, now_mono
+            if step > CLOCK_STEP_TOLERANCE:
+                await self._clock_stepped(store, step, while_stopped=False)
+            elif step < -CLOCK_STEP_TOLERANCE:
+                self._log.info("clock_stepped", direction="forward", step_s=round(-step, 1))
+
+    async def _clock_stepped(self, store: Store, step: float, *, while_stopped: bool) -> None:
+        moved = await store.shift_back(step)
+        self._log.warning(
+            "clock_stepped",
+            direction="back",
+            step_s=round(step, 1),
+            while_stopped=while_stopped,
+            times_moved=moved,
+            hint="stored due times and pauses were moved back by the step",
+        )
 
     async def _prune(self, store: Store) -> None:
         while True:

@@ -486,3 +486,21 @@ async def test_each_outcome_kind_is_one_step_of_the_commit(
     assert rows(raw.path, "SELECT claimed, attempts, due_at, last_error FROM outbox WHERE sink = 'a'") == outbox
     assert [s for (s,) in rows(raw.path, "SELECT status FROM deliveries WHERE sink = 'a'")] == statuses
     assert rows(raw.path, "SELECT outcome, n FROM totals WHERE sink = 'a' ORDER BY outcome") == totals
+
+
+async def test_a_clock_step_back_moves_stored_times_ahead_of_now_back_by_the_step(ledger: Ledger, clock: Clock) -> None:
+    """After the wall clock stepped back a day, a retry due in 30 s is due in 30 s again, the times things were
+    written lie in the past again, and what lay behind the new now stays where it was."""
+    await ledger.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p", at_top=True)
+    [key] = await ledger.claim("salesmanago", 1)
+    await ledger.commit("salesmanago", [Retry(key, clock.now + 30, "HTTP 500", 500)])
+    written = clock.now
+    clock.now -= 86_400  # the step back
+    assert await ledger.store.ahead() == 86_400
+    assert await ledger.store.next_due("salesmanago") == written + 30
+    assert await ledger.store.shift_back(86_400) > 0
+    assert await ledger.store.next_due("salesmanago") == clock.now + 30
+    assert await ledger.store.ahead() == 0
+    assert rows(ledger.path, "SELECT MAX(ingested_at) FROM events") == [(clock.now,)]
+    clock.now += 31
+    assert await ledger.claim("salesmanago", 1) == [key]
