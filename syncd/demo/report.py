@@ -17,6 +17,7 @@ import httpx
 import msgspec
 
 from state import LinkedRecord, Store, record_key
+from syncd.demo.history import HistoryTotals, SampleDeal, SampleNote, find_samples
 from syncd.demo.world import OWNER, Credentials, Expected, Ports
 from syncd.events import decode_record
 from syncd.sinks.salesmanago.protocol import auth_fields
@@ -91,6 +92,8 @@ class StoreSummary:
     sinks: tuple[SinkSummary, ...]
     letters: tuple[Letter, ...]
     sample: SampleRecord | None
+    sample_deal: SampleDeal | None = None
+    sample_note: SampleNote | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,8 @@ class Report:
     daemon_exit: int | None = 0  # what `Daemon.run` returned (None: it did not return)
     directory: str | None = None  # kept for the commands to look further (None: removed)
     commands: tuple[str, ...] = field(default_factory=tuple)
+    history: HistoryTotals = field(default_factory=HistoryTotals)  # deals, orders and notes in the destinations
+    history_sample: dict[str, Any] = field(default_factory=dict)  # a won deal and a note as each destination has them
 
     @property
     def streams_at_top(self) -> bool:
@@ -163,6 +168,8 @@ def as_json(report: Report) -> dict[str, Any]:
         "interrupted": report.interrupted,
         "daemon_exit_code": report.daemon_exit,
         "sample": report.sample,
+        "history": report.history.as_json(),
+        "history_sample": report.history_sample,
         "dead_letters": [
             {
                 "id": letter.id,
@@ -206,6 +213,7 @@ async def read_store(path: Path, expected: Expected) -> StoreSummary:
         ]
         # A person both destinations hold (Ontraport is read back by its id), contacts before leads.
         sample = await store.linked_record(("contact", "lead"), {"salesmanago": False, "ontraport": True})
+        sample_deal, sample_note = await find_samples(store)
     sinks = []
     names = list(expected.routed) + sorted({s.sink for s in status.sinks} - set(expected.routed))
     found = {s.sink: s for s in status.sinks}
@@ -233,6 +241,8 @@ async def read_store(path: Path, expected: Expected) -> StoreSummary:
         sinks=tuple(sinks),
         letters=tuple(letters),
         sample=_sample(sample) if sample else None,
+        sample_deal=sample_deal,
+        sample_note=sample_note,
     )
 
 

@@ -3,8 +3,9 @@
 It generates a realistic Sell history (with a couple of leads whose e-mail every destination refuses, to show dead
 letters), serves the three simulators in-process on free loopback ports, writes a config (credentials it generates,
 kept in 0600 files) and runs the real daemon with `until_idle` on a fresh state file, showing live progress. Then it
-reads the store's account of every event and a sample record back from each destination, and prints a summary (or,
-with `--json`, one JSON object). Exit 0 only when every event is accounted for.
+reads the store's account of every event, what the destinations hold of Sell's history (SALESmanago external events,
+Ontraport purchases and notes), and a sample person, won deal and note back from each destination, and prints a
+summary (or, with `--json`, one JSON object). Exit 0 only when every event is accounted for.
 
 The daemon's logs go to `syncd.log` in the demo's directory, never to the terminal. Ctrl-C (or SIGTERM) stops the
 daemon gracefully and still prints what was done (exit 130); a second one stops at once.
@@ -30,6 +31,7 @@ from rich.console import Console
 from syncd.asgi import make_server, serve_started
 from syncd.config import Config, load
 from syncd.daemon import Daemon
+from syncd.demo.history import HistoryTotals, fetch_samples, fetch_totals
 from syncd.demo.logs import DemoLogs
 from syncd.demo.progress import ProgressView, progress_after, progress_of
 from syncd.demo.report import Report, StoreSummary, Timings, as_json, fetch_sample, read_store
@@ -145,6 +147,12 @@ async def _demo(options: Options, directory: Path, console: Console) -> Report |
             startup_s = time.monotonic() - started - history_s
             synced = await _sync(options, config, wanted, console, str(directory / LOG_NAME))
             sample = {} if synced is None else await fetch_sample(synced.store.sample, ports, creds)
+            held = HistoryTotals() if synced is None else await fetch_totals(ports)
+            history_sample = (
+                {}
+                if synced is None
+                else await fetch_samples(synced.store.sample_deal, synced.store.sample_note, ports, creds)
+            )
             servers.cancel_scope.cancel()  # each server is asked to exit and closes its connections cleanly
     if synced is None:
         return None
@@ -160,6 +168,8 @@ async def _demo(options: Options, directory: Path, console: Console) -> Report |
         daemon_exit=synced.exit_code,
         directory=str(kept) if kept is not None else None,
         commands=commands(kept, synced.store.letters[0].id if synced.store.letters else None),
+        history=held,
+        history_sample=history_sample,
     )
 
 

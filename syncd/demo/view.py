@@ -145,6 +145,38 @@ def _sink_row(table: Table, s: SinkSummary) -> None:
     )
 
 
+def _history(report: Report) -> Iterator[RenderableType]:
+    """What the destinations hold of Sell's deals, orders and notes."""
+    h = report.history
+    yield _heading("History (deals, orders, line items, notes)")
+    events = ", ".join(f"{n} {kind}" for kind, n in h.events) if h.events else "none"
+    yield Text(f"  SALESmanago external events   {events}")
+    yield Text(
+        f"  Ontraport purchases logged    {h.purchases} ({h.purchase_lines} lines, {h.value} in all),"
+        f" {h.reversed} voided or refunded; {h.products} products"
+    )
+    yield Text(f"  Ontraport notes               {h.notes}")
+    emailed = Text(f"  invoices e-mailed             {h.invoices_emailed}", style="red" if h.invoices_emailed else "")
+    yield emailed.append("  (purchases are logged, never charged or invoiced)", style="dim")
+
+
+def _history_samples(found: dict[str, Any]) -> Iterator[RenderableType]:
+    deal = found.get("deal")
+    yield _heading(f"A sample deal: {deal['record'] if deal else '(none won with history in both destinations)'}")
+    if deal:
+        yield from _fields("in Sell (the last snapshot syncd stored)", deal.get("sell", {}))
+        for event in deal.get("salesmanago", []):
+            yield from _fields(f"in SALESmanago: {event.get('contactExtEventType')} (contact/list)", event)
+        for purchase in deal.get("ontraport", []):
+            title = f"in Ontraport: transaction {purchase.get('id', purchase.get('invoice'))} (GET /1/Transaction)"
+            yield from _fields(title, purchase)
+    note = found.get("note")
+    if note:
+        yield _heading(f"A sample note: {note['record']}")
+        yield from _fields("in Sell", note.get("sell", {}))
+        yield from _fields("in Ontraport (GET /1/Note?id=…)", note.get("ontraport", {}))
+
+
 def summary(report: Report) -> Iterator[RenderableType]:
     """The human summary, section by section."""
     store = report.store
@@ -196,6 +228,8 @@ def summary(report: Report) -> Iterator[RenderableType]:
         )
         yield Text(f"      {letter.reason}")
 
+    yield from _history(report)
+
     sample = report.sample
     yield _heading(f"A sample record: {sample.get('record', '(none)')}")
     if sample:
@@ -204,6 +238,7 @@ def summary(report: Report) -> Iterator[RenderableType]:
         yield from _fields("in Ontraport (GET /1/Contact?id=…)", sample.get("ontraport", {}))
     else:
         yield Text("  no record is held by both destinations")
+    yield from _history_samples(report.history_sample)
 
     yield _heading("Timings")
     rate = store.events_ingested / t.sync_s if t.sync_s > 0 else 0.0

@@ -31,7 +31,16 @@ from tests.support import Processes, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 2000
-SECTIONS = ("Events ingested", "Destinations", "Dead letters", "A sample record", "Timings", "Look further")
+SECTIONS = (
+    "Events ingested",
+    "Destinations",
+    "Dead letters",
+    "History (deals, orders, line items, notes)",
+    "A sample record",
+    "A sample deal",
+    "Timings",
+    "Look further",
+)
 
 
 def syncd(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -112,6 +121,27 @@ def test_demo_sample_is_read_back_from_each_destination(kept: tuple[Path, subpro
     assert sm["contactId"] and op["id"]
     assert "ZENDESK_SELL" in sm["tags"]
     assert op["f1558"] == sm["externalId"] == f"sell-{sample['record'].replace(':', '-')}"
+
+
+def test_demo_shows_the_history_each_destination_holds(kept: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """The JSON report counts SALESmanago's external events by type and Ontraport's purchases, their lines,
+    products and notes as the sandboxes hold them, with no invoice e-mailed; its sample deal is won, with its
+    PURCHASE event in SALESmanago and its logged transactions (template -1) in Ontraport, and its sample note is
+    the Sell note's text on an Ontraport contact."""
+    report = json.loads(kept[1].stdout)
+    history, sample = report["history"], report["history_sample"]
+    assert history["ontraport_invoices_emailed"] == 0
+    assert {"OFFER", "PURCHASE", "CANCELLED"} <= set(history["salesmanago_events"])
+    assert history["ontraport_purchases"] >= 1 and history["ontraport_purchase_lines"] >= history["ontraport_purchases"]
+    assert history["ontraport_purchases"] <= history["salesmanago_events"]["PURCHASE"]
+    assert history["ontraport_products"] >= 1 and history["ontraport_notes"] >= 1
+    deal = sample["deal"]
+    assert deal["sell"]["stage"].endswith("(won)")
+    assert "PURCHASE" in [e["contactExtEventType"] for e in deal["salesmanago"]]
+    assert deal["ontraport"] and all(t["template_id"] == "-1" and t["status"] == "1" for t in deal["ontraport"])
+    assert all(t["lines"] and t["external_order_id"].startswith("sell-") for t in deal["ontraport"])
+    note = sample["note"]
+    assert note["ontraport"]["data"] == note["sell"]["content"] and note["ontraport"]["contact_id"]
 
 
 def test_kept_directory_serves_the_commands_to_look_further(
