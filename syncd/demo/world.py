@@ -107,6 +107,10 @@ concurrency = {op_concurrency}
 external_id_field = "f1558"
 max_backoff = "5s"
 
+[sinks.ontraport.purchases]
+# A won deal waits this long for its orders and line items before it is logged (the sandbox serves them at once).
+settle = "1s"
+
 [log]
 level = "info"
 format = "json"

@@ -2,7 +2,8 @@
 
 Each handler takes the request parameters (query string merged with the decoded body) and returns a `Reply`;
 errors are `ApiError`s. Paths are matched case-insensitively without the `/1/` prefix. The typed endpoints
-(`Contacts`, `Notes`, `Products`, ...) and the generic `objects` endpoints (with `objectID`) share the code.
+(`Contacts`, `Notes`, `Products`, ...) and the generic `objects` endpoints (with `objectID`) share the code; each
+collection also answers `getInfo` (its list fields and how many records a condition matches).
 """
 
 from __future__ import annotations

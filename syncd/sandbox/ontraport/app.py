@@ -5,7 +5,9 @@ SDK, the SDK's tests and production connectors show it).
 `/1/` like api.ontraport.com: `Api-Key`/`Api-Appid` authentication, form (PHP-style nesting) or JSON bodies, the
 `{"code": 0, "data": ..., "account_id": 50}` envelope with string values, short plain-text errors (or the JSON
 envelope the reference claims, as a behaviour switch), and a rolling per-account rate limit whose `X-Rate-Limit-*`
-headers ride on every answer. The account itself lives in `OntraportModel`.
+headers ride on every answer. The account itself lives in `OntraportModel`; every invoice e-mail any account sends
+is also counted process-wide and, when `$SYNCD_SANDBOX_INVOICE_LOG` names a file, appended to it (a test suite's
+guard that nothing e-mails an invoice).
 
 Control routes under `/_sandbox/` (no authentication): the shared fault routes; `GET state`, `GET contacts` (each
 as the API answers it, plus `"tags": [names]` when it carries tags), `GET notes`, `GET products`, `GET purchases`

@@ -16,8 +16,9 @@ from datetime import datetime
 from syncd.config import OntraportConfig
 from syncd.events import Note
 from syncd.sinks.base import Lookups
-from syncd.sinks.dependencies import NotThere, Unreachable, note_person, person_in
+from syncd.sinks.dependencies import NotThere, Unreachable, note_person
 from syncd.sinks.mapping import digest
+from syncd.sinks.ontraport.contacts import contact_for, never
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.objects import record_id, search
 from syncd.work import Done, KeyWork, Result, Skipped, Waiting
@@ -45,6 +46,7 @@ class NoteWriter:
 
     def __init__(self, config: OntraportConfig, api: OntraportApi, *, lookups: Lookups) -> None:
         self._settings = config.notes
+        self._never = never(config)
         self._api = api
         self._lookups = lookups
 
@@ -63,7 +65,7 @@ class NoteWriter:
         person_key = await note_person(self._lookups, note)
         if isinstance(person_key, NotThere):
             return Waiting(work.key, person_key.on, person_key.reason)
-        person = await person_in(self._lookups, SINK, person_key)
+        person = await contact_for(self._lookups, person_key, self._never)
         if isinstance(person, NotThere):
             return Waiting(work.key, person.on, person.reason)
         if isinstance(person, Unreachable):
@@ -88,7 +90,7 @@ class NoteWriter:
     async def _delete(self, work: KeyWork, note: Note, linked: str | None) -> Result:
         if not linked and work.tried and work.link is None:
             person_key = await note_person(self._lookups, note)
-            person = await person_in(self._lookups, SINK, person_key) if isinstance(person_key, str) else None
+            person = await contact_for(self._lookups, person_key, self._never) if isinstance(person_key, str) else None
             if person is not None and not isinstance(person, NotThere | Unreachable):
                 linked = await self._find(note_fields(note, str(person.link.remote_id), self._settings.author))
         if not linked:

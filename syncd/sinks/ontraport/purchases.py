@@ -35,9 +35,10 @@ from syncd.errors import PermanentError, TransientError
 from syncd.logs import get_logger
 from syncd.sinks.base import Lookups
 from syncd.sinks.deals import DealView, deal_view
-from syncd.sinks.dependencies import NotThere, Person, Unreachable, person_in
+from syncd.sinks.dependencies import NotThere, Person, Unreachable
 from syncd.sinks.mapping import digest
 from syncd.sinks.ontraport.catalogue import Catalogue, Vanished
+from syncd.sinks.ontraport.contacts import contact_for, never
 from syncd.sinks.ontraport.http import OntraportApi
 from syncd.sinks.ontraport.objects import get_one, search
 from syncd.sinks.ontraport.sales import (
@@ -78,6 +79,7 @@ class PurchaseWriter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = config.purchases
+        self._never = never(config)
         self._api = api
         self._catalogue = catalogue
         self._lookups = lookups
@@ -111,7 +113,7 @@ class PurchaseWriter:
         product_ids: dict[str, str] = {}
         signed: dict[str, tuple[Unit, str]] = {}
         if wanted:
-            person = await person_in(self._lookups, SINK, view.contact_key)
+            person = await contact_for(self._lookups, view.contact_key, self._never)
             if isinstance(person, NotThere):
                 return Waiting(work.key, person.on, person.reason)
             if isinstance(person, Unreachable):

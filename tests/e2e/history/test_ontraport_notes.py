@@ -168,3 +168,28 @@ async def test_a_sell_product_is_created_then_updated_with_put(history: History,
     await history.ingest(event("product", 1001, 3, "deleted"))
     assert isinstance((await history.round(writer))["product:1001"], Skipped)
     assert len((await history.control.get("/_sandbox/products")).json()["products"]) == 1
+
+
+async def test_a_note_on_a_record_held_back_by_a_shared_email_goes_on_the_owners_contact(history: History) -> None:
+    """A lead sharing its e-mail with a contact that owns the Ontraport contact (shared_email contact_first) is not
+    written itself; its note goes on that contact instead of waiting for ever."""
+    writer = history.writer()
+    await history.ingest(
+        event("contact", 5, 1, "created", first_name="Ada", email="ada@example.org"),
+        event("lead", 9, 1, "created", first_name="Ada", email="ada@example.org"),
+    )
+    results = await history.settle(writer)
+    assert isinstance(results["contact:5"], Done) and isinstance(results["lead:9"], Skipped)
+    await history.ingest(note(46, 1, "lead", 9, "On the lead"))
+    assert isinstance((await history.round(writer))["note:46"], Done)
+    assert [n["contact_id"] for n in await notes_of(history)] == [results["contact:5"].remote_id]  # type: ignore[union-attr]
+
+
+async def test_a_note_of_a_person_ontraport_never_holds_is_skipped_not_left_waiting(history: History) -> None:
+    """A lead without an e-mail, when no external id field is set, is never written: its note is skipped with the
+    reason instead of waiting for ever."""
+    writer = history.writer()
+    await history.ingest(event("lead", 11, 1, "created", first_name="No mail"), note(47, 1, "lead", 11, "Hi"))
+    results = await history.settle(writer)
+    assert isinstance(results["lead:11"], Skipped)
+    assert isinstance(results["note:47"], Skipped) and "external_id_field is not set" in results["note:47"].reason
