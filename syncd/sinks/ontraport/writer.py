@@ -131,6 +131,7 @@ class OntraportWriter:
         self._meta_at = 0.0
         self._meta_lock = anyio.Lock()
         self._reported_missing: set[str] = set()
+        self._drift_checked = False
         self._log = get_logger(sink=SINK)
 
     # ------------------------------------------------------------------------------------------------- Writer
@@ -404,6 +405,11 @@ class OntraportWriter:
             meta = await self._load_meta(max_age=META_REFRESH)
             missing = missing_targets(self._rows, meta, external_id_field=field)
         new = sorted(set(missing) - self._reported_missing)
+        back = sorted(self._reported_missing - set(missing))
+        if not self._drift_checked:  # a field back while syncd was down: its drift, recorded before, is resolved
+            self._drift_checked = True
+            wanted = {row.target for row in self._rows} | ({field} if field else set())
+            back = sorted(wanted - set(missing))
         if new:
             self._reported_missing.update(new)
             self._log.warning(
@@ -411,6 +417,12 @@ class OntraportWriter:
                 fields=new,
                 hint="these configured fields are not in the Ontraport account and are not written; run syncd check",
             )
+        for key in new:  # mapping drift too: shown by status and check, readiness degraded, until it is back
+            problem = "the configured Ontraport contact field is not in the account (deleted?): it is not written"
+            await self._lookups.report_drift(SINK, f"field {key}", problem)
+        for key in back:
+            self._reported_missing.discard(key)
+            await self._lookups.report_drift(SINK, f"field {key}", None)
         return meta
 
     async def _load_meta(self, *, max_age: float | None = 0.0) -> dict[str, DestinationField]:

@@ -41,7 +41,10 @@ class History:
         self.writers: list[OntraportWriter] = []
         self._positions = itertools.count(1)
 
-    def writer(self, *, notes: dict[str, Any] | None = None, **purchases: Any) -> OntraportWriter:
+    def writer(
+        self, *, notes: dict[str, Any] | None = None, sink: dict[str, Any] | None = None, **purchases: Any
+    ) -> OntraportWriter:
+        """A writer with these `purchases` and `notes` settings (and others of the destination in `sink`)."""
         purchases.setdefault("settle", Duration(0))
         config = OntraportConfig(
             base_url=self.url,
@@ -50,6 +53,7 @@ class History:
             timeout=Duration(2),
             purchases=OntraportPurchases(**purchases),
             notes=OntraportNotes(**(notes or {})),
+            **(sink or {}),
         )
         made = OntraportWriter(config, lookups=self.store, limiter=self.limiter, streams=STREAMS, clock=self.clock)
         self.writers.append(made)

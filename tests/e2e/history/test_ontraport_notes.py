@@ -12,6 +12,7 @@ import pytest
 
 from syncd.events import Price
 from syncd.sandbox.ontraport.app import OntraportSandbox
+from syncd.sandbox.ontraport.fields import FieldDef
 from syncd.work import Done, Skipped, Waiting
 from tests.e2e.history.harness import (
     WON,
@@ -193,3 +194,28 @@ async def test_a_note_of_a_person_ontraport_never_holds_is_skipped_not_left_wait
     results = await history.settle(writer)
     assert isinstance(results["lead:11"], Skipped)
     assert isinstance(results["note:47"], Skipped) and "external_id_field is not set" in results["note:47"].reason
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a vanished contact field
+
+
+async def test_a_configured_field_missing_from_the_account_is_drift_until_it_is_back(
+    history: History, sandbox: OntraportSandbox
+) -> None:
+    """A mapped Ontraport field the account does not have is reported as drift (and the rest written); once the
+    field exists again the drift resolves, also for a writer that starts after it came back."""
+    writer = history.writer(sink={"fields": {"industry": "f1600"}})
+    await history.ingest(event("lead", 9, 1, "created", email="lead9@example.org", industry="Software"))
+    assert isinstance((await history.round(writer))["lead:9"], Done)
+    assert [(r.scope, r.subject) for r in await history.store.drift()] == [("ontraport", "field f1600")]
+    sandbox.add_fields([FieldDef("f1600", "Industry")])
+    history.clock.advance(61)
+    await history.ingest(event("lead", 9, 2, "updated", email="lead9@example.org", industry="Hardware"))
+    assert isinstance((await history.round(writer))["lead:9"], Done)
+    assert await history.store.drift() == []
+    await history.store.report_drift("ontraport", "field f1600", "recorded by an earlier run")
+    fresh = history.writer(sink={"fields": {"industry": "f1600"}})
+    await history.ingest(event("lead", 9, 3, "updated", email="lead9@example.org", industry="Retail"))
+    assert isinstance((await history.round(fresh))["lead:9"], Done)
+    assert await history.store.drift() == []

@@ -458,3 +458,54 @@ def requests(sandbox: OntraportSandbox, endpoint: str) -> dict[str, int]:
 
 def _fields(change: Any) -> dict[str, Any]:
     return {name: getattr(change, name) for name in change.__struct_fields__}
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {},
+        {"not_found_status": 400, "json_errors": True},
+        {"trans_date_default": "epoch", "logged_status": "unpaid"},
+        {"reversal_refusal": "error", "json_string_ids": "ignore", "mark_paid_ids": True},
+        {"oprid_referrers": True, "note_shape": "id", "note_authors": "staff"},
+        {"external_order_ids": "number", "product_limit": 3, "not_found_status": 400},
+    ],
+    ids=["defaults", "not-found-400-json-errors", "epoch-unpaid", "refusal-error", "referrers-id-staff", "numbers"],
+)
+async def test_every_reading_of_the_account_gives_the_same_history(
+    history: History, sandbox: OntraportSandbox, switches: dict[str, Any]
+) -> None:
+    """Under each reading the simulator offers of what Ontraport leaves open, the same story ends the same way: a
+    won deal logged once at its won time (never 1970) without an invoice, found again after a lost outcome, its
+    linked product gone and made again, reversed when reopened; a note made, made again after it was deleted in
+    Ontraport, and deleted."""
+    await history.behave(**switches)
+    writer = history.writer(referrer_field="Referred by")
+    partner = await contact_in_ontraport(history, writer, 30)
+    await contact_in_ontraport(history, writer)
+    await history.ingest(event("product", 1001, 1, "created", name="Gold", prices=[]))
+    await history.round(writer)
+    custom = {"Referred by": "contact30@example.org"}
+    await history.ingest(deal(40, 1, WON, custom=custom), order(400, 40), line(4001, 400, 40, 1001, "25.00", 2))
+    assert isinstance((await history.round(writer, commit=False))["deal:40"], Done)
+    assert isinstance((await history.round(writer))["deal:40"], Done)
+    [transaction] = (await history.purchases())[0]
+    assert (transaction["total"], transaction["date"], transaction["oprid"]) == ("50.00", str(WON_MS // 1000), partner)
+    assert transaction["status"] == ("0" if switches.get("logged_status") == "unpaid" else "1")
+    [product] = (await history.control.get("/_sandbox/products")).json()["products"]
+    sandbox.model.delete(16, int(product["id"]))
+    await history.ingest(event("product", 1001, 2, "updated", name="Gold", sku="G", prices=[]))
+    assert isinstance((await history.round(writer))["product:1001"], Done)
+    await history.ingest(deal(40, 2, OPEN, custom=custom))
+    assert isinstance((await history.round(writer))["deal:40"], Done)
+    assert [t["status"] for t in (await history.purchases())[0]] == ["4"]
+    await history.ingest(event("note", 50, 1, "created", resource_type="contact", resource_id=5, content="Hi"))
+    first = (await history.round(writer))["note:50"]
+    assert isinstance(first, Done)
+    sandbox.model.delete(12, int(str(first.remote_id)))
+    await history.ingest(event("note", 50, 2, "updated", resource_type="contact", resource_id=5, content="Hi again"))
+    assert isinstance((await history.round(writer))["note:50"], Done)
+    await history.ingest(event("note", 50, 3, "deleted"))
+    assert isinstance((await history.round(writer))["note:50"], Done)
+    assert (await history.control.get("/_sandbox/notes")).json()["notes"] == []
+    assert await history.invoices_emailed() == 0
