@@ -15,6 +15,7 @@ import pytest
 from state import SCHEMA_VERSION, Store, StoreError, StoreOwned, holder
 from state.owner import OwnerLock, lock_path
 from syncd.ledger import Ledger
+from syncd.work import Done
 from tests.factories import event
 from tests.support import Processes, wait_until
 
@@ -65,6 +66,24 @@ async def test_claims_carry_the_owners_token_and_openings_beside_it_never_touch_
         await readonly.close()
     assert ("salesmanago", "lead:1", 1, token) in claims(owner.path)
     assert await owner.claim("salesmanago", 5) == ["lead:2"]  # lead:1 is still in flight
+
+
+async def test_a_replay_of_a_key_in_flight_has_it_written_again_after_its_outcome(owner: Ledger) -> None:
+    """`syncd replay` of a key the daemon has in flight leaves its claim alone, and once the write in flight settles
+    the key is not retired: it is claimed again as a re-assert (its latest state written even if unchanged), since
+    the write in flight began before the replay. (Before, the in-flight outcome marked the replayed deliveries done
+    and retired the key: the replay was lost.)"""
+    [work] = await owner.load_work("ontraport", await owner.claim("ontraport", 1))
+    shared = Ledger(await Store.open(owner.path, sinks=SINKS, shared=True))
+    try:
+        replayed = await shared.replay("ontraport", record=("lead", 1))
+    finally:
+        await shared.close()
+    assert (replayed.events, replayed.keys) == (1, 1)
+    assert ("ontraport", "lead:1", 1, owner.store.owner_token()) in claims(owner.path)  # still the daemon's
+    await owner.commit("ontraport", [Done(work.key, work.seqs, remote_id="7")])
+    again = await owner.load_work("ontraport", await owner.claim("ontraport", 5))
+    assert [(w.key, w.reassert) for w in again] == [("lead:1", True), ("lead:2", False)]
 
 
 async def test_only_the_owner_claims(owner: Ledger) -> None:
