@@ -19,10 +19,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from syncd.commands.cli import main
-from syncd.daemon import EXIT_OK
+from syncd.daemon import EXIT_OK, Daemon
+from syncd.health import problems
+from syncd.runtime import Runtime
 from syncd.sandbox.sell.history import item
 from tests.e2e.world import World, person, world
-from tests.support import Processes, wait_until
+from tests.support import Processes, await_until, wait_until
 
 STREAMS = ("leads", "contacts", "deals", "stages", "orders", "line_items", "notes")
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -328,3 +330,39 @@ async def test_a_deal_salesmanago_cannot_take_is_dead_lettered_with_the_reason(w
     assert letters == [("deal:77", "SALESmanago cannot take this deal: the deal's value 12345678901234567890.00 is"
                         " beyond what SALESmanago takes (under 10^19)")]  # fmt: skip
     assert sorted(by_external(w)) == ["sell-deal-78-created", "sell-deal-78-won"]
+
+
+async def test_a_named_stage_renamed_in_sell_is_mapping_drift_until_it_is_back(w: World) -> None:
+    """A stage `[sinks.salesmanago.events.stages]` names, renamed in Sell, is mapping drift: logged, in the store
+    for `syncd status`, and in readiness; deals keep flowing; renaming it back resolves it."""
+    setup(w)
+    extra = '[sinks.salesmanago.events.stages]\n"Qualified" = "MEETING"'
+    daemon = Daemon(w.config(streams=STREAMS, sm=extra), handle_signals=False)
+    key = 'sinks.salesmanago.events.stages."Qualified"'
+
+    def rename(name: str, sequence: int) -> None:
+        stage = {**STAGES[1], "name": name}
+        w.append("stages", item("stage", stage, action="updated", sequence=sequence, event_time=datetime.now(UTC)))
+
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            runtime: Runtime = await tg.start(daemon.run)
+            await await_until(lambda: _true(all(p.state.at_top for p in runtime.pollers)), deadline=20, what="top")
+            assert not problems(runtime)
+            rename("Qualified (old)", 2)
+            await await_until(lambda: _true(bool(runtime.drift)), deadline=20, what="drift")
+            assert any(key in p for p in problems(runtime))
+            with sqlite3.connect(w.tmp_path / "syncd.db") as conn:
+                assert conn.execute("SELECT scope, subject FROM drift").fetchall() == [("sell", key)]
+            w.append("deals", deal(1, 4, 30, "created"))
+            await await_until(lambda: _true("sell-deal-77-won" in by_external(w)), deadline=20, what="deals flowing")
+            rename("Qualified", 3)
+            await await_until(lambda: _true(not runtime.drift), deadline=20, what="drift resolved")
+            daemon.stop()
+    drift = [e for e in logs if e["event"] in ("mapping_drift", "mapping_drift_resolved")]
+    assert [e["event"] for e in drift] == ["mapping_drift", "mapping_drift_resolved"]
+    assert all(key in e["problem"] for e in drift)
+
+
+async def _true(value: bool) -> bool:
+    return value
