@@ -4,7 +4,7 @@ The store imports nothing from syncd: callers hand it rows (state.rows) and outc
 rows back; bodies are opaque bytes to it.
 """
 
-from state.backfill import Cursor, PartRow
+from state.backfill import Cursor, LinkRow, PartRow
 from state.db import SCHEMA_VERSION, open_database
 from state.errors import StoreDamaged, StoreError, StoreLocation, StoreOwned, StoreUnavailable
 from state.ingest import IngestResult, StreamPosition
@@ -43,6 +43,7 @@ __all__ = [
     "IngestResult",
     "JobRow",
     "Link",
+    "LinkRow",
     "LinkedRecord",
     "Outcome",
     "PartRow",

@@ -8,6 +8,7 @@ version a stream change wrote after the backfill captured the positions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,16 @@ class PartRow:
     started_at: float | None
     finished_at: float | None
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """What a destination holds of one record, as syncd last wrote it, and whether the shadow has it deleted."""
+
+    key: str
+    remote_id: str | None
+    sent: dict[str, Any] | None
+    deleted: bool | None  # None: the shadow holds no such record
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +236,46 @@ class Backfills(StoreBase):
             ) as cur,
         ):
             return [int(row[0]) async for row in cur]
+
+    async def highest_seq(self) -> int:
+        """The highest event seq stored so far (what a reconciliation's reads come after)."""
+        async with self.reading() as db:
+            return int(await scalar(db, "SELECT COALESCE(MAX(seq), 0) FROM events"))
+
+    async def links_of(self, sink: str, kinds: Sequence[str]) -> list[LinkRow]:
+        """Every record of `kinds` that `sink` holds something of (a remote id or what was written), by key."""
+        marks = ",".join("?" * len(kinds))
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT l.kind, l.record_id, l.remote_id, l.sent, r.deleted FROM links l LEFT JOIN records r"
+                f" ON r.kind = l.kind AND r.record_id = l.record_id WHERE l.sink = ? AND l.kind IN ({marks})"
+                " ORDER BY l.kind, l.record_id",
+                (sink, *kinds),
+            ) as cur,
+        ):
+            return [
+                LinkRow(
+                    f"{kind}:{record_id}",
+                    remote,
+                    json.loads(sent) if sent else None,
+                    None if deleted is None else bool(deleted),
+                )
+                async for kind, record_id, remote, sent, deleted in cur
+            ]
+
+    async def emails_of(self, kinds: Sequence[str]) -> list[tuple[str, str, bool]]:
+        """(key, normalised e-mail, deleted) of every record of `kinds` the shadow holds with an e-mail."""
+        marks = ",".join("?" * len(kinds))
+        async with (
+            self.reading() as db,
+            db.execute(
+                f"SELECT kind, record_id, email, deleted FROM records WHERE kind IN ({marks}) AND email <> ''"
+                " ORDER BY kind, record_id",
+                tuple(kinds),
+            ) as cur,
+        ):
+            return [(f"{kind}:{record_id}", str(email), bool(deleted)) async for kind, record_id, email, deleted in cur]
 
     async def id_range(self, kind: str) -> tuple[int | None, int | None]:
         """The lowest and highest id of the live records of `kind` the shadow holds."""

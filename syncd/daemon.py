@@ -35,6 +35,7 @@ from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.notify import Notifier, process_age
 from syncd.ratelimit import Limiter
+from syncd.reconcile.service import ReconcileService
 from syncd.redact import Redactor
 from syncd.runtime import Runtime
 from syncd.sell.client import SellClient
@@ -64,11 +65,13 @@ class Daemon:
         rng: random.Random | None = None,
         handle_signals: bool = True,
         backfill: Sequence[str] = (),
+        reconcile: tuple[Sequence[str], bool] | None = None,
         command: str = "syncd run",
     ) -> None:
         self.config = config
         self.until_idle = until_idle
         self.backfill = tuple(backfill)  # streams to backfill now (`syncd backfill` with no daemon running)
+        self.reconcile = reconcile  # (destinations, repair) to reconcile now (`syncd reconcile`, no daemon running)
         self.command = command  # what the state file's lock says owns it
         self.clock = clock
         self.rng = rng or random.Random()
@@ -120,8 +123,13 @@ class Daemon:
             runtime.backfill = backfills = BackfillService(
                 ledger, config.sell, sell_limiter, client, clock=self.clock, rng=random.Random(self.rng.random())
             )
+            runtime.reconcile = reconciles = ReconcileService(
+                ledger, backfills.scanner, {w.name: w for w in writers}, clock=self.clock
+            )
             if self.backfill:
                 await backfills.request(self.backfill, reason="operator")
+            if self.reconcile is not None:
+                await reconciles.request(self.reconcile[0], repair=self.reconcile[1])
             if config.sell.start == "backfill":
                 # A first run: one backfill of every stream never read, before any of them is polled.
                 fresh = [s for s in config.sell.streams if await backfills.needs_position(s)]
@@ -301,6 +309,8 @@ class Daemon:
             async with anyio.create_task_group() as tg:
                 if runtime.backfill is not None:
                     tg.start_soon(runtime.backfill.run)
+                if runtime.reconcile is not None:
+                    tg.start_soon(runtime.reconcile.run)
                 for poller in runtime.pollers:
                     tg.start_soon(self._stream, runtime, poller)
 
@@ -407,6 +417,8 @@ class Daemon:
             if not pollers_done or not all(d.idle for d in runtime.dispatchers):
                 continue
             if runtime.backfill is not None and await runtime.backfill.pending():
+                continue
+            if runtime.reconcile is not None and await runtime.reconcile.pending():
                 continue
             if await runtime.store.pending(blocked=False) == 0 and await runtime.store.checks_pending() == 0:
                 self._log.info("idle", action="stopping (--until-idle)")

@@ -197,6 +197,18 @@ class Ledger:
                 rows.append(requeue_row(key, shadow_of(row), cause=cause, at=at))
         return await self.store.requeue(sink, rows)
 
+    async def repair(self, sink: str, keys: Sequence[str], *, cause: str) -> int:
+        """Queue `keys` for `sink` again from their stored state (`cause`: why; the writers write a repair even if
+        unchanged since the last write): what `syncd reconcile --repair` found different or missing, or still
+        there though its record is deleted (then the delivery deletes it). How many deliveries became pending."""
+        at = datetime.now(UTC)
+        rows = []
+        for key in dict.fromkeys(keys):
+            row = await self.store.record(*split_key(key))
+            if row is not None:
+                rows.append(requeue_row(key, shadow_of(row), cause=cause, at=at))
+        return await self.store.requeue(sink, rows)
+
     async def report_drift(self, scope: str, subject: str, problem: str | None) -> None:
         """Mapping drift `scope` (a destination) found about `subject` (None: it is fine again)."""
         await self.store.report_drift(scope, self.redact(subject), self.redact.optional(problem))

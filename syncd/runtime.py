@@ -16,6 +16,7 @@ from syncd.sell.poller import Backlog, Poller
 
 if TYPE_CHECKING:
     from syncd.backfill.service import BackfillService
+    from syncd.reconcile.service import ReconcileService
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Runtime:
     backlog: Backlog | None = None
     redact: Redactor = NOTHING  # what health answers pass through (error texts may quote an API's echo)
     backfill: BackfillService | None = None
+    reconcile: ReconcileService | None = None
 
     def summary(self) -> str:
         """One line for systemd's STATUS=: where each stream is and what each destination has waiting."""

@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-from anyio.abc import TaskStatus
 
-from state import StoreOwned, holder
 from syncd.commands import Command, load_config
 from syncd.config import Config
 from syncd.errors import ConfigError
 from syncd.logs import configure as configure_logs
 
 if TYPE_CHECKING:
+    from state import JobRow, Store
     from syncd.runtime import Runtime
 
 
@@ -46,8 +44,9 @@ def streams_of(args: argparse.Namespace, config: Config) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from syncd.backfill.job import job_params
     from syncd.commands.check import offline_problems
-    from syncd.daemon import Daemon
+    from syncd.commands.jobs import run_job
 
     config = load_config(args)
     streams = streams_of(args, config)
@@ -60,68 +59,39 @@ def run(args: argparse.Namespace) -> int:
     # On a terminal the bars show the progress; the log keeps to what needs attention.
     level = "warning" if terminal and config.log.level in ("debug", "info") else config.log.level
     configure_logs(level=level, fmt=config.log.format, secrets=config.secret_values(), stream=sys.stderr)
-    owner = holder(Path(config.state.path))
-    if owner is not None:
-        return anyio.run(_beside, config, streams, owner.describe(), terminal, args.json)
-    daemon = Daemon(config, until_idle=True, backfill=streams, command="syncd backfill")
+
+    async def watch(store: Store, job_id: int) -> None:
+        from syncd.backfill.progress import follow
+
+        await follow(store, job_id, terminal=terminal)
+
+    async def deliveries(runtime: Runtime) -> None:
+        from syncd.backfill.progress import deliveries
+
+        if terminal:
+            await deliveries(runtime.store)  # until the daemon is done delivering what the backfill queued
 
     async def main() -> int:
-        code = 1
-
-        async def run_daemon(*, task_status: TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED) -> None:
-            nonlocal code
-            code = await daemon.run(task_status=task_status)
-            tg.cancel_scope.cancel()  # the bars too: the daemon is done
-
-        try:
-            async with anyio.create_task_group() as tg:
-                runtime = await tg.start(run_daemon)
-                if terminal:
-                    tg.start_soon(_show, runtime)
-        except StoreOwned as exc:  # a daemon started meanwhile: it does the work
-            return await _beside(config, streams, str(exc), terminal, args.json)
-        return await _report(config, streams, code, as_json=args.json)
+        job = await run_job(
+            config,
+            "backfill",
+            job_params(streams),
+            daemon={"backfill": streams},
+            watch=watch,
+            after=deliveries,
+            note=lambda text: None if args.json else print(text, file=sys.stderr),
+        )
+        return report(job, streams, as_json=args.json)
 
     result: int = anyio.run(main)
     return result
 
 
-async def _beside(config: Config, streams: list[str], owner: str, terminal: bool, as_json: bool) -> int:
-    """Queue the backfill for the daemon that owns the state file, and follow it from the store."""
-    from state import Store
-    from syncd.backfill.job import job_params
-    from syncd.backfill.progress import follow
-
-    async with await Store.open(config.state.path, shared=True) as store:
-        job = await store.request_job("backfill", job_params(streams), reason="operator")
-    if not as_json:
-        print(f"backfill {job.id} of {', '.join(streams)} queued for the running daemon ({owner})", file=sys.stderr)
-    async with await Store.open(config.state.path, readonly=True) as store:
-        await follow(store, job.id, terminal=terminal)
-    return await _report(config, streams, 0, as_json=as_json)
-
-
-async def _show(runtime: Runtime) -> None:
-    """Bars for the backfill the daemon runs (read from its own store)."""
-    from syncd.backfill.progress import deliveries, follow
-
-    jobs = await runtime.store.jobs("backfill", limit=1)
-    if jobs:
-        await follow(runtime.store, jobs[0].id, terminal=True)
-    await deliveries(runtime.store)  # until the daemon is done delivering what the backfill queued
-
-
-async def _report(config: Config, streams: list[str], code: int, *, as_json: bool) -> int:
-    """What came of the newest backfill of `streams`, printed; the exit code."""
-    from state import Store
-    from syncd.backfill.job import job_params
-
-    async with await Store.open(config.state.path, readonly=True) as store:
-        jobs = [j for j in await store.jobs("backfill", limit=50) if j.params == job_params(streams)]
-    if not jobs:
+def report(job: JobRow | None, streams: list[str], *, as_json: bool) -> int:
+    """What came of the backfill, printed; the exit code (1 when it failed or never ran)."""
+    if job is None:
         print("syncd: no backfill ran", file=sys.stderr)
-        return code or 1
-    job = jobs[0]
+        return 1
     result = json.loads(job.result) if job.result else {}
     if as_json:
         print(json.dumps({"job": job.id, "state": job.state, "error": job.error, **result}, indent=2))
@@ -136,9 +106,7 @@ async def _report(config: Config, streams: list[str], code: int, *, as_json: boo
         print(f"syncd: backfill {job.id} failed: {job.error}", file=sys.stderr)
     else:
         print(f"backfill {job.id} is {job.state}: it goes on from its last stored page when syncd runs again")
-    if job.state == "failed":
-        return 1
-    return code
+    return 0 if job.state == "done" else 1
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from syncd.commands import (
     examples_epilog,
     fields,
     logs,
+    reconcile,
     repair,
     sandbox,
     silence_stdout,
@@ -38,6 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     fields.COMMAND,
     *repair.COMMANDS,
     backfill.COMMAND,
+    reconcile.COMMAND,
     sandbox.COMMAND,
     logs.COMMAND,
 )

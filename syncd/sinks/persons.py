@@ -57,6 +57,8 @@ ORGANISATION_WITHOUT_EMAIL = "an organisation without an e-mail: only one with a
 ORGANISATION_CHANGED = "organisation_changed"  # why its members are queued again
 SharedEmail = Literal["newest", "contact_first", "skip"]
 OWNER_CHANGED = "shared_email_owner"  # why the next owner of a shared e-mail (or a displaced record) is queued
+REPAIR = "reconcile"  # why `syncd reconcile --repair` queues a record: its destination contact differs, or is missing
+REWRITE_CAUSES = frozenset({OWNER_CHANGED, REPAIR})  # written even when unchanged since the last write
 
 # ---------------------------------------------------------------------------------------------------------------
 # coalescing: a key's pending deliveries become one write
@@ -128,7 +130,7 @@ def coalesce_person(work: KeyWork) -> PersonChange:
         earlier_emails=earlier_emails(work, current),
         left_emails=tuple(dict.fromkeys(e for e in (last, *left) if e)),
         # A new owner of a shared contact, or the key's late-write check: written even if unchanged.
-        rewrite=work.reassert or any(d.event.cause == OWNER_CHANGED for d in work.deliveries),
+        rewrite=work.reassert or any(d.event.cause in REWRITE_CAUSES for d in work.deliveries),
     )
 
 

@@ -139,6 +139,27 @@ class OntraportWriter:
     async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
         return [await self._deliver_one(work) for work in works]
 
+    async def payload(self, record: Lead | Contact) -> dict[str, str]:
+        """The contact fields this writer writes for `record` (also what `syncd reconcile` compares with what
+        Ontraport holds: one mapping for both). Raises PermanentError when a value cannot be converted."""
+        return map_person(
+            record,
+            rows=self._rows,
+            meta=await self._current_meta(),
+            related=await self._related(record),
+            external_id_field=self.config.external_id_field,
+        )
+
+    @property
+    def api(self) -> OntraportApi:
+        """The account's API (its reads are what `syncd reconcile` asks)."""
+        return self._api
+
+    @property
+    def policy(self) -> Policy:
+        """How this destination treats people (identity, deletes, organisations, shared e-mails)."""
+        return self._policy
+
     async def probe(self) -> None:
         """`GET /1/Contacts/meta`: DestinationError when the credentials are refused, else TransientError."""
         await self._load_meta()
@@ -194,14 +215,7 @@ class OntraportWriter:
         held = held_back(facts, self._policy)
         if held:
             return await self._held_back(work, facts, held)
-        meta = await self._current_meta()
-        payload = map_person(
-            record,
-            rows=self._rows,
-            meta=meta,
-            related=await self._related(record),
-            external_id_field=self.config.external_id_field,
-        )
+        payload = await self.payload(record)
         sign = digest(payload)
         link = work.link
         # A contact another linked record comes before (it renamed the contact away) is left to it.

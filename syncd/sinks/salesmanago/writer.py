@@ -58,7 +58,7 @@ from syncd.sinks.salesmanago.event_calls import EventCalls
 from syncd.sinks.salesmanago.fields import FIELDS
 from syncd.sinks.salesmanago.history import HISTORY_KINDS, HistoryWriter
 from syncd.sinks.salesmanago.http import SalesmanagoApi
-from syncd.sinks.salesmanago.map import LastWrite, map_person
+from syncd.sinks.salesmanago.map import LastWrite, MappedContact, map_person
 from syncd.sinks.salesmanago.protocol import API
 from syncd.sinks.salesmanago.targets import tag_name
 from syncd.sinks.salesmanago.upserts import PlannedUpsert, send_upserts
@@ -134,6 +134,22 @@ class SalesmanagoWriter:
             results.update(await self._history.deliver(history))
         return [results[work.key] for work in works]
 
+    async def payload(self, record: Lead | Contact) -> MappedContact:
+        """The contact this writer writes for `record` (also what `syncd reconcile` compares with what SALESmanago
+        holds: one mapping for both)."""
+        organisation = await organisation_name(self._lookups, record) or ""
+        return map_person(record, config=self.config, rows=self._rows, organization=organisation)
+
+    @property
+    def api(self) -> SalesmanagoApi:
+        """The account's API (its reads are what `syncd reconcile` asks)."""
+        return self._api
+
+    @property
+    def policy(self) -> Policy:
+        """How this destination treats people (identity, deletes, organisations, shared e-mails)."""
+        return self._policy
+
     async def probe(self) -> None:
         """`contact/hasContact` for the owner's own e-mail: any authenticated call proves the credentials."""
         try:
@@ -189,8 +205,7 @@ class SalesmanagoWriter:
             done = Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
             return await self._remove_leftovers(lost.leftovers, done)
         found = leftovers(facts, self._policy.identity)
-        organisation = await organisation_name(self._lookups, record) or ""
-        mapped = map_person(record, config=self.config, rows=self._rows, organization=organisation)
+        mapped = await self.payload(record)
         unchanged = work.link is not None and work.link.digest == mapped.digest
         if unchanged and not found and not change.rewrite:
             return Skipped(work.key, work.seqs, "unchanged since the last write")
