@@ -32,7 +32,6 @@ def config_text(ports: dict[str, int], ontraport_port: int, rate: str, db: Path)
     return f"""
 [state]
 path = "{db}"
-max_pending = 1000000
 [sell]
 token = "bench-token"
 base_url = "http://127.0.0.1:{ports["sell"]}"

@@ -24,7 +24,7 @@ import msgspec
 
 from syncd.errors import ConfigError
 from syncd.events import STREAM_KINDS
-from syncd.units import Rate, parse_duration, parse_rate
+from syncd.units import Rate, parse_duration, parse_rate, parse_size
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
 RETENTION = 72 * 3600.0  # Sell keeps Firehose events this long (seconds); an older position answers 410
@@ -59,6 +59,10 @@ class Duration(float):
     """Seconds; written in the file as a number or a string such as "500ms", "5s", "2m"."""
 
 
+class Size(int):
+    """Bytes; written in the file as a number or a string such as "500MB", "2GB", "1GiB"."""
+
+
 class Secret:
     """A credential. Its text form is masked; `.value` is the only way to the real thing."""
 
@@ -83,6 +87,8 @@ class Secret:
 def _dec_hook(type_: type, obj: Any) -> Any:
     if type_ is Duration:
         return Duration(parse_duration(obj))
+    if type_ is Size:
+        return Size(parse_size(obj))
     if type_ is Rate:
         if not isinstance(obj, str):
             raise ValueError('expected a rate string such as "10/s" or "180/min"')
@@ -101,8 +107,13 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 class StateConfig(_Section, frozen=True):
     path: str = "syncd.db"  # relative paths are resolved against the config file's directory
     retention: Duration = Duration(7 * 86400)  # completed events are pruned after this long
-    max_pending: int = 200_000  # high-water mark: polling pauses while more deliveries than this are pending
     prune_interval: Duration = Duration(300)
+    # Polling pauses only to protect the disk: when the file uses max_size bytes, or its filesystem has min_free
+    # bytes left, finished events are pruned early, and polling pauses if that does not make room.
+    max_size: Size = Size(5 * 10**9)
+    min_free: Size = Size(500 * 10**6)
+    # No longer used (a destination's backlog never stops polling): accepted with a warning, so older files start.
+    max_pending: int | None = None
 
 
 class SellConfig(_Section, frozen=True):
@@ -557,8 +568,15 @@ def validate(config: Config) -> None:
         )
     if not 1 <= sell.page_limit <= 100:
         fail("sell.page_limit", f"expected 1..100, got {sell.page_limit}")
-    if config.state.max_pending < 1:
-        fail("state.max_pending", "expected a positive number")
+    if config.state.max_pending is not None:
+        warnings.warn(
+            f"{src}: state.max_pending is no longer used and can be removed: a destination's backlog no longer stops"
+            " polling; polling pauses only when the state file reaches state.max_size (or its disk state.min_free)",
+            ConfigWarning,
+            stacklevel=2,
+        )
+    if config.state.max_size < 10**6:
+        fail("state.max_size", f"expected at least 1MB, got {config.state.max_size} bytes")
     if not config.state.path:
         fail("state.path", "expected a file path")
     if Path(config.state.path).is_dir():

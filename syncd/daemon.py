@@ -27,6 +27,7 @@ from state import Store
 from syncd.asgi import make_server, serve_started
 from syncd.backfill.service import BackfillService
 from syncd.config import Config
+from syncd.diskspace import DiskBudget
 from syncd.dispatcher import Dispatcher
 from syncd.drift import SELL_SCOPE, drift_lines, references, sell_drift
 from syncd.entry import EARLY, STOP_SIGNALS
@@ -40,7 +41,7 @@ from syncd.redact import Redactor
 from syncd.runtime import Runtime
 from syncd.sell.client import SellClient
 from syncd.sell.expiry import expiry, unread_since
-from syncd.sell.poller import Backlog, Poller
+from syncd.sell.poller import Poller
 from syncd.sinks.registry import build_writer
 from syncd.throttles import ThrottlePublisher
 
@@ -136,7 +137,13 @@ class Daemon:
                 fresh = [s for s in fresh if await backfills.covering(s) is None]
                 if fresh:
                     await backfills.request(fresh, reason="start")
-            backlog = Backlog(ledger, config.state.max_pending)
+            backlog = DiskBudget(
+                ledger,
+                max_size=config.state.max_size,
+                min_free=config.state.min_free,
+                streams=config.sell.streams,
+                clock=self.clock,
+            )
             runtime.backlog = backlog
 
             def wake_dispatchers(_: int) -> None:

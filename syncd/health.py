@@ -20,7 +20,8 @@ from syncd.sell.expiry import expiry
 
 def problems(runtime: Runtime | None) -> list[str]:
     """Why the daemon is not ready (empty when it is): an expired or stopped stream, one failing on the same page
-    again and again, a destination paused for its credentials, mapping drift."""
+    again and again, a destination paused for its credentials, polling paused to protect the disk (with the hours
+    left before the oldest unread position expires), mapping drift."""
     if runtime is None:
         return ["starting: the store is not open yet"]
     found: list[str] = []
@@ -38,6 +39,8 @@ def problems(runtime: Runtime | None) -> list[str]:
     for dispatcher in runtime.dispatchers:
         if dispatcher.state.pause_kind == "auth":
             found.append(f"destination {dispatcher.sink} paused: {dispatcher.state.paused}")
+    if runtime.backlog is not None and runtime.backlog.paused:
+        found.append(runtime.backlog.describe())
     found.extend(f"mapping drift: {drift}" for drift in runtime.drift)
     if runtime.stopping:
         found.append("stopping")

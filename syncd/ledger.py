@@ -13,12 +13,16 @@ must hold none.
 from __future__ import annotations
 
 import dataclasses
+import math
+import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Self
+
+import anyio
 
 from state import (
     Cursor,
@@ -39,6 +43,7 @@ from state import (
 )
 from state.base import Clock
 from state.keys import split_key
+from syncd.diskspace import Usage
 from syncd.drift import Definitions
 from syncd.events import PERSON_KINDS, ChangeEvent
 from syncd.redact import NOTHING, Redactor
@@ -137,6 +142,18 @@ class Ledger:
 
     async def note_failure(self, stream: str, failures: int, error: str) -> None:
         await self.store.note_failure(stream, failures, self.redact(error))
+
+    async def usage(self) -> Usage:
+        """Bytes the state file uses, and bytes free on its filesystem (None when that cannot be read)."""
+        try:
+            free: int | None = (await anyio.to_thread.run_sync(shutil.disk_usage, self.store.path.parent)).free
+        except OSError:
+            free = None
+        return Usage(await self.store.used_bytes(), free)
+
+    async def prune_finished(self) -> int:
+        """Delete every finished event whatever its age (to make room; quarantined items stay)."""
+        return await self.store.prune(math.inf, quarantine=False)
 
     async def pending(self, sink: str | None = None, *, blocked: bool = True) -> int:
         return await self.store.pending(sink, blocked=blocked)

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 from state import Store
 from syncd.config import Config
+from syncd.diskspace import DiskBudget
 from syncd.dispatcher import Dispatcher
 from syncd.ratelimit import Limiter
 from syncd.redact import NOTHING, Redactor
-from syncd.sell.poller import Backlog, Poller
+from syncd.sell.poller import Poller
 
 if TYPE_CHECKING:
     from syncd.backfill.service import BackfillService
@@ -32,7 +33,7 @@ class Runtime:
     stopping: bool = False
     drift: list[str] = field(default_factory=list)  # mapping drift, one line each (as the store records it)
     health_url: str | None = None
-    backlog: Backlog | None = None
+    backlog: DiskBudget | None = None  # the state file's budget: polling pauses only to protect the disk
     redact: Redactor = NOTHING  # what health answers pass through (error texts may quote an API's echo)
     backfill: BackfillService | None = None
     reconcile: ReconcileService | None = None
@@ -44,5 +45,5 @@ class Runtime:
             f"{d.sink}:{'paused' if d.state.paused else 'ok'}/{d.state.outcomes.get('done', 0)} done"
             for d in self.dispatchers
         )
-        paused = " (polling paused: backlog above max_pending)" if self.backlog and self.backlog.paused else ""
+        paused = " (polling paused: the state file is at its budget)" if self.backlog and self.backlog.paused else ""
         return (f"streams {streams} | {sinks}" if sinks else f"streams {streams}") + paused

@@ -1,4 +1,5 @@
-"""Parsing of the human units the config file accepts: durations ("500ms", "5s", "2m") and rates ("10/s")."""
+"""Parsing of the human units the config file accepts: durations ("500ms", "5s", "2m"), rates ("10/s") and sizes
+("500MB", "2GiB")."""
 
 from __future__ import annotations
 
@@ -19,6 +20,36 @@ _RATE_SECONDS = {
     "h": 3600.0,
     "hour": 3600.0,
 }
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
+_BYTES = {
+    None: 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from a number of bytes or a string such as "500MB", "2GB" or "1.5GiB" (KB, MB, GB, TB are powers of
+    1000; KiB, MiB, GiB, TiB of 1024)."""
+    if isinstance(value, bool):
+        raise ValueError('expected a size such as "500MB" or "2GB"')
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f'expected a size such as "500MB" or "2GB", got {value!r}')
+    return int(float(match.group(1)) * _BYTES[match.group(2)])
 
 
 def parse_duration(value: float | int | str) -> float:

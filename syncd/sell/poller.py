@@ -68,11 +68,15 @@ class PollStore(Protocol):
         ...
 
 
-class PendingCount(Protocol):
-    """What backpressure reads (syncd.ledger.Ledger implements it)."""
+class Room(Protocol):
+    """What a poller asks before storing a page (syncd.diskspace.DiskBudget: the state file's budget)."""
 
-    async def pending(self) -> int:
-        """Deliveries still pending, for every enabled destination."""
+    def queued(self, deliveries: int) -> None:
+        """A page queued this many deliveries."""
+        ...
+
+    async def wait_for_room(self) -> None:
+        """Return once there is room to store another page."""
         ...
 
 
@@ -110,44 +114,6 @@ class StreamState:
         return self.failures >= FAILING_AFTER
 
 
-class Backlog:
-    """Backpressure: polling pauses while more deliveries are pending than the high-water mark, and resumes below
-    90 % of it. The count is re-read from the store when the deliveries queued since the last reading could have
-    crossed the mark, and at least every `check_every` seconds."""
-
-    def __init__(self, store: PendingCount, high_water: int, *, check_every: float = 1.0, sleep: Sleep = anyio.sleep):
-        self.store = store
-        self.high_water = high_water
-        self.low_water = int(high_water * 0.9)
-        self.check_every = check_every
-        self._sleep = sleep
-        self._checked = 0.0
-        self._pending = 0
-        self.paused = False
-        self._log = get_logger()
-
-    def queued(self, deliveries: int) -> None:
-        """A page queued this many deliveries (an upper bound on the growth since the last reading)."""
-        self._pending += deliveries
-
-    async def wait_for_room(self) -> None:
-        now = time.monotonic()
-        if self._pending < self.high_water and now - self._checked < self.check_every:
-            return
-        self._checked = now
-        self._pending = await self.store.pending()
-        if self._pending < self.high_water:
-            return
-        self.paused = True
-        self._log.warning("polling_paused", pending=self._pending, high_water=self.high_water)
-        while self._pending > self.low_water:
-            await self._sleep(min(self.check_every, 0.2))
-            self._pending = await self.store.pending()
-        self.paused = False
-        self._checked = time.monotonic()
-        self._log.info("polling_resumed", pending=self._pending, high_water=self.high_water)
-
-
 class Poller:
     def __init__(
         self,
@@ -157,7 +123,7 @@ class Poller:
         store: PollStore,
         config: SellConfig,
         limiter: Limiter,
-        backlog: Backlog | None = None,
+        backlog: Room | None = None,
         rng: random.Random | None = None,
         sleep: Sleep = anyio.sleep,
         on_ingest: Callable[[int], None] | None = None,

@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from syncd.commands.cli import main
+from syncd.config import loads
 from syncd.daemon import EXIT_OK, Daemon
 from syncd.runtime import Runtime
 from tests.e2e.world import World, person, world
@@ -110,7 +111,9 @@ async def test_a_429_storm_costs_at_most_one_refusal_per_pause(w: World) -> None
     people = 100
     w.op.post("behaviour", {"rate": "40/s"})
     w.append("leads", *[person("lead", i) for i in range(1, people + 1)])
-    daemon = Daemon(w.config(op="concurrency = 4"), until_idle=True, handle_signals=False)
+    # A server's wait is honoured up to max_backoff: here it must cover the 1 s window (the world's is 200 ms).
+    text = w.config_text(op="concurrency = 4").replace('max_backoff = "200ms"', 'max_backoff = "2s"')
+    daemon = Daemon(loads(text), until_idle=True, handle_signals=False)
     async with anyio.create_task_group() as tg:
         runtime: Runtime = await tg.start(daemon.run)
     assert len(w.op_contacts()) == people

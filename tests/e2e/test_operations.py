@@ -17,8 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from syncd.config import loads
-from syncd.daemon import EXIT_OK, Daemon
+from syncd.config import ConfigWarning, loads
+from syncd.daemon import Daemon
 from syncd.metrics import REGISTRY
 from syncd.runtime import Runtime
 from syncd.sandbox.sell.history import item
@@ -191,17 +191,25 @@ def test_no_secret_reaches_logs_or_output_of_a_run_with_faults(w: World, process
             assert "Lovelace" not in line, line
 
 
-async def test_backpressure_pauses_polling_above_the_high_water_mark(w: World) -> None:
-    """With more deliveries pending than `max_pending`, polling pauses and says so, then resumes; nothing is lost."""
+async def test_an_old_max_pending_is_accepted_with_a_warning_and_a_backlog_never_stops_polling(w: World) -> None:
+    """A config from before issue 10 naming `state.max_pending` still starts, with a warning saying it is no longer
+    used; with Ontraport down and 120 deliveries waiting for it (four times the old mark), polling goes on, so
+    SALESmanago gets everyone; once Ontraport is back it gets everyone too."""
     config_text = w.config_text(op="concurrency = 1").replace("[state]\n", "[state]\nmax_pending = 30\n")
     config_text = config_text.replace('poll_interval = "20ms"', 'poll_interval = "20ms"\npage_limit = 10')
+    with pytest.warns(ConfigWarning, match="state.max_pending is no longer used"):
+        config = loads(config_text)
+    w.stop("op")
     w.append("leads", *[person("lead", i) for i in range(1, 121)])
+    daemon = Daemon(config, handle_signals=False)
     with capture_logs() as logs:
-        assert await Daemon(loads(config_text), until_idle=True, handle_signals=False).run() == EXIT_OK
-    events = [e["event"] for e in logs]
-    assert "polling_paused" in events
-    assert "polling_resumed" in events
-    assert len(w.op_contacts()) == 120
+        async with anyio.create_task_group() as tg:
+            await tg.start(daemon.run)
+            await await_until(lambda: _true(w.sm.get("state")["contacts"] == 120), deadline=30, what="SALESmanago")
+            w.start("op")
+            await await_until(lambda: _true(len(w.op_contacts()) == 120), deadline=60, what="Ontraport")
+            daemon.stop()
+    assert not [e for e in logs if e["event"].startswith("polling_")]
 
 
 async def test_finished_events_are_pruned_after_the_retention_period(w: World) -> None:

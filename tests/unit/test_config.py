@@ -288,3 +288,16 @@ def test_history_settings_have_their_defaults_and_take_values() -> None:
         60.0,
         7,
     )
+
+
+def test_the_state_budget_is_read_as_sizes_and_an_old_max_pending_only_warns() -> None:
+    """state.max_size and min_free take sizes ("1GB", "512MiB", bytes); a budget under 1 MB or not a size names the
+    key; a file from before still naming state.max_pending starts, with a warning that it is no longer used."""
+    config = loads('[sell]\ntoken = "t0ken"\n[state]\nmax_size = "1GB"\nmin_free = "512MiB"\n')
+    assert (config.state.max_size, config.state.min_free) == (10**9, 512 * 2**20)
+    for value, message in (('"lots"', "expected a size"), ('"100KB"', "at least 1MB")):
+        with pytest.raises(ConfigError) as raised:
+            loads(f'[sell]\ntoken = "t0ken"\n[state]\nmax_size = {value}\n', source="syncd.toml")
+        assert raised.value.key == "state.max_size" and message in str(raised.value)
+    with pytest.warns(ConfigWarning, match=r"state\.max_pending is no longer used.*state\.max_size"):
+        loads('[sell]\ntoken = "t0ken"\n[state]\nmax_pending = 200000\n')

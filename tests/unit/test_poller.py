@@ -1,6 +1,6 @@
 """The poller against a fake store and a scripted Firehose client (small classes implementing its protocols), with
 fake time: its phases, backoff and its growth, expiry on 410, stopping on 401/403, a malformed page retried from the
-same position, quarantine, sleeping at the top, throttles held for every stream, and backpressure."""
+same position, quarantine, sleeping at the top, throttles held for every stream, and waiting for room."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from syncd.errors import CallError, DestinationError, PermanentError, RateLimite
 from syncd.events import ChangeEvent
 from syncd.ratelimit import Limiter
 from syncd.sandbox.sell.history import item
-from syncd.sell.poller import Backlog, Poller
+from syncd.sell.poller import Poller, Room
 from tests.support import FakeClock
 
 STREAM = "leads"
@@ -101,7 +101,6 @@ class FakeStreamStore:
     marks: list[tuple[bool, str | None]] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)  # what note_failure recorded
     seen: set[tuple[str, int, int, str]] = field(default_factory=set)
-    pending_counts: list[int] = field(default_factory=list)  # what pending() answers, in turn (the last repeats)
 
     async def position(self, stream: str) -> StreamPosition | None:
         if self.stored is None:
@@ -136,16 +135,13 @@ class FakeStreamStore:
     async def note_failure(self, stream: str, failures: int, error: str) -> None:
         self.failures.append((failures, error))
 
-    async def pending(self) -> int:
-        return self.pending_counts.pop(0) if len(self.pending_counts) > 1 else self.pending_counts[0]
-
 
 def poller(
     client: ScriptedFirehose,
     store: FakeStreamStore,
     time: FakeTime,
     *,
-    backlog: Backlog | None = None,
+    backlog: Room | None = None,
     queued: list[int] | None = None,
     **settings: Any,
 ) -> Poller:
@@ -381,15 +377,36 @@ async def test_another_stream_waits_for_the_shared_throttle() -> None:
 # backpressure
 
 
-async def test_polling_pauses_above_the_high_water_mark_and_resumes_below_ninety_percent() -> None:
-    """With more deliveries pending than max_pending, no page is read until the backlog drops below 90 % of it."""
+async def test_no_page_is_read_until_there_is_room_for_it() -> None:
+    """Before each page the poller asks for room (the state file's budget) and reads nothing until it is given."""
     time = FakeTime()
-    store = FakeStreamStore(pending_counts=[100, 95, 91, 90])
-    backlog = Backlog(store, 100, check_every=0.0, sleep=time.sleep)
-    client = ScriptedFirehose(page("p1", top=True))
-    p = poller(client, store, time, backlog=backlog)
-    with capture_logs() as logs:
-        await until_spent(p, client)
-    assert time.sleeps == [0.0, 0.0, 0.0, 5.0]  # re-read every check (0 s here) while above 90
-    assert [e["event"] for e in logs if e["event"].startswith("polling_")] == ["polling_paused", "polling_resumed"]
-    assert not backlog.paused
+    room = FakeRoom()
+    client = ScriptedFirehose(page("p1", lead(1)), page("p2", top=True))
+    p = poller(client, FakeStreamStore(), time, backlog=room)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(p.run)
+        await room.asked.wait()
+        assert client.fetched == []  # held before the first page
+        room.open.set()
+        await client.spent.wait()
+        tg.cancel_scope.cancel()
+    assert client.positions == ["tail", "p1", "p2"]
+    assert room.asks >= 3 and room.deliveries == [1]
+
+
+class FakeRoom:
+    """Room that is given once the test opens it; counts what it was asked and told."""
+
+    def __init__(self) -> None:
+        self.asked = anyio.Event()
+        self.open = anyio.Event()
+        self.asks = 0
+        self.deliveries: list[int] = []
+
+    def queued(self, deliveries: int) -> None:
+        self.deliveries.append(deliveries)
+
+    async def wait_for_room(self) -> None:
+        self.asks += 1
+        self.asked.set()
+        await self.open.wait()

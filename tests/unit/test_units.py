@@ -1,10 +1,10 @@
-"""Durations and rates as the config file writes them."""
+"""Durations, rates and sizes as the config file writes them."""
 
 from __future__ import annotations
 
 import pytest
 
-from syncd.units import Rate, parse_duration, parse_rate
+from syncd.units import Rate, parse_duration, parse_rate, parse_size
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,19 @@ def test_rate_rejects(text: str) -> None:
     """Malformed or zero rates are refused."""
     with pytest.raises(ValueError, match="rate"):
         parse_rate(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [(0, 0), (4096, 4096), ("4096", 4096), ("500MB", 500 * 10**6), ("2 GB", 2 * 10**9), ("1.5GiB", 3 * 2**29)],
+)
+def test_sizes_are_bytes_or_decimal_or_binary_multiples(text: int | str, size: int) -> None:
+    """A size is a number of bytes, or a number with KB/MB/GB/TB (powers of 1000) or KiB/MiB/GiB/TiB (1024)."""
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "5 parsecs", "-1MB", -1, True, "1.5.2GB"])
+def test_anything_else_is_not_a_size(text: int | str) -> None:
+    """Anything but a non-negative number with a known unit is refused."""
+    with pytest.raises(ValueError, match="size"):
+        parse_size(text)
