@@ -155,10 +155,10 @@ class Backfills(StoreBase):
                 db, stream, events, routes, now, STALE_SNAPSHOT, {"capture_seq": capture_seq}
             )
             if events:
-                await db.execute(
-                    "UPDATE records SET seen_job = :job WHERE EXISTS (SELECT 1 FROM temp.incoming i"
-                    " WHERE i.kind = records.kind AND i.record_id = records.record_id)",
-                    {"job": job},
+                # By primary key, one record at a time (a join on the page would scan every record per page).
+                await db.executemany(
+                    "UPDATE records SET seen_job = ? WHERE kind = ? AND record_id = ?",
+                    [(job, row.kind, row.record_id) for row in events],
                 )
             if quarantined:
                 await db.executemany(

@@ -189,22 +189,25 @@ class Backfill:
     async def _listing(
         self, part: Part, row: PartRow | None, path: str, params: dict[str, str], context: Context
     ) -> None:
-        if row is None or row.top_id is None:
-            top = await self.scanner.top_id(path, params, what=part.name)
-            await self.store.begin_part(self.job.id, part.name, first_id=None, top_id=top)
-            await self.store.count_requests(self.job.id, part.name, 1)
         cursor = Cursor(row.cursor_offset, row.cursor_id) if row is not None else Cursor(-1, None)
         first_known = row is not None and row.first_id is not None
+        top = row.top_id if row is not None else None
 
         async def store(page: Page) -> None:
-            nonlocal first_known
-            if not first_known and page.items:
+            nonlocal first_known, top
+            if not first_known:
                 first = next((i for i, _ in page.items if i is not None), None)
                 await self.store.begin_part(self.job.id, part.name, first_id=first, top_id=None)
-                first_known = first is not None
+                first_known = True
             await self._store(part, page, context)
+            if top is None and not page.last:
+                # More than one page: the highest id the listing holds says how far it goes (progress, and
+                # where asking ahead stops), one request.
+                top = await self.scanner.top_id(path, params, what=part.name)
+                await self.store.begin_part(self.job.id, part.name, first_id=None, top_id=top)
+                await self.store.count_requests(self.job.id, part.name, 1)
 
-        await self.scanner.scan(path, params, cursor, store, what=part.name)
+        await self.scanner.scan(path, params, cursor, store, what=part.name, top=lambda: top)
 
     async def _line_items(self, part: Part, row: PartRow | None) -> None:
         """Each live order's line items (`/v2/orders/:id/line_items`), orders in id order; the checkpoint is the

@@ -122,13 +122,16 @@ class Scanner:
         store: Callable[[Page], Awaitable[None]],
         *,
         what: str,
+        top: Callable[[], int | None] = lambda: None,
     ) -> None:
         """Read the listing's pages after `cursor`, each accepted only once it reaches back to the record stored
-        before it, and hand each to `store` (which stores it with its cursor) before taking the next."""
+        before it, and hand each to `store` (which stores it with its cursor) before taking the next. Pages are
+        asked for ahead only once the listing has shown it has more than one, and not beyond `top()` (the highest
+        id it held when the scan began, when known): a short listing costs no request it does not need."""
         failure: BaseException | None = None
         async with anyio.create_task_group() as tg:
             try:
-                await self._scan(tg, path, params, cursor, store, what)
+                await self._scan(tg, path, params, cursor, store, what, top)
             except Exception as exc:  # raised here, not wrapped in the task group's ExceptionGroup
                 failure = exc
             tg.cancel_scope.cancel()
@@ -143,11 +146,13 @@ class Scanner:
         cursor: Cursor,
         store: Callable[[Page], Awaitable[None]],
         what: str,
+        top: Callable[[], int | None],
     ) -> None:
         window = next_window(cursor.offset) if cursor.offset >= 0 else FIRST
         after = cursor.record_id
         attempts = 0
         requests = 0
+        warm = cursor.offset >= 0  # a listing that had more than one page: worth asking ahead
         planned: deque[_Fetch] = deque()
 
         def plan(first: Window) -> None:
@@ -158,7 +163,9 @@ class Scanner:
 
         plan(window)
         while True:
-            while len(planned) <= self.ahead:
+            highest = top()
+            near_end = highest is not None and after is not None and after >= highest
+            while warm and not near_end and len(planned) <= self.ahead:
                 planned.append(self._start(tg, path, params, next_window(planned[-1].window.end - 1)))
             fetch = planned[0]
             await fetch.done.wait()
@@ -192,14 +199,15 @@ class Scanner:
             planned.popleft()
             last_offset = fetch.window.start + len(raw) - 1
             new = [(i, item) for i, item in zip(ids, raw, strict=True) if i is None or after is None or i > after]
-            top = max(known, default=after)
-            after = top if after is None or (top is not None and top > after) else after
+            seen = max(known, default=after)
+            after = seen if after is None or (seen is not None and seen > after) else after
             await store(Page(new, fetch.answer.date, Cursor(last_offset, after), not page.more, requests))
             requests = 0
             if not page.more:
                 return
-            if len(raw) < fetch.window.per_page or last_offset != fetch.window.end - 1:
-                plan(next_window(last_offset))  # a short page: what was planned after it starts too late
+            warm = True
+            if not planned or len(raw) < fetch.window.per_page or last_offset != fetch.window.end - 1:
+                plan(next_window(last_offset))  # nothing planned, or a short page: what followed starts too late
 
     def _start(self, tg: anyio.abc.TaskGroup, path: str, params: Mapping[str, str], window: Window) -> _Fetch:
         fetch = _Fetch(window)

@@ -179,11 +179,19 @@ def snapshot(stream: str, kind: str, raw: bytes, context: Context) -> ChangeEven
     )
 
 
+_ADDRESS_PARTS = frozenset({"line1", "city", "postal_code", "state", "country"})
+
+
 def _custom(kind: str, values: dict[str, msgspec.Raw] | None, types_by_name: Mapping[str, str]) -> dict[str, Any]:
-    """v2 `custom_fields` read by each field's Sell type (a field not defined is read by the shape of its value)."""
+    """v2 `custom_fields` read by each field's Sell type (a field not defined, say created since the definitions
+    were read, by the shape of its value: an object of address parts is an address)."""
     plain: dict[str, Any] = {}
     for name, raw in (values or {}).items():
-        plain[name] = custom_value(types_by_name.get(name, ""), _any.decode(raw), f"{kind}.custom_fields[{name}]")
+        value = _any.decode(raw)
+        kind_of = types_by_name.get(name, "")
+        if not kind_of and isinstance(value, dict) and value and set(value) <= _ADDRESS_PARTS:
+            kind_of = "address"
+        plain[name] = custom_value(kind_of, value, f"{kind}.custom_fields[{name}]")
     return plain
 
 

@@ -413,7 +413,7 @@ async def test_a_stream_change_that_arrives_before_an_older_snapshot_keeps_the_s
     box = box_of(w)
     three_leads(box)
     box.configure(v2_lag=30, version_as=version_as)
-    w.sell.fault(path="/v2/leads", after=1, times=1, latency=1.0)
+    w.sell.fault(path="/v2/leads", times=1, latency=1.0)  # its one page
     config = w.config(sell='start = "backfill"', streams=("leads",))
 
     def meanwhile() -> None:
@@ -442,7 +442,7 @@ async def test_a_stream_change_older_than_a_snapshot_stored_before_it_is_stale(w
     three_leads(box)
     box.configure(version_as=version_as)
     w.sell.fault(path="/v3/leads/stream", after=1, times=1, latency=2.0)
-    w.sell.fault(path="/v2/leads", after=1, times=1, latency=0.5)
+    w.sell.fault(path="/v2/leads", times=1, latency=0.5)  # its one page
     config = w.config(sell='start = "backfill"', streams=("leads",))
 
     def meanwhile() -> None:

@@ -125,10 +125,17 @@ def test_without_updated_at_the_time_is_when_sell_served_it() -> None:
 
 def test_custom_fields_without_a_definition_keep_their_plain_shape() -> None:
     """A custom field the definitions do not name is read by the shape of its value."""
-    data = {"id": 1, "custom_fields": {"Unknown": "x", "Flag": True, "Many": ["a", "b"], "Count": 3}}
+    office = {"line1": "1 Main St", "city": "Kraków", "postal_code": "", "state": "", "country": "Poland"}
+    data = {"id": 1, "custom_fields": {"Unknown": "x", "Flag": True, "Many": ["a", "b"], "Count": 3, "Office": office}}
     record = snapshot("leads", "lead", v2("lead", data), ctx()).record
     assert isinstance(record, Lead)
-    assert record.custom == {"Unknown": "x", "Flag": True, "Many": ["a", "b"], "Count": "3"}
+    assert record.custom == {
+        "Unknown": "x",
+        "Flag": True,
+        "Many": ["a", "b"],
+        "Count": "3",
+        "Office": Address(line1="1 Main St", city="Kraków", country="Poland"),
+    }
 
 
 @pytest.mark.parametrize(

@@ -277,11 +277,12 @@ class SellSandbox:
         with self.lock:
             self._statuses[status] += 1
             if len(self._requests) < REQUEST_LOG:
-                self._requests.append({"method": method, "path": path, "query": query, "status": status})
+                entry = {"method": method, "path": path, "query": query, "status": status, "at": self._clock()}
+                self._requests.append(entry)
 
     def requests(self, path: str = "") -> list[dict[str, Any]]:
-        """The API requests answered (method, path, query string, status), oldest first; those under `path` only
-        when given (what `GET /_sandbox/requests?path=` answers)."""
+        """The API requests answered (method, path, query string, status, when: the sandbox clock), oldest first;
+        those under `path` only when given (what `GET /_sandbox/requests?path=` answers)."""
         with self.lock:
             return [dict(r) for r in self._requests if r["path"].startswith(path)]
 

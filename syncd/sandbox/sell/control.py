@@ -20,7 +20,7 @@ GET|POST /_sandbox/behaviour   {"short_pages": 0.1, "empty_pages": 0.1, "duplica
 GET  /_sandbox/state      streams (retained, appended, head, tail), request counts by status, throttled count,
                           live records per kind (the Core API's view)
 GET  /_sandbox/requests?path=/v2/leads   the API requests answered, oldest first: {"requests": [{"method", "path",
-                          "query", "status"}]}; DELETE clears the log
+                          "query", "status", "at"}]}; DELETE clears the log
 GET  /_sandbox/writes?resource=leads&id=1   the v2 writes received, oldest first: {"resource", "id", "at", "status",
                           "body" (as sent), "changed" (Firehose names), "event" (whether one was appended), "version",
                           "problems" (fields of a 422)}; DELETE clears the log
