@@ -222,6 +222,12 @@ class ChangeEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     previous: dict[str, Any] = {}
 
     @property
+    def introduces(self) -> bool:
+        """Whether the record may be new to whoever receives this: a create, or a snapshot (a backfill carries
+        records the destinations never heard of, made long ago)."""
+        return self.action in ("created", "snapshot")
+
+    @property
     def identity(self) -> tuple[str, int, int, str]:
         """What makes two deliveries of this event the same event."""
         return (self.kind, self.record_id, self.sequence, self.action)

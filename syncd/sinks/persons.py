@@ -439,7 +439,7 @@ def organisation_changed(work: KeyWork, change: PersonChange) -> bool:
     destination keeps a company no longer named.)"""
     if change.record is None or not is_organisation(change.record):
         return False
-    return any(d.event.action == "created" or "name" in d.event.previous for d in work.deliveries)
+    return any(d.event.introduces or "name" in d.event.previous for d in work.deliveries)
 
 
 async def organisation_members(lookups: Lookups, work: KeyWork) -> tuple[str, ...]:

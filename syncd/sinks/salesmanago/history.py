@@ -225,7 +225,7 @@ class HistoryWriter:
             record = event.record
             if event.kind != "deal" or not isinstance(record, Deal):
                 continue
-            if event.action == "created":
+            if event.introduces:
                 created = record.created_at or event.occurred_at
             if record.stage_id is None:
                 continue
