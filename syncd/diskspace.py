@@ -123,6 +123,7 @@ class DiskBudget:
             self._checked = self._monotonic()
 
     async def _pause(self, reason: str) -> None:
+        self.expires_in = await self._expires_in()  # known before anyone is told polling paused
         self.paused, self.reason = True, reason
         checks, reported = 0, -float("inf")
         while True:
