@@ -53,6 +53,7 @@ class Limiter:
         self.waits = 0  # how many acquisitions had to wait (for metrics)
         self.waited = 0.0  # total seconds spent waiting
         self.pauses = 0  # whole-account pauses so far
+        self.started = 0  # calls let through so far: a caller notes it after `acquire`, to tell `observe` which
 
     @property
     def paused_until(self) -> float:
@@ -75,6 +76,7 @@ class Limiter:
             while (wait := self.delay()) > 0:
                 await self._sleep(wait)
             now = self._clock()
+            self.started += 1
             if self.rate is not None:
                 self._calls.append(now)
                 while len(self._calls) > self.rate.count:
@@ -104,11 +106,18 @@ class Limiter:
             self.on_pause(self)
         return True
 
-    def observe(self, remaining: int | None, reset: float | None) -> bool:
+    def observe(self, remaining: int | None, reset: float | None, *, call: int | None = None) -> bool:
         """Use a response's rate-limit headers pre-emptively: with no more calls left in the window than may be in
         flight at once (`reserve`), pause until it resets (`reset`: seconds, or an epoch time a server sent
-        instead), so the calls already on their way are the last ones. True when that started a pause."""
-        if remaining is None or reset is None or remaining > self.reserve:
+        instead), so the calls already on their way are the last ones. True when that started a pause.
+
+        `call` is the answered call's number (`started` just after its `acquire`): every call let through after it
+        may have reached the server after it answered, so the server's `remaining` is that much too high. On a
+        busy machine many can start between an answer and the moment it is read here."""
+        if remaining is None or reset is None:
+            return False
+        later = max(0, self.started - call) if call is not None else 0
+        if remaining - later > self.reserve:
             return False
         return self.pause(reset_seconds(reset, self._wall()))
 

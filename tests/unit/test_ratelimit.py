@@ -73,6 +73,23 @@ def test_rate_limit_headers_pause_pre_emptively(remaining: int | None, reset: fl
     assert (limiter.paused_until > 0) is paused
 
 
+@pytest.mark.parametrize(("started_after", "paused"), [(0, False), (2, False), (3, True), (5, True)])
+async def test_calls_let_through_after_the_answered_one_count_against_its_remaining(
+    started_after: int, paused: bool
+) -> None:
+    """An answer saying 5 calls remain, read once `started_after` more calls have been let through (a busy machine
+    reads answers late): those may have reached the server after it answered, so with a reserve of 2 the account
+    pauses once 2 or fewer are really left. (Before, only the header was read: more calls than the reserve went out
+    on a stale count and were refused.)"""
+    t = FakeTime()
+    limiter = Limiter("op", None, clock=t.clock, sleep=t.sleep, reserve=2)
+    await limiter.acquire()
+    call = limiter.started
+    for _ in range(started_after):
+        await limiter.acquire()
+    assert limiter.observe(5, 1.0, call=call) is paused
+
+
 async def test_concurrent_callers_share_one_window() -> None:
     """Many tasks acquiring at once still respect the single window (real clock, tiny period)."""
     limiter = Limiter("sell", Rate(5, 0.2))

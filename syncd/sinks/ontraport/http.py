@@ -70,12 +70,13 @@ class OntraportApi:
         record does not exist; any other failure raised as a classified CallError."""
         sent = json.dumps(body if body is not None else dict(params or {}), ensure_ascii=False)
         await self._limiter.acquire()
+        call = self._limiter.started
         try:
             response = await bounded_request(self._client, API, method, path, params=params, json=body)
         except CallError as exc:
             exc.request = sent
             raise
-        self._observe(response)
+        self._observe(response, call)
         if response.status_code != 429:
             # A redirect, or a load balancer's HTML page, is not Ontraport speaking: never "not found", never a
             # verdict on the record (checked before anything is read as missing).
@@ -91,10 +92,10 @@ class OntraportApi:
         reset = reset_seconds(reset, time.time()) if reset is not None else None
         raise classify(response.status_code, detail, reset=reset, request=sent)
 
-    def _observe(self, response: httpx.Response) -> None:
+    def _observe(self, response: httpx.Response, call: int) -> None:
         remaining = _number(response.headers.get("X-Rate-Limit-Remaining"))
         reset = _number(response.headers.get("X-Rate-Limit-Reset"))
-        self._limiter.observe(int(remaining) if remaining is not None else None, reset)
+        self._limiter.observe(int(remaining) if remaining is not None else None, reset, call=call)
 
     async def aclose(self) -> None:
         await self._client.aclose()
