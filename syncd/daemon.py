@@ -335,8 +335,15 @@ class Daemon:
                 expired = stored is not None and stored.expired
                 if not expired or self.config.sell.on_expired == "backfill":
                     poller.state.phase = "backfilling"
-                    await backfills.ensure(stream, reason="expired" if expired else "start")
-                await backfills.wait_position(stream)
+                    reason = "expired" if expired else "start"
+                    await backfills.ensure(stream, reason=reason)
+                    # A backfill that failed before it captured the position is asked for again, ever less often.
+                    wait = 1.0
+                    while not await backfills.wait_position(stream, wait):
+                        await backfills.ensure(stream, reason=reason)
+                        wait = min(wait * 2, max(1.0, self.config.sell.max_backoff))
+                else:
+                    await backfills.wait_position(stream)  # until an operator's backfill captures one
             state = await poller.run()
             if state.phase == "stopped":
                 return  # the credentials or the plan were refused

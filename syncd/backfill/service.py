@@ -17,6 +17,7 @@ from state import JobRow
 from syncd.backfill.job import Backfill, job_params, job_streams
 from syncd.backfill.scan import ScanFailed, Scanner
 from syncd.config import SellConfig
+from syncd.errors import StoreError
 from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
@@ -83,13 +84,16 @@ class BackfillService:
             return self.config.start == "backfill"
         return True
 
-    async def wait_position(self, stream: str) -> None:
-        """Until `stream` has a usable position again (a backfill captured it)."""
-        while True:
-            stored = await self.ledger.position(stream)
-            if stored is not None and stored.position and not stored.expired:
-                return
-            await anyio.sleep(0.1)
+    async def wait_position(self, stream: str, within: float | None = None) -> bool:
+        """Whether `stream` has a usable position again (a backfill captured it) within `within` seconds (None:
+        however long it takes)."""
+        with anyio.move_on_after(within if within is not None else float("inf")):
+            while True:
+                stored = await self.ledger.position(stream)
+                if stored is not None and stored.position and not stored.expired:
+                    return True
+                await anyio.sleep(0.1)
+        return False
 
     async def run(self) -> None:
         """Run queued jobs until cancelled (a cancelled job goes on next time from its checkpoints)."""
@@ -126,6 +130,12 @@ class BackfillService:
                     hint="the streams go on from where the backfill began; fix the cause and run"
                     " `syncd backfill` again (it reads everything again, nothing is lost)",
                 )
+                return
+            except StoreError:
+                raise  # the store itself failing is the daemon's to handle
+            except Exception as exc:  # a bug must not stop the daemon: the job fails saying so, the streams go on
+                self._log.exception("backfill_crashed", job=job.id, error=type(exc).__name__)
+                await self.ledger.store.finish_job(job.id, "failed", error=f"internal error: {type(exc).__name__}")
                 return
             await self.ledger.store.finish_job(job.id, "done", result=json.dumps(result))
             seconds = time.monotonic() - started

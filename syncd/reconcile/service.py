@@ -12,7 +12,7 @@ import anyio
 
 from state import JobRow
 from syncd.backfill.scan import ScanFailed, Scanner
-from syncd.errors import CallError
+from syncd.errors import CallError, StoreError
 from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.reconcile.job import KIND, Reconcile, job_params
@@ -70,6 +70,12 @@ class ReconcileService:
                 error = exc.message if isinstance(exc, CallError) else str(exc)
                 await self.ledger.store.finish_job(job.id, "failed", error=error)
                 self._log.error("reconcile_failed", job=job.id, error=error)
+                return
+            except StoreError:
+                raise  # the store itself failing is the daemon's to handle
+            except Exception as exc:  # a bug must not stop the daemon: the job fails saying so
+                self._log.exception("reconcile_crashed", job=job.id, error=type(exc).__name__)
+                await self.ledger.store.finish_job(job.id, "failed", error=f"internal error: {type(exc).__name__}")
                 return
             await self.ledger.store.finish_job(job.id, "done", result=json.dumps(result))
             self._log.info("reconcile_done", job=job.id, differences=problems_in(result), seconds=result["seconds"])

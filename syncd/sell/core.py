@@ -10,9 +10,9 @@ import httpx
 
 from syncd.config import SellConfig
 from syncd.errors import CallError
-from syncd.httpclient import make_client, status_error, transport_error
+from syncd.httpclient import bounded_request, foreign, make_client, status_error
 from syncd.ratelimit import Limiter
-from syncd.sell.client import API, describe
+from syncd.sell.client import API, THROTTLE, describe, is_envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +37,10 @@ class CoreApi:
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Answer:
         """`GET /v2/...`: the body of a 200; any other answer raised as a classified CallError (429 and 409
-        throttle, 401/403 are the account's, 5xx and timeouts transient, other 4xx permanent)."""
+        throttle, 401/403 are the account's, 5xx, timeouts (the whole call, connect to last byte), redirects and
+        answers that are not Sell's own transient, other 4xx permanent)."""
         await self._limiter.acquire()
-        try:
-            response = await self._client.get(path, params=dict(params or {}))
-        except httpx.HTTPError as exc:
-            raise transport_error(API, exc) from None
+        response = await bounded_request(self._client, API, "GET", path, params=dict(params or {}))
         if response.status_code == 200:
             return Answer(response.content, response.headers.get("Date"))
         raise classify(response)
@@ -52,5 +50,10 @@ class CoreApi:
 
 
 def classify(response: httpx.Response) -> CallError:
-    """A refused Core API call as one of syncd's error classes."""
-    return status_error(API, response.status_code, describe(response), throttle=frozenset({429, 409}))
+    """A refused Core API call as one of syncd's error classes (a proxy's redirect or HTML page says nothing about
+    the record or the token: transient)."""
+    if response.status_code not in THROTTLE:
+        outside = foreign(API, response, own=is_envelope(response))
+        if outside is not None:
+            return outside
+    return status_error(API, response.status_code, describe(response), throttle=THROTTLE)

@@ -10,6 +10,7 @@ time (`updated_at`) say where it came from. What cannot be read raises Normalise
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,14 +58,33 @@ _collection_decoder = msgspec.json.Decoder(_Collection)
 
 
 def decode_collection(body: bytes) -> Collection:
-    """A v2 list response body; anything else raises MalformedPage (retried, never skipped)."""
+    """A v2 list response body; anything else raises MalformedPage (retried, never skipped). JSON that only an
+    item's unpaired surrogate (`"\\ud800"`) makes invalid is read item by item: that item alone cannot be read
+    (it is quarantined with its body) and the others go on."""
     try:
         page = _collection_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise MalformedPage(f"not a Core API list: {explain(exc)}") from None
     except msgspec.DecodeError as exc:
-        raise MalformedPage(f"not a Core API list: invalid JSON ({exc})") from None
+        tolerant = _tolerant(body)
+        if tolerant is None:
+            raise MalformedPage(f"not a Core API list: invalid JSON ({exc})") from None
+        return tolerant
     return Collection(page.items, bool(page.meta.links.next_page))
+
+
+def _tolerant(body: bytes) -> Collection | None:
+    """The page as Python's JSON reader takes it (unpaired surrogates included), each item re-encoded as it came."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        return None
+    meta = data.get("meta")
+    links = meta.get("links") if isinstance(meta, dict) else None
+    items = [msgspec.Raw(json.dumps(item, ensure_ascii=True).encode()) for item in data["items"]]
+    return Collection(items, isinstance(links, dict) and bool(links.get("next_page")))
 
 
 class _ItemMeta(msgspec.Struct, frozen=True):
@@ -86,12 +106,19 @@ _id_decoder = msgspec.json.Decoder(_Id)
 
 
 def item_id(raw: bytes) -> int | None:
-    """The id of a v2 item's record (None when it has none that can be read): what orders a scan."""
+    """The id of a v2 item's record (None when it has none that can be read): what orders a scan (also of an
+    item that cannot be read otherwise, an unpaired surrogate in a name, say)."""
     try:
         data = _item_decoder.decode(raw).data
         return ref_of(_id_decoder.decode(data).id, "id")
-    except (msgspec.MsgspecError, BadValue):
+    except (msgspec.ValidationError, BadValue):
         return None
+    except msgspec.DecodeError:
+        try:
+            found = json.loads(raw).get("data", {}).get("id")
+            return ref_of(found if isinstance(found, int | str) and not isinstance(found, bool) else None, "id")
+        except (ValueError, AttributeError, BadValue):
+            return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

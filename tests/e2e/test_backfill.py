@@ -568,3 +568,46 @@ def test_syncd_backfill_beside_a_running_daemon_queues_the_job_for_it(w: World, 
     events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(e["event"] == "backfill_done" and e["job"] == report["job"] for e in events)
     wait_until(lambda: set(w.sm_contacts()) >= set(people(box)), timeout=60, what="the backfilled people delivered")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what goes wrong
+
+
+async def test_an_unreadable_record_is_quarantined_with_its_body_and_the_rest_goes_on(w: World) -> None:
+    """A record the Core API serves with a value that cannot be read (an id where money belongs) is quarantined
+    with its raw body and the reason; every other record is carried."""
+    box = box_of(w)
+    three_leads(box)
+    old = datetime.fromtimestamp(box.now() - 3600, UTC)
+    box.append("leads", [item("lead", lead_data(4, owner_id="not an id"), event_time=old)])
+    config = w.config(sell='start = "backfill"', streams=("leads",))
+    with capture_logs() as logs:
+        assert await w.run(config) == EXIT_OK
+    [done] = [e for e in logs if e["event"] == "backfill_done"]
+    assert done["quarantined"] == 1
+    with sqlite3.connect(config.state.path) as conn:
+        [(stream, reason, raw)] = conn.execute("SELECT stream, reason, raw FROM quarantine").fetchall()
+    assert stream == "leads" and "lead.owner_id" in reason and b'"not an id"' in raw
+    assert {"lead1@example.org", "lead2@example.org", "lead3@example.org"} <= set(w.sm_contacts())
+
+
+async def test_a_backfill_refused_by_the_core_api_fails_loudly_and_the_next_one_carries_everything(w: World) -> None:
+    """The Core API refusing the token (403) fails the backfill with the reason and a hint; the streams go on from
+    the heads it captured; once Sell answers again a new backfill carries every record."""
+    box = box_of(w)
+    three_leads(box)
+    w.sell.fault(path="/v2/", status=403, body='{"errors": [{"error": {"code": "insufficient_scope"}}]}')
+    config = w.config(sell='start = "backfill"', streams=("leads",))
+    with capture_logs() as logs:
+        assert await w.run(config) == EXIT_OK
+    [failed] = [e for e in logs if e["event"] == "backfill_failed"]
+    assert failed["http_status"] == 403 and "syncd backfill" in failed["hint"]
+    assert "lead1@example.org" not in w.sm_contacts()
+    change(box, "lead", 1, last_name="Streamed")  # the stream goes on from the captured head
+    assert await w.run(config) == EXIT_OK
+    assert w.sm_contacts()["lead1@example.org"]["name"] == "Lead1 Streamed"
+    w.sell.clear_faults()
+    assert await Daemon(config, until_idle=True, handle_signals=False, backfill=["leads"]).run() == EXIT_OK
+    assert {"lead2@example.org", "lead3@example.org"} <= set(w.sm_contacts())
+    assert w.sm_contacts()["lead1@example.org"]["name"] == "Lead1 Streamed"

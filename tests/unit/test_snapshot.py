@@ -170,3 +170,18 @@ def test_what_is_not_a_list_page_is_malformed(body: bytes) -> None:
     """An HTML page from a proxy, or JSON of another shape, raises MalformedPage (retried, never skipped)."""
     with pytest.raises(MalformedPage):
         decode_collection(body)
+
+
+def test_an_unpaired_surrogate_spoils_only_its_own_item() -> None:
+    """A page whose JSON only an item's unpaired surrogate makes invalid is read item by item: that item cannot be
+    read (the backfill quarantines it with its body), the others go on, and the order of ids holds."""
+    body = (
+        rb'{"items": [{"data": {"id": 5, "first_name": "a\ud800b"}, "meta": {"type": "lead"}},'
+        rb' {"data": {"id": 6, "first_name": "Bo"}, "meta": {"type": "lead"}}], "meta": {"links": {"next_page": "x"}}}'
+    )
+    page = decode_collection(body)
+    assert page.more is True
+    assert [item_id(bytes(item)) for item in page.items] == [5, 6]
+    with pytest.raises(NormaliseError, match="not valid JSON"):
+        snapshot("leads", "lead", bytes(page.items[0]), ctx())
+    assert snapshot("leads", "lead", bytes(page.items[1]), ctx()).record_id == 6
