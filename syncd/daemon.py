@@ -1,7 +1,8 @@
 """The daemon: opens the store, runs one poller per stream and one dispatcher per destination, stops gracefully.
 
 Stopping (SIGTERM, SIGINT or SIGHUP, or `--until-idle` once there is nothing left to do): polling stops at once (an
-unfinished page is simply read again next time), dispatchers claim nothing new, in-flight calls get up to
+unfinished page is simply read again next time), dispatchers claim nothing new, work that has sent nothing yet
+(waiting for a rate limiter's slot or a pause) is released back to the queue at once, calls in flight get up to
 `shutdown_timeout` to finish and their outcomes are committed, then the process exits 0. A second signal cancels
 what is still in flight and exits at once; the claims it leaves lapse when the next owner opens the state file, so
 nothing is lost (at-least-once). SIGHUP is a graceful stop, not a reload: a changed config takes effect on the next
@@ -82,6 +83,7 @@ class Daemon:
         self._log = get_logger()
         self._force = False
         self._state_lost = False
+        self._in_flight_at_deadline = 0
         self.notifier = Notifier()
 
     def stop(self) -> None:
@@ -210,14 +212,20 @@ class Daemon:
                     await self.stop_event.wait()
                     runtime.stopping = True
                     self.notifier.stopping("stopping: finishing in-flight calls")
-                    self._log.info("daemon_stopping", shutdown_timeout_s=self.config.run.shutdown_timeout)
                     poll_scope.cancel()
+                    dropped = 0
                     for dispatcher in runtime.dispatchers:
+                        dropped += dispatcher.drop_unsent()  # batches that sent nothing yet: released at once
                         dispatcher.wake()
-                    dispatch_scope.deadline = anyio.current_time() + self.config.run.shutdown_timeout
+                    self._log.info(
+                        "daemon_stopping",
+                        shutdown_timeout_s=self.config.run.shutdown_timeout,
+                        in_flight=sum(d.calling for d in runtime.dispatchers),
+                        released=dropped,
+                    )
+                    tg.start_soon(self._shutdown_deadline, runtime, dispatch_scope)
             if dispatch_scope.cancelled_caught:
-                in_flight = sum(d.state.in_flight for d in runtime.dispatchers)
-                self._log.warning("shutdown_timeout_reached", in_flight=in_flight)
+                self._log.warning("shutdown_timeout_reached", in_flight=self._in_flight_at_deadline)
             if self.until_idle and any(p.state.finished for p in runtime.pollers):
                 exit_code = EXIT_STREAM_FAILED
             tg.cancel_scope.cancel()
@@ -227,6 +235,12 @@ class Daemon:
             exit_code = EXIT_STATE_LOST
         self._log.info("daemon_stopped", exit_code=exit_code)
         return exit_code
+
+    async def _shutdown_deadline(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
+        """`shutdown_timeout` after a stop began: what is still in flight is counted, then cancelled."""
+        await anyio.sleep(self.config.run.shutdown_timeout)
+        self._in_flight_at_deadline = sum(d.calling for d in runtime.dispatchers)
+        scope.cancel()
 
     async def _serve_health(
         self, runtime: Runtime, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED

@@ -29,7 +29,7 @@ from structlog.typing import FilteringBoundLogger
 from syncd.config import SinkConfig
 from syncd.errors import CallError, DestinationError, InternalError, PermanentError, RateLimited, TransientError
 from syncd.logs import get_logger
-from syncd.ratelimit import Limiter
+from syncd.ratelimit import TICKET, Limiter, Ticket
 from syncd.retry import GiveUp, PauseDestination, RecheckPolicy, RetryAt, RetryPolicy
 from syncd.sinks.base import Writer
 from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released, Result, Retry, Skipped, Waiting
@@ -110,6 +110,7 @@ class Dispatcher:
         self._breaker_level = 0
         self._half_open = False
         self._log = get_logger(sink=self.sink)
+        self._works: dict[anyio.CancelScope, Ticket] = {}  # batches (and probes) running, with their calls
 
     def wake(self) -> None:
         """New deliveries were queued (or the daemon is stopping): look for work now."""
@@ -118,6 +119,20 @@ class Dispatcher:
     @property
     def idle(self) -> bool:
         return self.state.in_flight == 0
+
+    @property
+    def calling(self) -> int:
+        """Batches (and probes) that have sent a call to the destination and are not finished: in flight."""
+        return sum(1 for ticket in self._works.values() if ticket.calls)
+
+    def drop_unsent(self) -> int:
+        """A stop: every batch (or probe) that has sent nothing yet (waiting for the rate limiter, a pause or the
+        store) is cancelled, its keys released unchanged, so a stop waits only for calls really in flight. Returns
+        how many were dropped."""
+        unsent = [scope for scope, ticket in self._works.items() if not ticket.calls]
+        for scope in unsent:
+            scope.cancel()
+        return len(unsent)
 
     async def run(self, stop: anyio.Event) -> None:
         """Dispatch until `stop` is set, then let in-flight batches finish and commit their outcomes."""
@@ -170,9 +185,17 @@ class Dispatcher:
                     await self._wake.wait()
 
     async def _work(self, keys: list[str], send: MemoryObjectSendStream[Sequence[Outcome]]) -> None:
+        TICKET.set(ticket := Ticket())  # this task's own context: the limiters count its calls on it
+        scope = anyio.CancelScope()
+        self._works[scope] = ticket
         try:
-            await send.send(await self.process(keys))
+            with scope:
+                outcomes: Sequence[Outcome] = await self.process(keys)
+            if scope.cancelled_caught:  # dropped by a stop before anything was sent: back in the queue
+                outcomes = [Released(key) for key in keys]
+            await send.send(outcomes)
         finally:
+            del self._works[scope]
             self.state.in_flight -= 1
             self._slot_freed.set()
 
@@ -363,7 +386,16 @@ class Dispatcher:
             if stop.is_set():
                 return
             try:
-                await self.writer.probe()  # the writer takes its own slot from the shared limiter
+                token = TICKET.set(ticket := Ticket())
+                with anyio.CancelScope() as scope:
+                    self._works[scope] = ticket
+                    try:
+                        await self.writer.probe()  # the writer takes its own slot from the shared limiter
+                    finally:
+                        del self._works[scope]
+                        TICKET.reset(token)
+                if scope.cancelled_caught:  # a stop while the probe waited for its slot
+                    return
             except DestinationError as exc:
                 self._log.info("destination_probe_failed", error=exc.message, attempt=attempt)
                 continue

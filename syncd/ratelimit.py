@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import anyio
 
@@ -23,6 +25,17 @@ Sleep = Callable[[float], Awaitable[None]]
 
 # Calls leave here a little before they reach the server; keep a margin so its window never sees one too many.
 _MARGIN = 0.05
+
+
+@dataclass
+class Ticket:
+    """The calls one unit of work (a dispatcher's batch) was let through, across every limiter: while it is 0 the
+    work has sent nothing to any server, so a stopping daemon may drop it without leaving a write in flight."""
+
+    calls: int = 0
+
+
+TICKET: ContextVar[Ticket | None] = ContextVar("syncd_limiter_ticket", default=None)
 
 
 class Limiter:
@@ -77,6 +90,9 @@ class Limiter:
                 await self._sleep(wait)
             now = self._clock()
             self.started += 1
+            ticket = TICKET.get()
+            if ticket is not None:  # counted before the caller's next await: no cancel can fall in between
+                ticket.calls += 1
             if self.rate is not None:
                 self._calls.append(now)
                 while len(self._calls) > self.rate.count:
