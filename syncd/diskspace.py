@@ -57,6 +57,20 @@ def _mb(size: float) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
+def over_budget(usage: Usage, *, max_size: int, min_free: int, resuming: bool = False) -> str:
+    """Why `usage` is over the budget of `max_size` bytes in use and `min_free` bytes left free ("" when it is
+    not); `resuming` asks with the margin polling resumes at (below 90 % of max_size, a tenth above min_free)."""
+    limit = max_size * (RESUME_AT if resuming else 1.0)
+    floor = min_free * (1.1 if resuming else 1.0)
+    if usage.used >= limit:
+        return f"the state file uses {_mb(usage.used)} of its {_mb(max_size)} budget (state.max_size)"
+    if usage.free is not None and usage.free <= floor:
+        return (
+            f"{_mb(usage.free)} left free on the state file's filesystem, at its {_mb(min_free)} floor (state.min_free)"
+        )
+    return ""
+
+
 class DiskBudget:
     """The state file's budget, shared by every poller: `wait_for_room` returns at once while there is room, and
     holds every poller while there is none."""
@@ -93,16 +107,7 @@ class DiskBudget:
 
     def over(self, usage: Usage, *, resuming: bool = False) -> str:
         """Why `usage` is over the budget ("" when it is not); `resuming` asks with the margin polling resumes at."""
-        limit = self.max_size * (RESUME_AT if resuming else 1.0)
-        floor = self.min_free * (1.1 if resuming else 1.0)
-        if usage.used >= limit:
-            return f"the state file uses {_mb(usage.used)} of its {_mb(self.max_size)} budget (state.max_size)"
-        if usage.free is not None and usage.free <= floor:
-            return (
-                f"{_mb(usage.free)} left free on the state file's filesystem, at its {_mb(self.min_free)} floor"
-                " (state.min_free)"
-            )
-        return ""
+        return over_budget(usage, max_size=self.max_size, min_free=self.min_free, resuming=resuming)
 
     async def wait_for_room(self) -> None:
         """Return when there is room to store another page; prune, then pause, when there is none."""
@@ -165,5 +170,9 @@ class DiskBudget:
         """One line for readiness while paused."""
         if not self.paused:
             return ""
-        left = f"; the oldest unread position expires in {self.expires_in / 3600:.1f} h" if self.expires_in else ""
+        left = (
+            f"; the oldest unread position expires in {self.expires_in / 3600:.1f} h"
+            if self.expires_in is not None
+            else ""
+        )
         return f"polling paused: {self.reason}{left}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from state import JobRow, PartRow, RecordRow, StatusSnapshot
 from state.keys import record_key
 from syncd.commands import Command, load_config, state_path_errors
 from syncd.config import OntraportConfig, SalesmanagoConfig
+from syncd.diskspace import Usage, over_budget
 from syncd.drift import drift_lines
 from syncd.events import PERSON_KINDS, Contact, Lead, decode_record
 from syncd.sell.poller import FAILING_AFTER
@@ -180,6 +182,33 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def state_budget(usage: Usage, *, max_size: int, min_free: int) -> dict[str, Any]:
+    """The state file against its budget: bytes in use and free, the limits, and why it is over (polling pauses
+    there: `over` is the same test the daemon makes before each page)."""
+    reason = over_budget(usage, max_size=max_size, min_free=min_free)
+    budget = {"over": bool(reason), "reason": reason or None, "max_size": max_size, "min_free": min_free}
+    return {"used_bytes": usage.used, "free_bytes": usage.free, "budget": budget}
+
+
+def _free(directory: Path) -> int | None:
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
+
+
+def _state_lines(state: dict[str, Any]) -> list[str]:
+    budget = state["budget"]
+    free = f", {state['free_bytes'] / 1e6:.1f} MB free" if state["free_bytes"] is not None else ""
+    line = (
+        f"state file: {state['used_bytes'] / 1e6:.1f} MB in use of {budget['max_size'] / 1e6:.1f} MB"
+        f" (state.max_size){free} (floor {budget['min_free'] / 1e6:.1f} MB, state.min_free)"
+    )
+    if not budget["over"]:
+        return [line]
+    return [line, f"warning: polling pauses while {budget['reason']}: make room, or the positions expire"]
+
+
 def _owner_line(owner: dict[str, Any] | None) -> str:
     if owner is None:
         return "owner: none (no syncd is running on this state file)"
@@ -191,6 +220,8 @@ def _owner_line(owner: dict[str, Any] | None) -> str:
 def render_table(data: dict[str, Any]) -> str:
     """A plain-text report for a terminal or a ticket."""
     lines = [f"events stored: {data['events']}   quarantined items: {data['quarantined']}"]
+    if "state" in data:
+        lines += _state_lines(data["state"])
     if "owner" in data:
         lines.append(_owner_line(data["owner"]))
     lines.append("")
@@ -283,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             snapshot = await store.status()
             shared = await store.shared_emails(sorted(PERSON_KINDS))
+            used = await store.used_bytes()
         finally:
             await store.close()
         data = as_dict(
@@ -290,6 +322,11 @@ def run(args: argparse.Namespace) -> int:
             now=time.time(),
             sharing=shared_emails(shared, config.enabled_sinks()),
             margin=config.sell.expiry_warning,
+        )
+        data["state"] = state_budget(
+            Usage(used, _free(Path(config.state.path).parent)),
+            max_size=config.state.max_size,
+            min_free=config.state.min_free,
         )
         owner = holder(Path(config.state.path))
         data["owner"] = (

@@ -121,3 +121,28 @@ async def test_polling_pauses_loudly_until_there_is_room_with_a_margin() -> None
     assert paused["expires_in_h"] == round((RETENTION - 10 * 3600) / 3600, 1)
     assert [e["event"] for e in logs][-1] == "polling_resumed"
     assert seen and seen[0].startswith("polling paused: the state file uses 120.0 MB") and "62.0 h" in seen[0]
+
+
+@pytest.mark.parametrize(
+    ("usage", "over", "warned"),
+    [
+        (Usage(400 * MB, 10_000 * MB), False, ""),
+        (Usage(1_000 * MB, 10_000 * MB), True, "the state file uses 1000.0 MB of its 1000.0 MB budget"),
+        (Usage(400 * MB, 100 * MB), True, "100.0 MB left free on the state file's filesystem, at its 500.0 MB"),
+        (Usage(400 * MB, None), False, ""),
+    ],
+)
+def test_status_shows_the_state_file_against_its_budget(usage: Usage, over: bool, warned: str) -> None:
+    """`syncd status` (another process) judges the state file by the daemon's own test: bytes in use and free, the
+    limits, and at the budget why polling pauses, with a warning line in the table."""
+    from syncd.commands.status import _state_lines, state_budget
+
+    state = state_budget(usage, max_size=1_000 * MB, min_free=500 * MB)
+    assert state["used_bytes"] == usage.used and state["free_bytes"] == usage.free
+    assert state["budget"]["over"] is over and state["budget"]["max_size"] == 1_000 * MB
+    lines = _state_lines(state)
+    assert lines[0].startswith(f"state file: {usage.used / MB:.1f} MB in use of 1000.0 MB (state.max_size)")
+    if over:
+        assert warned in state["budget"]["reason"] and warned in lines[1] and lines[1].startswith("warning: ")
+    else:
+        assert state["budget"]["reason"] is None and len(lines) == 1
