@@ -199,3 +199,27 @@ def test_no_secret_reaches_logs_health_commands_or_the_database(tmp_path: Path, 
             data = file.read_bytes()
             for secret in SECRETS:
                 assert secret.encode() not in data, f"{secret} is in {file.name}"
+
+
+@pytest.mark.parametrize(
+    ("value", "character"),
+    [("SeCrEtOnE\nSeCrEtTwO", "U+000A"), ("SeCrEtOnE\rSeCrEtTwO", "U+000D"), ("SeCrEtOnE\x1b[0mSeCrEtTwO", "U+001B")],
+)
+def test_a_secret_with_a_control_character_inside_stops_start_up_with_78(
+    tmp_path: Path, apis: dict[str, Api], value: str, character: str
+) -> None:
+    """`syncd run` with a token that has a line break (or an escape) inside exits 78 at once, naming the file, the
+    key and the character, never the token."""
+    config = _config(tmp_path, apis, free_port())
+    env = {**_environment(tmp_path), "SYNCD_TEST_SELL": value}
+    done = subprocess.run(
+        [sys.executable, "-m", "syncd", "run", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78
+    assert f"{config}: sell.token: $SYNCD_TEST_SELL holds a control character ({character}" in done.stderr
+    assert "SeCrEtOnE" not in done.stdout + done.stderr and "SeCrEtTwO" not in done.stdout + done.stderr
