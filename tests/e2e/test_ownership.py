@@ -140,8 +140,8 @@ def test_position_set_refuses_while_the_daemon_runs_and_works_once_it_stopped(w:
 
 def test_commands_that_only_use_the_store_need_none_of_the_daemons_secrets(w: World, tmp_path: Path) -> None:
     """With every secret a `credential:` (systemd's $CREDENTIALS_DIRECTORY), the daemon runs with the credentials,
-    and then `status`, `dlq list`, `dlq retry`, `position` and `replay` work from a shell that has none; `check`,
-    which calls the APIs, still says which credential it cannot read."""
+    and then `status`, `dlq list`, `dlq show`, `dlq retry`, `position` and `replay` (with and without --json) work
+    from a shell that has none; `check`, which calls the APIs, still says which credential it cannot read."""
     creds = tmp_path / "credentials"
     creds.mkdir(mode=0o700)
     for name, value in (("sell_token", SELL_TOKEN), ("sm_secret", SM_SECRET), ("op_key", OP_KEY)):
@@ -156,15 +156,21 @@ def test_commands_that_only_use_the_store_need_none_of_the_daemons_secrets(w: Wo
     config = tmp_path / "syncd.toml"
     config.write_text(text)
     w.append("leads", person("lead", 1))
+    refused = {"status": 400, "body": "Invalid email address", "content_type": "text/plain", "times": 1}
+    w.op.fault(path="/1/Contacts/saveorupdate", **refused)  # one dead letter to show
     shell = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
     ran = syncd("run", "--config", str(config), "--until-idle", env={**shell, "CREDENTIALS_DIRECTORY": str(creds)})
     assert ran.returncode == 0, ran.stderr
+    [(letter,)] = rows(tmp_path / "syncd.db", "SELECT id FROM dead_letters")
     for command in (
         ("status",),
         ("status", "--json"),
         ("dlq", "list"),
+        ("dlq", "list", "--json"),
+        ("dlq", "show", str(letter)),
         ("dlq", "retry", "--all"),
         ("position",),
+        ("position", "--json"),
         ("replay", "--sink", "ontraport", "--record", "lead:1"),
     ):
         done = syncd(*command, "--config", str(config), env=shell)

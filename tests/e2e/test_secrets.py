@@ -21,7 +21,7 @@ from syncd.sandbox.salesmanago.app import SalesmanagoSandbox
 from syncd.sandbox.sell.app import SellSandbox
 from syncd.sandbox.server import ServerThread
 from tests.e2e.world import Api, person
-from tests.support import free_port, wait_until
+from tests.support import Processes, free_port, wait_until
 
 SELL = "SeLLtok-7f3a9c1e42"
 SM = "SmSeCret-51d0e2aa97"
@@ -126,7 +126,9 @@ def _dead_letter_ids(tmp_path: Path) -> list[int]:
         return [int(row[0]) for row in conn.execute("SELECT id FROM dead_letters ORDER BY id")]
 
 
-def test_no_secret_reaches_logs_health_commands_or_the_database(tmp_path: Path, apis: dict[str, Api]) -> None:
+def test_no_secret_reaches_logs_health_commands_or_the_database(
+    tmp_path: Path, apis: dict[str, Api], processes: Processes
+) -> None:
     """Secrets read with stray whitespace work once stripped; with every API echoing them back in error bodies
     (5xx, 401, a refused record), none appears in the daemon's log, /readyz, /metrics, status, dlq, position,
     check, `syncd logs`, or the database, its WAL and shared-memory files."""
@@ -145,44 +147,33 @@ def test_no_secret_reaches_logs_health_commands_or_the_database(tmp_path: Path, 
     log = tmp_path / "daemon.log"
     outputs: list[str] = []
     with log.open("wb") as out:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "--config", str(config)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{health}"
+        daemon = processes.syncd("run", "--config", str(config), env=env, stdout=out)
+        url = f"http://127.0.0.1:{health}"
 
-            def readyz() -> httpx.Response | None:
-                try:
-                    answer = httpx.get(f"{url}/readyz", timeout=2)
-                except httpx.HTTPError:
-                    return None
-                return answer if "ontraport paused" in answer.text else None
+        def readyz() -> httpx.Response | None:
+            try:
+                answer = httpx.get(f"{url}/readyz", timeout=2)
+            except httpx.HTTPError:
+                return None
+            return answer if "ontraport paused" in answer.text else None
 
-            answer = wait_until(readyz, timeout=60, what="/readyz to report Ontraport's refused credentials")
-            outputs.append(answer.text)
-            outputs.append(httpx.get(f"{url}/metrics", timeout=5).text)
-            wait_until(lambda: len(_dead_letter_ids(tmp_path)) >= 2, timeout=60, what="both dead letters")
-            op.clear_faults()
-            wait_until(lambda: len(op.get("contacts")["contacts"]) >= 3, timeout=60, what="Ontraport to resume")
-            wait_until(lambda: sm.get("state")["contacts"] >= 3, timeout=60, what="SALESmanago's contacts")
-            outputs.append(httpx.get(f"{url}/readyz", timeout=5).text)
-            outputs.append(httpx.get(f"{url}/livez", timeout=5).text)
-            for args in (("status",), ("status", "--json"), ("dlq", "list"), ("dlq", "list", "--json")):
-                outputs.append(_syncd(env, *args, "--config", str(config)))
-            for letter in _dead_letter_ids(tmp_path):
-                outputs.append(_syncd(env, "dlq", "show", str(letter), "--config", str(config)))
-            for args in (("position",), ("position", "--json")):
-                outputs.append(_syncd(env, *args, "--config", str(config)))
-            daemon.send_signal(signal.SIGTERM)
-            assert daemon.wait(timeout=30) == 0
-        finally:
-            if daemon.poll() is None:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait()
+        answer = wait_until(readyz, timeout=60, what="/readyz to report Ontraport's refused credentials")
+        outputs.append(answer.text)
+        outputs.append(httpx.get(f"{url}/metrics", timeout=5).text)
+        wait_until(lambda: len(_dead_letter_ids(tmp_path)) >= 2, timeout=60, what="both dead letters")
+        op.clear_faults()
+        wait_until(lambda: len(op.get("contacts")["contacts"]) >= 3, timeout=60, what="Ontraport to resume")
+        wait_until(lambda: sm.get("state")["contacts"] >= 3, timeout=60, what="SALESmanago's contacts")
+        outputs.append(httpx.get(f"{url}/readyz", timeout=5).text)
+        outputs.append(httpx.get(f"{url}/livez", timeout=5).text)
+        for args in (("status",), ("status", "--json"), ("dlq", "list"), ("dlq", "list", "--json")):
+            outputs.append(_syncd(env, *args, "--config", str(config)))
+        for letter in _dead_letter_ids(tmp_path):
+            outputs.append(_syncd(env, "dlq", "show", str(letter), "--config", str(config)))
+        for args in (("position",), ("position", "--json")):
+            outputs.append(_syncd(env, *args, "--config", str(config)))
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
     sell.fault(path="/v3/leads/stream", times=1, **_sell_error(401, SELL))
     sm.fault(path="/api/contact/hasContact", times=1, status=200, body=_sm_refusal(f"Not authenticated: {_echo(SM)}"))
     op.fault(path="/1/Contacts/meta", times=1, status=401, body=_echo(OP), content_type="text/plain")
@@ -223,3 +214,24 @@ def test_a_secret_with_a_control_character_inside_stops_start_up_with_78(
     assert done.returncode == 78
     assert f"{config}: sell.token: $SYNCD_TEST_SELL holds a control character ({character}" in done.stderr
     assert "SeCrEtOnE" not in done.stdout + done.stderr and "SeCrEtTwO" not in done.stdout + done.stderr
+
+
+def test_a_token_with_a_non_ascii_look_alike_stops_start_up_with_78(tmp_path: Path, apis: dict[str, Api]) -> None:
+    """A Sell token pasted with a Cyrillic look-alike (it could never be sent in a header; before, the process hung
+    after the traceback) makes `syncd run` exit 78 at once with one line naming the file and the key, never the
+    token, before the state file is created."""
+    config = _config(tmp_path, apis, free_port())
+    env = {**_environment(tmp_path), "SYNCD_TEST_SELL": "SeCrEtOnE\u0430SeCrEtTwO"}  # U+0430, not "a"
+    done = subprocess.run(
+        [sys.executable, "-m", "syncd", "run", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"syncd: configuration error: {config}: sell.token: expected ASCII characters only"), line
+    assert "SeCrEtOnE" not in done.stdout + done.stderr and "SeCrEtTwO" not in done.stdout + done.stderr
+    assert not (tmp_path / "syncd.db").exists()

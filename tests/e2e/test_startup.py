@@ -232,3 +232,23 @@ def test_running_without_any_destination_warns(w: World) -> None:
     done = syncd("run", "--config", str(config), "--until-idle")
     assert done.returncode == 0, done.stderr
     assert '"event": "no_destinations", "level": "warning"' in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("added", "key"),
+    [
+        ("sinks_enabled = true\n", "sinks_enabled"),  # a misspelt or made-up top-level key
+        ('[sinks.salesforce]\nbase_url = "http://127.0.0.1:1"\n', "sinks.salesforce"),  # no such destination
+    ],
+)
+def test_a_key_syncd_does_not_know_stops_the_run_with_78_naming_it(w: World, added: str, key: str) -> None:
+    """An unknown top-level key or table (before: ignored silently) stops `syncd run` before it opens anything:
+    exit 78, one line naming the config file and the key; the state file is never created."""
+    config = w.config_file()
+    config.write_text(config.read_text() + added if added.startswith("[") else added + config.read_text())
+    done = syncd("run", "--config", str(config))
+    assert done.returncode == 78, done.stderr
+    line = one_line(done.stderr)
+    assert line.startswith(f"syncd: configuration error: {config}"), line
+    assert key in line, line
+    assert not (w.tmp_path / "syncd.db").exists()
