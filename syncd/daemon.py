@@ -33,6 +33,7 @@ from syncd.dispatcher import Dispatcher
 from syncd.drift import SELL_SCOPE, drift_lines, references, sell_drift
 from syncd.entry import EARLY, STOP_SIGNALS
 from syncd.health import health_app
+from syncd.idle import EXIT_UNREACHABLE, MaxWait, SinkView, StreamView, blocked
 from syncd.ledger import Ledger
 from syncd.logs import get_logger
 from syncd.notify import Notifier, process_age
@@ -69,12 +70,15 @@ class Daemon:
         backfill: Sequence[str] = (),
         reconcile: tuple[Sequence[str], bool] | None = None,
         command: str = "syncd run",
+        max_wait: float | None = None,
     ) -> None:
         self.config = config
         self.until_idle = until_idle
         self.backfill = tuple(backfill)  # streams to backfill now (`syncd backfill` with no daemon running)
         self.reconcile = reconcile  # (destinations, repair) to reconcile now (`syncd reconcile`, no daemon running)
         self.command = command  # what the state file's lock says owns it
+        self.max_wait = max_wait  # --until-idle's bound while an API it needs cannot be reached (None: none)
+        self.gave_up: str | None = None  # why --until-idle gave up (--max-wait), for the command to print
         self.clock = clock
         self.rng = rng or random.Random()
         self.handle_signals = handle_signals
@@ -233,8 +237,23 @@ class Daemon:
             exit_code = EXIT_FORCED
         elif self._state_lost:
             exit_code = EXIT_STATE_LOST
+        elif self.gave_up is not None:
+            exit_code = EXIT_UNREACHABLE
         self._log.info("daemon_stopped", exit_code=exit_code)
         return exit_code
+
+    async def _gave_up(self, runtime: Runtime, bound: MaxWait) -> bool:
+        """--max-wait: True (and a stop begun) once an API idle needs has been unreachable for that long."""
+        streams = [StreamView(p.state.failures, p.state.last_error) for p in runtime.pollers]
+        sinks = [SinkView(d.sink, d.config.base_url, d.state.paused, d.state.last_error) for d in runtime.dispatchers]
+        paused = any(d.state.paused for d in runtime.dispatchers)
+        pending = paused and await runtime.store.pending(blocked=False) > 0
+        if not bound.observe(anyio.current_time(), blocked(self.config.sell.base_url, streams, sinks, pending=pending)):
+            return False
+        self.gave_up = bound.message()
+        self._log.error("until_idle_gave_up", reason=self.gave_up, exit_code=EXIT_UNREACHABLE)
+        self.stop()
+        return True
 
     async def _shutdown_deadline(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
         """`shutdown_timeout` after a stop began: what is still in flight is counted, then cancelled."""
@@ -439,8 +458,11 @@ class Daemon:
         """--until-idle: stop once every stream is at the top (or cannot go on) and nothing is pending but keys
         blocked waiting on something no destination is about to do (reported by `syncd status`), and no key's
         late-write check is still to come."""
+        bound = MaxWait(self.max_wait) if self.max_wait is not None else None
         while not self.stop_event.is_set():
             await anyio.sleep(0.05)
+            if bound is not None and await self._gave_up(runtime, bound):
+                return
             pollers_done = all(p.state.at_top or p.state.finished for p in runtime.pollers)
             if not pollers_done or not all(d.idle for d in runtime.dispatchers):
                 continue

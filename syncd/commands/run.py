@@ -1,7 +1,8 @@
 """`syncd run`: the daemon. Exit codes: 0 after a graceful stop (SIGTERM, SIGINT or SIGHUP; `--until-idle` once
-done), 1 when `--until-idle` ends with a stream expired or stopped, 2 after a second signal, 78 for configuration
-(and a state file an operator must repair), 75 for transient failures (the state file owned by another `syncd
-run`, locked, disk full, I/O), which the systemd unit restarts."""
+done), 1 when `--until-idle` ends with a stream expired or stopped, 2 after a second signal, 69 when `--until-idle`
+gave up because Sell or a destination stayed unreachable for `--max-wait`, 78 for configuration (and a state file an
+operator must repair), 75 for transient failures (the state file owned by another `syncd run`, locked, disk full,
+I/O), which the systemd unit restarts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ import anyio
 
 from syncd.commands import EX_CONFIG, Command, load_config, state_path_errors
 from syncd.logs import configure as configure_logs
+from syncd.units import parse_duration
+
+DEFAULT_MAX_WAIT_TEXT = "5m"
+DEFAULT_MAX_WAIT = parse_duration(DEFAULT_MAX_WAIT_TEXT)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"syncd: configuration error: {config.source}: {problem}", file=sys.stderr)
         return EX_CONFIG
     configure_logs(level=config.log.level, fmt=config.log.format, secrets=config.secret_values())
-    daemon = Daemon(config, until_idle=args.until_idle)
+    daemon = Daemon(config, until_idle=args.until_idle, max_wait=args.max_wait if args.until_idle else None)
     with state_path_errors(config):
         try:
             result: int = anyio.run(daemon.run)
@@ -37,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
             if failed is None:
                 raise
             raise translate(failed, Path(config.state.path)) from None
+    if daemon.gave_up is not None:
+        print(f"syncd: {daemon.gave_up}", file=sys.stderr)
     return result
 
 
@@ -52,9 +59,29 @@ def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
     return None
 
 
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be above zero")
+    return seconds
+
+
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--until-idle", action="store_true", help="exit once every stream is at the top and nothing is pending"
+        "--until-idle",
+        action="store_true",
+        help="exit once every stream is at the top and nothing is pending (0), or a stream expired or stopped (1)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=_duration,
+        default=DEFAULT_MAX_WAIT,
+        metavar="DURATION",
+        help="with --until-idle: give up (exit 69, naming the URL) once Sell or a destination with work left has"
+        f" been unreachable this long without a break, e.g. 30s, 10m (default {DEFAULT_MAX_WAIT_TEXT})",
     )
 
 
@@ -66,6 +93,7 @@ COMMAND = Command(
     (
         "syncd run --config syncd.toml",
         "syncd run --config syncd.toml --until-idle   # exit 0 once caught up and nothing is pending",
+        "syncd run --config syncd.toml --until-idle --max-wait 1m   # exit 69 if Sell stays unreachable for 1 min",
     ),
     run,
     _arguments,
