@@ -17,7 +17,7 @@ from state import JobRow, PartRow, RecordRow, StatusSnapshot
 from state.keys import record_key
 from syncd.commands import Command, load_config, state_path_errors
 from syncd.config import OntraportConfig, SalesmanagoConfig
-from syncd.diskspace import Usage, over_budget
+from syncd.diskspace import RESUME_AT, Usage, over_budget
 from syncd.drift import drift_lines
 from syncd.events import PERSON_KINDS, Contact, Lead, decode_record
 from syncd.sell.poller import FAILING_AFTER
@@ -184,9 +184,16 @@ def _age(seconds: float | None) -> str:
 
 def state_budget(usage: Usage, *, max_size: int, min_free: int) -> dict[str, Any]:
     """The state file against its budget: bytes in use and free, the limits, and why it is over (polling pauses
-    there: `over` is the same test the daemon makes before each page)."""
+    there: `over` is the same test the daemon makes before each page; a pause lasts until use is below
+    `resume_below` bytes)."""
     reason = over_budget(usage, max_size=max_size, min_free=min_free)
-    budget = {"over": bool(reason), "reason": reason or None, "max_size": max_size, "min_free": min_free}
+    budget = {
+        "over": bool(reason),
+        "reason": reason or None,
+        "max_size": max_size,
+        "min_free": min_free,
+        "resume_below": int(max_size * RESUME_AT),
+    }
     return {"used_bytes": usage.used, "free_bytes": usage.free, "budget": budget}
 
 

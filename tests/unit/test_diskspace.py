@@ -140,6 +140,7 @@ def test_status_shows_the_state_file_against_its_budget(usage: Usage, over: bool
     state = state_budget(usage, max_size=1_000 * MB, min_free=500 * MB)
     assert state["used_bytes"] == usage.used and state["free_bytes"] == usage.free
     assert state["budget"]["over"] is over and state["budget"]["max_size"] == 1_000 * MB
+    assert state["budget"]["resume_below"] == 900 * MB  # a pause lasts until then
     lines = _state_lines(state)
     assert lines[0].startswith(f"state file: {usage.used / MB:.1f} MB in use of 1000.0 MB (state.max_size)")
     if over:
