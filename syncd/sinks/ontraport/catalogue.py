@@ -86,6 +86,7 @@ class Catalogue:
         self._api = api
         self._lookups = lookups
         self._limit = config.purchases.product_limit
+        self._enabled = config.purchases.enabled
         self._currency = config.purchases.currency
         self._clock = clock
         self._locks: dict[str, anyio.Lock] = {}
@@ -211,7 +212,10 @@ class Catalogue:
     # ------------------------------------------------------------------------------------------------ product keys
 
     async def deliver(self, work: KeyWork) -> Result:
-        """A Sell product's key: its Ontraport product created or brought up to date."""
+        """A Sell product's key: its Ontraport product created or brought up to date (products are there for the
+        purchases: none while purchases are off)."""
+        if not self._enabled:
+            return Skipped(work.key, work.seqs, "purchases are off (sinks.ontraport.purchases.enabled = false)")
         shadow = work.shadow
         if shadow is None or not isinstance(shadow.record, Product):
             return Skipped(work.key, work.seqs, "no snapshot of the product to write")

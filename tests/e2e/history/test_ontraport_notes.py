@@ -219,3 +219,12 @@ async def test_a_configured_field_missing_from_the_account_is_drift_until_it_is_
     await history.ingest(event("lead", 9, 3, "updated", email="lead9@example.org", industry="Retail"))
     assert isinstance((await history.round(fresh))["lead:9"], Done)
     assert await history.store.drift() == []
+
+
+async def test_products_are_not_written_while_purchases_are_off(history: History) -> None:
+    """purchases.enabled = false skips product keys too: products are only there for purchases."""
+    writer = history.writer(enabled=False)
+    await history.ingest(event("product", 1001, 1, "created", name="Gold", prices=[]))
+    result = (await history.round(writer))["product:1001"]
+    assert isinstance(result, Skipped) and "purchases are off" in result.reason
+    assert (await history.control.get("/_sandbox/products")).json()["products"] == []
