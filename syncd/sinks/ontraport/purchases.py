@@ -138,8 +138,9 @@ class PurchaseWriter:
             done.append(f"{external_id} {await self._reverse(entry.invoice)}")
         now_logged = dict(todo.keep)
         for unit in todo.log:
+            taken = {entry.invoice for entry in now_logged.values()}  # another unit's purchase is never this one
             try:
-                invoice, how = await self._log_once(unit, contact, product_ids, oprid)
+                invoice, how = await self._log_once(unit, contact, product_ids, oprid, taken)
             except PermanentError:
                 # A product the purchase names may be gone from Ontraport since it was last looked at.
                 again = await self._catalogue.recheck((i.product for i in unit.items), product_ids)
@@ -165,10 +166,11 @@ class PurchaseWriter:
         return await self._lookups.streams_caught_up_since(self._line_streams, since)
 
     async def _log_once(
-        self, unit: Unit, contact: str, product_ids: Mapping[str, str], oprid: str | None
+        self, unit: Unit, contact: str, product_ids: Mapping[str, str], oprid: str | None, taken: set[str]
     ) -> tuple[str, str]:
-        """The invoice of `unit`: one already in Ontraport (a write whose outcome was lost), else a new log."""
-        found = await self._already_logged(unit, contact, product_ids, oprid)
+        """The invoice of `unit`: one already in Ontraport (a write whose outcome was lost) that is no other unit's
+        (`taken`), else a new log."""
+        found = await self._already_logged(unit, contact, product_ids, oprid, taken)
         if found is not None:
             return found, "found logged"
         body = process_manual(unit, contact, product_ids, oprid)
@@ -181,21 +183,22 @@ class PurchaseWriter:
         return invoice, "logged"
 
     async def _already_logged(
-        self, unit: Unit, contact: str, product_ids: Mapping[str, str], oprid: str | None
+        self, unit: Unit, contact: str, product_ids: Mapping[str, str], oprid: str | None, taken: set[str]
     ) -> str | None:
-        """A live transaction in Ontraport that IS this purchase (same lines, referrer and date), by its external
-        order id, else by contact and date. Live ones under the external order id with other content are earlier
-        versions whose outcome was lost: they are reversed."""
-        ours = await search(
-            self._api, "Transactions", [("external_order_id", unit.external_id), ("contact_id", contact)]
-        )
+        """A live transaction in Ontraport that IS this purchase (same lines, referrer and date) and no other unit's
+        (`taken`): by its external order id, else by contact and date among those without another external order
+        id (an account keeping the ids as numbers keeps ours as 0). Live ones under the external order id with other
+        content are earlier versions whose outcome was lost: they are reversed."""
+        clauses: list[tuple[str, str | int]] = [("external_order_id", unit.external_id), ("contact_id", contact)]
+        ours = await search(self._api, "Transactions", clauses)
         by_date = not ours
         if by_date:
-            ours = await search(self._api, "Transactions", [("contact_id", contact), ("date", unit.date_s)])
+            dated = await search(self._api, "Transactions", [("contact_id", contact), ("date", unit.date_s)])
+            ours = [t for t in dated if str(t.get("external_order_id") or "").strip() in ("", "0", unit.external_id)]
         adopted: str | None = None
         for transaction in ours:
             invoice = str(transaction.get("id") or "")
-            if not invoice or str(transaction.get("status") or "").strip() in UNDONE:
+            if not invoice or invoice in taken or str(transaction.get("status") or "").strip() in UNDONE:
                 continue
             if adopted is None and await self._is(transaction, unit, product_ids, oprid):
                 adopted = invoice

@@ -5,6 +5,7 @@ what the SANDBOX holds (its transactions, purchases, products, contacts and invo
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -509,3 +510,30 @@ async def test_every_reading_of_the_account_gives_the_same_history(
     assert isinstance((await history.round(writer))["note:50"], Done)
     assert (await history.control.get("/_sandbox/notes")).json()["notes"] == []
     assert await history.invoices_emailed() == 0
+
+
+@pytest.mark.parametrize("reading", ["text", "number"])
+async def test_two_identical_orders_are_two_purchases_also_after_a_lost_outcome(
+    history: History, sandbox: OntraportSandbox, reading: str
+) -> None:
+    """Two orders of one deal with the same lines at the same time are two purchases: the search for one already
+    logged never takes the other order's, whether the account keeps external order ids as text or as numbers, and
+    also when both outcomes were lost. (Where external order ids are kept as numbers, two deals of one contact won
+    in the same second with the same lines could not be told apart after a lost outcome.)"""
+    await history.behave(external_order_ids=reading)
+    writer = history.writer()
+    await contact_in_ontraport(history, writer)
+    await history.ingest(
+        deal(41, 1, WON), order(410, 41), order(411, 41),
+        line(4101, 410, 41, 1001, "7.00", 1), line(4111, 411, 41, 1001, "7.00", 1),
+    )  # fmt: skip
+    assert isinstance((await history.round(writer))["deal:41"], Done)
+    assert len(await history.live()) == 2
+    later = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)  # another deal of the contact, won at another time
+    await history.ingest(deal(42, 1, WON, last_stage_change_at=later), order(420, 42), order(421, 42),
+                         line(4201, 420, 42, 1001, "7.00", 1), line(4211, 421, 42, 1001, "7.00", 1))  # fmt: skip
+    await history.round(writer, commit=False)
+    again = (await history.round(writer))["deal:42"]
+    assert isinstance(again, Done) and again.detail.count("found logged") == 2, again
+    assert len(await history.live()) == 4
+    assert requests(sandbox, "POST /1/transaction/processManual") == {"200": 4}
