@@ -164,7 +164,12 @@ def _job(job: JobRow, parts: list[PartRow], now: float) -> dict[str, Any]:
         data["records"] = sum(p.records for p in parts)
     if job.result and not job.open:
         result = json.loads(job.result)
-        data["result"] = {k: v for k, v in result.items() if k != "parts"} if isinstance(result, dict) else result
+        if job.kind == "reconcile" and isinstance(result, dict):
+            from syncd.reconcile.report import problems_in
+
+            data["differences"] = problems_in(result)
+        else:
+            data["result"] = {k: v for k, v in result.items() if k != "parts"} if isinstance(result, dict) else result
     return data
 
 
@@ -293,8 +298,13 @@ def render_table(data: dict[str, Any]) -> str:
 
 
 def _job_line(job: dict[str, Any]) -> str:
-    what = ", ".join(job["params"].get("streams", [])) or job["kind"]
+    params = job["params"]
+    what = ", ".join(params.get("streams", []) or params.get("sinks", [])) + (
+        " --repair" if params.get("repair") else ""
+    )
     line = f"{job['kind'].upper()} {job['id']} ({what}, {job['reason']}): {job['state']}"
+    if "differences" in job:
+        line += f", {job['differences']} difference(s)"
     if job.get("parts"):
         parts = [
             f"{name} {p['records']}"

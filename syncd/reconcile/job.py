@@ -100,6 +100,8 @@ class Reconcile:
     async def run(self) -> dict[str, Any]:
         started = time.monotonic()
         capture_seq = await self.ledger.store.highest_seq()
+        # Deliveries still on their way when the reading began: differences they are about to fix may show.
+        pending = {sink: await self.ledger.pending(sink) for sink in self.sinks}
         people = await self._sell()
         reports = {sink: await self._check(sink, self.writers[sink], people) for sink in self.sinks}
         result: dict[str, Any] = {
@@ -110,6 +112,7 @@ class Reconcile:
                 "unreadable": len(self.unreadable),
             },
             "sinks": {sink: report.to_json() for sink, report in reports.items()},
+            "pending_at_start": pending,
             "seconds": round(time.monotonic() - started, 3),
         }
         if self.repair:

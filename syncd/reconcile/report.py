@@ -89,6 +89,14 @@ def render(result: Mapping[str, Any]) -> str:
                 lines.append(f"  {label:<16}{finding['key']:<22}{detail}")
             if counts[state] > len(report[state]):
                 lines.append(f"  ... and {counts[state] - len(report[state])} more {label} (--json lists {LISTED})")
+    busy = {sink: n for sink, n in result.get("pending_at_start", {}).items() if n}
+    if busy:
+        waiting = ", ".join(f"{n} for {sink}" for sink, n in busy.items())
+        lines += [
+            "",
+            f"note: deliveries were still pending when this began ({waiting}): what they are about to write"
+            " may show as different or missing; run it again once `syncd status` shows none pending",
+        ]
     repaired = result.get("repaired")
     if repaired is not None:
         queued = ", ".join(f"{n} to {sink}" for sink, n in repaired.items()) or "nothing"

@@ -121,3 +121,5 @@ def test_a_report_counts_everything_and_lists_problems_by_key() -> None:
     assert "lead:2" in text and "lastname" in text and "3 difference(s) found" in text
     clean = {"sell": {}, "sinks": {"ontraport": SinkReport("ontraport").to_json()}}
     assert problems_in(clean) == 0 and render(clean).endswith("zero differences")
+    busy = render({**clean, "pending_at_start": {"ontraport": 12, "salesmanago": 0}})
+    assert "deliveries were still pending when this began (12 for ontraport)" in busy
