@@ -35,7 +35,7 @@ from syncd.entry import EARLY, STOP_SIGNALS
 from syncd.health import health_app
 from syncd.idle import EXIT_UNREACHABLE, MaxWait, SinkView, StreamView, blocked
 from syncd.ledger import Ledger
-from syncd.logs import get_logger
+from syncd.logs import SUMMARY_SECONDS, get_logger, log_summary
 from syncd.notify import Notifier, process_age
 from syncd.ratelimit import Limiter
 from syncd.reconcile.service import ReconcileService
@@ -207,6 +207,7 @@ class Daemon:
             if self.until_idle:
                 tg.start_soon(self._watch_idle, runtime)
             tg.start_soon(self._notify, runtime)
+            tg.start_soon(self._summarise)
             with anyio.CancelScope() as dispatch_scope:
                 async with anyio.create_task_group() as work:
                     poll_scope = anyio.CancelScope()
@@ -217,6 +218,7 @@ class Daemon:
                     runtime.stopping = True
                     self.notifier.stopping("stopping: finishing in-flight calls")
                     poll_scope.cancel()
+                    log_summary()  # what the console summarised so far, before the stop's own lines
                     dropped = 0
                     for dispatcher in runtime.dispatchers:
                         dropped += dispatcher.drop_unsent()  # batches that sent nothing yet: released at once
@@ -239,6 +241,7 @@ class Daemon:
             exit_code = EXIT_STATE_LOST
         elif self.gave_up is not None:
             exit_code = EXIT_UNREACHABLE
+        log_summary()
         self._log.info("daemon_stopped", exit_code=exit_code)
         return exit_code
 
@@ -254,6 +257,12 @@ class Daemon:
         self._log.error("until_idle_gave_up", reason=self.gave_up, exit_code=EXIT_UNREACHABLE)
         self.stop()
         return True
+
+    async def _summarise(self) -> None:
+        """On a console at info: the summarised per-page and per-delivery lines, said every few seconds."""
+        while True:
+            await anyio.sleep(SUMMARY_SECONDS)
+            log_summary()
 
     async def _shutdown_deadline(self, runtime: Runtime, scope: anyio.CancelScope) -> None:
         """`shutdown_timeout` after a stop began: what is still in flight is counted, then cancelled."""

@@ -8,7 +8,8 @@ import json
 import pytest
 import structlog
 
-from syncd.logs import MASK, RedactSecrets, configure, drop_personal_data
+from syncd.logs import MASK, RedactSecrets, Summary, configure, drop_personal_data
+from tests.support import FakeClock
 
 SECRET = "s3cr3t-token-value"
 
@@ -130,3 +131,33 @@ def test_standard_library_loggers_and_uncaught_exceptions_are_redacted(capsys: p
     printed = out.getvalue() + capsys.readouterr().err
     assert "request failed for Bearer" in printed and "ValueError" in printed
     assert SECRET not in printed
+
+
+def test_the_console_summary_counts_what_it_drops_and_starts_anew() -> None:
+    """Active (a console at info), per-page and per-delivery lines are dropped and counted per stream set and per
+    destination; take() says it once and resets; other events and other levels pass through."""
+    clock = FakeClock(100.0)
+    summary = Summary(clock)
+    summary.active = True
+    lines = [
+        ("info", {"event": "page_ingested", "stream": "leads", "events": 100, "new": 98, "deliveries": 196}),
+        ("info", {"event": "page_ingested", "stream": "contacts", "events": 5, "new": 5, "deliveries": 10}),
+        ("info", {"event": "delivery_done", "sink": "ontraport", "events": 2}),
+        ("info", {"event": "delivery_skipped", "sink": "ontraport", "events": 1, "reason": "no e-mail"}),
+        ("info", {"event": "delivery_waiting", "sink": "salesmanago", "on": "contact:1"}),
+    ]
+    for method, record in lines:
+        with pytest.raises(structlog.DropEvent):
+            summary(None, method, record)
+    assert summary(None, "warning", {"event": "delivery_done", "sink": "x"}) == {"event": "delivery_done", "sink": "x"}
+    assert summary(None, "info", {"event": "daemon_ready"}) == {"event": "daemon_ready"}
+    clock.advance(5.0)
+    assert summary.take() == [
+        ("ingest_summary", {"streams": "contacts,leads", "pages": 2, "events": 105, "new": 103, "deliveries": 206,
+                            "over_s": 5.0}),
+        ("delivery_summary", {"sink": "ontraport", "done": 1, "events": 3, "skipped": 1, "over_s": 5.0}),
+        ("delivery_summary", {"sink": "salesmanago", "waiting": 1, "over_s": 5.0}),
+    ]  # fmt: skip
+    assert summary.take() == []
+    summary.active = False
+    assert summary(None, "info", {"event": "delivery_done"}) == {"event": "delivery_done"}
