@@ -106,6 +106,19 @@ class DealView:
         return record_key("stage", self.deal.stage_id) if self.deal.stage_id is not None else ""
 
     @property
+    def stage_unread(self) -> bool:
+        """The deal names a stage syncd has not read: its writers wait on `stage_key` (`stage_wait`)."""
+        return self.deal.stage_id is not None and self.stage is None
+
+    @property
+    def stage_wait(self) -> str:
+        """Why a deal waits on its unread stage, and the way out for one older than the Firehose keeps."""
+        return (
+            f"its stage ({self.stage_key}) has not been read from Sell yet (stages older than the Firehose's 72 hours"
+            " come from `syncd backfill --streams stages`)"
+        )
+
+    @property
     def category(self) -> Category | None:
         """won / lost / open; None when the stage is not known."""
         return category_of(self.stage) if self.stage is not None else None

@@ -366,3 +366,23 @@ async def test_a_named_stage_renamed_in_sell_is_mapping_drift_until_it_is_back(w
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_deal_in_a_stage_older_than_the_firehose_waits_until_a_backfill_of_stages_reads_it(w: World) -> None:
+    """The stages' events have expired (they exist only in the Core API): a won deal in one waits on the stage,
+    saying that `syncd backfill --streams stages` reads it, never failing; that backfill reads the stages and the
+    deal's events go out."""
+    w.append("stages", *(item("stage", s, event_time=at(-60)) for s in STAGES))
+    assert w.box is not None and w.box.expire("stages") == len(STAGES)
+    w.append("contacts", person("contact", 5))
+    won_deal(w)
+    config = w.config(streams=STREAMS)
+    assert await w.run(config) == EXIT_OK
+    with sqlite3.connect(w.tmp_path / "syncd.db") as conn:
+        waits = conn.execute("SELECT sink, on_key, reason FROM waits WHERE key = 'deal:77' ORDER BY sink").fetchall()
+        assert conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone() == (0,)
+    assert [(sink, on) for sink, on, _ in waits] == [("ontraport", "stage:4"), ("salesmanago", "stage:4")]
+    assert all("syncd backfill --streams stages" in reason for _, _, reason in waits)
+    assert EMAIL in w.sm_contacts() and by_external(w) == {}
+    assert await Daemon(config, until_idle=True, handle_signals=False, backfill=["stages"]).run() == EXIT_OK
+    assert sorted(by_external(w)) == ["sell-deal-77-created", "sell-deal-77-won"]

@@ -137,7 +137,21 @@ async def test_a_deal_whose_stage_is_unknown_says_which_record_to_wait_for(ledge
     """Without the stage's record the category is unknown and stage_key names what to wait for."""
     await ledger.ingest("deals", [event("deal", 7, 1, "created", stage_id=9)], position="d", at_top=True)
     view = await deal_view(ledger, 7)
-    assert view is not None and (view.category, view.stage_key) == (None, "stage:9")
+    assert view is not None and (view.category, view.stage_key, view.stage_unread) == (None, "stage:9", True)
+    assert "stage:9" in view.stage_wait and "syncd backfill --streams stages" in view.stage_wait
+
+
+@pytest.mark.parametrize(
+    ("stage_id", "stage", "unread"),
+    [(None, None, False), (9, None, True), (9, Stage(id=9, category="won"), False)],
+    ids=["names-none", "not-read", "read"],
+)
+def test_a_stage_is_unread_only_when_the_deal_names_one_syncd_has_not_read(
+    stage_id: int | None, stage: Stage | None, unread: bool
+) -> None:
+    """A deal that names no stage never waits for one; one naming a stage waits until syncd has read it."""
+    view = DealView(deal=Deal(id=7, stage_id=stage_id), deleted=False, sequence=1, stage=stage)
+    assert view.stage_unread is unread
 
 
 async def test_person_in_says_whether_the_person_has_reached_the_destination(ledger: Ledger) -> None:

@@ -94,8 +94,8 @@ class PurchaseWriter:
         view = await deal_view(self._lookups, work.record_id)
         if view is None:
             return Waiting(work.key, work.key, f"{work.key} has not been read from Sell yet")
-        if not view.deleted and view.category is None and view.stage_key:
-            return Waiting(work.key, view.stage_key, f"its stage ({view.stage_key}) has not been read from Sell yet")
+        if not view.deleted and view.stage_unread:
+            return Waiting(work.key, view.stage_key, view.stage_wait)
         newest = max((d.ingested_at for d in work.deliveries), default=0.0) or self._clock()
         wanted = desired(view, self._settings, fallback_ms=int(newest * 1000))
         if isinstance(wanted, Refused):

@@ -150,12 +150,8 @@ class HistoryWriter:
         sent = SentEvents.from_sent(work.link.sent if work.link is not None else None)
         if view.deleted:
             return await self._gone(work, sent, "the deal was deleted in Sell", view.contact_key)
-        if view.deal.stage_id is not None and view.stage is None:
-            return Waiting(
-                work.key,
-                view.stage_key,
-                f"{view.stage_key} is not known yet (stages come with the stages stream)",
-            )
+        if view.stage_unread:
+            return Waiting(work.key, view.stage_key, view.stage_wait)
         person = await person_in(self._lookups, SINK, view.contact_key, written=written, never=self._never)
         if isinstance(person, NotThere):
             return Waiting(work.key, person.on, f"the deal's contact: {person.reason}")

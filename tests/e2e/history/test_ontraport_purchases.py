@@ -308,12 +308,14 @@ async def test_a_deal_before_its_contact_waits_and_is_logged_after_it(history: H
 
 
 async def test_a_deal_whose_stage_is_unknown_waits_on_the_stage(history: History) -> None:
-    """A deal in a stage syncd has not read waits on that stage, released when the stage arrives."""
+    """A deal in a stage syncd has not read waits on that stage, saying how to read an old one, and is released when
+    the stage arrives."""
     writer = history.writer()
     await contact_in_ontraport(history, writer)
     await history.ingest(deal(21, 1, 99, value=Decimal(3)))
     result = (await history.round(writer))["deal:21"]
     assert isinstance(result, Waiting) and result.on == "stage:99"
+    assert "syncd backfill --streams stages" in result.reason  # the way out for a stage older than 72 hours
     await history.ingest(event("stage", 99, 1, "created", name="Closed won", category="won"))
     assert isinstance((await history.round(writer))["deal:21"], Done)
 
