@@ -1,10 +1,11 @@
 """Mapping drift on the Sell side: what the configuration names in Sell (custom fields by name, stages by name or
-id) that Sell no longer defines (renamed or deleted). Pure: the daemon reads the definitions from the store, asks
-`sell_drift`, and records the answer (state's drift table) beside what the writers found in their destinations;
-`syncd status`, `syncd check` and /readyz read it from there.
+id, pipelines by id) that Sell no longer defines (renamed or deleted). Pure: the daemon reads the definitions from
+the store, asks `sell_drift`, and records the answer (state's drift table) beside what the writers found in their
+destinations; `syncd status`, `syncd check` and /readyz read it from there.
 
 A reference is checked only once definitions of its kind have been read (a custom_fields or stages event, or the
-look-ups loaded from Sell): before that nothing is known to be missing.
+look-ups loaded from Sell): before that nothing is known to be missing. Sell has no pipelines stream: a pipeline is
+known by the live stages that name it, so one none of them names is gone (a pipeline without stages holds no deal).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ class Reference:
     """Something the configuration names in Sell, and the config key that names it."""
 
     config_key: str
-    kind: Literal["custom_field", "stage"]
-    name: str  # a custom field's or stage's name, or a stage's id as decimal digits
+    kind: Literal["custom_field", "stage", "pipeline"]
+    name: str  # a custom field's or stage's name, or a stage's or pipeline's id as decimal digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +39,16 @@ class Definitions:
 
 def references(config: Config) -> list[Reference]:
     """Everything the configuration names in Sell: mapped custom fields of every enabled destination, the stages
-    SALESmanago's events name, and the custom field Ontraport's purchases read the referring partner from."""
+    and pipelines SALESmanago's events name, and the custom field Ontraport's purchases read the referring partner
+    from."""
     found: list[Reference] = []
     for sink in config.enabled_sinks():
         found += [Reference(row.config_key, "custom_field", row.custom_name) for row in sink.mapping if row.custom_name]
         if isinstance(sink, SalesmanagoConfig):
             prefix = f"sinks.{sink.name}.events.stages"
             found += [Reference(f'{prefix}."{stage}"', "stage", stage) for stage in sink.events.stages]
+            prefix = f"sinks.{sink.name}.events.pipelines"
+            found += [Reference(f'{prefix}."{pipeline}"', "pipeline", pipeline) for pipeline in sink.events.pipelines]
         if isinstance(sink, OntraportConfig) and sink.purchases.enabled and sink.purchases.referrer_field:
             key = f"sinks.{sink.name}.purchases.referrer_field"
             found.append(Reference(key, "custom_field", sink.purchases.referrer_field))
@@ -63,11 +67,15 @@ def stage_named(stages: Iterable[Stage], name: str) -> Stage | None:
 def sell_drift(refs: Iterable[Reference], known: Definitions) -> dict[str, str]:
     """The references Sell no longer defines: config key -> the problem."""
     drift: dict[str, str] = {}
+    # as the events settings match them: the id's decimal text
+    pipelines = {str(s.pipeline_id) for s in (known.stages or {}).values() if s.pipeline_id is not None}
     for ref in refs:
         if ref.kind == "custom_field" and known.custom_fields is not None and ref.name not in known.custom_fields:
             drift[ref.config_key] = f"Sell no longer defines custom field {ref.name!r} (renamed or deleted)"
         elif ref.kind == "stage" and known.stages is not None and stage_named(known.stages.values(), ref.name) is None:
             drift[ref.config_key] = f"Sell has no stage {ref.name!r} (renamed or deleted)"
+        elif ref.kind == "pipeline" and pipelines and ref.name not in pipelines:
+            drift[ref.config_key] = f"Sell has no pipeline {ref.name} (no live stage is in it: deleted or mistyped)"
     return drift
 
 

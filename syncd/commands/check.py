@@ -117,10 +117,11 @@ async def _stored(config: Config) -> tuple[Definitions, list[DriftRow]]:
 
 
 def drift_problems(config: Config, known: Definitions, recorded: list[DriftRow]) -> list[MappingProblem]:
-    """Drift as mapping problems: stages the configuration names that Sell no longer has (custom fields are
-    checked with each destination's mapping), and what the daemon's writers found gone in their destinations."""
-    stages = [ref for ref in references(config) if ref.kind == "stage"]
-    problems = [MappingProblem(key, problem) for key, problem in sell_drift(stages, known).items()]
+    """Drift as mapping problems: stages and pipelines the configuration names that Sell no longer has (custom
+    fields are checked with each destination's mapping), and what the daemon's writers found gone in their
+    destinations."""
+    named = [ref for ref in references(config) if ref.kind in ("stage", "pipeline")]
+    problems = [MappingProblem(key, problem) for key, problem in sell_drift(named, known).items()]
     problems += [MappingProblem(f"{row.scope}: {row.subject}", row.problem) for row in recorded]
     return problems
 

@@ -18,6 +18,7 @@ from syncd.work import Waiting
 from tests.factories import event
 
 STAGES = {4: Stage(id=4, name="Won", category="won"), 5: Stage(id=5, name=" Demo booked ", category="qualified")}
+PIPELINED = {n: Stage(id=n, name=f"S{n}", category="qualified", pipeline_id=1 + n % 2) for n in (1, 2)}
 FIELD = Reference('sinks.ontraport.fields."custom.Tier"', "custom_field", "Tier")
 
 
@@ -48,13 +49,23 @@ FIELD = Reference('sinks.ontraport.fields."custom.Tier"', "custom_field", "Tier"
             id="stage-id-gone",
         ),
         pytest.param([Reference("k", "stage", "Lost")], Definitions(), {}, id="no-stages-read-yet"),
+        pytest.param([Reference("k", "pipeline", "1")], Definitions(stages=PIPELINED), {}, id="pipeline-has-stages"),
+        pytest.param(
+            [Reference("k", "pipeline", "3")],
+            Definitions(stages=PIPELINED),
+            {"k": "Sell has no pipeline 3 (no live stage is in it: deleted or mistyped)"},
+            id="pipeline-gone",
+        ),
+        pytest.param([Reference("k", "pipeline", "3")], Definitions(), {}, id="pipeline-no-stages-read-yet"),
+        pytest.param([Reference("k", "pipeline", "3")], Definitions(stages=STAGES), {}, id="stages-name-no-pipeline"),
     ],
 )
 def test_sell_drift_names_what_sell_no_longer_defines(
     refs: list[Reference], known: Definitions, expected: dict[str, str]
 ) -> None:
     """A reference drifts when definitions of its kind are known and none matches it (stages by id or by name,
-    case and outer blanks ignored); before any definition is read nothing drifts."""
+    case and outer blanks ignored; a pipeline by the live stages in it); before any definition is read nothing
+    drifts, nor a pipeline while no stage says which pipeline it is in."""
     assert sell_drift(refs, known) == expected
 
 
@@ -143,3 +154,32 @@ referrer_field = "Referred by"
     assert sell_drift([ref], Definitions(custom_fields=frozenset({"Referred by (old)"}))) == {
         ref.config_key: "Sell no longer defines custom field 'Referred by' (renamed or deleted)"
     }
+
+
+def test_the_pipelines_and_stages_salesmanagos_events_name_are_references() -> None:
+    """Each stage and each pipeline `[sinks.salesmanago.events]` names drifts when Sell no longer has it, and
+    `syncd check` names both among its problems."""
+    config = loads(
+        """
+[sell]
+token = "t"
+[sinks.salesmanago]
+base_url = "https://app3.salesmanago.com"
+client_id = "c"
+api_secret = "s"
+owner = "owner@example.com"
+[sinks.salesmanago.events.stages]
+"Demo booked" = "MEETING"
+[sinks.salesmanago.events.pipelines."2"]
+won = "RETURN"
+"""
+    )
+    prefix = "sinks.salesmanago.events"
+    assert references(config) == [
+        Reference(f'{prefix}.stages."Demo booked"', "stage", "Demo booked"),
+        Reference(f'{prefix}.pipelines."2"', "pipeline", "2"),
+    ]
+    from syncd.commands.check import drift_problems
+
+    found = drift_problems(config, Definitions(stages={4: Stage(id=4, name="Won", pipeline_id=1)}), [])
+    assert [problem.key for problem in found] == [f'{prefix}.stages."Demo booked"', f'{prefix}.pipelines."2"']
