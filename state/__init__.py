@@ -7,6 +7,7 @@ rows back; bodies are opaque bytes to it.
 from state.backfill import Cursor, LinkRow, PartRow
 from state.db import SCHEMA_VERSION, open_database
 from state.errors import StoreDamaged, StoreError, StoreLocation, StoreOwned, StoreUnavailable
+from state.feedback import FEEDBACK_QUEUE
 from state.ingest import IngestResult, StreamPosition
 from state.jobs import JobRow
 from state.keys import record_key, split_key
@@ -16,8 +17,11 @@ from state.repair import DeadLetter, Replayed, Router
 from state.rows import (
     DriftRow,
     EventRow,
+    FeedbackMark,
     Link,
     LinkedRecord,
+    NotedOutcome,
+    OutcomeRow,
     PendingEvent,
     Quarantined,
     RecordRow,
@@ -31,6 +35,7 @@ from state.status import SinkStatus, StatusSnapshot, read_status
 from state.store import Store
 
 __all__ = [
+    "FEEDBACK_QUEUE",
     "SCHEMA_VERSION",
     "Cursor",
     "Dead",
@@ -39,13 +44,16 @@ __all__ = [
     "Done",
     "DriftRow",
     "EventRow",
+    "FeedbackMark",
     "Holder",
     "IngestResult",
     "JobRow",
     "Link",
     "LinkRow",
     "LinkedRecord",
+    "NotedOutcome",
     "Outcome",
+    "OutcomeRow",
     "PartRow",
     "PendingEvent",
     "Quarantined",

@@ -10,9 +10,10 @@ from typing import Any
 import aiosqlite
 
 from state.base import StoreBase, scalar
+from state.feedback import note_outcomes
 from state.keys import split_key
 from state.outcomes import Dead, Deferred, Done, Outcome, Released, Retry, Skipped, Waiting
-from state.rows import Link, PendingEvent, RecordRow, StoredWork, Wait
+from state.rows import Link, NotedOutcome, PendingEvent, RecordRow, StoredWork, Wait
 
 # Waits of blocked keys: waiting, not claimed, not due yet, on a key nothing is queued for in their destination.
 _BLOCKED = (
@@ -138,10 +139,11 @@ class Outbox(StoreBase):
             for key, pair in zip(keys, pairs, strict=True)
         ]
 
-    async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
+    async def commit(self, sink: str, outcomes: Sequence[Outcome], *, noted: Sequence[NotedOutcome] = ()) -> None:
         """Record a batch of outcomes in one transaction, in order, one step per outcome kind; then retire the keys
         an outcome finished (unless another rescheduled them), make the keys waiting on them due, and add the batch
-        to the running totals."""
+        to the running totals. `noted`: the batch's outcomes as feedback to Sell sees them (a changed one queues
+        its key for feedback, in the same transaction)."""
         if not outcomes:
             return
         batch = _Batch(sink, self._clock())
@@ -165,6 +167,8 @@ class Outbox(StoreBase):
             await _retire_finished(db, batch)
             await _release_waiters(db, batch)
             await _add_totals(db, batch)
+            if noted:
+                await note_outcomes(db, sink, noted, batch.now)
 
     async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
         """Record (for a status reader in another process) whether a destination is paused, and why."""

@@ -154,3 +154,33 @@ class LinkedRecord:
     record: RecordRow
     email: str
     remote_ids: dict[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class NotedOutcome:
+    """A finishing outcome of a key in a destination that feeds back to Sell, as the feedback sees it: "delivered",
+    "skipped", "dead" or "deleted", with its reason, for the newest delivery (`seq`) it settled."""
+
+    key: str
+    outcome: str
+    reason: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """The latest noted outcome of a key in one destination, and when it was noted."""
+
+    sink: str
+    outcome: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackMark:
+    """What syncd wrote on a Sell record: the tags it set there and still owns, and its recent writes (each a JSON
+    object of the tags and custom fields it wrote, and when), oldest first."""
+
+    owned: tuple[str, ...]
+    writes: tuple[dict[str, Any], ...]

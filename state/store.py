@@ -28,6 +28,7 @@ from state.base import Clock
 from state.clock import ClockRepair
 from state.db import Access, close_quietly, leftovers, open_database, translate
 from state.drift import Drift
+from state.feedback import Feedback
 from state.files import FileWatch
 from state.ingest import TEMP_TABLES, Ingesting
 from state.jobs import Jobs
@@ -41,7 +42,19 @@ from state.upkeep import Upkeep
 
 
 class Store(
-    Ingesting, Outbox, Records, Repair, Requeueing, Reporting, Upkeep, Drift, Jobs, Backfills, FileWatch, ClockRepair
+    Ingesting,
+    Outbox,
+    Records,
+    Repair,
+    Requeueing,
+    Reporting,
+    Upkeep,
+    Drift,
+    Jobs,
+    Backfills,
+    FileWatch,
+    ClockRepair,
+    Feedback,
 ):
     """The durable state of one syncd instance."""
 

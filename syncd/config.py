@@ -273,6 +273,61 @@ class SinksConfig(_Section, frozen=True):
     ontraport: OntraportConfig | None = None
 
 
+FEEDBACK_OUTCOMES = ("delivered", "skipped", "dead", "deleted")  # what a destination's outcome of a person can be
+
+
+class FeedbackSink(_Section, frozen=True):
+    """What one destination's outcome of a lead or contact sets on the Sell record: a tag per outcome ("" for
+    none; unset: `synced-<destination>` when delivered, `rejected-<destination>` when refused for good) and,
+    optionally, a Sell custom field (text) that receives the latest status with its reason."""
+
+    enabled: bool = True
+    delivered: str | None = None
+    skipped: str = ""
+    dead: str | None = None
+    deleted: str = ""
+    field: str = ""
+
+    def tag(self, sink: str, outcome: str) -> str:
+        """The tag `outcome` (one of FEEDBACK_OUTCOMES) sets for destination `sink` ("" for none)."""
+        if outcome == "delivered":
+            return f"synced-{sink}" if self.delivered is None else self.delivered
+        if outcome == "dead":
+            return f"rejected-{sink}" if self.dead is None else self.dead
+        return str(getattr(self, outcome))
+
+    def tags(self, sink: str) -> dict[str, str]:
+        """Every outcome's tag (outcome -> tag, "" for none)."""
+        return {outcome: self.tag(sink, outcome) for outcome in FEEDBACK_OUTCOMES}
+
+
+class FeedbackConfig(_Section, frozen=True):
+    """Outcomes back to Sell: each lead's and contact's outcome in the destinations, written on it in Sell."""
+
+    enabled: bool = False
+    salesmanago: FeedbackSink | None = None
+    ontraport: FeedbackSink | None = None
+    rate: Rate = Rate(5, 1)  # feedback's own ceiling on Sell calls, inside Sell's limit (pollers are served first)
+    concurrency: int = 2  # records written at once
+    max_backoff: Duration = Duration(300)
+    max_attempts: int | None = None  # None: retry transient failures forever
+    # How long Sell may still finish a write after syncd gave up on it: the record is then written again.
+    late_write_window: Duration = Duration(60)
+
+    def destinations(self, enabled: list[str]) -> dict[str, FeedbackSink]:
+        """The destinations whose outcomes are written back (of the `enabled` ones): all of them unless their
+        table says `enabled = false`; none while feedback is off."""
+        if not self.enabled:
+            return {}
+        found: dict[str, FeedbackSink] = {}
+        for name in enabled:
+            table = getattr(self, name, None)
+            own = table if isinstance(table, FeedbackSink) else FeedbackSink()
+            if own.enabled:
+                found[name] = own
+        return found
+
+
 class SandboxConfig(_Section, frozen=True):
     sell_rate: Rate | None = Rate(10, 1)
     salesmanago_rate: Rate | None = None
@@ -300,6 +355,7 @@ class ConfigFile(_Section, frozen=True):
     sell: SellConfig
     state: StateConfig = StateConfig()
     sinks: SinksConfig = SinksConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     sandbox: SandboxConfig = SandboxConfig()
     log: LogConfig = LogConfig()
     health: HealthConfig = HealthConfig()
@@ -319,6 +375,10 @@ class Config(ConfigFile, frozen=True):
         if self.sinks.ontraport is not None and self.sinks.ontraport.enabled:
             found.append(self.sinks.ontraport)
         return found
+
+    def feedback_destinations(self) -> dict[str, FeedbackSink]:
+        """The enabled destinations whose outcomes are written back to Sell (none while `[feedback]` is off)."""
+        return self.feedback.destinations([s.name for s in self.enabled_sinks()])
 
     def secret_values(self) -> list[str]:
         """Every resolved secret, for the log redaction processor."""
@@ -628,6 +688,7 @@ def validate(config: Config) -> None:
             if sink.api_key is None:
                 fail(f"{prefix}.api_key", "required when the destination is enabled")
             _validate_ontraport_history(sink, prefix, fail)
+    _validate_feedback(config.feedback, fail)
     host, _, port = config.health.listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         fail("health.listen", f"expected host:port, got {config.health.listen!r}")
@@ -639,6 +700,7 @@ def _positive_durations(config: Config) -> Iterator[tuple[str, float]]:
     yield "sell.timeout", config.sell.timeout
     yield "sell.max_backoff", config.sell.max_backoff
     yield "state.prune_interval", config.state.prune_interval
+    yield "feedback.max_backoff", config.feedback.max_backoff
     for sink in (config.sinks.salesmanago, config.sinks.ontraport):
         if sink is not None:
             yield f"sinks.{sink.name}.timeout", sink.timeout
@@ -672,6 +734,44 @@ def _validate_events(events: SalesmanagoEvents, prefix: str, fail: Callable[[str
         fail(f"{prefix}.location", f"expected a shop id of at most 36 of a-z 0-9 / _ - . (got {events.location!r})")
     if len(events.shop_domain) > 255:
         fail(f"{prefix}.shop_domain", "expected at most 255 characters")
+
+
+MAX_SELL_TEXT = 255  # Sell's limit on a tag's and a text value's length
+
+
+def _validate_feedback(feedback: FeedbackConfig, fail: Callable[[str, str], None]) -> None:
+    """The `[feedback]` table: limits, and tags and field names Sell can take."""
+    if feedback.concurrency < 1:
+        fail("feedback.concurrency", "expected at least 1")
+    if feedback.max_attempts is not None and feedback.max_attempts < 1:
+        fail("feedback.max_attempts", "expected at least 1 (or leave it out to retry forever)")
+    if feedback.rate.count < 1:
+        fail("feedback.rate", "expected at least one call per period")
+    for name in ("salesmanago", "ontraport"):
+        table = getattr(feedback, name)
+        if table is None:
+            continue
+        for outcome, tag in table.tags(name).items():
+            problem = _sell_text_problem(tag, "a tag")
+            if problem is not None:
+                fail(f"feedback.{name}.{outcome}", problem)
+        if table.field:
+            problem = _sell_text_problem(table.field, "a custom field name")
+            if problem is not None:
+                fail(f"feedback.{name}.field", problem)
+
+
+def _sell_text_problem(text: str, what: str) -> str | None:
+    """Why `text` cannot be a Sell tag or custom field name (None when it can; "" is "none" and always fine)."""
+    if not text:
+        return None
+    if text != text.strip():
+        return f"expected {what} without surrounding blanks, got {text!r}"
+    if len(text) > MAX_SELL_TEXT:
+        return f"expected {what} of at most {MAX_SELL_TEXT} characters"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in text):
+        return f"expected {what} of printable characters, got {text!r}"
+    return None
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import anyio
 from anyio.abc import TaskStatus
 
-from state import Store
+from state import FEEDBACK_QUEUE, Store
 from syncd.asgi import make_server, serve_started
 from syncd.backfill.service import BackfillService
 from syncd.config import Config
@@ -32,6 +32,7 @@ from syncd.diskspace import DiskBudget
 from syncd.dispatcher import Dispatcher
 from syncd.drift import SELL_SCOPE, drift_lines, references, sell_drift
 from syncd.entry import EARLY, STOP_SIGNALS
+from syncd.feedback.writer import FeedbackWriter
 from syncd.health import health_app
 from syncd.idle import EXIT_UNREACHABLE, MaxWait, SinkView, StreamView, blocked
 from syncd.ledger import Ledger
@@ -103,15 +104,15 @@ class Daemon:
                 hint="no [sinks.*] table is enabled: changes are read and stored, and delivered nowhere",
             )
         redact = Redactor(config.secret_values())
-        store = await Store.open(
-            config.state.path, sinks=[s.name for s in sinks], clock=self.clock, command=self.command
-        )
+        feedback = config.feedback_destinations()
+        queues = [s.name for s in sinks] + ([FEEDBACK_QUEUE] if feedback else [])
+        store = await Store.open(config.state.path, sinks=queues, clock=self.clock, command=self.command)
         client: SellClient | None = None
         writers = []
         try:  # from here on, whatever fails closes the store: its worker thread must not keep the process alive
             for event, problem in store.notices:  # what opening found amiss (changes lost with a deleted log)
                 self._log.error(event, problem=problem, state=str(config.state.path))
-            ledger = Ledger(store, redact=redact)
+            ledger = Ledger(store, redact=redact, feedback=feedback)
             runtime = Runtime(config=config, store=store, redact=redact)
             self.runtime = runtime
             client = SellClient(config.sell)
@@ -127,6 +128,20 @@ class Daemon:
                 )
             sell_limiter = Limiter("sell", config.sell.rate, max_pause=config.sell.max_backoff)
             runtime.limiters = [sell_limiter] + [d.limiter for d in runtime.dispatchers]
+            if feedback:  # a queue like a destination's, writing to Sell within what the pollers leave
+                own = Limiter(FEEDBACK_QUEUE, config.feedback.rate)
+                writer = FeedbackWriter(config.sell, feedback, lookups=ledger, shared=sell_limiter, own=own)
+                writers.append(writer)
+                runtime.dispatchers.append(
+                    Dispatcher(
+                        writer,
+                        ledger,
+                        config.feedback,
+                        sell_limiter,
+                        clock=self.clock,
+                        rng=random.Random(self.rng.random()),
+                    )
+                )
             runtime.backfill = backfills = BackfillService(
                 ledger, config.sell, sell_limiter, client, clock=self.clock, rng=random.Random(self.rng.random())
             )
@@ -173,6 +188,7 @@ class Daemon:
                 "daemon_started",
                 streams=list(config.sell.streams),
                 sinks=[s.name for s in sinks],
+                feedback=sorted(feedback) or None,
                 state=str(config.state.path),
                 until_idle=self.until_idle,
             )

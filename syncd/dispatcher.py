@@ -26,7 +26,6 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from structlog.typing import FilteringBoundLogger
 
-from syncd.config import SinkConfig
 from syncd.errors import CallError, DestinationError, InternalError, PermanentError, RateLimited, TransientError
 from syncd.logs import get_logger
 from syncd.ratelimit import TICKET, Limiter, Ticket
@@ -36,6 +35,19 @@ from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released,
 
 Clock = Callable[[], float]
 BREAKER_THRESHOLD = 3  # transient failures in a row, with no success between, that pause the destination
+
+
+class QueueSettings(Protocol):
+    """What a dispatcher reads of its queue's configuration (a destination's `SinkConfig`, or `[feedback]`)."""
+
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def max_backoff(self) -> float: ...
+    @property
+    def max_attempts(self) -> int | None: ...
+    @property
+    def late_write_window(self) -> float: ...
 
 
 class DispatchStore(Protocol):
@@ -84,7 +96,7 @@ class Dispatcher:
         self,
         writer: Writer,
         store: DispatchStore,
-        config: SinkConfig,
+        config: QueueSettings,
         limiter: Limiter,
         *,
         clock: Clock = time.time,

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import anyio
 
@@ -30,8 +30,10 @@ from state import (
     Deferred,
     Done,
     DriftRow,
+    FeedbackMark,
     IngestResult,
     Link,
+    NotedOutcome,
     Outcome,
     Quarantined,
     Replayed,
@@ -43,11 +45,15 @@ from state import (
 )
 from state.base import Clock
 from state.keys import split_key
+from syncd.config import FeedbackSink
 from syncd.diskspace import Usage
 from syncd.drift import Definitions
 from syncd.events import PERSON_KINDS, ChangeEvent
+from syncd.feedback.plan import PEOPLE, Status, is_echo, noted
+from syncd.logs import get_logger
 from syncd.redact import NOTHING, Redactor
 from syncd.stored import (
+    PageRows,
     custom_field_names,
     key_work,
     live_stages,
@@ -67,9 +73,15 @@ _PEOPLE = tuple(sorted(PERSON_KINDS))
 class Ledger:
     """One store, for the daemon's pollers, dispatchers and writers and for the commands that route."""
 
-    def __init__(self, store: Store, *, redact: Redactor = NOTHING) -> None:
+    def __init__(
+        self, store: Store, *, redact: Redactor = NOTHING, feedback: Mapping[str, FeedbackSink] | None = None
+    ) -> None:
         self.store = store
         self.redact = redact
+        # The destinations whose outcomes go back to Sell, and the custom fields feedback writes there.
+        self.feedback = dict(feedback or {})
+        self.feedback_fields = frozenset(s.field for s in self.feedback.values() if s.field)
+        self.echoes = 0  # Firehose echoes of syncd's own feedback writes recognised (not delivered)
 
     @classmethod
     async def open(
@@ -131,11 +143,36 @@ class Ledger:
         kept)."""
         asked = [(e.kind, e.record_id) for e in events if needs_stored_ref(e)]
         stored = await self.store.references(asked) if asked else {}
-        rows = page_rows(events, self.store.sinks, stored)
+        rows = await self._without_echoes(events, page_rows(events, self.store.sinks, stored))
         clean = [Quarantined(self.redact(q.reason), q.raw) for q in quarantined]
         return await self.store.ingest(
             stream, rows.events, rows.routes, position=position, at_top=at_top, quarantined=clean
         )
+
+    async def _without_echoes(self, events: Sequence[ChangeEvent], rows: PageRows) -> PageRows:
+        """The page's routes without those of the Firehose's echoes of syncd's own feedback writes (stored, so the
+        shadow shows the tags, and delivered nowhere). Only changes of nothing but tags and custom fields are
+        looked up."""
+        candidates = [
+            (pos, e)
+            for pos, e in enumerate(events)
+            if e.action == "updated" and e.kind in PEOPLE and e.previous and set(e.previous) <= {"tags", "custom"}
+        ]
+        if not candidates:
+            return rows
+        marks = await self.store.feedback_marks([(e.kind, e.record_id) for _, e in candidates])
+        echoes = set()
+        for pos, event in candidates:
+            mark = marks.get((event.kind, event.record_id))
+            if mark is not None and is_echo(event, mark.writes, self.feedback_fields):
+                echoes.add(pos)
+                get_logger(sink="feedback").info(
+                    "feedback_echo_ignored", key=f"{event.kind}:{event.record_id}", sequence=event.sequence
+                )
+        if not echoes:
+            return rows
+        self.echoes += len(echoes)
+        return PageRows(rows.events, tuple(r for r in rows.routes if r.pos not in echoes))
 
     async def mark_stream(self, stream: str, *, expired: bool = False, stopped: str | None = None) -> None:
         await self.store.mark_stream(stream, expired=expired, stopped=self.redact.optional(stopped))
@@ -172,7 +209,43 @@ class Ledger:
         return [key_work(stored) for stored in await self.store.load_work(sink, keys)]
 
     async def commit(self, sink: str, outcomes: Sequence[Outcome]) -> None:
-        await self.store.commit(sink, [redacted(outcome, self.redact) for outcome in outcomes])
+        """Record a batch of outcomes; of a destination that feeds back, the people's outcomes are noted for
+        feedback in the same transaction (a changed one queues the key for it)."""
+        clean = [redacted(outcome, self.redact) for outcome in outcomes]
+        await self.store.commit(sink, clean, noted=self._noted(sink, clean))
+
+    def _noted(self, sink: str, outcomes: Sequence[Outcome]) -> list[NotedOutcome]:
+        if sink not in self.feedback:
+            return []
+        found = []
+        for outcome in outcomes:
+            status = noted(outcome)
+            seqs = getattr(outcome, "seqs", ())
+            if status is None or not seqs or outcome.key.partition(":")[0] not in PEOPLE:
+                continue
+            found.append(NotedOutcome(outcome.key, status.outcome, status.reason, max(seqs)))
+        return found
+
+    # -----------------------------------------------------------------------------------------------------------
+    # feedback (syncd.feedback.writer.FeedbackLookups)
+
+    async def outcomes(self, key: str) -> dict[str, Status]:
+        """The latest outcome of `key` in each destination that feeds back."""
+        return {
+            row.sink: Status(row.outcome, row.reason)
+            for row in await self.store.outcomes(key)
+            if row.sink in self.feedback
+        }
+
+    async def feedback_mark(self, kind: str, record_id: int) -> FeedbackMark | None:
+        return (await self.store.feedback_marks([(kind, record_id)])).get((kind, record_id))
+
+    async def note_feedback_write(
+        self, kind: str, record_id: int, *, owned: Sequence[str], write: dict[str, Any] | None
+    ) -> None:
+        """Before a feedback write (`write`; None: only what syncd owns changed): durably, for its echo and for
+        the next merge."""
+        await self.store.note_feedback_write(kind, record_id, owned=owned, write=write)
 
     async def set_throttle(self, api: str, until: float) -> None:
         await self.store.set_throttle(api, until)

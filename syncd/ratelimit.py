@@ -103,6 +103,28 @@ class Limiter:
             self.waited += waited
         return waited
 
+    async def acquire_spare(self, spare: int, *, poll: float = 0.05) -> float:
+        """Wait for a slot the account's other callers leave: only while nobody else waits for one and at least
+        `spare` more calls than this one would still fit in the window (background work, such as feedback to
+        Sell, never takes the slots the pollers need). Returns the seconds waited."""
+        start = self._clock()
+        while self._lock.locked() or self._delay(spare) > 0:
+            await self._sleep(max(poll, self._delay(spare)))
+        await self.acquire()
+        return self._clock() - start
+
+    def _delay(self, spare: int) -> float:
+        """Like `delay`, with `spare` slots of the window kept free."""
+        wait = self.delay()
+        if self.rate is None or spare <= 0:
+            return wait
+        room = max(1, int(self.rate.count) - spare)  # calls of the window this caller may bring it to
+        now = self._clock()
+        if len(self._calls) >= room:
+            oldest = self._calls[len(self._calls) - room]
+            wait = max(wait, oldest + self.rate.period + _MARGIN - now)
+        return wait
+
     def paused_until_wall(self) -> float | None:
         """The end of the current pause in wall-clock (epoch) seconds, for status readers; None when not paused."""
         left = self._paused_until - self._clock()

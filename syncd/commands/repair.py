@@ -255,7 +255,7 @@ def _dlq_arguments(dlq: argparse.ArgumentParser) -> None:
     listing = action(
         "list", "list dead letters (only reads: safe while syncd runs)", "syncd dlq list", "syncd dlq list --json"
     )
-    listing.add_argument("--sink", choices=["salesmanago", "ontraport"])
+    listing.add_argument("--sink", choices=["salesmanago", "ontraport", "feedback"])
     listing.add_argument("--json", action="store_true")
     show = action("show", "one dead letter with its request, secrets removed (only reads)", "syncd dlq show 12")
     show.add_argument("id", type=int)
@@ -267,7 +267,7 @@ def _dlq_arguments(dlq: argparse.ArgumentParser) -> None:
     )
     retry.add_argument("id", type=int, nargs="?")
     retry.add_argument("--all", action="store_true", help="every dead letter (of --sink, when given)")
-    retry.add_argument("--sink", choices=["salesmanago", "ontraport"])
+    retry.add_argument("--sink", choices=["salesmanago", "ontraport", "feedback"])
     drop = action(
         "drop", "give up on a dead letter, its events counted as skipped (safe while syncd runs)", "syncd dlq drop 12"
     )

@@ -78,7 +78,8 @@ def describe(response: httpx.Response) -> str:
             error = entry.get("error", {}) if isinstance(entry, dict) else {}
             if isinstance(error, dict):
                 code, message = error.get("code", ""), error.get("message", "")
-                parts.append(": ".join(str(p) for p in (code, message) if p))
+                pointer = f" ({error['field']})" if isinstance(error.get("field"), str) and error["field"] else ""
+                parts.append(": ".join(str(p) for p in (code, message) if p) + pointer)
         meta = body.get("meta")
         if isinstance(meta, dict) and meta.get("logref"):
             request_id = str(meta["logref"])

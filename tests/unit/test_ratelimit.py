@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from syncd.ratelimit import Limiter, reset_seconds
@@ -129,3 +130,41 @@ def test_a_pause_is_capped_announced_and_shown_in_wall_clock_time() -> None:
     assert announced == [NOW + 100.0 + 3.0]
     clock.advance(3.0)
     assert limiter.paused_until_wall() is None
+
+
+@pytest.mark.parametrize(("spare", "burst"), [(0, 10), (2, 8), (9, 1), (50, 1)])
+async def test_a_background_caller_leaves_spare_slots_of_the_window(spare: int, burst: int) -> None:
+    """`acquire_spare` takes a slot only while `spare` more would still fit in the window (at least one call per
+    window always goes), so feedback never takes the slots the pollers need."""
+    t = FakeTime()
+    limiter = Limiter("sell", Rate(10, 1), clock=t.clock, sleep=t.sleep)
+    for _ in range(burst):
+        await limiter.acquire_spare(spare)
+    assert t.now == 1000.0
+    await limiter.acquire_spare(spare)
+    assert t.now > 1000.0
+    await limiter.acquire()  # a foreground caller still finds its slots
+    assert len([c for c in limiter._calls if c > t.now - 1]) <= 10
+
+
+async def test_a_background_caller_waits_while_others_wait_for_a_slot() -> None:
+    """While a foreground caller waits for a slot (the window is full), a background one does not go first."""
+    t = FakeTime()
+    limiter = Limiter("sell", Rate(2, 1), clock=t.clock, sleep=t.sleep)
+    order: list[str] = []
+
+    async def foreground() -> None:
+        await limiter.acquire()
+        order.append("poller")
+
+    async def background() -> None:
+        await anyio.lowlevel.checkpoint()
+        await limiter.acquire_spare(1, poll=0.01)
+        order.append("feedback")
+
+    await limiter.acquire()
+    await limiter.acquire()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(foreground)
+        tg.start_soon(background)
+    assert order == ["poller", "feedback"]
