@@ -32,7 +32,7 @@ from syncd.diskspace import DiskBudget
 from syncd.dispatcher import Dispatcher
 from syncd.drift import SELL_SCOPE, drift_lines, references, sell_drift
 from syncd.entry import EARLY, STOP_SIGNALS
-from syncd.feedback.writer import FeedbackWriter
+from syncd.feedback.writer import FeedbackWriter, QueueConfig
 from syncd.health import health_app
 from syncd.idle import EXIT_UNREACHABLE, MaxWait, SinkView, StreamView, blocked
 from syncd.ledger import Ledger
@@ -136,7 +136,7 @@ class Daemon:
                     Dispatcher(
                         writer,
                         ledger,
-                        config.feedback,
+                        QueueConfig.of(config),
                         sell_limiter,
                         clock=self.clock,
                         rng=random.Random(self.rng.random()),

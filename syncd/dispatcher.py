@@ -38,7 +38,8 @@ BREAKER_THRESHOLD = 3  # transient failures in a row, with no success between, t
 
 
 class QueueSettings(Protocol):
-    """What a dispatcher reads of its queue's configuration (a destination's `SinkConfig`, or `[feedback]`)."""
+    """What a dispatcher reads of its queue's configuration (a destination's `SinkConfig`, or feedback's
+    `syncd.feedback.writer.QueueConfig`)."""
 
     @property
     def concurrency(self) -> int: ...
@@ -48,6 +49,8 @@ class QueueSettings(Protocol):
     def max_attempts(self) -> int | None: ...
     @property
     def late_write_window(self) -> float: ...
+    @property
+    def base_url(self) -> str: ...
 
 
 class DispatchStore(Protocol):

@@ -12,12 +12,13 @@ one (`Limiter.acquire_spare`), after one of feedback's own rate.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
 
 from state import FeedbackMark
-from syncd.config import FeedbackSink, SellConfig
+from syncd.config import Config, FeedbackSink, SellConfig
 from syncd.errors import CallError
 from syncd.feedback.plan import PEOPLE, UNCHANGED, Status, managed, merge, wanted
 from syncd.logs import get_logger
@@ -29,6 +30,28 @@ from syncd.work import Done, Failed, KeyWork, Result, Skipped
 
 NAME = "feedback"
 SPARE = 2  # slots of Sell's window feedback leaves free for the pollers and backfills
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """The feedback queue's settings as its dispatcher reads them (`[feedback]`, and Sell's URL it writes to)."""
+
+    concurrency: int
+    max_backoff: float
+    max_attempts: int | None
+    late_write_window: float
+    base_url: str
+
+    @classmethod
+    def of(cls, config: Config) -> QueueConfig:
+        feedback = config.feedback
+        return cls(
+            concurrency=feedback.concurrency,
+            max_backoff=feedback.max_backoff,
+            max_attempts=feedback.max_attempts,
+            late_write_window=feedback.late_write_window,
+            base_url=config.sell.base_url,
+        )
 
 
 class FeedbackLookups(Protocol):
