@@ -189,3 +189,37 @@ def test_a_wal_deleted_between_runs_is_reported_at_the_next_start(w: World, proc
     [event] = [json.loads(x) for x in ran.stdout.splitlines() if '"event": "state_wal_missing"' in x]
     assert event["level"] == "error" and "the changes it held are lost" in event["problem"]
     assert status(config) is not None  # and the stale index no longer fails every reader
+
+
+@pytest.mark.timeout(180)
+def test_a_disk_that_fills_while_running_exits_75_and_the_restart_loses_nothing(w: World, processes: Processes) -> None:
+    """The state file's disk filling up under a running daemon (a file size limit stands in for it, below what
+    900 changes need): `syncd run` exits 75 with one line naming the file and saying to check the disk, instead of
+    a traceback or a hang, the failed write rolled back; once there is room the next run delivers every lead in its
+    latest version, with nothing dead-lettered or quarantined."""
+    config = w.config_file()
+    leads = range(1, 301)
+    w.append("leads", *[person("lead", i) for i in leads])
+    for version in (2, 3):
+        w.append("leads", *[person("lead", i, version, "updated", title=f"v{version}") for i in leads])
+    log = w.tmp_path / "full.log"
+    with log.open("wb") as out:
+        proc = processes.start(
+            ["prlimit", "--fsize=700000", sys.executable, "-m", "syncd", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        code = proc.wait(timeout=60)
+    text = log.read_text()
+    assert code == 75, text[-3000:]
+    [line] = [x for x in text.splitlines() if not x.startswith("{")]
+    db = w.tmp_path / "syncd.db"
+    assert line.startswith(f"syncd: state error: {db}: ") and "check the disk" in line, line
+    assert any(e["event"] == "page_ingested" for e in logged(log, "page_ingested"))  # it failed mid-way
+    again = syncd("run", "--config", str(config), "--until-idle")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert peek(db, "SELECT COUNT(*) FROM dead_letters") == [(0,)]
+    assert peek(db, "SELECT COUNT(*) FROM quarantine") == [(0,)]
+    contacts = w.op_by_email()
+    assert len(contacts) == len(leads) and all(c.get("title") == "v3" for c in contacts.values())
+    assert w.sm.get("state")["contacts"] == len(leads)
