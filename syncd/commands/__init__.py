@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from syncd.config import Config, ConfigWarning, find_config, load
 from syncd.errors import ConfigError
@@ -89,3 +92,17 @@ def silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+
+
+def program(argv0: str | None = None, path: str | None = None) -> str:
+    """How to run this same syncd again from a shell like the current one, for the commands syncd prints: `syncd`
+    when that name on PATH is this very program, else its own absolute path (a virtualenv not activated), or
+    `PYTHON -m syncd` when it was started that way. `argv0` and `path` default to sys.argv[0] and $PATH."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    me = Path(argv0).absolute() if argv0 and Path(argv0).name == "syncd" and Path(argv0).is_file() else None
+    if me is None:
+        return f"{shlex.quote(sys.executable)} -m syncd"
+    found = shutil.which("syncd", path=path)
+    if found is not None and Path(found).resolve() == me.resolve():
+        return "syncd"
+    return shlex.quote(str(me))

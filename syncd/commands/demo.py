@@ -8,6 +8,7 @@ import argparse
 from syncd.commands import Command
 
 DEFAULT_EVENTS = 3000
+DEFAULT_SEED = 1
 
 EXAMPLES = (
     "syncd demo                              # 3000 events, live progress, then the summary",
@@ -23,7 +24,9 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--events", type=int, default=DEFAULT_EVENTS, metavar="N", help=f"Sell events to generate ({DEFAULT_EVENTS})"
     )
-    parser.add_argument("--seed", type=int, default=1, metavar="S", help="seed of the generated history (1)")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, metavar="S", help=f"seed of the generated history ({DEFAULT_SEED})"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object instead")
     parser.add_argument(
         "--keep",

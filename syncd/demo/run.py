@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import signal
 import sys
 import tempfile
@@ -29,6 +30,8 @@ from anyio.abc import TaskGroup, TaskStatus
 from rich.console import Console
 
 from syncd.asgi import make_server, serve_started
+from syncd.commands import program
+from syncd.commands.demo import DEFAULT_EVENTS, DEFAULT_SEED
 from syncd.config import Config, load
 from syncd.daemon import Daemon
 from syncd.demo.history import HistoryTotals, fetch_samples, fetch_totals
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(as_json(report), indent=2, ensure_ascii=False, default=str))
     else:
         for part in summary(report):
-            console.print(part)
+            console.print(part, soft_wrap=True)  # a long line (a command to paste) is never broken
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 0 if report.accounted_for else 1
@@ -113,20 +116,44 @@ def _directory(keep: Path | None) -> Iterator[Path]:
     yield keep
 
 
-def commands(directory: Path | None, letter: int | None = None) -> tuple[str, ...]:
-    """The commands that look further into what the demo left behind (DIR as a placeholder without --keep)."""
-    where = str(directory) if directory is not None else "DIR"
-    config = f"--config {where}/{CONFIG_NAME}"
-    log = f"{where}/{LOG_NAME}"
-    rows = [
-        (f"syncd status {config}", "positions, backlog and totals per destination"),
-        (f"syncd dlq list {config}", "the dead letters"),
-        (f"syncd dlq show {letter if letter is not None else 'ID'} {config}", "one dead letter with its request"),
-        (f"syncd logs {log} --level warning", "the daemon's log, made readable"),
-        (f"syncd logs {log} --grep delivery_dead", "how the dead letters came about"),
+KEEP_AGAIN = "./syncd-demo"  # where the commands to look further keep a demo run again (no --keep given)
+
+
+def commands(
+    directory: Path | None, letter: int | None = None, *, program: str = "syncd", again: str = ""
+) -> tuple[str, ...]:
+    """The commands that look further into what the demo left behind, each runnable exactly as printed from the
+    shell the demo ran in (`program`: how that shell reaches this syncd). Without --keep the demo's directory is
+    gone, so the first command runs the same demo again (`again`: the options that make it the same) keeping it in
+    ./syncd-demo, and the others read that; a fresh state file numbers its dead letters from 1."""
+    rows: list[tuple[str, str]] = []
+    if directory is None:
+        where = KEEP_AGAIN
+        rows.append((f"{program} demo{again} --keep {where}", "the same demo again, keeping its state, config and log"))
+        letter = 1 if letter is not None else None
+    else:
+        where = str(directory)
+    config = f"--config {shlex.quote(f'{where}/{CONFIG_NAME}')}"
+    log = shlex.quote(f"{where}/{LOG_NAME}")
+    rows += [
+        (f"{program} status {config}", "positions, backlog and totals per destination"),
+        (f"{program} dlq list {config}", "the dead letters"),
+    ]
+    if letter is not None:
+        rows.append((f"{program} dlq show {letter} {config}", "one dead letter with its request"))
+    rows += [
+        (f"{program} logs {log} --level warning", "the daemon's log, made readable"),
+        (f"{program} logs {log} --grep delivery_dead", "how the dead letters came about"),
     ]
     width = max(len(command) for command, _ in rows)
     return tuple(f"{command:<{width}}   # {why}" for command, why in rows)
+
+
+def same_demo(options: Options) -> str:
+    """The options that make a demo run again the same one (its events, seed and limits), as typed."""
+    again = f" --events {options.events}" if options.events != DEFAULT_EVENTS else ""
+    again += f" --seed {options.seed}" if options.seed != DEFAULT_SEED else ""
+    return again + (" --rate-limits" if options.rate_limits else "")
 
 
 async def _demo(options: Options, directory: Path, console: Console) -> Report | None:
@@ -167,7 +194,12 @@ async def _demo(options: Options, directory: Path, console: Console) -> Report |
         interrupted=synced.interrupted,
         daemon_exit=synced.exit_code,
         directory=str(kept) if kept is not None else None,
-        commands=commands(kept, synced.store.letters[0].id if synced.store.letters else None),
+        commands=commands(
+            kept,
+            synced.store.letters[0].id if synced.store.letters else None,
+            program=program(),
+            again=same_demo(options),
+        ),
         history=held,
         history_sample=history_sample,
     )

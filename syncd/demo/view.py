@@ -252,7 +252,6 @@ def summary(report: Report) -> Iterator[RenderableType]:
         yield Text(f"  {command}")
     if report.directory is None:
         yield Text(
-            "  (the demo's directory was removed: run `syncd demo --keep DIR` to keep the state, config and log"
-            " these commands read)",
+            "  (this demo's directory was removed; the first command runs the same demo again and keeps it)",
             style="dim",
         )

@@ -184,7 +184,9 @@ def test_demo_human_summary_off_a_terminal() -> None:
         assert section in done.stdout, section
     assert "every event accounted for" in done.stdout
     assert "\x1b[" not in done.stdout
-    assert "syncd dlq list --config DIR/syncd.toml" in done.stdout and "--keep DIR" in done.stdout
+    # run as `python -m syncd`, it says so; without --keep, the first command keeps the same demo (no placeholder)
+    assert f"{sys.executable} -m syncd demo --events 300 --seed 3 --keep ./syncd-demo " in done.stdout
+    assert f"{sys.executable} -m syncd dlq list --config ./syncd-demo/syncd.toml " in done.stdout
     assert "syncd demo: 300 Sell events, seed 3" in done.stderr
     assert "Traceback" not in done.stderr and '"event"' not in done.stderr  # no daemon log lines
 
@@ -386,12 +388,15 @@ def test_flatten_spells_out_plain_nested_values(values: dict[str, Any], flat: di
 @pytest.mark.parametrize(
     ("directory", "letter", "wanted"),
     [
-        (None, None, "syncd dlq show ID --config DIR/syncd.toml"),
+        (None, 3, "syncd demo --seed 7 --keep ./syncd-demo"),
+        (None, 3, "syncd dlq show 1 --config ./syncd-demo/syncd.toml"),
         (Path("/srv/demo"), 4, "syncd dlq show 4 --config /srv/demo/syncd.toml"),
     ],
 )
 def test_commands_name_the_kept_directory(directory: Path | None, letter: int | None, wanted: str) -> None:
-    """The commands to look further point at the kept directory (DIR without --keep) and the first dead letter."""
-    found = commands(directory, letter)
+    """The commands to look further point at the kept directory and its first dead letter; without --keep the first
+    runs the same demo again keeping it (every command runs as printed: no placeholder such as DIR or ID)."""
+    found = commands(directory, letter, again=" --seed 7")
     assert any(line.startswith(wanted) for line in found)
     assert any("syncd status --config" in line for line in found)
+    assert not any(re.search(r"\b(DIR|ID)\b", line.split("#")[0]) for line in found)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -10,6 +12,7 @@ import pytest
 
 from state.store import Store
 from syncd import __version__
+from syncd.commands import program
 from syncd.commands.cli import main
 from tests.support import Processes
 
@@ -80,3 +83,20 @@ def test_a_reader_that_goes_away_early_ends_the_command_quietly(tmp_path: Path, 
 async def _empty_store(path: Path) -> None:
     store = await Store.open(path)
     await store.close()
+
+
+def test_program_is_how_this_shell_reaches_the_running_syncd(tmp_path: Path) -> None:
+    """`syncd` only when PATH's syncd is this very program; else its full path; `python -m syncd` when run so."""
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "syncd"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "syncd").write_text("#!/bin/sh\n")
+    (other / "syncd").chmod(0o755)
+    assert program(str(script), path=str(bin_dir)) == "syncd"
+    assert program(str(script), path=f"{other}:{bin_dir}") == str(script)  # another syncd comes first on PATH
+    assert program(str(script), path="/usr/bin:/bin") == str(script)
+    assert program("/x/syncd/__main__.py", path=str(bin_dir)) == f"{shlex.quote(sys.executable)} -m syncd"
