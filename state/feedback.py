@@ -66,6 +66,21 @@ class Feedback(StoreBase):
         ):
             return [OutcomeRow(str(s), str(o), str(r), float(a)) async for s, o, r, a in cur]
 
+    async def events_with_ids(self, event_ids: Sequence[str], chunk: int = 500) -> dict[str, int]:
+        """Stored events among `event_ids` (Sell's event ids), per stream (a report's count of echoes read)."""
+        found: dict[str, int] = {}
+        ids = list(dict.fromkeys(event_ids))
+        async with self.reading() as db:
+            for start in range(0, len(ids), chunk):
+                part = ids[start : start + chunk]
+                marks = ",".join("?" * len(part))
+                async with db.execute(
+                    f"SELECT stream, COUNT(*) FROM events WHERE event_id IN ({marks}) GROUP BY stream", part
+                ) as cur:
+                    async for stream, n in cur:
+                        found[str(stream)] = found.get(str(stream), 0) + int(n)
+        return found
+
     async def feedback_marks(self, records: Sequence[tuple[str, int]]) -> dict[tuple[str, int], FeedbackMark]:
         """What syncd wrote on each of `records` (kind, id) that it wrote on at all."""
         found: dict[tuple[str, int], FeedbackMark] = {}

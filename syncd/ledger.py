@@ -151,8 +151,10 @@ class Ledger:
 
     async def _without_echoes(self, events: Sequence[ChangeEvent], rows: PageRows) -> PageRows:
         """The page's routes without those of the Firehose's echoes of syncd's own feedback writes (stored, so the
-        shadow shows the tags, and delivered nowhere). Only changes of nothing but tags and custom fields are
-        looked up."""
+        shadow shows the tags, and delivered nowhere). Only while feedback is on, and only changes of nothing but
+        tags and custom fields are looked up."""
+        if not self.feedback:
+            return rows
         candidates = [
             (pos, e)
             for pos, e in enumerate(events)

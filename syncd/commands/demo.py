@@ -17,6 +17,7 @@ EXAMPLES = (
     "syncd demo --keep ./demo                # keep state, config and log for status / dlq / logs",
     "syncd status --config ./demo/syncd.toml",
     "syncd demo --rate-limits --events 300   # the APIs' real limits (Sell 10/s, Ontraport 180/min): slow",
+    "syncd demo --feedback                   # outcomes written back on the Sell records as tags",
 )
 
 
@@ -37,6 +38,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limits",
         action="store_true",
         help="enforce the APIs' real rate limits (Sell 10/s, Ontraport 180/min); slow (default: none)",
+    )
+    parser.add_argument(
+        "--feedback",
+        action="store_true",
+        help="write each person's outcomes back on it in Sell as tags ([feedback] enabled), and show them",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from state import LinkedRecord, Store, record_key
+from state import FEEDBACK_QUEUE, LinkedRecord, Store, record_key
 from syncd.demo.history import HistoryTotals, SampleDeal, SampleNote, find_samples
 from syncd.demo.world import OWNER, Credentials, Expected, Ports
 from syncd.events import decode_record
@@ -94,6 +95,29 @@ class StoreSummary:
     sample: SampleRecord | None
     sample_deal: SampleDeal | None = None
     sample_note: SampleNote | None = None
+    feedback: FeedbackSummary | None = None  # the feedback queue's account (`syncd demo --feedback`)
+    echoes: int = 0  # stored events that are the Firehose's echoes of syncd's own feedback writes
+
+    @property
+    def streams_events(self) -> int:
+        """Stored events that came from the generated history (echoes of feedback writes left out)."""
+        return self.events_ingested - self.echoes
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackSummary:
+    """The feedback queue's account: people whose outcomes were written on them in Sell."""
+
+    queued: int  # people (events) queued for feedback; a person queued again reuses its row
+    written: int  # outcomes of the queue: done (written, or Sell already showed it)
+    skipped: int
+    dead: int
+    pending: int
+
+    @property
+    def accounted_for(self) -> bool:
+        """Nothing left to write back (a person's later outcome queues it again, so outcomes outnumber rows)."""
+        return self.pending == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +155,9 @@ class Report:
             not self.interrupted
             and self.daemon_exit == 0
             and self.streams_at_top
-            and store.events_ingested + store.quarantined == self.expected.events + self.expected.unreadable
+            and store.streams_events + store.quarantined == self.expected.events + self.expected.unreadable
             and all(s.accounted_for for s in store.sinks)
+            and (store.feedback is None or store.feedback.accounted_for)
             and {s.sink for s in store.sinks} == set(self.expected.routed)
         )
 
@@ -144,6 +169,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "events_requested": report.requested,
         "seed": report.seed,
         "events_ingested": store.events_ingested,
+        "feedback_echoes": store.echoes,
         "streams": {
             name: {"events": store.by_stream.get(name, 0), "at_top": store.at_top.get(name, False)}
             for name in sorted(set(store.by_stream) | set(store.at_top))
@@ -163,6 +189,16 @@ def as_json(report: Report) -> dict[str, Any]:
                 "accounted_for": s.accounted_for,
             }
             for s in store.sinks
+        },
+        "feedback": None
+        if store.feedback is None
+        else {
+            "queued": store.feedback.queued,
+            "written": store.feedback.written,
+            "skipped": store.feedback.skipped,
+            "dead": store.feedback.dead,
+            "pending": store.feedback.pending,
+            "accounted_for": store.feedback.accounted_for,
         },
         "accounted_for": report.accounted_for,
         "interrupted": report.interrupted,
@@ -197,11 +233,14 @@ def as_json(report: Report) -> dict[str, Any]:
 # reading the store (read-only, after the daemon has closed it)
 
 
-async def read_store(path: Path, expected: Expected) -> StoreSummary:
-    """The store's account of the run, read from a read-only connection."""
+async def read_store(path: Path, expected: Expected, echo_ids: Sequence[str] = ()) -> StoreSummary:
+    """The store's account of the run, read from a read-only connection (`echo_ids`: the Firehose event ids of
+    Sell's echoes of feedback writes, counted apart from the history's events)."""
     async with await Store.open(path, readonly=True) as store:
         status = await store.status()
         by_stream = await store.events_by_stream()
+        echoes = await store.events_with_ids(echo_ids) if echo_ids else {}
+        by_stream = {name: n - echoes.get(name, 0) for name, n in by_stream.items()}
         queued = await store.deliveries_by_sink()
         requeued = await store.requeued_by_sink()
         reasons: dict[str, Counter[str]] = {}
@@ -215,8 +254,15 @@ async def read_store(path: Path, expected: Expected) -> StoreSummary:
         sample = await store.linked_record(("contact", "lead"), {"salesmanago": False, "ontraport": True})
         sample_deal, sample_note = await find_samples(store)
     sinks = []
-    names = list(expected.routed) + sorted({s.sink for s in status.sinks} - set(expected.routed))
+    others = {s.sink for s in status.sinks} - set(expected.routed) - {FEEDBACK_QUEUE}
+    names = list(expected.routed) + sorted(others)
     found = {s.sink: s for s in status.sinks}
+    fed = found.get(FEEDBACK_QUEUE)
+    feedback = (
+        FeedbackSummary(queued.get(FEEDBACK_QUEUE, 0), fed.done, fed.skipped, fed.dead, fed.pending)
+        if fed is not None
+        else None
+    )
     for name in names:
         got = found.get(name)
         sinks.append(
@@ -243,6 +289,8 @@ async def read_store(path: Path, expected: Expected) -> StoreSummary:
         sample=_sample(sample) if sample else None,
         sample_deal=sample_deal,
         sample_note=sample_note,
+        feedback=feedback,
+        echoes=sum(echoes.values()),
     )
 
 
@@ -274,15 +322,35 @@ def _sample(found: LinkedRecord) -> SampleRecord:
 # reading the destinations back over HTTP
 
 
-async def fetch_sample(sample: SampleRecord | None, ports: Ports, creds: Credentials) -> dict[str, Any]:
-    """The sample record as Sell sent it and as each destination's read endpoint answers for it."""
+async def fetch_sample(
+    sample: SampleRecord | None, ports: Ports, creds: Credentials, *, feedback: bool = False
+) -> dict[str, Any]:
+    """The sample record as Sell sent it and as each destination's read endpoint answers for it; with `feedback`,
+    also as Sell's Core API answers for it now (the tags and status syncd wrote back)."""
     if sample is None:
         return {}
     result: dict[str, Any] = {"record": sample.key, "sell": sample.sell}
     async with httpx.AsyncClient(timeout=10.0) as http:
         result["salesmanago"] = await _salesmanago(http, ports.salesmanago, creds, sample.email)
         result["ontraport"] = await _ontraport(http, ports.ontraport, creds, sample.ontraport_id)
+        if feedback:
+            result["feedback"] = await _sell_now(http, ports.sell, creds, sample.key)
     return result
+
+
+async def _sell_now(http: httpx.AsyncClient, port: int, creds: Credentials, key: str) -> dict[str, Any]:
+    """`GET /v2/leads/:id` (or contacts) with the account's token: the record's tags and custom fields now."""
+    kind, _, record_id = key.partition(":")
+    response = await http.get(
+        f"http://127.0.0.1:{port}/v2/{kind}s/{record_id}",
+        headers={"Authorization": f"Bearer {creds.sell_token}", "User-Agent": "syncd-demo/1.0"},
+    )
+    if response.status_code != 200:
+        return {"error": f"GET /v2/{kind}s/{record_id} answered {response.status_code}"}
+    data = response.json().get("data") or {}
+    found = {"tags": data.get("tags") or []}
+    fields = {k: v for k, v in (data.get("custom_fields") or {}).items() if v not in (None, "", [])}
+    return found | ({"custom_fields": fields} if fields else {})
 
 
 async def _salesmanago(http: httpx.AsyncClient, port: int, creds: Credentials, email: str) -> dict[str, Any]:

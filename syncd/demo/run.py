@@ -21,9 +21,11 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -68,6 +70,7 @@ class Options:
     json: bool
     keep: Path | None
     rate_limits: bool
+    feedback: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Options:
@@ -79,6 +82,7 @@ class Options:
             json=bool(args.json),
             keep=Path(args.keep).expanduser().resolve() if args.keep else None,
             rate_limits=bool(args.rate_limits),
+            feedback=bool(getattr(args, "feedback", False)),
         )
 
 
@@ -150,10 +154,11 @@ def commands(
 
 
 def same_demo(options: Options) -> str:
-    """The options that make a demo run again the same one (its events, seed and limits), as typed."""
+    """The options that make a demo run again the same one (its events, seed, limits and feedback), as typed."""
     again = f" --events {options.events}" if options.events != DEFAULT_EVENTS else ""
     again += f" --seed {options.seed}" if options.seed != DEFAULT_SEED else ""
-    return again + (" --rate-limits" if options.rate_limits else "")
+    again += " --rate-limits" if options.rate_limits else ""
+    return again + (" --feedback" if options.feedback else "")
 
 
 async def _demo(options: Options, directory: Path, console: Console) -> Report | None:
@@ -163,17 +168,24 @@ async def _demo(options: Options, directory: Path, console: Console) -> Report |
     history = generate_history(options.events, seed=options.seed, poison=POISON)
     wanted = expected(history)
     boxes = build(sandbox_config(directory, creds, rate_limits=options.rate_limits), seed=options.seed)
-    next(box for box in boxes if box.name == "sell").model.load(history)
+    sell = next(box for box in boxes if box.name == "sell").model
+    sell.load(history)
     del history
     history_s = time.monotonic() - started
     with _first_error(), DemoLogs(directory / LOG_NAME, secrets=creds.secret_values()) as logs:
         async with anyio.create_task_group() as servers:
             ports = Ports(**{box.name: await _start(servers, box) for box in boxes})
-            config = load(write_config(directory, config_text(creds, ports, rate_limits=options.rate_limits)))
+            text = config_text(creds, ports, rate_limits=options.rate_limits, feedback=options.feedback)
+            config = load(write_config(directory, text))
             logs.capture()  # from here on, nothing but the demo's own view reaches the terminal
             startup_s = time.monotonic() - started - history_s
-            synced = await _sync(options, config, wanted, console, str(directory / LOG_NAME))
-            sample = {} if synced is None else await fetch_sample(synced.store.sample, ports, creds)
+            echoes = partial(_echo_ids, sell) if options.feedback else None
+            synced = await _sync(options, config, wanted, console, str(directory / LOG_NAME), echoes)
+            sample = (
+                {}
+                if synced is None
+                else await fetch_sample(synced.store.sample, ports, creds, feedback=options.feedback)
+            )
             held = HistoryTotals() if synced is None else await fetch_totals(ports)
             history_sample = (
                 {}
@@ -247,9 +259,17 @@ class _Run:
     finished: anyio.Event = field(default_factory=anyio.Event)
 
 
-async def _sync(options: Options, config: Config, wanted: Expected, console: Console, log_path: str) -> _Synced | None:
-    """Run the daemon until it is idle (or stopped), showing progress; then read the store's account.
-    None when a second signal stopped everything at once."""
+async def _sync(
+    options: Options,
+    config: Config,
+    wanted: Expected,
+    console: Console,
+    log_path: str,
+    echoes: Callable[[], list[str]] | None = None,
+) -> _Synced | None:
+    """Run the daemon until it is idle (or stopped), showing progress; then read the store's account (`echoes`:
+    the Firehose event ids of Sell's echoes of feedback writes, told apart from the history's events). None when a
+    second signal stopped everything at once."""
     shared = _Run(Daemon(config, until_idle=True, handle_signals=False))
     limits = "the APIs' real rate limits" if options.rate_limits else "no rate limits"
     view = ProgressView(
@@ -273,9 +293,14 @@ async def _sync(options: Options, config: Config, wanted: Expected, console: Con
         if shared.forced:
             return None
         sync_s = time.monotonic() - started
-        store = await read_store(Path(config.state.path), wanted)
+        store = await read_store(Path(config.state.path), wanted, echoes() if echoes is not None else ())
         view.final(progress_after(store, wanted.events, sync_s))
     return _Synced(store, sync_s, shared.interrupted, shared.exit_code)
+
+
+def _echo_ids(sell: Any) -> list[str]:
+    """The Firehose event ids of the items Sell appended for the writes it took (feedback's echoes)."""
+    return [str(w["event_id"]) for w in sell.writes() if w.get("event_id")]
 
 
 async def _run_daemon(shared: _Run, *, task_status: TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -191,7 +191,7 @@ def summary(report: Report) -> Iterator[RenderableType]:
 
     yield _heading("Events ingested")
     yield Text(
-        f"  {store.events_ingested} of {report.expected.events} events stored"
+        f"  {store.streams_events} of {report.expected.events} events stored"
         + (f", {store.quarantined} quarantined" if store.quarantined else "")
     )
     streams = Table(box=None, padding=(0, 2), pad_edge=True)
@@ -218,6 +218,17 @@ def summary(report: Report) -> Iterator[RenderableType]:
         if s.paused:
             yield Text(f"  {s.sink}: PAUSED: {s.paused}", style="red")
 
+    if store.feedback is not None:
+        fed = store.feedback
+        verdict = "accounted for" if fed.accounted_for else "NOT accounted for"
+        yield _heading("Feedback to Sell (each person's outcomes written on it as tags)")
+        yield Text(
+            f"  {fed.written} written (or Sell already showed it), {fed.skipped} skipped, {fed.dead} dead,"
+            f" {fed.pending} pending — {verdict}; {store.echoes} echoes of these writes read back from the"
+            " Firehose and delivered nowhere",
+            style="" if fed.accounted_for else "bold red",
+        )
+
     yield _heading("Dead letters (refused for good; the rest went on)")
     if not store.letters:
         yield Text("  none")
@@ -236,6 +247,8 @@ def summary(report: Report) -> Iterator[RenderableType]:
         yield from _fields("in Sell (the last snapshot syncd stored)", sample.get("sell", {}))
         yield from _fields("in SALESmanago (POST /api/contact/basic)", sample.get("salesmanago", {}))
         yield from _fields("in Ontraport (GET /1/Contact?id=…)", sample.get("ontraport", {}))
+        if "feedback" in sample:
+            yield from _fields("in Sell now, with syncd's feedback (GET /v2/…/:id)", sample["feedback"])
     else:
         yield Text("  no record is held by both destinations")
     yield from _history_samples(report.history_sample)

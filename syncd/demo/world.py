@@ -31,6 +31,13 @@ STATE_NAME = "syncd.db"
 LOG_NAME = "syncd.log"
 SECRETS_DIR = "secrets"
 UNLIMITED = "100000/s"  # the daemon's own limit when the sandboxes enforce none
+FEEDBACK = """[feedback]
+# Each person's outcome in both destinations written on it in Sell: synced-<destination> or rejected-<destination>.
+enabled = true
+late_write_window = "2s"
+rate = "{rate}"
+concurrency = 4
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +75,9 @@ class Ports:
     ontraport: int = 0
 
 
-def config_text(creds: Credentials, ports: Ports, *, rate_limits: bool) -> str:
-    """The demo's config: every stream, both destinations, secrets by file reference, state and logs beside it."""
+def config_text(creds: Credentials, ports: Ports, *, rate_limits: bool, feedback: bool = False) -> str:
+    """The demo's config: every stream, both destinations, secrets by file reference, state and logs beside it;
+    with `feedback`, each person's outcomes written back on it in Sell as tags."""
     sell_rate = "10/s" if rate_limits else UNLIMITED
     sm_rate = "10/s" if rate_limits else UNLIMITED
     op_rate = "180/min" if rate_limits else UNLIMITED
@@ -111,6 +119,7 @@ max_backoff = "5s"
 # A won deal waits this long for its orders and line items before it is logged (the sandbox serves them at once).
 settle = "1s"
 
+{FEEDBACK.format(rate="5/s" if rate_limits else "200/s") if feedback else ""}
 [log]
 level = "info"
 format = "json"

@@ -400,3 +400,27 @@ def test_commands_name_the_kept_directory(directory: Path | None, letter: int | 
     assert any(line.startswith(wanted) for line in found)
     assert any("syncd status --config" in line for line in found)
     assert not any(re.search(r"\b(DIR|ID)\b", line.split("#")[0]) for line in found)
+
+
+def test_demo_feedback_shows_the_tags_on_the_sample_record(tmp_path: Path) -> None:
+    """`syncd demo --feedback` writes each person's outcomes back on it in Sell: the sample record (held by both
+    destinations) carries synced-salesmanago and synced-ontraport, a lead both refused carries both rejected tags,
+    the echoes of those writes are stored and delivered nowhere, and everything is still accounted for."""
+    done = syncd("demo", "--events", "400", "--feedback", "--json", "--keep", str(tmp_path / "kept"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["accounted_for"] is True
+    tags = report["sample"]["feedback"]["tags"]
+    assert {"synced-salesmanago", "synced-ontraport"} <= set(tags)
+    assert report["feedback"]["pending"] == 0 and report["feedback"]["written"] > 0
+    assert report["feedback_echoes"] > 0
+    with sqlite3.connect(tmp_path / "kept" / "syncd.db") as conn:
+        refused = conn.execute(
+            "SELECT COUNT(*) FROM outcomes WHERE outcome = 'dead' AND key IN (SELECT key FROM outcomes"
+            " WHERE outcome = 'dead' GROUP BY key HAVING COUNT(*) = 2)"
+        ).fetchone()[0]
+    assert refused == 2 * POISON
+    human = syncd("demo", "--events", "200", "--feedback", timeout=120)
+    assert human.returncode == 0, human.stderr
+    assert "Feedback to Sell" in human.stdout and "with syncd's feedback" in human.stdout
+    assert "synced-salesmanago" in human.stdout

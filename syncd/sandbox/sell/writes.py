@@ -81,6 +81,8 @@ class WriteApi:
                 sandbox.emit(resource, event)
             current = sandbox.records.get(kind, record_id) or snapshot
             entry.update(status=200, changed=result.changed, event=event is not None, version=current.sequence)
+            if event is not None:
+                entry["event_id"] = event["meta"]["event_id"]  # the Firehose item it caused (its echo)
             return json_bytes(encode(sandbox.v2_item(current, kind)))
 
     def _event(self, kind: str, sequence: int, result: Edit) -> dict[str, Any] | None:
