@@ -174,6 +174,8 @@ class SalesmanagoTags(_Section, frozen=True):
     organisation: list[str] = msgspec.field(default_factory=lambda: ["ORGANISATION"])  # instead of `contact`
     customer: list[str] = msgspec.field(default_factory=lambda: ["CUSTOMER"])
     deleted: list[str] = msgspec.field(default_factory=lambda: ["DELETED_IN_SELL"])  # added when on_delete = "tag"
+    # Sell tags not copied to SALESmanago (exact names); the tags feedback writes on Sell records are never copied.
+    skip: list[str] = []
 
 
 # SALESmanago's external event types (case-sensitive), the older 13 first.
@@ -509,7 +511,20 @@ def loads(
     state = msgspec.structs.replace(resolved.state, path=str(state_path))
     config = msgspec.structs.replace(resolved, source=source, state=state)
     validate(config)
-    return config
+    return _feedback_tags_not_copied(config)
+
+
+def _feedback_tags_not_copied(config: Config) -> Config:
+    """The tags feedback writes on Sell records added to SALESmanago's `tags.skip`: syncd's own status tags are
+    no person's, and never reach the marketing tool from Sell (SALESmanago copies Sell's tags)."""
+    sm = config.sinks.salesmanago
+    own = [tag for name, fed in config.feedback_destinations().items() for tag in fed.tags(name).values() if tag]
+    if sm is None or not own:
+        return config
+    skip = list(dict.fromkeys([*sm.tags.skip, *own]))
+    tags = msgspec.structs.replace(sm.tags, skip=skip)
+    sinks = msgspec.structs.replace(config.sinks, salesmanago=msgspec.structs.replace(sm, tags=tags))
+    return msgspec.structs.replace(config, sinks=sinks)
 
 
 def _resolve_secrets(config: Config, *, source: str, environ: Any, base_dir: Path) -> Config:

@@ -39,8 +39,8 @@ class Definitions:
 
 def references(config: Config) -> list[Reference]:
     """Everything the configuration names in Sell: mapped custom fields of every enabled destination, the stages
-    and pipelines SALESmanago's events name, and the custom field Ontraport's purchases read the referring partner
-    from."""
+    and pipelines SALESmanago's events name, the custom field Ontraport's purchases read the referring partner
+    from, and the custom fields feedback writes each destination's status to."""
     found: list[Reference] = []
     for sink in config.enabled_sinks():
         found += [Reference(row.config_key, "custom_field", row.custom_name) for row in sink.mapping if row.custom_name]
@@ -52,6 +52,9 @@ def references(config: Config) -> list[Reference]:
         if isinstance(sink, OntraportConfig) and sink.purchases.enabled and sink.purchases.referrer_field:
             key = f"sinks.{sink.name}.purchases.referrer_field"
             found.append(Reference(key, "custom_field", sink.purchases.referrer_field))
+    for name, own in config.feedback_destinations().items():
+        if own.field:
+            found.append(Reference(f"feedback.{name}.field", "custom_field", own.field))
     return found
 
 

@@ -2,10 +2,13 @@
 a lead SALESmanago takes and Ontraport refuses carries both tags in Sell and the refusal in the configured field;
 a person's own tags survive every write, and syncd's tag no longer wanted goes; the Firehose's echo of syncd's
 write reaches no destination while a person's edit made before it was read does; a SIGKILL mid-feedback loses no
-feedback and doubles no tag."""
+feedback and doubles no tag; a write Sell refuses is a feedback dead letter shown by status and dlq."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import signal
 import sqlite3
@@ -19,6 +22,7 @@ import anyio
 import httpx
 import pytest
 
+from syncd.commands.cli import main
 from syncd.config import Config
 from syncd.daemon import Daemon
 from syncd.runtime import Runtime
@@ -186,7 +190,8 @@ async def test_a_persons_tags_survive_and_syncds_tag_no_longer_wanted_goes(w: Wo
 async def test_a_real_edit_between_syncds_write_and_its_echo_still_reaches_the_destinations(w: World) -> None:
     """syncd writes its tags while the leads stream is not being read (Sell fails it), a person renames the lead,
     then the stream is read again: the echo of syncd's write goes nowhere, the person's rename reaches both
-    destinations, and `rejected-salesmanago` (from SALESmanago's earlier refusal) is gone."""
+    destinations (with the person's tags, never syncd's), and `rejected-salesmanago` (from SALESmanago's earlier
+    refusal) is gone."""
     w.sm.post("rules", {"reject_emails": ["lead1@example.org"]})
     setup(w)
     db = w.tmp_path / "syncd.db"
@@ -211,6 +216,9 @@ async def test_a_real_edit_between_syncds_write_and_its_echo_still_reaches_the_d
     echo, rename = seq + 1, seq + 2
     assert deliveries_of(db, echo) == []
     assert sorted(deliveries_of(db, rename)) == ["ontraport", "salesmanago"]
+    # The rename carried Sell's tags to SALESmanago, the person's own but none of syncd's feedback tags.
+    held = set(w.sm_contacts()["lead1@example.org"]["tags"])
+    assert "VIP" in held and not {"SYNCED-SALESMANAGO", "REJECTED-SALESMANAGO", "REJECTED-ONTRAPORT"} & held
 
 
 def last_lead_sequence(db: Path) -> int:
@@ -231,8 +239,6 @@ def deliveries_of(db: Path, sequence: int) -> list[str]:
 
 async def cli(*args: str) -> int:
     """A `syncd` command, in a worker thread (it runs its own event loop)."""
-    from syncd.commands.cli import main
-
     return await anyio.to_thread.run_sync(main, list(args))
 
 
@@ -264,3 +270,40 @@ def test_a_sigkill_mid_feedback_loses_no_feedback_and_doubles_no_tag(w: World, p
         again = processes.syncd("run", "--config", str(file), "--until-idle", stdout=out)
     assert again.wait(timeout=120) == 0, final_log.read_text()[-3000:]
     assert sorted(tags_of(w)) == sorted(["vip", "synced-salesmanago", "synced-ontraport"])
+
+
+async def test_a_write_sell_refuses_is_a_feedback_dead_letter_shown_by_status_and_dlq(w: World) -> None:
+    """A status field Sell does not have: Sell answers 422 unknown_attribute, the feedback is dead-lettered with
+    Sell's reason (its pointer named), `syncd status` shows the feedback queue's dead letter and `syncd dlq list
+    --sink feedback` lists it; the destinations' deliveries are untouched by it."""
+    setup(w)
+    extra = FEEDBACK.replace('field = "Ontraport status"', 'field = "Not in Sell"')
+    async with running(w.config(extra, op=OP_FIELDS, streams=STREAMS)):
+        db = w.tmp_path / "syncd.db"
+        await await_until(lambda: true(bool(feedback_letters(db))), deadline=30, what="the feedback dead letter")
+    [(reason, status)] = feedback_letters(db)
+    assert status == 422 and "unknown_attribute" in reason and "/custom_fields/Not in Sell" in reason
+    file = w.config_file(extra, op=OP_FIELDS, streams=STREAMS)
+    out = await cli_output("dlq", "list", "--sink", "feedback", "--config", str(file))
+    assert "lead:1" in out and "unknown_attribute" in out
+    status = json.loads(await cli_output("status", "--config", str(file), "--json"))
+    assert status["sinks"]["feedback"]["dead"] >= 1
+    assert w.sm_contacts()["lead1@example.org"]  # SALESmanago got the lead all the same
+
+
+def feedback_letters(db: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT reason, http_status FROM dead_letters WHERE sink = 'feedback'").fetchall()
+    return [(str(r), int(s)) for r, s in rows]
+
+
+async def cli_output(*args: str) -> str:
+    """A `syncd` command's standard output (in a worker thread: it runs its own event loop)."""
+
+    def call() -> str:
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            assert main(list(args)) == 0
+        return buffer.getvalue()
+
+    return await anyio.to_thread.run_sync(call)

@@ -73,3 +73,17 @@ def test_syncd_run_exits_78_naming_the_file_and_key(tmp_path: Path, capsys: pyte
     file.write_text(BASE + SINKS + "[feedback]\nenabled = true\n[feedback.ontraport]\ndead = ' x'\n")
     assert main(["run", "--config", str(file)]) == 78
     assert f"{file}: feedback.ontraport.dead: " in capsys.readouterr().err
+
+
+def test_feedbacks_tags_are_never_copied_to_salesmanago() -> None:
+    """With feedback on, every tag it may write on a Sell record is among SALESmanago's skipped Sell tags (beside
+    the file's own); with it off, only the file's."""
+    text = BASE + SINKS + "[sinks.salesmanago.tags]\nskip = ['internal']\n"
+    on = loads(text + "[feedback]\nenabled = true\n[feedback.ontraport]\nskipped = 'not-in-ontraport'\n")
+    assert on.sinks.salesmanago is not None
+    assert on.sinks.salesmanago.tags.skip == [
+        "internal", "synced-salesmanago", "rejected-salesmanago", "synced-ontraport", "not-in-ontraport",
+        "rejected-ontraport",
+    ]  # fmt: skip
+    off = loads(text)
+    assert off.sinks.salesmanago is not None and off.sinks.salesmanago.tags.skip == ["internal"]

@@ -183,3 +183,23 @@ won = "RETURN"
 
     found = drift_problems(config, Definitions(stages={4: Stage(id=4, name="Won", pipeline_id=1)}), [])
     assert [problem.key for problem in found] == [f'{prefix}.stages."Demo booked"', f'{prefix}.pipelines."2"']
+
+
+def test_the_field_feedback_writes_is_a_reference_while_feedback_is_on() -> None:
+    """The Sell custom field a destination's feedback status goes to drifts like a mapped one, only while
+    feedback is on."""
+    text = """
+[sell]
+token = "t"
+[sinks.ontraport]
+app_id = "a"
+api_key = "k"
+[feedback]
+enabled = true
+[feedback.ontraport]
+field = "Ontraport status"
+"""
+    ref = Reference("feedback.ontraport.field", "custom_field", "Ontraport status")
+    assert references(loads(text)) == [ref]
+    assert references(loads(text.replace("enabled = true", "enabled = false"))) == []
+    assert ref.config_key in sell_drift([ref], Definitions(custom_fields=frozenset({"Status"})))

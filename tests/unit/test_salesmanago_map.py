@@ -168,6 +168,12 @@ def test_default_fields(record: Lead | Contact, organization: str, path: str, ex
             SalesmanagoTags(customer=["paying"]),
             ["ZENDESK_SELL", "CONTACT", "PAYING"],
         ),
+        # tags.skip: Sell tags not copied (exact names; feedback's own are added there)
+        (
+            lead(tags=["vip", "synced-salesmanago", "rejected-ontraport", "Synced-Salesmanago"]),
+            SalesmanagoTags(skip=["synced-salesmanago", "rejected-ontraport"]),
+            ["VIP", "SYNCED-SALESMANAGO", "ZENDESK_SELL", "LEAD"],
+        ),
     ],
 )
 def test_tags(record: Lead | Contact, tags: SalesmanagoTags, expected: list[str]) -> None:

@@ -178,9 +178,10 @@ def _dedupe(tags: Sequence[str]) -> tuple[str, ...]:
 
 
 def wanted_tags(record: Lead | Contact, config: SalesmanagoConfig) -> tuple[str, ...]:
-    """The default tags of a record: its Sell tags, then tags.always, the kind's tags (a lead's, a person's or an
-    organisation's) and tags.customer."""
-    tags = [*record.tags, *config.tags.always]
+    """The default tags of a record: its Sell tags (but those of tags.skip), then tags.always, the kind's tags (a
+    lead's, a person's or an organisation's) and tags.customer."""
+    skip = set(config.tags.skip)
+    tags = [*(tag for tag in record.tags if tag not in skip), *config.tags.always]
     if isinstance(record, Lead):
         tags += config.tags.lead
     else:
