@@ -153,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "check",
-    "Try every credential and validate the field mappings against each destination's own field list.",
+    "Try every credential and validate the field mappings against each destination's own field list. Exit codes: 0"
+    " every check passed; 1 a credential was refused or an API could not be reached; 78 the field mapping does not"
+    " fit (a field or key that does not exist, mapping drift), whatever else failed.",
     ("syncd check --config syncd.toml",),
     run,
 )

@@ -45,8 +45,19 @@ def letter_json(letter: DeadLetter, *, with_request: bool = False) -> dict[str, 
         "seqs": list(letter.seqs),
     }
     if with_request:
-        data["request"] = letter.request
+        data["request"] = request_value(letter.request)
     return data
+
+
+def request_value(text: str | None) -> Any:
+    """The stored request as the JSON it is (its body an object, not a JSON string inside JSON); text that is not
+    JSON (a form body, a request cut short) stays as it is."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def parse_since(text: str, *, now: float | None = None) -> datetime:

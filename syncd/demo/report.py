@@ -23,7 +23,6 @@ from syncd.demo.world import OWNER, Credentials, Expected, Ports
 from syncd.events import decode_record
 from syncd.sinks.salesmanago.protocol import auth_fields
 
-SKIP_REASONS_SHOWN = 3
 SELL_FIELDS = (
     "first_name",
     "last_name",
@@ -276,7 +275,7 @@ async def read_store(path: Path, expected: Expected, echo_ids: Sequence[str] = (
                 dead=got.dead if got else 0,
                 pending=got.pending if got else 0,
                 paused=got.paused if got else None,
-                skip_reasons=top_reasons(reasons.get(name, Counter())),
+                skip_reasons=ranked_reasons(reasons.get(name, Counter())),
             )
         )
     return StoreSummary(
@@ -302,12 +301,10 @@ def reason_kind(reason: str) -> str:
     return _RECORD_KEY.sub(r"\1:…", reason.strip()) or "(no reason given)"
 
 
-def top_reasons(counts: Counter[str], shown: int = SKIP_REASONS_SHOWN) -> tuple[tuple[str, int], ...]:
-    """The most frequent reasons (ties by text), the rest folded into one "other reasons" line."""
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    top = ranked[:shown]
-    rest = sum(n for _, n in ranked[shown:])
-    return tuple(top) + ((("other reasons", rest),) if rest else ())
+def ranked_reasons(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
+    """Every reason, the most frequent first (ties by text): a demo's kinds of reason are few, and each is worth
+    reading."""
+    return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _sample(found: LinkedRecord) -> SampleRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -10,10 +11,12 @@ from pathlib import Path
 import anyio
 import pytest
 
+from state import DeadLetter
 from state.store import Store
 from syncd import __version__
 from syncd.commands import program
 from syncd.commands.cli import main
+from syncd.commands.repair import letter_json
 from tests.support import Processes
 
 COMMANDS = [
@@ -100,3 +103,30 @@ def test_program_is_how_this_shell_reaches_the_running_syncd(tmp_path: Path) -> 
     assert program(str(script), path=f"{other}:{bin_dir}") == str(script)  # another syncd comes first on PATH
     assert program(str(script), path="/usr/bin:/bin") == str(script)
     assert program("/x/syncd/__main__.py", path=str(bin_dir)) == f"{shlex.quote(sys.executable)} -m syncd"
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        (
+            '{"method": "contact/batchupsert", "body": {"owner": "o"}}',
+            {"method": "contact/batchupsert", "body": {"owner": "o"}},
+        ),
+        ("firstname=Ada&email=x", "firstname=Ada&email=x"),  # not JSON: the text as stored
+        (None, None),
+    ],
+)
+def test_dlq_show_prints_the_request_as_json_not_a_string_inside_json(stored: str | None, shown: object) -> None:
+    """`dlq show`'s request is the stored request's JSON itself (its body an object), or the text when it is none."""
+    letter = DeadLetter(7, "salesmanago", "lead:1", "refused", 200, stored, 1, 1_795_000_000.0, (3,))
+    data = json.loads(json.dumps(letter_json(letter, with_request=True)))
+    assert data["request"] == shown
+
+
+def test_check_help_documents_its_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`syncd check --help` says what 0, 1 and 78 mean, as the code returns them."""
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for said in ("0 every check passed", "1 a credential was refused or an API could not be reached", "78 the field"):
+        assert said in text
