@@ -77,15 +77,17 @@ async def deliveries(store: Store) -> None:
             await anyio.sleep(REFRESH * 2)
 
 
-async def follow(store: Store, job_id: int, *, terminal: bool | None = None) -> JobRow:
-    """Show the job's progress until it is finished; its final row. Bars on a terminal, log events otherwise."""
+async def follow(store: Store, job_id: int, *, terminal: bool | None = None, events: bool = True) -> JobRow:
+    """Show the job's progress until it is finished; its final row. Bars on a terminal, log events otherwise
+    (`events` False: none, when this process is the daemon doing the job, whose own `backfill_progress` events
+    say it)."""
     shown = sys.stderr.isatty() if terminal is None else terminal
     if shown:
         return await _bars(store, job_id)
-    return await _events(store, job_id)
+    return await _events(store, job_id, logged=events)
 
 
-async def _events(store: Store, job_id: int) -> JobRow:
+async def _events(store: Store, job_id: int, *, logged: bool) -> JobRow:
     log = get_logger(job=job_id)
     last = 0.0
     while True:
@@ -94,7 +96,7 @@ async def _events(store: Store, job_id: int) -> JobRow:
             raise LookupError(f"no backfill job {job_id}")
         if not progress.job.open:
             return progress.job
-        if time.monotonic() - last >= 5.0:
+        if logged and time.monotonic() - last >= 5.0:
             last = time.monotonic()
             current = next((p for p in progress.parts if p.state == "scanning"), None)
             log.info(

@@ -60,10 +60,11 @@ def run(args: argparse.Namespace) -> int:
     level = "warning" if terminal and config.log.level in ("debug", "info") else config.log.level
     configure_logs(level=level, fmt=config.log.format, secrets=config.secret_values(), stream=sys.stderr)
 
-    async def watch(store: Store, job_id: int) -> None:
+    async def watch(store: Store, job_id: int, beside: bool) -> None:
         from syncd.backfill.progress import follow
 
-        await follow(store, job_id, terminal=terminal)
+        # Off a terminal, the daemon running the job logs its progress: this process only when the daemon is another.
+        await follow(store, job_id, terminal=terminal, events=beside)
 
     async def deliveries(runtime: Runtime) -> None:
         from syncd.backfill.progress import deliveries

@@ -24,7 +24,8 @@ from syncd.config import Config
 if TYPE_CHECKING:
     from syncd.runtime import Runtime
 
-Watch = Callable[[Store, int], Awaitable[object]]
+# (the store, the job's id, beside: whether another process, the running daemon, does the job) -> until it is done
+Watch = Callable[[Store, int, bool], Awaitable[object]]
 
 
 async def _until_finished(store: Store, job_id: int) -> None:
@@ -65,7 +66,7 @@ async def run_job(
     async def show(runtime: Runtime) -> None:
         jobs = [j for j in await runtime.store.jobs(kind, limit=5) if j.params == params]
         if jobs and watch is not None:
-            await watch(runtime.store, jobs[0].id)
+            await watch(runtime.store, jobs[0].id, False)
         if after is not None:
             await after(runtime)
 
@@ -85,7 +86,8 @@ async def _beside(
         job = await store.request_job(kind, params, reason="operator")
     note(f"{kind} {job.id} queued for the running daemon ({owner})")
     async with await Store.open(config.state.path, readonly=True) as store:
-        await (watch or _until_finished)(store, job.id)
+        if watch is not None:
+            await watch(store, job.id, True)
         await _until_finished(store, job.id)
     return await newest(config, kind, params)
 

@@ -5,6 +5,7 @@ daemon was stopped, re-synced or stopped by `on_expired`."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -611,3 +612,122 @@ async def test_a_backfill_refused_by_the_core_api_fails_loudly_and_the_next_one_
     assert await Daemon(config, until_idle=True, handle_signals=False, backfill=["leads"]).run() == EXIT_OK
     assert {"lead2@example.org", "lead3@example.org"} <= set(w.sm_contacts())
     assert w.sm_contacts()["lead1@example.org"]["name"] == "Lead1 Streamed"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one limiter, and the progress shown
+
+
+async def test_the_backfill_and_the_pollers_take_every_sell_request_through_one_limiter(w: World) -> None:
+    """The backfill's Core API reads and the pollers' Firehose reads are limited together: the daemon gives both
+    its one Sell limiter, and every request Sell answered (v2 and v3) is one the limiter let through."""
+    box = box_of(w)
+    box.generate(50, records=600, seed=9)
+    daemon = Daemon(w.config(sell='start = "backfill"'), until_idle=True, handle_signals=False)
+    assert await daemon.run() == EXIT_OK
+    runtime = daemon.runtime
+    assert runtime is not None and runtime.backfill is not None
+    limiter = runtime.backfill.limiter
+    assert runtime.pollers and all(poller.limiter is limiter for poller in runtime.pollers)
+    answered = box.requests()
+    assert {r["path"][:4] for r in answered} == {"/v2/", "/v3/"}
+    # Every answered request was let through by it; at most one a stream or the backfill was let through and then
+    # cancelled by the stop before it was sent.
+    assert len(answered) <= limiter.started <= len(answered) + len(runtime.pollers) + 1
+
+
+def sell_only(w: World, *, log_format: str = "console", rate: str = "10/s") -> Path:
+    """A config file with Sell alone, at `rate` (Sell's real 10 requests/s unless slower), so a backfill of a few
+    thousand records lasts seconds and nothing else (no destination) takes the machine's time."""
+    from tests.e2e.world import SELL_TOKEN
+
+    file = w.tmp_path / "sell-only.toml"
+    file.write_text(
+        f"""
+[state]
+path = "{w.tmp_path / "syncd.db"}"
+[sell]
+token = "{SELL_TOKEN}"
+base_url = "{w.sell.url}"
+streams = ["leads", "contacts"]
+rate = "{rate}"
+poll_interval = "1s"
+max_backoff = "200ms"
+[log]
+format = "{log_format}"
+[health]
+enabled = false
+"""
+    )
+    return file
+
+
+def test_syncd_backfill_off_a_terminal_reports_its_progress_as_log_events(w: World, processes: Processes) -> None:
+    """Not on a terminal, `syncd backfill` (the daemon here) logs `backfill_progress` events (the part, its records,
+    the estimate of its size and percentage, the records so far, the rate), once per interval (the command adds no
+    second series of its own), and ends with its summary line."""
+    import json
+
+    box = box_of(w)
+    box.generate(50, records=3000, seed=10)
+    file = sell_only(w, log_format="json", rate="5/s")  # about 8 s: more than one progress interval (5 s)
+    out, err = w.tmp_path / "out.txt", w.tmp_path / "err.log"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        command = processes.syncd("backfill", "--config", str(file), stdout=stdout, stderr=stderr)
+        code = command.wait(timeout=120)
+    assert code == 0, (code, out.read_text(), err.read_text()[-3000:])
+    events = [json.loads(line) for line in err.read_text().splitlines() if line.startswith("{")]
+    progress = [e for e in events if e["event"] == "backfill_progress"]
+    assert progress, [e["event"] for e in events]
+    assert all({"part", "records", "part_total", "percent", "records_total", "rate_per_s"} <= set(e) for e in progress)
+    people = [e for e in progress if e["part"] in ("leads", "contacts")]
+    assert any(e["records"] and e["percent"] is not None for e in people), progress
+    assert out.read_text().startswith("backfill 1 done: ")
+
+
+def test_syncd_backfill_on_a_terminal_draws_bars_with_counts_and_the_time_left(w: World, processes: Processes) -> None:
+    """On a terminal (a pseudo-terminal here), `syncd backfill` draws a bar per listing with its records out of the
+    estimate, the percentage and the time left, instead of log lines."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import termios
+
+    box = box_of(w)
+    box.generate(50, records=3000, seed=10)
+    file = sell_only(w)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "160"}
+    command = processes.syncd(
+        "backfill", "--config", str(file), stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert command.wait(timeout=120) == 0
+    finally:
+        reader.join(timeout=10)
+        os.close(leader)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    bars = [line for line in screen.splitlines() if line.lstrip().startswith("leads ")]
+    assert bars, screen[-2000:]
+    assert any(re.search(r"\d+/\d+\s+\d+%", line) for line in bars), bars[-3:]  # records of the estimate, percent
+    assert any(re.search(r"-:--:--|\d:\d\d:\d\d\s*$", line) for line in bars), bars[-3:]  # the time left
+    assert '"event"' not in screen and "backfill_progress" not in screen  # bars, not log lines
+    assert "backfill 1 done: " in screen

@@ -149,3 +149,37 @@ async def test_reconcile_finds_and_repairs_what_changed_behind_syncds_back(
     assert sm_now[e_mail]["deleted"] is True
     op_now = w.op_by_email()
     assert op_now[c_mail]["lastname"] != "Changed Behind" and d_mail in op_now and e_mail not in op_now
+
+
+async def test_reconcile_of_one_destination_reads_and_repairs_only_it(
+    w: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--sink` narrows the proof to one destination: a last name changed in Ontraport behind syncd's back is no
+    difference of SALESmanago's (exit 0, only it reported); `--sink ontraport --repair` names it, repairs it alone
+    (the command runs the daemon and delivers the repair) and the next `--sink ontraport` finds zero differences."""
+    box = box_of(w)
+    await synced(w)
+    [(lead, email)] = lone_leads(box, 1)
+    op_config = w.config().sinks.ontraport
+    assert op_config is not None
+    op = OntraportApi(op_config, Limiter("ontraport", None))
+    try:
+        remote = str(w.op_by_email()[email]["id"])
+        await op.call("PUT", "/1/Contacts", body={"id": remote, "lastname": "Changed Behind"})
+    finally:
+        await op.aclose()
+    file = w.config_file()
+
+    async def command(*args: str) -> tuple[int, dict[str, Any]]:
+        code = await anyio.to_thread.run_sync(main, ["reconcile", "--config", str(file), "--json", *args])
+        return code, dict(json.loads(capsys.readouterr().out))
+
+    code, report = await command("--sink", "salesmanago")
+    assert (code, set(report["sinks"])) == (0, {"salesmanago"})
+    code, report = await command("--sink", "ontraport", "--repair")
+    assert (code, set(report["sinks"])) == (1, {"ontraport"})
+    assert problems(report, "ontraport")["different"] == {f"lead:{lead}": ["lastname"]}
+    assert report["repaired"] == {"ontraport": 1}
+    assert w.op_by_email()[email]["lastname"] != "Changed Behind"
+    code, report = await command("--sink", "ontraport")
+    assert code == 0 and report["sinks"]["ontraport"]["counts"]["different"] == 0
