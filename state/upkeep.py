@@ -1,8 +1,27 @@
-"""Upkeep: pruning finished events so the file stays bounded, and how much of the file is in use."""
+"""Upkeep: pruning finished events so the file stays bounded, how much of the file is in use, and masking text
+stored before secrets were masked in it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from state.base import StoreBase, scalar
+
+# The columns that keep text from outside (an API's error body, an exception's message): where a secret may have
+# been stored by an older syncd, which masked secrets only in its log.
+OUTSIDE_TEXT = (
+    ("positions", "stopped"),
+    ("positions", "last_error"),
+    ("outbox", "last_error"),
+    ("deliveries", "reason"),
+    ("dead_letters", "reason"),
+    ("dead_letters", "request"),
+    ("quarantine", "reason"),
+    ("sink_state", "paused"),
+    ("waits", "reason"),
+    ("drift", "problem"),
+    ("jobs", "error"),
+)
 
 
 class Upkeep(StoreBase):
@@ -35,3 +54,31 @@ class Upkeep(StoreBase):
             removed += len(seqs)
             if len(seqs) < chunk:
                 return removed
+
+    async def mask_text(self, forms: Sequence[str], mask: str) -> int:
+        """Replace each of `forms` (in that order: longest first) by `mask` wherever the stored error text holds
+        it, overwriting what the old values left in the file (secure_delete) and emptying the write-ahead log when
+        anything changed, so the file no longer holds them. How many values changed."""
+        if not forms:
+            return 0
+        expression = "{column}"
+        for _ in forms:
+            expression = f"replace({expression}, ?, ?)"
+        replaced = [value for form in forms for value in (form, mask)]
+        changed = 0
+        async with self.reading() as db:
+            was = int(await scalar(db, "PRAGMA secure_delete") or 0)
+            await db.execute("PRAGMA secure_delete = ON")
+        try:
+            for table, column in OUTSIDE_TEXT:  # a transaction each: the others' writes wait only for one scan
+                holds = " OR ".join(f"instr({column}, ?) > 0" for _ in forms)
+                sql = f"UPDATE {table} SET {column} = {expression.format(column=column)} WHERE {holds}"
+                async with self.transaction() as db, db.execute(sql, (*replaced, *forms)) as cur:
+                    changed += max(0, cur.rowcount)
+        finally:
+            async with self.reading() as db:
+                await db.execute(f"PRAGMA secure_delete = {was}")
+        if changed:
+            async with self.reading() as db:
+                await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed

@@ -40,7 +40,7 @@ from syncd.logs import SUMMARY_SECONDS, get_logger, log_summary
 from syncd.notify import Notifier, process_age
 from syncd.ratelimit import Limiter
 from syncd.reconcile.service import ReconcileService
-from syncd.redact import Redactor
+from syncd.redact import MASK, Redactor
 from syncd.runtime import Runtime
 from syncd.sell.client import SellClient
 from syncd.sell.expiry import expiry, unread_since
@@ -213,6 +213,7 @@ class Daemon:
             if self.handle_signals:
                 tg.start_soon(self._signals, tg.cancel_scope)
             tg.start_soon(self._prune, runtime.store)
+            tg.start_soon(self._mask_stored_secrets, runtime)
             tg.start_soon(self._watch_files, runtime.store)
             tg.start_soon(self._watch_expiry, runtime)
             tg.start_soon(self._watch_clock, runtime.store)
@@ -471,6 +472,18 @@ class Daemon:
             times_moved=moved,
             hint="stored due times and pauses were moved back by the step",
         )
+
+    async def _mask_stored_secrets(self, runtime: Runtime) -> None:
+        """Once at start: mask secrets in error text an older syncd stored (it masked them only in its log), so
+        `syncd status` and `dlq`, which read no secret, never show them, and the file no longer holds them."""
+        masked = await runtime.store.mask_text(runtime.redact.forms, MASK)
+        if masked:
+            self._log.warning(
+                "state_secrets_masked",
+                values=masked,
+                hint="error text stored by an older syncd held a configured secret: it is masked now; rotate that"
+                " secret if the state file (or a copy of it) was readable by others",
+            )
 
     async def _prune(self, store: Store) -> None:
         while True:

@@ -44,6 +44,11 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._forms)
 
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """Every written form of every secret, longest first (the order they are masked in)."""
+        return tuple(self._forms)
+
     def __call__(self, text: str) -> str:
         for form in self._forms:
             if form in text:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -120,8 +121,6 @@ def _syncd(env: dict[str, str], *args: str) -> str:
 
 
 def _dead_letter_ids(tmp_path: Path) -> list[int]:
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "syncd.db") as conn:
         return [int(row[0]) for row in conn.execute("SELECT id FROM dead_letters ORDER BY id")]
 
@@ -235,3 +234,51 @@ def test_a_token_with_a_non_ascii_look_alike_stops_start_up_with_78(tmp_path: Pa
     assert line.startswith(f"syncd: configuration error: {config}: sell.token: expected ASCII characters only"), line
     assert "SeCrEtOnE" not in done.stdout + done.stderr and "SeCrEtTwO" not in done.stdout + done.stderr
     assert not (tmp_path / "syncd.db").exists()
+
+
+def test_secrets_an_older_syncd_stored_are_masked_by_the_next_run(
+    tmp_path: Path, apis: dict[str, Api], processes: Processes
+) -> None:
+    """A state file whose dead letter and stream error an older syncd stored with the token in them (it masked
+    secrets only in its log): the next `syncd run` masks them (state_secrets_masked), so `dlq list`, `dlq show`
+    and `status`, which read no secret, never show it, and the database and its log no longer hold it, while the
+    daemon still runs."""
+    config = _config(tmp_path, apis, free_port())
+    env = _environment(tmp_path)
+    first = subprocess.run(
+        [sys.executable, "-m", "syncd", "run", "--config", str(config), "--until-idle"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    db = tmp_path / "syncd.db"
+    old = f"Sell answered 401: Bearer {SELL} is not valid; apiKey={OP}"
+    with sqlite3.connect(db) as conn:  # what an older syncd left
+        conn.execute(
+            "INSERT INTO dead_letters (sink, key, reason, request, created_at) VALUES ('ontraport', 'lead:9', ?, ?, 0)",
+            (old, json.dumps({"api_key": OP, "note": old})),
+        )
+        conn.execute("UPDATE positions SET last_error = ?, failures = 1 WHERE stream = 'leads'", (old,))
+    log = tmp_path / "again.log"
+    with log.open("wb") as out:
+        daemon = processes.syncd("run", "--config", str(config), env=env, stdout=out)
+        wait_until(lambda: "state_secrets_masked" in log.read_text(), timeout=60, what="the old secrets masked")
+        [letter] = _dead_letter_ids(tmp_path)
+        shell = {k: v for k, v in os.environ.items() if k not in ("SYNCD_TEST_SELL", "CREDENTIALS_DIRECTORY")}
+        outputs = [
+            _syncd(shell, *args, "--config", str(config))
+            for args in (("dlq", "list"), ("dlq", "show", str(letter)), ("status", "--json"))
+        ]
+        files = {f.name: f.read_bytes() for f in (db, tmp_path / "syncd.db-wal") if f.exists()}
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    text = "\n".join(outputs)
+    assert "[redacted] is not valid; apiKey=[redacted]" in text, text
+    for secret in (SELL, OP):
+        assert secret not in text + log.read_text()
+        for name, data in files.items():
+            assert secret.encode() not in data, f"{secret} in {name}"
+        assert secret.encode() not in db.read_bytes()
