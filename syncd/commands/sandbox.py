@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from functools import partial
 
 import anyio
 
@@ -11,7 +13,7 @@ from syncd.errors import ConfigError
 
 
 def run(args: argparse.Namespace) -> int:
-    from syncd.sandbox.serve import build, serve_all
+    from syncd.sandbox.serve import Sandbox, build, describe, serve_all
 
     config = load_config(args)
     serve = [s.strip() for s in args.serve.split(",") if s.strip()] if args.serve else None
@@ -27,11 +29,19 @@ def run(args: argparse.Namespace) -> int:
     if not boxes:
         raise ConfigError("no API in this config points at loopback, so there is nothing to serve", path=config.source)
 
+    terminal = sys.stdout.isatty()  # a person reads it: URLs, credentials, what the limits imply; else JSON lines
+    ports: dict[str, int] = {}
+
+    def ready(box: Sandbox, port: int) -> None:
+        ports[box.name] = port
+        if terminal and len(ports) == len(boxes):
+            print("\n".join(describe(config, boxes, ports)), flush=True)
+
     async def serve_until_signal() -> None:
         import signal
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(serve_all, boxes)
+            tg.start_soon(partial(serve_all, boxes, announce=not terminal, on_ready=ready))
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for _ in signals:
                     break

@@ -7,8 +7,9 @@ the config's own credentials, so one file drives both the daemon and its sandbox
 from __future__ import annotations
 
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp
 from syncd.asgi import make_server, serve_started
 from syncd.config import Config, loopback_port
 from syncd.errors import ConfigError
+from syncd.units import Rate
 
 APIS = ("sell", "salesmanago", "ontraport")
 
@@ -96,8 +98,14 @@ def _port(url: str, key: str, *, explicit: bool) -> int | None:
     return port
 
 
-async def serve_all(sandboxes: Sequence[Sandbox], *, announce: bool = True) -> None:
-    """Serve every sandbox until cancelled; print one JSON line per server once it listens."""
+async def serve_all(
+    sandboxes: Sequence[Sandbox],
+    *,
+    announce: bool = True,
+    on_ready: Callable[[Sandbox, int], None] | None = None,
+) -> None:
+    """Serve every sandbox until cancelled; print one JSON line per server once it listens (`announce`), and tell
+    `on_ready` of each."""
     async with anyio.create_task_group() as tg:
         for box in sandboxes:
             server = make_server(box.app, box.port)
@@ -106,5 +114,74 @@ async def serve_all(sandboxes: Sequence[Sandbox], *, announce: bool = True) -> N
                 if announce:
                     line = {"event": "sandbox_ready", "api": box.name, "url": f"http://127.0.0.1:{port}"}
                     print(json.dumps(line), file=sys.stdout, flush=True)
+                if on_ready is not None:
+                    on_ready(box, port)
 
             tg.start_soon(serve_started, server, started)
+
+
+NAMES = {"sell": "Sell", "salesmanago": "SALESmanago", "ontraport": "Ontraport"}
+PERSON_STREAMS = ("leads", "contacts")
+
+
+def _minutes(calls: float, rate: Rate) -> str:
+    minutes = calls / rate.per_second / 60
+    return f"{minutes:.0f} min" if minutes >= 10 else f"{minutes:.1f} min"
+
+
+def describe(config: Config, sandboxes: Sequence[Sandbox], ports: dict[str, int]) -> list[str]:
+    """What an operator at a terminal needs: each simulator's URL and the credentials it takes (those the config
+    names: secrets by where the config reads them, never their value), what the Sell account holds, and what the
+    simulators' limits imply for a daemon run against it (a lower and an upper bound, from the limits alone)."""
+    source = config.source
+    lines = [f"syncd sandbox: serving what {source} points at (Ctrl-C stops)"]
+    by_name = {box.name: box for box in sandboxes}
+    sm, op = config.sinks.salesmanago, config.sinks.ontraport
+    for name in APIS:
+        if name not in by_name:
+            continue
+        url = f"http://127.0.0.1:{ports.get(name, by_name[name].port)}"
+        if name == "sell":
+            takes = f"token: sell.token ({config.sell.token.source})"
+        elif name == "salesmanago" and sm is not None:
+            secret = sm.api_secret.source if sm.api_secret is not None else "not set"
+            takes = f"client_id {sm.client_id}, owner {sm.owner}, api_secret: sinks.salesmanago.api_secret ({secret})"
+        elif op is not None:
+            secret = op.api_key.source if op.api_key is not None else "not set"
+            takes = f"app_id {op.app_id}, api_key: sinks.ontraport.api_key ({secret})"
+        lines.append(f"  {NAMES[name]:<12} {url:<24} {takes}")
+    sell = by_name.get("sell")
+    state = sell.model.state() if sell is not None else None
+    read = [s for s in config.sell.streams if state is not None and s in state["streams"]]
+    events = sum(state["streams"][s]["retained"] for s in read) if state is not None else 0
+    if state is not None:
+        held = ", ".join(f"{s} {state['streams'][s]['retained']}" for s in read)
+        lines.append(f"  Sell's Firehose holds {events} events of the streams {source} reads ({held or 'none'})")
+        records = state["records"]
+        if any(records.values()):
+            lines.append("  Sell's Core API holds " + ", ".join(f"{n} {kind}s" for kind, n in records.items() if n))
+    lines.append("What the simulators' limits ([sandbox] in the config) imply:")
+    rates = config.sandbox
+    if rates.sell_rate is not None and events:
+        pages = math.ceil(events / config.sell.page_limit)
+        seconds = pages / rates.sell_rate.per_second
+        lines.append(f"  Sell {rates.sell_rate}: at least {pages} pages of {config.sell.page_limit}: {seconds:.0f} s")
+    if "salesmanago" in by_name:
+        limit = "no limit" if rates.salesmanago_rate is None else str(rates.salesmanago_rate)
+        lines.append(f"  SALESmanago {limit}: contacts go in batches of up to 100 a call")
+    people_events = sum(state["streams"][s]["retained"] for s in read if s in PERSON_STREAMS) if state else 0
+    if "ontraport" in by_name and rates.ontraport_rate is not None and people_events:
+        people = sum(n for kind, n in (state or {}).get("records", {}).items() if kind in ("lead", "contact"))
+        low = min(people, people_events) or people_events
+        rate = rates.ontraport_rate
+        lines.append(
+            f"  Ontraport {rate}: one call per lead or contact written (no batches): roughly {low} calls (each record's"
+            f" changes coalesced into one write) to {people_events} (one write per change), {_minutes(low, rate)} to"
+            f" {_minutes(people_events, rate)}; deals, notes and products add their own calls. Until then those keys"
+            " stay pending (syncd status shows them); [sandbox] ontraport_rate raises the limit for a quicker try."
+        )
+    lines.append(
+        f"Run the daemon against it in another terminal: syncd run --config {source} (the same file: the same URLs"
+        " and credentials)"
+    )
+    return lines

@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.world import World, person, world
-from tests.support import Processes
+from tests.support import Processes, free_port
 
 ANSI = re.compile(r"\033\[[0-9;]*m")
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (debug|info|warning|error|critical) +([a-z_]+)(?: |$)")
@@ -109,3 +110,51 @@ def test_debug_on_a_terminal_shows_every_line(w: World, processes: Processes) ->
     assert code == 0, "\n".join(lines)
     assert sum(" delivery_done " in line for line in lines) == 6
     assert not [line for line in lines if " delivery_summary " in line]
+
+
+def test_syncd_sandbox_on_a_terminal_says_where_with_what_and_how_long(tmp_path: Path, processes: Processes) -> None:
+    """`syncd sandbox` on a terminal prints each URL with the credentials it takes (secrets by source, never the
+    value) and what the limits imply for the events it holds (Ontraport 180/min: minutes), instead of JSON lines."""
+    ports = [free_port() for _ in range(3)]
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f"""
+[state]
+path = "syncd.db"
+[sell]
+token = "sandbox-sell-token"
+base_url = "http://127.0.0.1:{ports[0]}"
+[sinks.salesmanago]
+base_url = "http://127.0.0.1:{ports[1]}"
+client_id = "sandbox-client"
+api_secret = "sandbox-sm-secret"
+owner = "owner@example.com"
+[sinks.ontraport]
+base_url = "http://127.0.0.1:{ports[2]}"
+app_id = "2_1_sandbox"
+api_key = "sandbox-op-key"
+"""
+    )
+    master, slave = pty.openpty()
+    proc = processes.syncd(
+        "sandbox", "--config", str(config), "--events", "3000", stdout=slave, stderr=slave, stdin=subprocess.DEVNULL
+    )
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + 60
+    try:
+        while b"Run the daemon" not in output and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                output += os.read(master, 65536)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        os.close(master)
+    text = ANSI.sub("", output.decode()).replace("\r\n", "\n")
+    assert f"Sell         http://127.0.0.1:{ports[0]}" in text and "token: sell.token (literal)" in text
+    assert f"SALESmanago  http://127.0.0.1:{ports[1]}" in text and "client_id sandbox-client" in text
+    assert f"Ontraport    http://127.0.0.1:{ports[2]}" in text and "app_id 2_1_sandbox" in text
+    for secret in ("sandbox-sell-token", "sandbox-sm-secret", "sandbox-op-key"):
+        assert secret not in text
+    assert re.search(r"Ontraport 180/min: .* calls .* \d+(\.\d)? min to \d+(\.\d)? min", text), text
+    assert '"sandbox_ready"' not in text
