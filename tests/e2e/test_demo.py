@@ -38,6 +38,7 @@ SECTIONS = (
     "History (deals, orders, line items, notes)",
     "A sample record",
     "A sample deal",
+    "A sample note",
     "Timings",
     "Look further",
 )
@@ -177,12 +178,17 @@ def test_demo_never_shows_its_credentials(kept: tuple[Path, subprocess.Completed
 
 
 def test_demo_human_summary_off_a_terminal() -> None:
-    """Not on a terminal, the summary is plain text with every section, and progress goes to stderr as lines."""
+    """Not on a terminal, the summary is plain text with every section (the history each destination holds: events,
+    purchases, notes, no invoice e-mailed), and progress goes to stderr as lines."""
     done = syncd("demo", "--events", "300", "--seed", "3")
     assert done.returncode == 0, done.stderr
     for section in SECTIONS:
         assert section in done.stdout, section
     assert "every event accounted for" in done.stdout
+    history = done.stdout.split("History (deals, orders, line items, notes)")[1].split("\n\n")[0]
+    for line in ("SALESmanago external events", "Ontraport purchases logged", "Ontraport notes"):
+        assert line in history, history
+    assert re.search(r"invoices e-mailed\s+0\b", history), history
     assert "\x1b[" not in done.stdout
     # run as `python -m syncd`, it says so; without --keep, the first command keeps the same demo (no placeholder)
     assert f"{sys.executable} -m syncd demo --events 300 --seed 3 --keep ./syncd-demo " in done.stdout
