@@ -301,3 +301,31 @@ def test_the_state_budget_is_read_as_sizes_and_an_old_max_pending_only_warns() -
         assert raised.value.key == "state.max_size" and message in str(raised.value)
     with pytest.warns(ConfigWarning, match=r"state\.max_pending is no longer used.*state\.max_size"):
         loads('[sell]\ntoken = "t0ken"\n[state]\nmax_pending = 200000\n')
+
+
+@pytest.mark.parametrize(
+    ("sell", "key", "message"),
+    [
+        ('on_expired = "skip"', "sell.on_expired", "expected one of 'stop', 'backfill'"),
+        ('start = "history"', "sell.start", "'backfill'"),
+        ('expiry_warning = "0s"', "sell.expiry_warning", "above zero"),
+        ('expiry_warning = "72h"', "sell.expiry_warning", "below Sell's 72-hour retention"),
+        ('expiry_warning = "soon"', "sell.expiry_warning", "duration"),
+    ],
+)
+def test_bad_history_settings_of_sell_name_the_key(sell: str, key: str, message: str) -> None:
+    """What a first run, an expired position and the early warning do is checked: the key named, the reason given."""
+    with pytest.raises(ConfigError) as caught:
+        loads(f'[sell]\ntoken = "t"\n{sell}\n', source="syncd.toml", environ={})
+    assert caught.value.key == key
+    assert message in str(caught.value)
+
+
+def test_sells_history_settings_have_their_defaults_and_take_values() -> None:
+    """By default a first run starts at the tail, an expired stream stops, and the warning comes 24 h before expiry;
+    each takes its other values."""
+    default = loads('[sell]\ntoken = "t"\n', source="syncd.toml", environ={}).sell
+    assert (default.start, default.on_expired, default.expiry_warning) == ("tail", "stop", 24 * 3600)
+    text = '[sell]\ntoken = "t"\nstart = "backfill"\non_expired = "backfill"\nexpiry_warning = "36h"\n'
+    sell = loads(text, source="syncd.toml", environ={}).sell
+    assert (sell.start, sell.on_expired, sell.expiry_warning) == ("backfill", "backfill", 36 * 3600)
