@@ -123,6 +123,7 @@ def listings(box: SellSandbox) -> list[dict[str, list[str]]]:
     return found
 
 
+@pytest.mark.timeout(600)  # about a minute on an idle 2-core machine; two or more with the cores busy
 async def test_a_fresh_deployment_carries_five_thousand_expired_records_and_the_changes_made_meanwhile(
     w: World,
 ) -> None:

@@ -64,6 +64,7 @@ def test_a_second_signal_stops_at_once_and_loses_nothing(w: World, processes: Pr
     w.append("leads", person("lead", 1))
     proc = start(processes, config, w.tmp_path / "run.log")
     wait_until(lambda: op_writes(w) >= 1, timeout=20, what="the write to reach Ontraport")
+    wait_until(lambda: statuses(w, "salesmanago") == ["done"], timeout=20, what="SALESmanago's delivery")
     proc.send_signal(signal.SIGTERM)
     wait_until(lambda: "daemon_stopping" in (w.tmp_path / "run.log").read_text(), timeout=10, what="a graceful stop")
     proc.send_signal(signal.SIGTERM)
