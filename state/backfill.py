@@ -9,6 +9,7 @@ version a stream change wrote after the backfill captured the positions.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -150,22 +151,21 @@ class Backfills(StoreBase):
         pending delivery per route of each new one that is not stale, the records marked as seen by this job, items
         that could not be read in quarantine, and the part's checkpoint (`cursor`, done when `finished`)."""
         now = self._clock()
-        async with self.transaction() as db:
-            new, stale, queued = await store_page(
-                db, stream, events, routes, now, STALE_SNAPSHOT, {"capture_seq": capture_seq}
-            )
+
+        def work(db: sqlite3.Connection) -> tuple[int, int, int]:
+            counts = store_page(db, stream, events, routes, now, STALE_SNAPSHOT, {"capture_seq": capture_seq})
             if events:
                 # By primary key, one record at a time (a join on the page would scan every record per page).
-                await db.executemany(
+                db.executemany(
                     "UPDATE records SET seen_job = ? WHERE kind = ? AND record_id = ?",
                     [(job, row.kind, row.record_id) for row in events],
                 )
             if quarantined:
-                await db.executemany(
+                db.executemany(
                     "INSERT INTO quarantine (stream, reason, raw, created_at) VALUES (?,?,?,?)",
                     [(stream, q.reason, q.raw, now) for q in quarantined],
                 )
-            await db.execute(
+            db.execute(
                 "UPDATE backfill_parts SET cursor_offset = ?, cursor_id = COALESCE(?, cursor_id),"
                 " records = records + ?, requests = requests + ?, updated_at = ?,"
                 " state = IIF(?, 'done', state), finished_at = IIF(?, ?, finished_at) WHERE job = ? AND part = ?",
@@ -182,6 +182,9 @@ class Backfills(StoreBase):
                     part,
                 ),
             )
+            return counts
+
+        new, stale, queued = await self.in_transaction(work)
         return IngestResult(
             received=len(events),
             new=new,

@@ -7,10 +7,11 @@ tasks) and runs `BEGIN IMMEDIATE` … `COMMIT`, shielded from cancellation so a 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar, cast
 
 import aiosqlite
 import anyio
@@ -19,6 +20,7 @@ from state.errors import StoreError
 from state.owner import OwnerLock
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 class StoreBase:
@@ -81,6 +83,30 @@ class StoreBase:
                     raise
                 await self._conn.execute("COMMIT")
 
+    async def in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` run as ONE write transaction, whole, on the connection's worker thread: one hand-off between
+        the event loop and that thread for the lot, where `transaction()` takes one per statement (a page of a
+        hundred events took about fourteen). Same lock, same shield, same BEGIN IMMEDIATE … COMMIT; rolled back
+        when `work` or the commit fails. `work` must be synchronous and quick: nothing else reaches the database
+        while it runs."""
+
+        def run() -> T:
+            conn = self._conn._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite rolls back by itself after some errors (a full disk, I/O)
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                result = await on_worker(self._conn, run)
+        return result
+
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         """Reads that must not interleave with another task's transaction."""
@@ -93,3 +119,10 @@ async def scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ())
     async with db.execute(sql, params) as cur:
         row = await cur.fetchone()
     return row[0] if row else None
+
+
+def on_worker(conn: aiosqlite.Connection, function: Callable[[], T]) -> Awaitable[T]:
+    """`function` run on `conn`'s worker thread, the thread every statement of that connection runs on (aiosqlite
+    has no public call for this; its `_execute` is how its own methods hand work to that thread)."""
+    execute = cast(Callable[[Callable[[], T]], Awaitable[T]], conn._execute)
+    return execute(function)
