@@ -6,10 +6,10 @@ checkpoints when the next one starts.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import anyio
 
@@ -17,19 +17,19 @@ from state import JobRow
 from syncd.backfill.job import Backfill, job_params, job_streams
 from syncd.backfill.scan import ScanFailed, Scanner
 from syncd.config import SellConfig
-from syncd.errors import StoreError
+from syncd.jobrunner import JobRunner
 from syncd.ledger import Ledger
-from syncd.logs import get_logger
 from syncd.ratelimit import Limiter
 from syncd.sell.core import CoreApi
 from syncd.sell.poller import FirehoseClient
 
-CHECK_EVERY = 1.0  # seconds between looks for jobs queued by a command
 KIND = "backfill"
 
 
-class BackfillService:
+class BackfillService(JobRunner):
     """Runs the store's backfill jobs, oldest first."""
+
+    kind = KIND
 
     def __init__(
         self,
@@ -41,22 +41,19 @@ class BackfillService:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self.ledger = ledger
+        super().__init__(ledger)
         self.config = config
         self.limiter = limiter
         self.firehose = firehose
         self.clock = clock
         self.api = CoreApi(config, limiter)
         self.scanner = Scanner(self.api, limiter, max_backoff=config.max_backoff, rng=rng)
-        self.running: JobRow | None = None
-        self._wake = anyio.Event()
-        self._log = get_logger()
 
     async def request(self, streams: Sequence[str], *, reason: str) -> JobRow:
         """Queue a backfill of `streams` (or find the one already queued) and wake the runner."""
         job = await self.ledger.store.request_job(KIND, job_params(streams), reason=reason)
         self._log.info("backfill_requested", job=job.id, streams=sorted(set(streams)), reason=reason)
-        self._wake.set()
+        self.wake()
         return job
 
     async def covering(self, stream: str) -> JobRow | None:
@@ -69,10 +66,6 @@ class BackfillService:
     async def ensure(self, stream: str, *, reason: str) -> JobRow:
         """A backfill that reads `stream`: the one queued or running, or a new one."""
         return await self.covering(stream) or await self.request([stream], reason=reason)
-
-    async def pending(self) -> bool:
-        """Whether a backfill is queued or running."""
-        return self.running is not None or bool(await self.ledger.store.open_jobs(KIND))
 
     async def needs_position(self, stream: str) -> bool:
         """Whether `stream` waits for a backfill to capture its position: it has none usable (never read with
@@ -95,63 +88,42 @@ class BackfillService:
                 await anyio.sleep(0.1)
         return False
 
-    async def run(self) -> None:
-        """Run queued jobs until cancelled (a cancelled job goes on next time from its checkpoints)."""
-        while True:
-            for job in await self.ledger.store.open_jobs(KIND):
-                await self._run_one(job)
-            self._wake = anyio.Event()
-            with anyio.move_on_after(CHECK_EVERY):
-                await self._wake.wait()
+    async def execute(self, job: JobRow) -> dict[str, Any]:
+        return await Backfill(
+            job,
+            ledger=self.ledger,
+            scanner=self.scanner,
+            firehose=self.firehose,
+            limiter=self.limiter,
+            clock=self.clock,
+        ).run()
 
-    async def _run_one(self, job: JobRow) -> None:
-        self.running = job
-        started = time.monotonic()
-        try:
-            await self.ledger.store.start_job(job.id)
-            backfill = Backfill(
-                job,
-                ledger=self.ledger,
-                scanner=self.scanner,
-                firehose=self.firehose,
-                limiter=self.limiter,
-                clock=self.clock,
-            )
-            try:
-                result = await backfill.run()
-            except ScanFailed as exc:
-                await self.ledger.store.finish_job(job.id, "failed", error=str(exc))
-                self._log.error(
-                    "backfill_failed",
-                    job=job.id,
-                    streams=job_streams(job),
-                    error=str(exc),
-                    http_status=exc.error.http_status,
-                    hint="the streams go on from where the backfill began; fix the cause and run"
-                    " `syncd backfill` again (it reads everything again, nothing is lost)",
-                )
-                return
-            except StoreError:
-                raise  # the store itself failing is the daemon's to handle
-            except Exception as exc:  # a bug must not stop the daemon: the job fails saying so, the streams go on
-                self._log.exception("backfill_crashed", job=job.id, error=type(exc).__name__)
-                await self.ledger.store.finish_job(job.id, "failed", error=f"internal error: {type(exc).__name__}")
-                return
-            await self.ledger.store.finish_job(job.id, "done", result=json.dumps(result))
-            seconds = time.monotonic() - started
-            self._log.info(
-                "backfill_done",
-                job=job.id,
-                streams=job_streams(job),
-                records=result["records"],
-                requests=result["requests"],
-                found_again=result["found_again"],
-                gone=result["gone"],
-                quarantined=result["quarantined"],
-                duration_ms=round(seconds * 1000, 1),
-            )
-        finally:
-            self.running = None
+    def failure(self, job: JobRow, exc: Exception) -> str | None:
+        if not isinstance(exc, ScanFailed):
+            return None
+        self._log.error(
+            "backfill_failed",
+            job=job.id,
+            streams=job_streams(job),
+            error=str(exc),
+            http_status=exc.error.http_status,
+            hint="the streams go on from where the backfill began; fix the cause and run"
+            " `syncd backfill` again (it reads everything again, nothing is lost)",
+        )
+        return str(exc)
+
+    def finished(self, job: JobRow, result: dict[str, Any], seconds: float) -> None:
+        self._log.info(
+            "backfill_done",
+            job=job.id,
+            streams=job_streams(job),
+            records=result["records"],
+            requests=result["requests"],
+            found_again=result["found_again"],
+            gone=result["gone"],
+            quarantined=result["quarantined"],
+            duration_ms=round(seconds * 1000, 1),
+        )
 
     async def aclose(self) -> None:
         await self.api.aclose()
