@@ -263,7 +263,8 @@ class Dispatcher:
         if isinstance(result, Waiting):
             return self._waiting(work, result, log)
         if not isinstance(result, Failed):
-            await self._succeeded()
+            if not isinstance(result, Deferred):  # a deferral sends nothing: no word from the destination
+                await self._succeeded()
             self._log_outcome(result, log, duration_ms)
             return result
         error = result.error

@@ -48,7 +48,8 @@ from syncd.sinks.base import Lookups
 from syncd.work import Deferred, KeyWork, Link, split_key
 
 PERSON_STREAMS = ("leads", "contacts")
-RECHECK_SECONDS = 1.0  # how soon a delete waiting for the person streams looks again
+RECHECK_SECONDS = 1.0  # how soon a delete waiting for the person streams first looks again
+RECHECK_MAX_SECONDS = 30.0  # the longest a delete still waiting for them goes without looking again
 Identity = Literal["email", "id"]
 OnDelete = Literal["delete", "tag", "ignore"]
 Organisations = Literal["contact", "skip"]
@@ -367,6 +368,15 @@ def delete_due_at(change: PersonChange, policy: Policy, *, now: float) -> float:
     return change.deleted_ingested_at + policy.grace
 
 
+def recheck_in(waited: float) -> float:
+    """How soon a delete that has waited `waited` seconds for the person streams (since its grace ended) looks
+    again: after a second at first, then after a quarter of its wait so far, at most RECHECK_MAX_SECONDS. Each look
+    is a claim, a load and a commit of the key: during a long catch-up, a backlog of deletes looked at every second
+    cost more than the ingest it waited for; this way it costs a few looks per delete, and a delete is carried out
+    at most a quarter of its wait (or 30 s) after the streams caught up."""
+    return min(RECHECK_MAX_SECONDS, max(RECHECK_SECONDS, waited / 4))
+
+
 def plan_delete(facts: Facts, policy: Policy) -> Deferred | Keep | Remove:
     """What a Sell delete does to the destination. It waits (`Deferred`, not counted as an attempt) for its grace
     period and until every person stream has reached its top after that (a lead converted into a contact is then
@@ -379,7 +389,8 @@ def plan_delete(facts: Facts, policy: Policy) -> Deferred | Keep | Remove:
     if now < due:
         return Deferred(change.key, due, "delete waits for its grace period")
     if not facts.caught_up:
-        return Deferred(change.key, now + RECHECK_SECONDS, "delete waits until every person stream has caught up")
+        at = now + recheck_in(now - due)
+        return Deferred(change.key, at, "delete waits until every person stream has caught up")
     own = own_contact(change, facts.link, policy.identity)
     peers = sorted({p for question in own_questions(own) for p in holders(facts.peers, question)})
     found = leftovers(facts, policy.identity)

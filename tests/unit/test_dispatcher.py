@@ -439,6 +439,7 @@ def _result(code: str) -> Answer:
         "transient": failing(TransientError("HTTP 503", http_status=503)),
         "permanent": failing(PermanentError("invalid e-mail", http_status=422)),
         "throttled": failing(RateLimited("HTTP 429", http_status=429, retry_after=1.0)),
+        "deferred": lambda work: Deferred(work.key, NOW + 1.0, "delete waits until every person stream has caught up"),
     }[code]
 
 
@@ -450,11 +451,13 @@ def _result(code: str) -> Answer:
         (["transient", "transient", "ok", "transient", "transient"], False),
         (["transient", "transient", "permanent", "transient"], False),  # the destination answered
         (["transient", "throttled", "transient", "transient"], True),  # a throttle neither counts nor resets
+        (["transient", "deferred", "transient", "transient"], True),  # nothing was sent: no answer either
     ],
 )
 async def test_the_breaker_opens_after_three_transient_failures_in_a_row(results: list[str], opens: bool) -> None:
     """Three transient failures with no answer between pause the destination as unavailable until a probe time,
-    recorded for other processes; any answer from the destination (even a refusal of the record) resets the count."""
+    recorded for other processes; any answer from the destination (even a refusal of the record) resets the count,
+    a key deferred without a call does not."""
     clock = FakeClock(NOW)
     store = FakeQueue(clock)
     writer = FakeWriter()
@@ -497,6 +500,25 @@ async def test_the_open_breaker_lets_one_probe_key_through_and_closes_on_its_suc
     assert {key for key in (f"lead:{n}" for n in range(1, 8)) if isinstance(store.outcomes(key)[-1], Done)} == {
         f"lead:{n}" for n in range(1, 8)
     }
+
+
+async def test_a_deferred_probe_key_leaves_the_breaker_half_open() -> None:
+    """A half-open probe key the writer defers without a call (a delete waiting for the person streams) proves
+    nothing: the destination stays paused and the next key is the probe (it was resumed, at full batches, and
+    paused again a moment later: a flapping breaker while the destination was down, logged every time)."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, [f"lead:{n}" for n in range(1, 8)])
+    writer = FakeWriter(_result("transient"), batch_size=3)
+    d = dispatcher(writer, store, clock, max_backoff=0.02)
+    with capture_logs() as logs:
+        async with running(d):
+            await until(lambda: d.state.pause_kind == "unavailable", what="the breaker to open")
+            writer.answer = _result("deferred")
+            clock.advance(1)
+            await until(lambda: len(store.claims) >= 3, what="a second probe")
+            assert d.state.pause_kind == "unavailable"
+    assert store.claims[1][0] == 1 and store.claims[2][0] == 1  # each a lone probe key
+    assert [e["event"] for e in logs if e["event"] == "destination_resumed"] == []
 
 
 async def test_a_failed_probe_key_reopens_the_breaker() -> None:

@@ -16,6 +16,7 @@ from syncd.sinks.persons import (
     ORGANISATION_WITHOUT_EMAIL,
     ORGANISATIONS_SKIPPED,
     OWNER_CHANGED,
+    RECHECK_MAX_SECONDS,
     RECHECK_SECONDS,
     Facts,
     Identity,
@@ -44,6 +45,7 @@ from syncd.sinks.persons import (
     owner_of,
     plan_delete,
     plan_lost_email,
+    recheck_in,
     skipped_organisation,
     write_target,
 )
@@ -129,8 +131,8 @@ KEPT = f"not deleted: {PEER} still maps to the same destination contact"
         pytest.param(
             policy("id", grace=40.0),
             facts(change(), link(), {}, caught=False),
-            Deferred("lead:1", 600.0 + RECHECK_SECONDS, "delete waits until every person stream has caught up"),
-            id="a person stream has not caught up since: look again soon",
+            Deferred("lead:1", 600.0 + 15.0, "delete waits until every person stream has caught up"),
+            id="a person stream has not caught up since: look again after a quarter of the wait so far",
         ),
         pytest.param(
             policy("email", grace=40.0),
@@ -204,6 +206,22 @@ def test_plan_delete(rules: Policy, known: Facts, expected: Deferred | Keep | Re
     """Every branch of a delete: ignore, the grace period, the person streams, live peers by e-mail and by remote
     id, the two identities, lost renames and leftovers."""
     assert plan_delete(known, rules) == expected
+
+
+@pytest.mark.parametrize(
+    ("waited", "expected"),
+    [
+        pytest.param(0.0, RECHECK_SECONDS, id="just due: a second"),
+        pytest.param(3.0, RECHECK_SECONDS, id="a few seconds: still a second"),
+        pytest.param(20.0, 5.0, id="20 s: a quarter of it"),
+        pytest.param(119.0, 29.75, id="two minutes: a quarter of it"),
+        pytest.param(3600.0, RECHECK_MAX_SECONDS, id="an hour: never longer than the cap"),
+    ],
+)
+def test_a_waiting_delete_looks_again_less_often_the_longer_it_waits(waited: float, expected: float) -> None:
+    """A delete waiting for the person streams looks again after a second at first, then after a quarter of its
+    wait so far, never more than RECHECK_MAX_SECONDS later."""
+    assert recheck_in(waited) == expected
 
 
 def test_a_decision_never_reads_what_the_store_was_not_asked() -> None:
