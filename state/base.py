@@ -107,6 +107,18 @@ class StoreBase:
                 result = await on_worker(self._conn, run)
         return result
 
+    async def in_reading(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` (synchronous reads) run whole on the connection's worker thread, kept out of other tasks'
+        transactions like `reading()`: one hand-off for all its statements and rows (aiosqlite's cursors take one
+        per row)."""
+        async with self._lock:
+            return await on_worker(self._conn, lambda: work(self._conn._conn))
+
+    async def on_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` run whole on the connection's worker thread, inside the transaction the caller holds (from
+        `transaction()`): its statements belong to that transaction."""
+        return await on_worker(self._conn, lambda: work(self._conn._conn))
+
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         """Reads that must not interleave with another task's transaction."""
@@ -115,9 +127,8 @@ class StoreBase:
 
 
 async def scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
-    """The first column of the first row (None when there is none)."""
-    async with db.execute(sql, params) as cur:
-        row = await cur.fetchone()
+    """The first column of the first row (None when there is none), in one hand-off to the worker thread."""
+    row = await on_worker(db, lambda: db._conn.execute(sql, params).fetchone())
     return row[0] if row else None
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import aiosqlite
 
 from state.base import StoreBase, scalar
 from state.feedback import note_outcomes
@@ -19,6 +18,12 @@ from state.rows import Link, NotedOutcome, PendingEvent, RecordRow, StoredWork, 
 _BLOCKED = (
     "SELECT 1 FROM waits w JOIN outbox o ON o.sink = w.sink AND o.key = w.key WHERE o.claimed = 0 AND o.due_at > ?"
     " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.sink = w.sink AND x.key = w.on_key)"
+)
+_CLAIM = (
+    "UPDATE outbox SET claimed = 1, claimed_by = :token, claims = claims + 1, claimed_at = :now,"
+    " verify_at = CASE WHEN unsure = 1 THEN MAX(COALESCE(verify_at, 0), :now + :window) ELSE verify_at END,"
+    " unsure = 0 WHERE sink = :sink AND key IN (SELECT key FROM outbox WHERE sink = :sink AND claimed = 0"
+    " AND due_at <= :now ORDER BY first_seq LIMIT :limit) RETURNING key, first_seq"
 )
 WAIT_FALLBACK = 30.0  # seconds before a waiting key is looked at again when its outcome names no time
 
@@ -32,17 +37,12 @@ class Outbox(StoreBase):
         until an outcome finishes the key. `late_window`: how long a write whose outcome is unknown may still land;
         an unsure key claimed now is checked (written again) once that long has passed, before it is settled."""
         token = self.owner_token()
-        async with (
-            self.transaction() as db,
-            db.execute(
-                "UPDATE outbox SET claimed = 1, claimed_by = :token, claims = claims + 1, claimed_at = :now,"
-                " verify_at = CASE WHEN unsure = 1 THEN MAX(COALESCE(verify_at, 0), :now + :window) ELSE verify_at END,"
-                " unsure = 0 WHERE sink = :sink AND key IN (SELECT key FROM outbox WHERE sink = :sink AND claimed = 0"
-                " AND due_at <= :now ORDER BY first_seq LIMIT :limit) RETURNING key, first_seq",
-                {"sink": sink, "now": self._clock(), "limit": limit, "token": token, "window": late_window},
-            ) as cur,
-        ):
-            rows = await cur.fetchall()
+        params = {"sink": sink, "now": self._clock(), "limit": limit, "token": token, "window": late_window}
+
+        def work(db: sqlite3.Connection) -> list[Any]:
+            return db.execute(_CLAIM, params).fetchall()
+
+        rows = await self.in_transaction(work)
         return [key for key, _ in sorted(rows, key=lambda r: int(r[1]))]
 
     async def checks_pending(self, sink: str | None = None) -> int:
@@ -79,51 +79,49 @@ class Outbox(StoreBase):
         ids_by_kind: dict[str, list[int]] = {}
         for kind, record_id in pairs:
             ids_by_kind.setdefault(kind, []).append(record_id)
-        async with self.reading() as db:
-            async with db.execute(
+
+        def read(db: sqlite3.Connection) -> None:
+            for key, seq, body, ingested_at in db.execute(
                 "SELECT key, seq, body, ingested_at FROM (SELECT d.key, d.seq, e.body, e.ingested_at,"
                 " ROW_NUMBER() OVER (PARTITION BY d.key ORDER BY d.seq) AS n"
                 f" FROM deliveries d JOIN events e ON e.seq = d.seq WHERE d.sink = ? AND d.key IN ({marks})"
                 " AND d.status = 'pending') WHERE n <= ? ORDER BY seq",
                 (sink, *keys, per_key),
-            ) as cur:
-                async for key, seq, body, ingested_at in cur:
-                    deliveries[key].append(PendingEvent(seq, body, float(ingested_at)))
-            async with db.execute(
+            ):
+                deliveries[key].append(PendingEvent(seq, body, float(ingested_at)))
+            for key, n, claims, check in db.execute(
                 "SELECT key, attempts, claims, verify_at IS NOT NULL AND verify_at <= claimed_at FROM outbox"
                 f" WHERE sink = ? AND key IN ({marks})",
                 (sink, *keys),
-            ) as cur:
-                async for key, n, claims, check in cur:
-                    attempts[key] = int(n)
-                    if claims != 1:  # claimed before this claim (or queued by a version that did not count)
-                        tried.add(key)
-                    if check:
-                        reassert.add(key)
-            async with db.execute(
+            ):
+                attempts[key] = int(n)
+                if claims != 1:  # claimed before this claim (or queued by a version that did not count)
+                    tried.add(key)
+                if check:
+                    reassert.add(key)
+            for key, on_key, reason, since, checks in db.execute(
                 f"SELECT key, on_key, reason, since, checks FROM waits WHERE sink = ? AND key IN ({marks})",
                 (sink, *keys),
-            ) as cur:
-                async for key, on_key, reason, since, checks in cur:
-                    waits[key] = Wait(on_key, reason, float(since), int(checks))
+            ):
+                waits[key] = Wait(on_key, reason, float(since), int(checks))
             # One query per kind, `kind = ? AND record_id IN (...)`: SQLite walks the primary key for each id
             # (a row-value `(kind, record_id) IN (VALUES ...)` would scan every record of the kind).
             for kind, ids in ids_by_kind.items():
                 id_marks = ",".join("?" * len(ids))
-                async with db.execute(
+                for k, record_id, sequence, deleted, body in db.execute(
                     "SELECT kind, record_id, sequence, deleted, body FROM records"
                     f" WHERE kind = ? AND record_id IN ({id_marks})",
                     (kind, *ids),
-                ) as cur:
-                    async for k, record_id, sequence, deleted, body in cur:
-                        records[(k, record_id)] = RecordRow(k, record_id, sequence, bool(deleted), body)
-                async with db.execute(
+                ):
+                    records[(k, record_id)] = RecordRow(k, record_id, sequence, bool(deleted), body)
+                for k, record_id, remote_id, digest, sent in db.execute(
                     "SELECT kind, record_id, remote_id, digest, sent FROM links"
                     f" WHERE sink = ? AND kind = ? AND record_id IN ({id_marks})",
                     (sink, kind, *ids),
-                ) as cur:
-                    async for k, record_id, remote_id, digest, sent in cur:
-                        links[(k, record_id)] = Link(remote_id, digest, json.loads(sent) if sent else None)
+                ):
+                    links[(k, record_id)] = Link(remote_id, digest, json.loads(sent) if sent else None)
+
+        await self.in_reading(read)
         return [
             StoredWork(
                 sink=sink,
@@ -147,28 +145,34 @@ class Outbox(StoreBase):
         if not outcomes:
             return
         batch = _Batch(sink, self._clock())
-        async with self.transaction() as db:
+
+        def record(db: sqlite3.Connection) -> None:
             for outcome in outcomes:
                 match outcome:
                     case Done():
-                        await _record_done(db, batch, outcome)
+                        _record_done(db, batch, outcome)
                     case Skipped():
-                        await _record_skipped(db, batch, outcome)
+                        _record_skipped(db, batch, outcome)
                     case Dead():
-                        await _record_dead(db, batch, outcome)
+                        _record_dead(db, batch, outcome)
                     case Retry():
-                        await _record_retry(db, batch, outcome)
+                        _record_retry(db, batch, outcome)
                     case Deferred():
-                        await _record_deferred(db, batch, outcome)
+                        _record_deferred(db, batch, outcome)
                     case Waiting():
-                        await _record_waiting(db, batch, outcome)
+                        _record_waiting(db, batch, outcome)
                     case Released():
-                        await _record_released(db, batch, outcome)
-            await _retire_finished(db, batch)
-            await _release_waiters(db, batch)
-            await _add_totals(db, batch)
-            if noted:
-                await note_outcomes(db, sink, noted, batch.now)
+                        _record_released(db, batch, outcome)
+            _retire_finished(db, batch)
+            _release_waiters(db, batch)
+            _add_totals(db, batch)
+
+        if not noted:
+            await self.in_transaction(record)
+            return
+        async with self.transaction() as db:
+            await self.on_connection(record)
+            await note_outcomes(db, sink, noted, batch.now)
 
     async def set_sink_state(self, sink: str, *, paused: str | None, until: float | None = None) -> None:
         """Record (for a status reader in another process) whether a destination is paused, and why."""
@@ -229,40 +233,38 @@ class _Batch:
         self.totals[outcome] = self.totals.get(outcome, 0) + n
 
 
-async def _record_done(db: aiosqlite.Connection, batch: _Batch, outcome: Done) -> None:
+def _record_done(db: sqlite3.Connection, batch: _Batch, outcome: Done) -> None:
     """Deliveries done (with the detail); the link updated, or forgotten after a delete."""
-    await _set_status(db, batch, outcome.seqs, "done", outcome.detail or None)
+    _set_status(db, batch, outcome.seqs, "done", outcome.detail or None)
     kind, record_id = split_key(outcome.key)
     if outcome.unlink:
-        await db.execute(
-            "DELETE FROM links WHERE sink = ? AND kind = ? AND record_id = ?", (batch.sink, kind, record_id)
-        )
+        db.execute("DELETE FROM links WHERE sink = ? AND kind = ? AND record_id = ?", (batch.sink, kind, record_id))
     elif outcome.remote_id is not None or outcome.digest is not None:
-        await _upsert_link(db, batch, kind, record_id, outcome.remote_id, outcome.digest, outcome.sent)
+        _upsert_link(db, batch, kind, record_id, outcome.remote_id, outcome.digest, outcome.sent)
     batch.count("done", len(outcome.seqs))
     if outcome.wrote:  # destination records created or updated
         batch.count("writes", 1)
     batch.finished[outcome.key] = None
 
 
-async def _record_skipped(db: aiosqlite.Connection, batch: _Batch, outcome: Skipped) -> None:
+def _record_skipped(db: sqlite3.Connection, batch: _Batch, outcome: Skipped) -> None:
     """Deliveries skipped with the reason; a digest remembered, so an unchanged record is not sent again."""
-    await _set_status(db, batch, outcome.seqs, "skipped", outcome.reason)
+    _set_status(db, batch, outcome.seqs, "skipped", outcome.reason)
     if outcome.digest is not None:
         kind, record_id = split_key(outcome.key)
-        await _upsert_link(db, batch, kind, record_id, None, outcome.digest, None)
+        _upsert_link(db, batch, kind, record_id, None, outcome.digest, None)
     batch.count("skipped", len(outcome.seqs))
     batch.finished[outcome.key] = None
 
 
-async def _record_dead(db: aiosqlite.Connection, batch: _Batch, outcome: Dead) -> None:
+def _record_dead(db: sqlite3.Connection, batch: _Batch, outcome: Dead) -> None:
     """A dead letter with the reason, the status and the request; its deliveries point at it."""
-    cur = await db.execute(
+    cur = db.execute(
         "INSERT INTO dead_letters (sink, key, reason, http_status, request, attempts, created_at)"
         " VALUES (?,?,?,?,?,?,?)",
         (batch.sink, outcome.key, outcome.reason, outcome.http_status, outcome.request, outcome.attempts, batch.now),
     )
-    await db.executemany(
+    db.executemany(
         "UPDATE deliveries SET status = 'dead', dead_letter = ?, reason = ?, updated_at = ? WHERE sink = ? AND seq = ?",
         [(cur.lastrowid, outcome.reason, batch.now, batch.sink, seq) for seq in outcome.seqs],
     )
@@ -271,9 +273,9 @@ async def _record_dead(db: aiosqlite.Connection, batch: _Batch, outcome: Dead) -
     batch.dead.add(outcome.key)
 
 
-async def _record_retry(db: aiosqlite.Connection, batch: _Batch, outcome: Retry) -> None:
+def _record_retry(db: sqlite3.Connection, batch: _Batch, outcome: Retry) -> None:
     """The key due again at `at`, one attempt more, with the error (and unsure when the call may have landed)."""
-    await db.execute(
+    db.execute(
         "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = attempts + 1, due_at = ?, last_error = ?,"
         " unsure = MAX(unsure, ?) WHERE sink = ? AND key = ?",
         (outcome.at, outcome.error, int(outcome.unsure), batch.sink, outcome.key),
@@ -282,9 +284,9 @@ async def _record_retry(db: aiosqlite.Connection, batch: _Batch, outcome: Retry)
     batch.attempted.add(outcome.key)
 
 
-async def _record_deferred(db: aiosqlite.Connection, batch: _Batch, outcome: Deferred) -> None:
+def _record_deferred(db: sqlite3.Connection, batch: _Batch, outcome: Deferred) -> None:
     """The key due again at `at`, with the reason; no attempt counted."""
-    await db.execute(
+    db.execute(
         "UPDATE outbox SET claimed = 0, claimed_by = NULL, due_at = ?, last_error = ? WHERE sink = ? AND key = ?",
         (outcome.at, outcome.reason, batch.sink, outcome.key),
     )
@@ -292,11 +294,11 @@ async def _record_deferred(db: aiosqlite.Connection, batch: _Batch, outcome: Def
     batch.attempted.add(outcome.key)  # deferred on time, it waits on no other key any more
 
 
-async def _record_waiting(db: aiosqlite.Connection, batch: _Batch, outcome: Waiting) -> None:
+def _record_waiting(db: sqlite3.Connection, batch: _Batch, outcome: Waiting) -> None:
     """The key waits on `on`: its wait recorded (since when it waits on that key, how often it was found still
     waiting) and the key due at `at`, no attempt counted. Due at once instead when `on` was written in this
     destination, or a change of its record stored, after the key was claimed: the writer may have looked too early."""
-    await db.execute(
+    db.execute(
         "INSERT INTO waits (sink, key, on_key, reason, since, checks) VALUES (?,?,?,?,?,1)"
         " ON CONFLICT (sink, key) DO UPDATE SET reason = excluded.reason,"
         " since = CASE WHEN waits.on_key = excluded.on_key THEN waits.since ELSE excluded.since END,"
@@ -307,7 +309,7 @@ async def _record_waiting(db: aiosqlite.Connection, batch: _Batch, outcome: Wait
     at = outcome.at if outcome.at is not None else batch.now + WAIT_FALLBACK
     on_kind, _, on_id = outcome.on.partition(":")
     record_id = int(on_id) if on_id.isascii() and on_id.isdigit() else -1
-    await db.execute(
+    db.execute(
         "UPDATE outbox SET claimed = 0, claimed_by = NULL, last_error = :reason,"
         " due_at = CASE WHEN claimed_at IS NOT NULL AND ("
         " EXISTS (SELECT 1 FROM links l WHERE l.sink = :sink AND l.kind = :kind AND l.record_id = :id"
@@ -328,11 +330,9 @@ async def _record_waiting(db: aiosqlite.Connection, batch: _Batch, outcome: Wait
     batch.waiting.add(outcome.key)
 
 
-async def _record_released(db: aiosqlite.Connection, batch: _Batch, outcome: Released) -> None:
+def _record_released(db: sqlite3.Connection, batch: _Batch, outcome: Released) -> None:
     """The key back in the queue, unchanged."""
-    await db.execute(
-        "UPDATE outbox SET claimed = 0, claimed_by = NULL WHERE sink = ? AND key = ?", (batch.sink, outcome.key)
-    )
+    db.execute("UPDATE outbox SET claimed = 0, claimed_by = NULL WHERE sink = ? AND key = ?", (batch.sink, outcome.key))
     batch.rescheduled.add(outcome.key)
 
 
@@ -343,7 +343,7 @@ _PENDING_DELIVERY = (
 )
 
 
-async def _retire_finished(db: aiosqlite.Connection, batch: _Batch) -> None:
+def _retire_finished(db: sqlite3.Connection, batch: _Batch) -> None:
     """Finished keys leave the outbox, unless deliveries arrived while they were in flight (those keys are due at
     once, with a fresh attempt count, never tried) or their late-write check is still to come (those are due when
     it is: every write of unknown outcome can have landed then, and the latest state is written again)."""
@@ -352,12 +352,12 @@ async def _retire_finished(db: aiosqlite.Connection, batch: _Batch) -> None:
         return
     for sink, key in retire:
         if key in batch.dead:  # a record refused for good is not written again
-            await db.execute("UPDATE outbox SET verify_at = NULL WHERE sink = ? AND key = ?", (sink, key))
-    await db.executemany(
+            db.execute("UPDATE outbox SET verify_at = NULL WHERE sink = ? AND key = ?", (sink, key))
+    db.executemany(
         f"DELETE FROM outbox WHERE sink = ? AND key = ? AND NOT {_PENDING_DELIVERY} AND NOT ({_CHECK_PENDING})",
         retire,
     )
-    await db.executemany(
+    db.executemany(
         "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = 0, claims = 0, last_error = NULL,"
         f" due_at = CASE WHEN {_PENDING_DELIVERY} THEN :now ELSE verify_at END,"
         f" verify_at = CASE WHEN {_CHECK_PENDING} THEN verify_at END,"
@@ -367,42 +367,40 @@ async def _retire_finished(db: aiosqlite.Connection, batch: _Batch) -> None:
     )
 
 
-async def _release_waiters(db: aiosqlite.Connection, batch: _Batch) -> None:
+def _release_waiters(db: sqlite3.Connection, batch: _Batch) -> None:
     """Keys waiting on a key this batch finished are due at once (their writer looks again); a key that finished
     or failed waits no more."""
     finished = [(batch.sink, key) for key in batch.finished]
     if finished:
-        await db.executemany(
+        db.executemany(
             "UPDATE outbox SET due_at = MIN(due_at, ?) WHERE sink = ? AND key IN"
             " (SELECT key FROM waits WHERE sink = ? AND on_key = ?)",
             [(batch.now, sink, sink, key) for sink, key in finished],
         )
     over = [(batch.sink, key) for key in {*batch.finished, *batch.attempted} if key not in batch.waiting]
     if over:
-        await db.executemany("DELETE FROM waits WHERE sink = ? AND key = ?", over)
+        db.executemany("DELETE FROM waits WHERE sink = ? AND key = ?", over)
 
 
-async def _add_totals(db: aiosqlite.Connection, batch: _Batch) -> None:
+def _add_totals(db: sqlite3.Connection, batch: _Batch) -> None:
     if batch.totals:
-        await db.executemany(
+        db.executemany(
             "INSERT INTO totals (sink, outcome, n) VALUES (?,?,?)"
             " ON CONFLICT (sink, outcome) DO UPDATE SET n = n + excluded.n",
             [(batch.sink, outcome, n) for outcome, n in batch.totals.items()],
         )
 
 
-async def _set_status(
-    db: aiosqlite.Connection, batch: _Batch, seqs: Sequence[int], status: str, reason: str | None
-) -> None:
-    await db.executemany(
+def _set_status(db: sqlite3.Connection, batch: _Batch, seqs: Sequence[int], status: str, reason: str | None) -> None:
+    db.executemany(
         "UPDATE deliveries SET status = ?, reason = ?, updated_at = ? WHERE sink = ? AND seq = ?"
         " AND status = 'pending'",
         [(status, reason, batch.now, batch.sink, seq) for seq in seqs],
     )
 
 
-async def _upsert_link(
-    db: aiosqlite.Connection,
+def _upsert_link(
+    db: sqlite3.Connection,
     batch: _Batch,
     kind: str,
     record_id: int,
@@ -410,7 +408,7 @@ async def _upsert_link(
     digest: str | None,
     sent: dict[str, Any] | None,
 ) -> None:
-    await db.execute(
+    db.execute(
         "INSERT INTO links (sink, kind, record_id, remote_id, digest, sent, updated_at) VALUES (?,?,?,?,?,?,?)"
         " ON CONFLICT (sink, kind, record_id) DO UPDATE SET"
         " remote_id = COALESCE(excluded.remote_id, links.remote_id),"

@@ -6,6 +6,7 @@ were kept."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,11 +46,8 @@ class Records(StoreBase):
 
     async def record(self, kind: str, record_id: int) -> RecordRow | None:
         """The shadow of one record (None when it was never seen)."""
-        async with (
-            self.reading() as db,
-            db.execute(f"{RECORD_COLUMNS} WHERE kind = ? AND record_id = ?", (kind, record_id)) as cur,
-        ):
-            row = await cur.fetchone()
+        sql = f"{RECORD_COLUMNS} WHERE kind = ? AND record_id = ?"
+        row = await self.in_reading(lambda db: db.execute(sql, (kind, record_id)).fetchone())
         return record_row(row) if row else None
 
     async def records_of_kind(self, kind: str) -> list[RecordRow]:
@@ -136,28 +134,31 @@ class Records(StoreBase):
         to the same remote id, and those with the same e-mail that `sink` has not linked to a DIFFERENT remote
         contact (unwritten ones would merge into it by e-mail). What a deletion guard checks before deleting."""
         found: set[str] = set()
-        async with self.reading() as db:
+
+        def read(db: sqlite3.Connection) -> None:
             # `email <> ''` lets SQLite use the partial index on records(email).
             if email and kinds:
                 kind_marks = ",".join("?" * len(kinds))
-                async with db.execute(
+                rows = db.execute(
                     "SELECT r.kind, r.record_id FROM records r LEFT JOIN links l"
                     " ON l.sink = ? AND l.kind = r.kind AND l.record_id = r.record_id"
                     f" WHERE r.email = ? AND r.email <> '' AND r.deleted = 0 AND r.kind IN ({kind_marks})"
                     " AND NOT (r.kind = ? AND r.record_id = ?)"
                     " AND (? IS NULL OR l.remote_id IS NULL OR l.remote_id = ?)",
                     (sink, email, *kinds, kind, record_id, remote_id, remote_id),
-                ) as cur:
-                    found.update([record_key(k, i) async for k, i in cur])
+                )
+                found.update(record_key(k, i) for k, i in rows)
             if remote_id:
-                async with db.execute(
+                rows = db.execute(
                     "SELECT l.kind, l.record_id FROM links l JOIN records r"
                     " ON r.kind = l.kind AND r.record_id = l.record_id"
                     " WHERE l.sink = ? AND l.remote_id = ? AND r.deleted = 0"
                     " AND NOT (l.kind = ? AND l.record_id = ?)",
                     (sink, remote_id, kind, record_id),
-                ) as cur:
-                    found.update([record_key(k, i) async for k, i in cur])
+                )
+                found.update(record_key(k, i) for k, i in rows)
+
+        await self.in_reading(read)
         return sorted(found)
 
     async def linked_record(self, kinds: Sequence[str], sinks: Mapping[str, bool]) -> LinkedRecord | None:
