@@ -68,7 +68,7 @@ class Upkeep(StoreBase):
         changed = 0
         async with self.reading() as db:
             was = int(await scalar(db, "PRAGMA secure_delete") or 0)
-            await db.execute("PRAGMA secure_delete = ON")
+            await scalar(db, "PRAGMA secure_delete = ON")  # each PRAGMA read to its end: none left in progress
         try:
             for table, column in OUTSIDE_TEXT:  # a transaction each: the others' writes wait only for one scan
                 holds = " OR ".join(f"instr({column}, ?) > 0" for _ in forms)
@@ -77,8 +77,8 @@ class Upkeep(StoreBase):
                     changed += max(0, cur.rowcount)
         finally:
             async with self.reading() as db:
-                await db.execute(f"PRAGMA secure_delete = {was}")
+                await scalar(db, f"PRAGMA secure_delete = {was}")
         if changed:
             async with self.reading() as db:
-                await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                await scalar(db, "PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
