@@ -16,6 +16,7 @@ from typing import Any
 import aiosqlite
 
 from state.base import StoreBase
+from state.keys import ids_by_kind
 from state.rows import FeedbackMark, NotedOutcome, OutcomeRow
 
 FEEDBACK_QUEUE = "feedback"  # the queue's name where a destination's would be (deliveries, outbox, dead letters)
@@ -86,11 +87,8 @@ class Feedback(StoreBase):
         found: dict[tuple[str, int], FeedbackMark] = {}
         if not records:
             return found
-        by_kind: dict[str, list[int]] = {}
-        for kind, record_id in records:
-            by_kind.setdefault(kind, []).append(record_id)
         async with self.reading() as db:
-            for kind, ids in by_kind.items():
+            for kind, ids in ids_by_kind(records).items():
                 marks = ",".join("?" * len(ids))
                 async with db.execute(
                     f"SELECT record_id, owned, writes FROM feedback WHERE kind = ? AND record_id IN ({marks})",

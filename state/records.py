@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from state.base import StoreBase
-from state.keys import record_key
+from state.keys import ids_by_kind, record_key
 from state.rows import Link, LinkedRecord, RecordRow
 
 RECORD_COLUMNS = "SELECT kind, record_id, sequence, deleted, body, origin, version_at FROM records"
@@ -88,11 +88,8 @@ class Records(StoreBase):
     async def references(self, records: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
         """The stored reference of each of `records` (kind, id) that has one ("" or never computed: left out)."""
         found: dict[tuple[str, int], str] = {}
-        by_kind: dict[str, list[int]] = {}
-        for kind, record_id in records:
-            by_kind.setdefault(kind, []).append(record_id)
         async with self.reading() as db:
-            for kind, ids in by_kind.items():
+            for kind, ids in ids_by_kind(records).items():
                 marks = ",".join("?" * len(ids))
                 async with db.execute(
                     f"SELECT record_id, ref FROM records WHERE kind = ? AND record_id IN ({marks})"
