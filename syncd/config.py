@@ -737,8 +737,9 @@ def _validate_events(events: SalesmanagoEvents, prefix: str, fail: Callable[[str
     for name in ("won", "lost", "created", "notes"):
         check_type(f"{prefix}.{name}", getattr(events, name))
     for pipeline, own in events.pipelines.items():
-        if not (pipeline.isascii() and pipeline.isdigit()):
-            fail(f'{prefix}.pipelines."{pipeline}"', "expected a Sell pipeline id (digits)")
+        # as a deal's pipeline id is written: digits, no leading zero (a "007" would never match pipeline 7)
+        if not (pipeline.isascii() and pipeline.isdigit() and str(int(pipeline)) == pipeline):
+            fail(f'{prefix}.pipelines."{pipeline}"', "expected a Sell pipeline id (digits, no leading zero)")
         for name in ("won", "lost", "created"):
             check_type(f'{prefix}.pipelines."{pipeline}".{name}', getattr(own, name))
     for stage, kind in events.stages.items():

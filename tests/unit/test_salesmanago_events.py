@@ -367,6 +367,8 @@ def test_per_pipeline_and_stage_settings_are_read() -> None:
         ('lost = "REFUND"', "sinks.salesmanago.events.lost", "unknown SALESmanago event type 'REFUND'"),
         ('[sinks.salesmanago.events.pipelines.sales]\nwon = "OFFER"', 'sinks.salesmanago.events.pipelines."sales"',
          "pipeline id"),
+        ('[sinks.salesmanago.events.pipelines."007"]\nwon = "OFFER"', 'sinks.salesmanago.events.pipelines."007"',
+         "no leading zero"),
         ('[sinks.salesmanago.events.pipelines."3"]\nlost = "X"', 'sinks.salesmanago.events.pipelines."3".lost',
          "unknown SALESmanago event type"),
         ('[sinks.salesmanago.events.stages]\n"Demo" = ""', 'sinks.salesmanago.events.stages."Demo"',
