@@ -413,8 +413,8 @@ def test_demo_feedback_shows_the_tags_on_the_sample_record(tmp_path: Path) -> No
     """`syncd demo --feedback` writes each person's outcomes back on it in Sell: the sample record (held by both
     destinations) carries synced-salesmanago and synced-ontraport, a lead both refused carries both rejected tags,
     the echoes of those writes are stored and delivered nowhere, and everything is still accounted for."""
-    done = syncd("demo", "--events", "400", "--feedback", "--json", "--keep", str(tmp_path / "kept"), timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = syncd("demo", "--events", "400", "--feedback", "--json", "--keep", str(tmp_path / "kept"), timeout=300)
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
     report = json.loads(done.stdout)
     assert report["accounted_for"] is True
     tags = report["sample"]["feedback"]["tags"]
@@ -427,8 +427,8 @@ def test_demo_feedback_shows_the_tags_on_the_sample_record(tmp_path: Path) -> No
             " WHERE outcome = 'dead' GROUP BY key HAVING COUNT(*) = 2)"
         ).fetchone()[0]
     assert refused == 2 * POISON
-    human = syncd("demo", "--events", "200", "--feedback", timeout=120)
-    assert human.returncode == 0, human.stderr
+    human = syncd("demo", "--events", "200", "--feedback", timeout=300)
+    assert human.returncode == 0, (human.stdout[-3000:], human.stderr[-3000:])
     assert "Feedback to Sell" in human.stdout and "with syncd's feedback" in human.stdout
     assert "synced-salesmanago" in human.stdout
 
