@@ -492,10 +492,17 @@ class Daemon:
             if removed:
                 self._log.info("events_pruned", events=removed)
 
+    @staticmethod
+    def _echoes_read(runtime: Runtime) -> bool:
+        """Whether every stream was read to the top again since feedback's last write to Sell (its echo on the
+        Firehose is part of what idle means to have read)."""
+        written = max((getattr(d.writer, "last_write", 0.0) for d in runtime.dispatchers), default=0.0)
+        return not written or all(p.state.finished or p.state.top_read_at > written for p in runtime.pollers)
+
     async def _watch_idle(self, runtime: Runtime) -> None:
-        """--until-idle: stop once every stream is at the top (or cannot go on) and nothing is pending but keys
-        blocked waiting on something no destination is about to do (reported by `syncd status`), and no key's
-        late-write check is still to come."""
+        """--until-idle: stop once every stream is at the top (or cannot go on), read again since feedback's last
+        write to Sell, and nothing is pending but keys blocked waiting on something no destination is about to do
+        (reported by `syncd status`), and no key's late-write check is still to come."""
         bound = MaxWait(self.max_wait) if self.max_wait is not None else None
         while not self.stop_event.is_set():
             await anyio.sleep(0.05)
@@ -503,6 +510,8 @@ class Daemon:
                 return
             pollers_done = all(p.state.at_top or p.state.finished for p in runtime.pollers)
             if not pollers_done or not all(d.idle for d in runtime.dispatchers):
+                continue
+            if not self._echoes_read(runtime):
                 continue
             if runtime.backfill is not None and await runtime.backfill.pending():
                 continue

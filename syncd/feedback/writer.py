@@ -11,6 +11,7 @@ one (`Limiter.acquire_spare`), after one of feedback's own rate.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -105,6 +106,7 @@ class FeedbackWriter:
         self._shared = shared
         self._own = own
         self.api = CoreApi(sell, shared, slot=self._slot)
+        self.last_write = 0.0  # (monotonic) when the last write to Sell was sent: its echo is still to be read
         self._log = get_logger(sink=NAME)
 
     async def _slot(self) -> None:
@@ -157,6 +159,7 @@ class FeedbackWriter:
         write = {"tags": data.get("tags"), "fields": fields}
         await self.lookups.note_feedback_write(work.kind, work.record_id, owned=merged.owned, write=write)
         try:
+            self.last_write = time.monotonic()
             await self.api.put(path, data)
         except CallError as exc:
             return self._failed(work, exc)

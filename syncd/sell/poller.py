@@ -101,6 +101,7 @@ class StreamState:
     failures: int = 0  # reads of the same page that failed in a row
     last_error: str = ""
     probes: int = 0  # reads tried since the stream stopped
+    top_read_at: float = 0.0  # (monotonic) when the last read that reached the top was asked for
 
     @property
     def finished(self) -> bool:
@@ -203,6 +204,8 @@ class Poller:
         state.duplicates += result.duplicates
         state.quarantined += result.quarantined
         state.at_top = page.top
+        if page.top:
+            state.top_read_at = started
         if state.phase == "stopped":
             self._log.info("stream_resumed", after_probes=state.probes)
             state.phase = "reading"
