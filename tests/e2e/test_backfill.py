@@ -24,6 +24,7 @@ from syncd.sandbox.sell.app import SellSandbox
 from syncd.sandbox.sell.history import item
 from tests.e2e.world import World, world
 from tests.support import Processes, wait_until
+from tests.terminal import Terminal
 
 ALL_STREAMS = tuple(STREAM_KINDS)
 PERSON_STREAMS = ("leads", "contacts")
@@ -689,43 +690,25 @@ def test_syncd_backfill_off_a_terminal_reports_its_progress_as_log_events(w: Wor
 def test_syncd_backfill_on_a_terminal_draws_bars_with_counts_and_the_time_left(w: World, processes: Processes) -> None:
     """On a terminal (a pseudo-terminal here), `syncd backfill` draws a bar per listing with its records out of the
     estimate, the percentage and the time left, instead of log lines."""
-    import fcntl
     import os
-    import pty
     import re
-    import struct
-    import termios
 
     box = box_of(w)
     box.generate(50, records=3000, seed=10)
     file = sell_only(w)
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "160"}
+    term = Terminal(50, 160)
     command = processes.syncd(
-        "backfill", "--config", str(file), stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env
+        "backfill",
+        "--config",
+        str(file),
+        stdin=subprocess.DEVNULL,
+        stdout=term.follower,
+        stderr=term.follower,
+        env={**os.environ, **term.env},
     )
-    os.close(follower)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not chunk:
-                return
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
+    with term.reading():
         assert command.wait(timeout=120) == 0
-    finally:
-        reader.join(timeout=10)
-        os.close(leader)
-    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    screen = term.screen()
     bars = [line for line in screen.splitlines() if line.lstrip().startswith("leads ")]
     assert bars, screen[-2000:]
     assert any(re.search(r"\d+/\d+\s+\d+%", line) for line in bars), bars[-3:]  # records of the estimate, percent

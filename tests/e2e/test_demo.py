@@ -3,18 +3,13 @@ the pure pieces of its report table-tested."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
-import termios
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,6 +23,7 @@ from syncd.demo.world import POISON, expected
 from syncd.routing import ROUTES
 from syncd.sandbox.sell.history import generate_history, item
 from tests.support import Processes, wait_until
+from tests.terminal import Terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 2000
@@ -199,39 +195,22 @@ def test_demo_human_summary_off_a_terminal() -> None:
 
 def test_demo_on_a_terminal_draws_a_live_table(processes: Processes) -> None:
     """On a terminal (a pseudo-terminal here) the progress is a live rich table, followed by the summary."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
+    term = Terminal(50, 120)
     proc = processes.start(
         [sys.executable, "-m", "syncd", "demo", "--events", "300"],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
-        stdout=follower,
+        stdout=term.follower,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"},
+        env={**os.environ, **term.env},
     )
-    os.close(follower)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not chunk:
-                return
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        reader.join(timeout=10)
-        os.close(leader)
-    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    with term.reading():
+        try:
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    screen = term.screen()
     assert "events read" in screen and "pending" in screen  # the live table's headers
     assert "300 / 300" in screen
     for section in SECTIONS:
