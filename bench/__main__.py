@@ -710,13 +710,20 @@ def machine() -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, cwd=HERE
     ).stdout
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", ":/syncd", ":/state"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+    ).stdout
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": os.cpu_count(),
         "cpu": model,
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
-        "commit": commit.strip(),
+        "commit": commit.strip() + ("+changes" if dirty.strip() else ""),
         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
@@ -829,7 +836,7 @@ def main() -> None:
     args = parser.parse_args()
     quick = args.quick
     runs = args.runs or (2 if quick else 5)
-    sizes = [int(s) for s in (args.ingest_sizes or ("10000,50000" if quick else "50000,1000000")).split(",")]
+    sizes = [int(s) for s in (args.ingest_sizes or ("10000,30000" if quick else "50000,1000000")).split(",")]
     sections = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = sections - set(SECTIONS)
     if unknown:
@@ -852,11 +859,11 @@ def main() -> None:
         drain_rates = (
             {"salesmanago": "10/s", "ontraport": "100/s"}
             if not quick
-            else {"salesmanago": "10/s", "ontraport": "200/s"}
+            else {"salesmanago": "50/s", "ontraport": "200/s"}
         )
         steps.append(("delivery", lambda w: delivery_and_drain(w, events, 1 if quick else runs, drain_rates, sections)))
     if "latency" in sections:
-        steps.append(("latency", lambda w: latency(w, args.latency_samples or (16 if quick else 60))))
+        steps.append(("latency", lambda w: latency(w, args.latency_samples or (12 if quick else 60))))
     if "ready" in sections:
         steps.append(("ready", lambda w: ready(w, 3 if quick else runs)))
     if "backfill" in sections:
