@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 
 import anyio
 import httpx
-from sandboxes import free_port, remove_database
+from sandboxes import free_port, remove_database, start_sandbox, write_sell_config
 
 from syncd.config import load
 from syncd.daemon import Daemon
@@ -32,27 +32,6 @@ from syncd.logs import configure
 
 RATE = 10  # Sell's documented limit, requests a second per token
 PER_PAGE = 100
-
-
-def write_config(directory: Path, port: int, streams: list[str]) -> Path:
-    file = directory / "bench.toml"
-    file.write_text(
-        f"""
-[state]
-path = "syncd.db"
-[sell]
-token = "bench-token"
-base_url = "http://127.0.0.1:{port}"
-streams = {json.dumps(streams)}
-rate = "{RATE}/s"
-poll_interval = "5s"
-[sandbox]
-sell_rate = "{RATE}/s"
-[health]
-enabled = false
-"""
-    )
-    return file
 
 
 def one_run(config_file: Path, streams: list[str], sandbox: httpx.Client) -> dict[str, float]:
@@ -84,7 +63,6 @@ def one_run(config_file: Path, streams: list[str], sandbox: httpx.Client) -> dic
 
 
 def main() -> None:
-    import subprocess
     import time
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,17 +75,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         port = free_port()
-        config = write_config(directory, port, streams)
-        log = directory / "sandbox.log"
-        with log.open("wb") as out:
-            command = [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--exact"]
-            proc = subprocess.Popen([*command, "--records", str(args.records), "--events", "50"], stdout=out)
+        config = write_sell_config(directory, port, f"{RATE}/s", streams)
+        proc = start_sandbox(config, 50, directory / "sandbox.log", records=args.records)
         try:
-            deadline = time.monotonic() + 300
-            while "sandbox_ready" not in log.read_text():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the sandbox did not start:\n{log.read_text()}")
-                time.sleep(0.1)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as sandbox:
                 runs = []
                 for _ in range(args.runs):

@@ -20,9 +20,9 @@ def free_port() -> int:
 SELL_STREAMS = ["leads", "contacts", "deals", "notes", "orders", "line_items", "stages", "custom_fields", "sources"]
 
 
-def write_sell_config(directory: Path, port: int, rate: str | None = None) -> Path:
-    """bench.toml in `directory`: syncd reading every stream from the Sell sandbox on `port` (state in syncd.db
-    there), no destination, no health server; `rate` limits both sides (None: unlimited)."""
+def write_sell_config(directory: Path, port: int, rate: str | None = None, streams: list[str] | None = None) -> Path:
+    """bench.toml in `directory`: syncd reading `streams` (None: every stream) from the Sell sandbox on `port`
+    (state in syncd.db there), no destination, no health server; `rate` limits both sides (None: unlimited)."""
     file = directory / "bench.toml"
     rate = rate or "1000000/s"
     file.write_text(
@@ -32,7 +32,7 @@ path = "syncd.db"
 [sell]
 token = "bench-token"
 base_url = "http://127.0.0.1:{port}"
-streams = {json.dumps(SELL_STREAMS)}
+streams = {json.dumps(streams or SELL_STREAMS)}
 page_limit = 100
 poll_interval = "5s"
 rate = "{rate}"
@@ -53,12 +53,15 @@ def remove_database(db: Path) -> None:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
-def start_sandbox(config: Path, events: int, log: Path, *, apis: int = 1) -> subprocess.Popen[bytes]:
-    """`syncd sandbox --exact` serving the APIs `config` puts on loopback, `events` generated; waits until `apis`
-    servers listen."""
+def start_sandbox(
+    config: Path, events: int, log: Path, *, apis: int = 1, records: int | None = None
+) -> subprocess.Popen[bytes]:
+    """`syncd sandbox --exact` serving the APIs `config` puts on loopback, `events` generated (after `records` of
+    every kind that only the Core API holds, when given); waits until `apis` servers listen."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--events", str(events), "--exact"],
+            [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--events", str(events), "--exact"]
+            + ([] if records is None else ["--records", str(records)]),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
