@@ -227,10 +227,21 @@ class _Batch:
     waiting: set[str] = field(default_factory=set)  # keys that wait on another
     attempted: set[str] = field(default_factory=set)  # keys that failed or were deferred: waiting on no key now
     dead: set[str] = field(default_factory=set)  # keys dead-lettered (never checked for late writes)
+    uncounted: set[str] = field(default_factory=set)  # keys whose claim left no write (counted off once)
     totals: dict[str, int] = field(default_factory=dict)
 
     def count(self, outcome: str, n: int) -> None:
         self.totals[outcome] = self.totals.get(outcome, 0) + n
+
+
+def _uncount(db: sqlite3.Connection, batch: _Batch, outcome: Retry | Deferred | Waiting | Released) -> None:
+    """A claim that sent nothing with effect no longer counts among the key's claims that may have left a write
+    (once per key and batch, however many outcomes the key has)."""
+    if outcome.sent_nothing and outcome.key not in batch.uncounted:
+        batch.uncounted.add(outcome.key)
+        db.execute(
+            "UPDATE outbox SET claims = MAX(claims - 1, 0) WHERE sink = ? AND key = ?", (batch.sink, outcome.key)
+        )
 
 
 def _record_done(db: sqlite3.Connection, batch: _Batch, outcome: Done) -> None:
@@ -275,6 +286,7 @@ def _record_dead(db: sqlite3.Connection, batch: _Batch, outcome: Dead) -> None:
 
 def _record_retry(db: sqlite3.Connection, batch: _Batch, outcome: Retry) -> None:
     """The key due again at `at`, one attempt more, with the error (and unsure when the call may have landed)."""
+    _uncount(db, batch, outcome)
     db.execute(
         "UPDATE outbox SET claimed = 0, claimed_by = NULL, attempts = attempts + 1, due_at = ?, last_error = ?,"
         " unsure = MAX(unsure, ?) WHERE sink = ? AND key = ?",
@@ -286,6 +298,7 @@ def _record_retry(db: sqlite3.Connection, batch: _Batch, outcome: Retry) -> None
 
 def _record_deferred(db: sqlite3.Connection, batch: _Batch, outcome: Deferred) -> None:
     """The key due again at `at`, with the reason; no attempt counted."""
+    _uncount(db, batch, outcome)
     db.execute(
         "UPDATE outbox SET claimed = 0, claimed_by = NULL, due_at = ?, last_error = ? WHERE sink = ? AND key = ?",
         (outcome.at, outcome.reason, batch.sink, outcome.key),
@@ -298,6 +311,7 @@ def _record_waiting(db: sqlite3.Connection, batch: _Batch, outcome: Waiting) -> 
     """The key waits on `on`: its wait recorded (since when it waits on that key, how often it was found still
     waiting) and the key due at `at`, no attempt counted. Due at once instead when `on` was written in this
     destination, or a change of its record stored, after the key was claimed: the writer may have looked too early."""
+    _uncount(db, batch, outcome)
     db.execute(
         "INSERT INTO waits (sink, key, on_key, reason, since, checks) VALUES (?,?,?,?,?,1)"
         " ON CONFLICT (sink, key) DO UPDATE SET reason = excluded.reason,"
@@ -332,6 +346,7 @@ def _record_waiting(db: sqlite3.Connection, batch: _Batch, outcome: Waiting) -> 
 
 def _record_released(db: sqlite3.Connection, batch: _Batch, outcome: Released) -> None:
     """The key back in the queue, unchanged."""
+    _uncount(db, batch, outcome)
     db.execute("UPDATE outbox SET claimed = 0, claimed_by = NULL WHERE sink = ? AND key = ?", (batch.sink, outcome.key))
     batch.rescheduled.add(outcome.key)
 

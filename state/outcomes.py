@@ -1,5 +1,10 @@
 """What becomes of a claimed key: the outcomes the store records (exactly one per key, several only when a key
-carries separate facts). Writers produce them; `Outbox.commit` records a batch in one transaction."""
+carries separate facts). Writers produce them; `Outbox.commit` records a batch in one transaction.
+
+`sent_nothing` (on the outcomes that put a key back in the queue): no call of the claim can have taken effect
+(none left syncd, or each was refused unprocessed), so the claim left no write whose outcome could be lost, and it
+does not count among the key's claims that may have (the next claim's work is `tried` only if an earlier one was).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ class Retry:
     error: str
     http_status: int | None = None
     unsure: bool = False
+    sent_nothing: bool = False  # the claim left no write (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class Deferred:
     key: str
     at: float
     reason: str
+    sent_nothing: bool = False  # the claim left no write (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,7 @@ class Waiting:
     on: str
     reason: str
     at: float | None = None  # None: the dispatcher sets it (recheck policy)
+    sent_nothing: bool = False  # the claim left no write (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,7 @@ class Released:
     """Claimed but not attempted (the destination paused first): back in the queue, unchanged."""
 
     key: str
+    sent_nothing: bool = False  # the claim left no write (see the module docstring)
 
 
 Outcome = Done | Skipped | Retry | Deferred | Waiting | Dead | Released

@@ -71,13 +71,14 @@ async def _requeue(db: aiosqlite.Connection, sink: str, keys: dict[str, int], no
     to a writer before (a dead letter's after timeouts, say), so it counts as tried: the next write looks for what
     an earlier one may have left.
 
-    A key the running daemon has in flight is left to it (its claim is never touched), but its write began before
-    this repair and may carry none of what was re-queued: its check is set to now, so when that write's outcome
+    A key the running daemon has in flight is left to it (its claim is never touched; it counts as tried beyond
+    that claim, even if the claim itself sends nothing), but its write began before this repair and may carry none
+    of what was re-queued: its check is set to now, so when that write's outcome
     settles the key stays queued and is written once more, with its latest state, as a late-write check is."""
     await db.executemany(
         "INSERT INTO outbox (sink, key, first_seq, due_at, claims) VALUES (?,?,?,?,1) ON CONFLICT (sink, key)"
         " DO UPDATE SET first_seq = MIN(first_seq, excluded.first_seq), due_at = MIN(due_at, excluded.due_at),"
-        " attempts = 0, claims = MAX(claims, 1),"
+        " attempts = 0, claims = CASE WHEN claimed = 1 THEN claims + 1 ELSE MAX(claims, 1) END,"
         " verify_at = CASE WHEN claimed = 1 THEN MAX(COALESCE(verify_at, 0), excluded.due_at) ELSE verify_at END",
         [(sink, key, seq, now) for key, seq in keys.items()],
     )

@@ -18,7 +18,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import anyio
@@ -208,6 +208,8 @@ class Dispatcher:
                 outcomes: Sequence[Outcome] = await self.process(keys)
             if scope.cancelled_caught:  # dropped by a stop before anything was sent: back in the queue
                 outcomes = [Released(key) for key in keys]
+            if ticket.sent_nothing:  # no call can have taken effect: the claim left no write behind
+                outcomes = [_sent_nothing(outcome) for outcome in outcomes]
             await send.send(outcomes)
         finally:
             del self._works[scope]
@@ -420,3 +422,10 @@ class Dispatcher:
                 continue
             await self._resume()
             return
+
+
+def _sent_nothing(outcome: Outcome) -> Outcome:
+    """`outcome` marked as the end of a claim that left no write (when it puts the key back in the queue)."""
+    if isinstance(outcome, Retry | Deferred | Waiting | Released):
+        return replace(outcome, sent_nothing=True)
+    return outcome

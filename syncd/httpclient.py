@@ -20,6 +20,7 @@ import httpx
 from syncd import USER_AGENT
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
 from syncd.metrics import observe_http
+from syncd.ratelimit import TICKET
 
 # Errors raised before the request left: the server never saw it.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -48,18 +49,37 @@ def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, s
 
 async def bounded_request(client: httpx.AsyncClient, api: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """One call with its whole answer read, bounded end to end (connect to last byte) by the client's timeout;
-    any failure to get an answer raised as a TransientError (see `transport_error`)."""
+    any failure to get an answer raised as a TransientError (see `transport_error`). A call that certainly had no
+    effect (it never left, or was answered 429: refused unprocessed) is counted void on the caller's ticket."""
     limit = client.timeout.read or client.timeout.connect or 30.0
     try:
         with anyio.fail_after(limit):
-            return await client.request(method, url, **kwargs)
+            response = await client.request(method, url, **kwargs)
     except TimeoutError:
         observe_http(api.lower(), "error")
+        _count(void=False)
         raise TransientError(
             f"{api} did not answer in time (the whole call, connect to last byte, within {limit:g}s)", uncertain=True
         ) from None
     except httpx.HTTPError as exc:
+        _count(void=isinstance(exc, _NOT_SENT))
         raise transport_error(api, exc) from None
+    except BaseException:  # cancelled mid-call: it may have reached the server
+        _count(void=False)
+        raise
+    _count(void=response.status_code == 429)
+    return response
+
+
+def _count(*, void: bool) -> None:
+    """Count the request that just ended on the current work's ticket (see `syncd.ratelimit.Ticket`)."""
+    ticket = TICKET.get()
+    if ticket is None:
+        return
+    if void:
+        ticket.void += 1
+    else:
+        ticket.reached += 1
 
 
 def transport_error(api: str, exc: httpx.HTTPError) -> TransientError:

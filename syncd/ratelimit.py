@@ -30,9 +30,19 @@ _MARGIN = 0.05
 @dataclass
 class Ticket:
     """The calls one unit of work (a dispatcher's batch) was let through, across every limiter: while it is 0 the
-    work has sent nothing to any server, so a stopping daemon may drop it without leaving a write in flight."""
+    work has sent nothing to any server, so a stopping daemon may drop it without leaving a write in flight.
+    `syncd.httpclient` counts each request as it ends: `void` when it certainly had no effect (it never left, or
+    the server refused it unprocessed), else `reached`. The work left no write anywhere when no request reached a
+    server and every call let through was void."""
 
     calls: int = 0
+    void: int = 0
+    reached: int = 0
+
+    @property
+    def sent_nothing(self) -> bool:
+        """Whether no call of the work can have taken effect."""
+        return self.reached == 0 and self.void >= self.calls
 
 
 TICKET: ContextVar[Ticket | None] = ContextVar("syncd_limiter_ticket", default=None)

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from syncd.config import Duration, SinkConfig
 from syncd.dispatcher import Dispatcher, DispatchStore
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
-from syncd.ratelimit import Limiter
+from syncd.ratelimit import TICKET, Limiter
 from syncd.sinks.base import DestinationField, Writer
 from syncd.work import (
     Dead,
@@ -133,9 +133,17 @@ class FakeWriter:
         self.crash_on: str | None = None  # crash on any batch holding this key
         self.probe_errors: list[CallError] = []
         self.probes = 0
+        self.reaches = True  # each batch makes one call, which reaches the destination (else: refused at connect)
 
     async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
         self.batches.append([w.key for w in works])
+        ticket = TICKET.get()  # None when a test calls `process` itself
+        if ticket is not None:
+            ticket.calls += 1  # as the limiter counts a call let through, and the HTTP layer how it ended
+            if self.reaches:
+                ticket.reached += 1
+            else:
+                ticket.void += 1
         if self.crash is not None:
             raise self.crash
         if self.crash_on in [w.key for w in works]:
@@ -372,6 +380,20 @@ async def test_a_retry_says_whether_the_failed_write_may_still_land(error: Trans
     clock = FakeClock(NOW)
     [outcome] = await dispatcher(FakeWriter(failing(error)), FakeQueue(clock), clock).process(["lead:1"])
     assert isinstance(outcome, Retry) and outcome.unsure is unsure
+
+
+@pytest.mark.parametrize(("reaches", "sent_nothing"), [(False, True), (True, False)])
+async def test_a_batch_whose_every_call_was_refused_at_connect_left_no_write(reaches: bool, sent_nothing: bool) -> None:
+    """A batch whose calls all failed before leaving (a refused connection) is committed as having sent nothing,
+    so its claim does not count as one that may have left a write; one whose call reached the destination is."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, ["lead:1"])
+    writer = FakeWriter(failing(TransientError("could not be reached: ConnectError")))
+    writer.reaches = reaches
+    async with running(dispatcher(writer, store, clock)):
+        await until(lambda: bool(store.outcomes("lead:1")), what="lead:1's outcome")
+    [outcome, *_] = store.outcomes("lead:1")
+    assert isinstance(outcome, Retry) and outcome.sent_nothing is sent_nothing
 
 
 async def test_a_writer_crash_is_the_outcome_of_the_key_it_crashes_on_alone() -> None:

@@ -7,8 +7,10 @@ import httpx
 import pytest
 
 from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
-from syncd.httpclient import foreign, is_html, status_error, transport_error
+from syncd.httpclient import bounded_request, foreign, is_html, status_error, transport_error
+from syncd.ratelimit import TICKET, Ticket
 from syncd.sandbox.faults import error_page
+from tests.support import free_port
 
 
 def _answer(status: int, body: str = "", content_type: str = "text/plain", **headers: str) -> httpx.Response:
@@ -78,3 +80,28 @@ def test_html_is_recognised_by_content_type_or_by_its_start() -> None:
     assert is_html(_answer(200, "x", "text/html; charset=utf-8"))
     assert is_html(_answer(200, "  <html><body>", "text/plain"))
     assert not is_html(_answer(200, '{"a": "<html>"}', "application/json"))
+
+
+def _answering(status: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(status)), timeout=5)
+
+
+async def test_each_call_counts_on_the_ticket_as_void_or_as_reaching_the_server() -> None:
+    """A refused connection and a 429 certainly had no effect (void); any other answer, or a call cut off after it
+    left, may have: the work's ticket says it sent nothing only while every call was void."""
+    ticket = Ticket(calls=3)
+    token = TICKET.set(ticket)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}", timeout=5) as closed:
+            with pytest.raises(TransientError):
+                await bounded_request(closed, "Api", "POST", "/x")
+        async with _answering(429) as throttled:
+            await bounded_request(throttled, "Api", "POST", "http://api.test/x")
+        assert (ticket.void, ticket.reached, ticket.sent_nothing) == (2, 0, False)  # one call let through unseen
+        ticket.void += 1
+        assert ticket.sent_nothing
+        async with _answering(200) as answered:
+            await bounded_request(answered, "Api", "POST", "http://api.test/x")
+        assert (ticket.void, ticket.reached, ticket.sent_nothing) == (3, 1, False)
+    finally:
+        TICKET.reset(token)

@@ -194,6 +194,30 @@ async def test_a_key_counts_as_tried_from_its_second_claim_until_an_outcome_fini
         await reopened.close()
 
 
+async def test_a_claim_that_sent_nothing_does_not_make_a_key_tried(ledger: Ledger) -> None:
+    """Claims that ended sending nothing with effect (refused at connect, a deferral, a release) leave a key
+    untried; a claim before them whose outcome was lost still makes it tried, however many such claims follow."""
+    await ledger.ingest("leads", [event("lead", 1, 1, "created", email="a@x.org")], position="p1", at_top=True)
+    for outcome in (
+        Retry("lead:1", at=0.0, error="refused", sent_nothing=True),
+        Deferred("lead:1", at=0.0, reason="later", sent_nothing=True),
+        Released("lead:1", sent_nothing=True),
+    ):
+        [work] = await ledger.load_work("salesmanago", await ledger.claim("salesmanago", 1))
+        assert not work.tried
+        await ledger.commit("salesmanago", [outcome, outcome])  # a key's outcomes count it off once
+    await ledger.claim("salesmanago", 1)
+    await ledger.close()  # this claim's outcome is lost
+    reopened = await Ledger.open(ledger.path, sinks=SINKS)
+    try:
+        for _ in range(3):
+            [work] = await reopened.load_work("salesmanago", await reopened.claim("salesmanago", 1))
+            assert work.tried
+            await reopened.commit("salesmanago", [Retry(work.key, at=0.0, error="refused", sent_nothing=True)])
+    finally:
+        await reopened.close()
+
+
 async def test_a_database_of_the_first_schema_is_upgraded_and_its_queued_keys_count_as_tried(tmp_path: Path) -> None:
     """Opening a schema-1 file applies the later migrations; keys it had queued count as tried (unknown before)."""
     path = tmp_path / "old.db"
