@@ -470,6 +470,7 @@ def delivery_and_drain(work: Path, events: int, runs: int, drain_rates: dict[str
                     "calls": rows[0]["calls"],
                     "wall_s": summary([r["wall_s"] for r in rows]),
                     "span_s": summary([r["span_s"] for r in rows]),
+                    "cpu_s": summary([r["cpu_s"] for r in rows]),
                 }
                 print(f"  drain {sink}: {json.dumps(out[f'drain_{sink}'])}", flush=True)
     return out

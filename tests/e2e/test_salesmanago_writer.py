@@ -645,17 +645,36 @@ async def test_delete_deletes_the_contact(h: Harness, sm: Sandbox) -> None:
      ("success", "deleted")],
 )  # fmt: skip
 async def test_delete_of_an_unknown_email_counts_as_done(h: Harness, sm: Sandbox, reading: str, detail: str) -> None:
-    """A delete of an e-mail SALESmanago does not hold is done under every reading of its unknown-contact answer
-    ("Contact not found", "... does not exist", "Unknown contact", or success): contact/basic decides, never the
-    message's text."""
+    """A delete of an e-mail SALESmanago does not hold (its contact, written by syncd, was removed there since) is
+    done under every reading of its unknown-contact answer ("Contact not found", "... does not exist", "Unknown
+    contact", or success): contact/basic decides, never the message's text."""
+    await h.once(lead(1, 1, "created", email=ADA))
+    await h.writer.api.call("contact/delete", {"email": ADA, "permanently": True}, known=(ADA,))  # in SALESmanago
     sm.control("behaviour", {"delete_unknown": reading})
-    await h.ingest(lead(1, 1, "created", email=ADA))
-    await h.settle("lead:1")
     result = await h.once(lead(1, 2, "deleted"))
     assert isinstance(result, Done)
     assert result.detail == detail
-    assert sm.calls("contact/delete") == 1
+    assert sm.calls("contact/delete") == 2  # the one above, and syncd's
     assert sm.contacts() == {}
+
+
+async def test_deletes_of_records_never_written_ask_once_and_send_only_what_exists(h: Harness, sm: Sandbox) -> None:
+    """Deletes of records syncd never wrote (no link) ask contact/basic once for the whole batch which e-mails
+    hold a contact: one that holds none is already absent and no delete is sent; one that does is deleted."""
+    await h.ingest(*(lead(n, 1, "created", email=f"p{n}@example.org") for n in (1, 2, 3)))
+    for n in (1, 2, 3):
+        await h.settle(f"lead:{n}")  # never written by syncd
+    await h.writer.api.upsert({"contact": {"email": "p2@example.org"}}, known=())  # made outside syncd
+    basic = sm.calls("contact/basic")
+    await h.ingest(*(lead(n, 2, "deleted") for n in (1, 2, 3)))
+    results = await h.run()
+    assert {key: (type(r), getattr(r, "detail", "")) for key, r in results.items()} == {
+        "lead:1": (Done, "already absent"),
+        "lead:2": (Done, "deleted"),
+        "lead:3": (Done, "already absent"),
+    }
+    assert (sm.calls("contact/basic") - basic, sm.calls("contact/delete")) == (1, 1)
+    assert sm.contacts()["p2@example.org"]["deleted"] is True
 
 
 async def test_a_refused_delete_of_a_contact_that_exists_is_an_error_whatever_it_says(h: Harness, sm: Sandbox) -> None:

@@ -104,13 +104,13 @@ class SalesmanagoApi:
 
     async def existing(self, emails: Sequence[str]) -> set[str]:
         """Which of `emails` have a live (not deleted) SALESmanago contact: one `contact/basic` call."""
-        return set(await self._live(emails))
+        return set(await self.live(emails))
 
     async def contact_ids(self, emails: Sequence[str]) -> dict[str, str]:
         """The contactId of the live contact of each of `emails` that has one: one `contact/basic` call."""
-        return {email: found for email, found in (await self._live(emails)).items() if found is not None}
+        return {email: found for email, found in (await self.live(emails)).items() if found is not None}
 
-    async def _live(self, emails: Sequence[str]) -> dict[str, str | None]:
+    async def live(self, emails: Sequence[str]) -> dict[str, str | None]:
         """lower-case e-mail -> contactId (None when the reply names none) of each live contact `contact/basic`
         lists for `emails`."""
         reply = await self.call("contact/basic", {"email": list(emails)}, known=emails)

@@ -16,18 +16,19 @@ that no other live Sell person holds), `contact/basic` tells which of them exist
 (`on_delete`) once the upsert is done. A record that lost its e-mail has its leftovers removed.
 
 Deletes (`on_delete`): "delete" → `contact/delete` of the own contact's e-mail, an unknown e-mail counting as
-already deleted; "tag" → an upsert adding `tags.deleted` to an existing contact; "ignore" → nothing. Leftovers go
-the same way. When other live Sell people map to the own contact (a lead and the contact it became), it stays, and
-only the tags this record alone wanted are removed from it. The calls are in salesmanago/http.py (every failure
-raised as a CallError, which becomes a `Failed` for that key only); batches and their bad items in
-salesmanago/upserts.py.
+already deleted (for a contact syncd holds no link to, one `contact/basic` for the batch's such deletes says which
+e-mails hold one, and whose: an absent one is not sent); "tag" → an upsert adding `tags.deleted` to an existing
+contact; "ignore" → nothing. Leftovers go the same way. When other live Sell people map to the own contact (a lead
+and the contact it became), it stays, and only the tags this record alone wanted are removed from it. The calls
+are in salesmanago/http.py (every failure raised as a CallError, which becomes a `Failed` for that key only);
+batches and their bad items in salesmanago/upserts.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import anyio
 
@@ -65,6 +66,16 @@ from syncd.sinks.salesmanago.upserts import PlannedUpsert, send_upserts
 from syncd.work import Deferred, Done, Failed, KeyWork, Result, Skipped, split_key
 
 NO_EMAIL = "no e-mail: SALESmanago identifies contacts by e-mail"
+
+
+@dataclass(frozen=True, slots=True)
+class UnlinkedDelete:
+    """A delete of the contact under `email`, which syncd holds no link to (it never wrote this record, or another
+    record owns the e-mail): the batch asks SALESmanago at once which such e-mails hold a contact, and whose."""
+
+    work: KeyWork
+    email: str
+    leftovers: tuple[str, ...] = ()  # e-mails whose contacts go the way of a delete once this one is done
 
 
 class SalesmanagoWriter:
@@ -112,13 +123,16 @@ class SalesmanagoWriter:
         and note keys become external events (salesmanago/history.py), the others contacts."""
         history = [work for work in works if work.kind in HISTORY_KINDS]
         people = [work for work in works if work.kind not in HISTORY_KINDS]
-        planned: dict[str, Result | PlannedUpsert] = {}
+        planned: dict[str, Result | PlannedUpsert | UnlinkedDelete] = {}
         # Plan every key at once: look-ups, and the deletes (one call each: there is no batch delete), overlap.
         async with anyio.create_task_group() as tg:
             for work in people:
                 tg.start_soon(self._plan_into, work, planned)
         upserts = [p for w in people if isinstance(p := planned[w.key], PlannedUpsert)]
-        results = {key: p for key, p in planned.items() if not isinstance(p, PlannedUpsert)}
+        unlinked = [p for w in people if isinstance(p := planned[w.key], UnlinkedDelete)]
+        results = {key: p for key, p in planned.items() if not isinstance(p, PlannedUpsert | UnlinkedDelete)}
+        if unlinked:
+            results.update(await self._delete_unlinked(unlinked))
         results.update(await send_upserts(self._api, upserts, self.batch_size))
         for upsert in upserts:
             done = results[upsert.key]
@@ -167,7 +181,7 @@ class SalesmanagoWriter:
     # -----------------------------------------------------------------------------------------------------------
     # planning one key
 
-    async def _plan_into(self, work: KeyWork, planned: dict[str, Result | PlannedUpsert]) -> None:
+    async def _plan_into(self, work: KeyWork, planned: dict[str, Result | PlannedUpsert | UnlinkedDelete]) -> None:
         async with self._planning:
             try:
                 planned[work.key] = await self._plan(work)
@@ -176,7 +190,7 @@ class SalesmanagoWriter:
             except Exception as exc:  # this key's alone: the batch's other keys go on
                 planned[work.key] = crashed(self.name, work.key, work.seqs, exc)
 
-    async def _plan(self, work: KeyWork) -> Result | PlannedUpsert:
+    async def _plan(self, work: KeyWork) -> Result | PlannedUpsert | UnlinkedDelete:
         change = coalesce_person(work)
         if change.record is None:
             return Skipped(work.key, work.seqs, "no known state of this Sell record")
@@ -186,7 +200,9 @@ class SalesmanagoWriter:
             await follow_up(self._lookups, work, facts, self._policy)
         return planned
 
-    async def _decide(self, work: KeyWork, record: Lead | Contact, facts: Facts) -> Result | PlannedUpsert:
+    async def _decide(
+        self, work: KeyWork, record: Lead | Contact, facts: Facts
+    ) -> Result | PlannedUpsert | UnlinkedDelete:
         change = facts.change
         skipped = skipped_organisation(record, self._policy)
         if skipped:
@@ -223,7 +239,7 @@ class SalesmanagoWriter:
 
     async def _carry_out(
         self, work: KeyWork, last: LastWrite, plan: Deferred | Keep | Remove
-    ) -> Result | PlannedUpsert:
+    ) -> Result | PlannedUpsert | UnlinkedDelete:
         if isinstance(plan, Deferred):
             return plan
         if isinstance(plan, Keep):
@@ -267,24 +283,63 @@ class SalesmanagoWriter:
         sent = {"email": last.email, "tags": written, "properties": list(last.properties)}
         return PlannedUpsert(work.key, work.seqs, item, digest(item), sent, detail="tagged as deleted")
 
-    async def _delete_own(self, work: KeyWork, own: Own | None) -> Result:
+    async def _delete_own(self, work: KeyWork, own: Own | None) -> Result | UnlinkedDelete:
         if own is None or not own.email:
             return Skipped(work.key, work.seqs, "nothing to delete: the record has no e-mail")
         if own.remote_id is None:
-            # Not linked: the contact under its e-mail may be another record's, still there before its rename.
-            found = (await self._api.contact_ids((own.email,))).get(own.email)
-            kept = await located_keep(self._lookups, work, found) if found is not None else None
-            if kept is not None:
-                return Skipped(work.key, work.seqs, kept.reason)
+            # Not linked: whether a contact is under its e-mail, and whose, is asked for the batch's keys at once.
+            return UnlinkedDelete(work, own.email)
         detail = "deleted" if await self._api.delete(own.email) else "already absent"
         return Done(work.key, work.seqs, remote_id=own.remote_id, unlink=True, detail=detail, wrote=False)
 
-    async def _then_leftovers(self, result: Result | PlannedUpsert, emails: Sequence[str]) -> Result | PlannedUpsert:
-        """`result` for the own contact, and the leftovers under `emails` removed: after a planned upsert is done,
-        or now (what was skipped for the own contact becomes the detail of a Done)."""
+    async def _delete_unlinked(self, deletes: Sequence[UnlinkedDelete]) -> dict[str, Result]:
+        """The deletes of contacts syncd holds no link to: ONE `contact/basic` per `batch_size` of them says which
+        e-mails hold a contact (an absent one is already deleted: nothing is sent), then each found contact is
+        deleted unless another live person is linked to it (one whose e-mail change waits to be written still holds
+        it there), and the leftovers go."""
+        results: dict[str, Result] = {}
+        for start in range(0, len(deletes), self.batch_size):
+            chunk = deletes[start : start + self.batch_size]
+            try:
+                live = await self._api.live(list(dict.fromkeys(d.email for d in chunk)))
+            except CallError as exc:
+                results.update({d.work.key: Failed(d.work.key, d.work.seqs, exc) for d in chunk})
+                continue
+            async with anyio.create_task_group() as tg:
+                for delete in chunk:
+                    tg.start_soon(self._delete_found, delete, delete.email in live, live.get(delete.email), results)
+        return results
+
+    async def _delete_found(
+        self, delete: UnlinkedDelete, present: bool, found: str | None, results: dict[str, Result]
+    ) -> None:
+        """One unlinked delete, once the batch knows whether its e-mail holds a live contact (`found`: its id)."""
+        work = delete.work
+        async with self._planning:
+            try:
+                if not present:
+                    own: Result = Done(work.key, work.seqs, unlink=True, detail="already absent", wrote=False)
+                elif found is not None and (kept := await located_keep(self._lookups, work, found)) is not None:
+                    own = Skipped(work.key, work.seqs, kept.reason)
+                else:
+                    detail = "deleted" if await self._api.delete(delete.email) else "already absent"
+                    own = Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
+                done = await self._then_leftovers(own, delete.leftovers)
+                assert not isinstance(done, PlannedUpsert | UnlinkedDelete)
+                results[work.key] = done
+            except CallError as exc:
+                results[work.key] = Failed(work.key, work.seqs, exc)
+            except Exception as exc:  # this key's alone
+                results[work.key] = crashed(self.name, work.key, work.seqs, exc)
+
+    async def _then_leftovers(
+        self, result: Result | PlannedUpsert | UnlinkedDelete, emails: Sequence[str]
+    ) -> Result | PlannedUpsert | UnlinkedDelete:
+        """`result` for the own contact, and the leftovers under `emails` removed: after a planned upsert or delete
+        is done, or now (what was skipped for the own contact becomes the detail of a Done)."""
         if not emails:
             return result
-        if isinstance(result, PlannedUpsert):
+        if isinstance(result, PlannedUpsert | UnlinkedDelete):
             return replace(result, leftovers=tuple(emails))
         if isinstance(result, Skipped):
             return await self._remove_leftovers(
