@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from itertools import islice
 
 import anyio
 
@@ -161,13 +162,30 @@ class Limiter:
 
         `call` is the answered call's number (`started` just after its `acquire`): every call let through after it
         may have reached the server after it answered, so the server's `remaining` is that much too high. On a
-        busy machine many can start between an answer and the moment it is read here."""
+        busy machine many can start between an answer and the moment it is read here.
+
+        No pause when this limiter's own calls account for every call the server counted (its window, `rate`,
+        held those in the window up to the answered call): the sliding window already spaces the next ones, and a
+        reset in whole seconds would stop a window's worth of calls for up to a second at every turn of the
+        window. Calls the server counted beyond them (another client on the account, a lower limit there) pause."""
         if remaining is None or reset is None:
             return False
         later = max(0, self.started - call) if call is not None else 0
-        if remaining - later > self.reserve:
+        if remaining - later > self.reserve or self._explains(remaining, call):
             return False
         return self.pause(reset_seconds(reset, self._wall()))
+
+    def _explains(self, remaining: int, call: int | None) -> bool:
+        """Whether this limiter's own calls in the window up to call number `call` are at least as many as the
+        server counted (`rate.count - remaining`, the server's limit taken as this limiter's)."""
+        if self.rate is None or call is None:
+            return False
+        index = len(self._calls) - 1 - (self.started - call)
+        if not 0 <= index < len(self._calls):
+            return False  # not among the calls kept: unknown
+        at = self._calls[index]
+        ours = sum(1 for t in islice(self._calls, index + 1) if t > at - self.rate.period)
+        return self.rate.count - remaining <= ours
 
 
 EPOCH_FLOOR = 1_000_000_000.0  # a "seconds until reset" this large is an epoch time (September 2001 on)

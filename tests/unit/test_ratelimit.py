@@ -91,6 +91,24 @@ async def test_calls_let_through_after_the_answered_one_count_against_its_remain
     assert limiter.observe(5, 1.0, call=call) is paused
 
 
+@pytest.mark.parametrize(
+    ("answered", "remaining", "paused"), [(10, 0, False), (10, 1, False), (5, 0, True), (5, 5, False)]
+)
+async def test_headers_pause_only_for_calls_the_limiters_own_window_does_not_hold(
+    answered: int, remaining: int, paused: bool
+) -> None:
+    """With a rate, a low X-Rate-Limit-Remaining that this limiter's own calls explain (as many of them in the
+    window up to the answered call as the server counted) does not pause: its window already spaces the next
+    calls. Calls the server counted beyond its own (another client on the account) pause as before."""
+    t = FakeTime()
+    limiter = Limiter("op", Rate(10, 1.0), clock=t.clock, sleep=t.sleep, reserve=2)
+    numbers = []
+    for _ in range(10):
+        await limiter.acquire()
+        numbers.append(limiter.started)
+    assert limiter.observe(remaining, 1.0, call=numbers[answered - 1]) is paused
+
+
 async def test_concurrent_callers_share_one_window() -> None:
     """Many tasks acquiring at once still respect the single window (real clock, tiny period)."""
     limiter = Limiter("sell", Rate(5, 0.2))
