@@ -210,3 +210,40 @@ async def test_dlq_drop_and_replay(w: World, capsys: pytest.CaptureFixture[str])
     assert "1 record(s) will be written again" in capsys.readouterr().out
     assert await w.run() == EXIT_OK
     assert w.sm.get("state")["writes_per_email"]["lead1@example.org"] == writes_before + 1
+
+
+def _changed_email(n: int) -> list[dict[str, Any]]:
+    """Lead `n` created with an old e-mail and then given a new one (both pending)."""
+    old, new = f"old{n}@example.org", f"new{n}@example.org"
+    return [person("lead", n, email=old), person("lead", n, 2, "updated", email=new, previous={"email": old})]
+
+
+async def test_keys_whose_every_attempt_was_refused_at_connect_are_written_without_lookups(w: World) -> None:
+    """SALESmanago refusing connections while people change their e-mail: the keys attempted then (refused at
+    connect: nothing was sent) count as never tried, so once it is back each is written with no contact/basic
+    look-up for what a lost write might have left."""
+    people = 20
+    w.stop("sm")
+    w.append("leads", *[item for n in range(1, people + 1) for item in _changed_email(n)])
+    daemon = Daemon(w.config(sm="concurrency = 4\nbatch_size = 5"), handle_signals=False)
+    async with anyio.create_task_group() as tg:
+        runtime: Runtime = await tg.start(daemon.run)
+        state = dispatcher_state(runtime, "salesmanago")
+        await await_until(lambda: _at_least(int(state.pause_kind == "unavailable"), 1), deadline=10, what="breaker")
+        assert state.outcomes.get("retried", 0) > 0  # attempted while down
+        w.start("sm")
+        await await_until(lambda: _at_least(w.sm.get("state")["contacts"], people), deadline=60, what="SALESmanago")
+        daemon.stop()
+    assert w.sm.get("state")["requests_by_method"].get("contact/basic", 0) == 0
+    assert sorted(w.sm_contacts()) == sorted(f"new{n}@example.org" for n in range(1, people + 1))
+
+
+async def test_a_key_whose_write_outcome_was_lost_is_looked_up_before_it_is_written_again(w: World) -> None:
+    """A write answered 500 (it may have landed) makes the key tried: its next write first asks contact/basic
+    about the e-mails a lost write may have used, and the person ends up with one contact under the new e-mail."""
+    w.sm.fault(path="/api/contact/upsert", status=500, times=1)
+    w.append("leads", *_changed_email(1))
+    assert await w.run() == EXIT_OK
+    by_method = w.sm.get("state")["requests_by_method"]
+    assert by_method.get("contact/basic", 0) >= 1
+    assert [email for email, c in w.sm_contacts().items() if not c["deleted"]] == ["new1@example.org"]
