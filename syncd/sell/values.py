@@ -193,15 +193,11 @@ def custom_value(kind: str, value: Any, where: str) -> CustomValue:
     return _option_name(value, f"{where} (unknown type {kind!r})")
 
 
-_any_decoder = msgspec.json.Decoder()
-
-
 def custom_values(values: CustomValues, where: str) -> dict[str, CustomValue]:
     if not values:
         return {}
     plain: dict[str, CustomValue] = {}
     for entry in values:
         field = entry.custom_field.data
-        raw = _any_decoder.decode(entry.value)
-        plain[field.name] = custom_value(field.type, raw, f"{where}[{field.name}]")
+        plain[field.name] = custom_value(field.type, entry.value, f"{where}[{field.name}]")
     return plain

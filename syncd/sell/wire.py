@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -169,7 +169,7 @@ class WireCustomValue(msgspec.Struct, frozen=True):
     """`{"value": <typed by the field's type>, "custom_field": {"data": {"id", "name", "type", ...}, ...}}`."""
 
     custom_field: _CustomFieldRef
-    value: msgspec.Raw = msgspec.Raw(b"null")
+    value: Any = None  # decoded with the item in one pass; read by the field's type in sell.values.custom_value
 
 
 Text = str | None
