@@ -3,11 +3,13 @@ errors say whether the call may have taken effect."""
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import pytest
 
 from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
-from syncd.httpclient import bounded_request, foreign, is_html, status_error, transport_error
+from syncd.httpclient import bounded_request, foreign, is_html, make_client, status_error, tls_context, transport_error
 from syncd.ratelimit import TICKET, Ticket
 from syncd.sandbox.faults import error_page
 from tests.support import free_port
@@ -105,3 +107,18 @@ async def test_each_call_counts_on_the_ticket_as_void_or_as_reaching_the_server(
         assert (ticket.void, ticket.reached, ticket.sent_nothing) == (3, 1, False)
     finally:
         TICKET.reset(token)
+
+
+async def test_every_client_shares_one_tls_context_that_verifies_certificates() -> None:
+    """Clients built by make_client use one process-wide TLS context (built once, not once per client), and it
+    still verifies certificates and host names."""
+    first = make_client("https://api.example.com", api="A", timeout=5)
+    second = make_client("http://127.0.0.1:9", api="B", timeout=5)
+    try:
+        contexts = [client._transport._pool._ssl_context for client in (first, second)]  # type: ignore[attr-defined]
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert contexts[0] is contexts[1] is tls_context()
+    assert tls_context().verify_mode == ssl.CERT_REQUIRED
+    assert tls_context().check_hostname
