@@ -39,7 +39,7 @@ class StoreBase:
         self.path = path
         self.sinks = tuple(sinks)
         self._clock = clock
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)  # no checkpoint when free: the work it guards awaits anyway
         self._owner = owner
         self.notices: list[tuple[str, str]] = []  # (event, problem): what opening found amiss, for the caller to log
 

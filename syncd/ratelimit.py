@@ -72,7 +72,7 @@ class Limiter:
         self._wall = wall
         self._sleep = sleep
         self._calls: deque[float] = deque()
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)  # no round of the event loop when free
         self._paused_until = 0.0
         self.waits = 0  # how many acquisitions had to wait (for metrics)
         self.waited = 0.0  # total seconds spent waiting
