@@ -28,7 +28,7 @@ import httpx
 
 from syncd.config import OntraportConfig
 from syncd.errors import CallError, PermanentError, TransientError
-from syncd.httpclient import bounded_request, clip, foreign, make_client, status_error
+from syncd.httpclient import bounded_request, clip, foreign, is_html, make_client, status_error
 from syncd.ratelimit import Limiter, reset_seconds
 
 API = "Ontraport"
@@ -68,29 +68,35 @@ class OntraportApi:
     ) -> Answer:
         """One call: its `data` on success; with `missing_ok`, an Answer with `missing` set when Ontraport says the
         record does not exist; any other failure raised as a classified CallError."""
-        sent = json.dumps(body if body is not None else dict(params or {}), ensure_ascii=False)
         await self._limiter.acquire()
         call = self._limiter.started
         try:
             response = await bounded_request(self._client, API, method, path, params=params, json=body)
         except CallError as exc:
-            exc.request = sent
+            exc.request = request_text(body, params)
             raise
         self._observe(response, call)
-        if response.status_code != 429:
+        status = response.status_code
+        if status == 200 and not is_html(response):
+            try:
+                return Answer(200, read_data(response))
+            except CallError as exc:
+                exc.request = request_text(body, params)
+                raise
+        # The request as a dead letter keeps it, written out only for a call that failed.
+        sent = request_text(body, params)
+        if status != 429:
             # A redirect, or a load balancer's HTML page, is not Ontraport speaking: never "not found", never a
             # verdict on the record (checked before anything is read as missing).
             outside = foreign(API, response, own=True, request=sent)
             if outside is not None:
                 raise outside
-        if response.status_code == 200:
-            return Answer(200, read_data(response, sent))
         detail = error_detail(response)
-        if missing_ok and is_not_found(response.status_code, detail):
-            return Answer(response.status_code, detail=detail, missing=True)
+        if missing_ok and is_not_found(status, detail):
+            return Answer(status, detail=detail, missing=True)
         reset = _number(response.headers.get("X-Rate-Limit-Reset"))
         reset = reset_seconds(reset, time.time()) if reset is not None else None
-        raise classify(response.status_code, detail, reset=reset, request=sent)
+        raise classify(status, detail, reset=reset, request=sent)
 
     def _observe(self, response: httpx.Response, call: int) -> None:
         remaining = _number(response.headers.get("X-Rate-Limit-Remaining"))
@@ -118,8 +124,15 @@ def classify(status: int, detail: str, *, reset: float | None, request: str) -> 
     return status_error(API, status, detail, retry_after=reset if status == 429 else None, request=request)
 
 
-def read_data(response: httpx.Response, request: str) -> Any:
-    """The `data` of a success envelope (`{"code": 0, "data": ..., "account_id": 50}`)."""
+def request_text(body: Mapping[str, Any] | None, params: Mapping[str, str] | None) -> str:
+    """A call's request as errors and dead letters keep it: its body, else its query (never the headers, where the
+    credentials travel)."""
+    return json.dumps(body if body is not None else dict(params or {}), ensure_ascii=False)
+
+
+def read_data(response: httpx.Response) -> Any:
+    """The `data` of a success envelope (`{"code": 0, "data": ..., "account_id": 50}`); a refusal inside it is
+    raised without the request (the caller adds it)."""
     try:
         body = json.loads(response.content)
     except ValueError:
@@ -129,7 +142,7 @@ def read_data(response: httpx.Response, request: str) -> Any:
     code = body.get("code", 0)
     if str(code) != "0":
         message = body.get("message") or body.get("data") or f"code {code}"
-        raise PermanentError(f"{API} refused the call: {clip(str(message), 200)}", http_status=200, request=request)
+        raise PermanentError(f"{API} refused the call: {clip(str(message), 200)}", http_status=200)
     return body.get("data")
 
 

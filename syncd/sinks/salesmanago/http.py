@@ -64,8 +64,9 @@ class SalesmanagoApi:
         await self._client.aclose()
 
     async def send(self, method: str, fields: Mapping[str, Any]) -> tuple[Reply, str]:
-        """POST `fields` signed (once the shared limiter lets the call go): the reply, whatever it says, and the
-        request as a dead letter keeps it. A call that got no answer raises TransientError carrying the request."""
+        """POST `fields` signed (once the shared limiter lets the call go): the reply, whatever it says, and, when
+        it is not a success, the request as a dead letter keeps it (empty for a success: it is written out only
+        for a call that failed). A call that got no answer raises TransientError carrying the request."""
         body = {
             **auth_fields(
                 client_id=self.config.client_id,
@@ -75,23 +76,23 @@ class SalesmanagoApi:
             ),
             **fields,
         }
-        request = request_text(method, body)
         await self._limiter.acquire()
         try:
             response = await bounded_request(
                 self._client, API, "POST", self._prefix + method, content=json.dumps(body, ensure_ascii=False).encode()
             )
         except CallError as exc:
-            exc.request = request
+            exc.request = request_text(method, body)
             raise
         reply = read_reply(response.status_code, response.content, response.headers.get("Retry-After"))
         if reply.status != 429:
             # SALESmanago always answers its JSON envelope: a redirect or anything else (a load balancer's HTML
             # page) is the way to it failing, never a verdict on the contact.
-            outside = foreign(API, response, own=reply.body is not None, request=request)
+            outside = foreign(API, response, own=reply.body is not None)
             if outside is not None:
+                outside.request = request_text(method, body)
                 raise outside
-        return reply, request
+        return reply, "" if reply.success else request_text(method, body)
 
     async def call(self, method: str, fields: Mapping[str, Any], *, known: Sequence[str] = ()) -> Reply:
         """One call that must succeed: its reply, or the classified error raised (`known`: the e-mails the request
