@@ -289,8 +289,13 @@ class SalesmanagoWriter:
         if own.remote_id is None:
             # Not linked: whether a contact is under its e-mail, and whose, is asked for the batch's keys at once.
             return UnlinkedDelete(work, own.email)
-        detail = "deleted" if await self._api.delete(own.email) else "already absent"
-        return Done(work.key, work.seqs, remote_id=own.remote_id, unlink=True, detail=detail, wrote=False)
+        return await self._delete_email(work, own.email, remote_id=own.remote_id)
+
+    async def _delete_email(self, work: KeyWork, email: str, *, remote_id: str | None = None) -> Done:
+        """`contact/delete` of the own contact under `email`: done, and unlinked (an unknown e-mail is already
+        absent)."""
+        detail = "deleted" if await self._api.delete(email) else "already absent"
+        return Done(work.key, work.seqs, remote_id=remote_id, unlink=True, detail=detail, wrote=False)
 
     async def _delete_unlinked(self, deletes: Sequence[UnlinkedDelete]) -> dict[str, Result]:
         """The deletes of contacts syncd holds no link to: ONE `contact/basic` per `batch_size` of them says which
@@ -322,8 +327,7 @@ class SalesmanagoWriter:
                 elif found is not None and (kept := await located_keep(self._lookups, work, found)) is not None:
                     own = Skipped(work.key, work.seqs, kept.reason)
                 else:
-                    detail = "deleted" if await self._api.delete(delete.email) else "already absent"
-                    own = Done(work.key, work.seqs, unlink=True, detail=detail, wrote=False)
+                    own = await self._delete_email(work, delete.email)
                 done = await self._then_leftovers(own, delete.leftovers)
                 assert not isinstance(done, PlannedUpsert | UnlinkedDelete)
                 results[work.key] = done
