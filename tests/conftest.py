@@ -35,3 +35,11 @@ def processes() -> Iterator[Processes]:
 def pytest_configure(config: pytest.Config) -> None:
     """The suite-wide guard that no Ontraport invoice is ever e-mailed (tests/invoice_guard.py)."""
     invoice_guard.pytest_configure(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` (tens of seconds each) run first, the rest in their collected order: the workers start
+    the long ones at once and share out the short ones after them (`--dist worksteal`), so no long test starts last
+    and holds the end of the run on one worker while the others idle. Every worker sorts its collection the same
+    way (xdist requires identical collections)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -65,6 +65,7 @@ def test_the_readme_set_up_is_what_this_test_stands_in_for() -> None:
     assert first_block()[: len(SETUP)] == SETUP
 
 
+@pytest.mark.slow  # the demo and each command it prints, one after another
 def test_the_readme_first_commands_and_the_demo_hints_work_as_printed(checkout: Path) -> None:
     """After the set-up (activation as printed), each further command of the README's first block exits 0 in a
     clean shell, and so does each command the demo then prints to look further, run as printed."""
