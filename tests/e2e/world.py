@@ -86,9 +86,11 @@ class World:
         op: str = "",
         sell: str = "",
         streams: tuple[str, ...] = ("leads", "contacts"),
+        poll_interval: str = "20ms",
     ) -> Config:
-        """A config for this world; `sm`/`op`/`sell` add keys to those tables, `extra` adds whole tables."""
-        text = self.config_text(extra, sm=sm, op=op, sell=sell, streams=streams)
+        """A config for this world; `sm`/`op`/`sell` add keys to those tables, `extra` adds whole tables; each
+        stream at its top is polled every `poll_interval`."""
+        text = self.config_text(extra, sm=sm, op=op, sell=sell, streams=streams, poll_interval=poll_interval)
         return loads(text, source=str(self.tmp_path / "syncd.toml"))
 
     def config_file(
@@ -113,6 +115,7 @@ class World:
         op: str = "",
         sell: str = "",
         streams: tuple[str, ...] = ("leads", "contacts"),
+        poll_interval: str = "20ms",
     ) -> str:
         return f"""
 [state]
@@ -121,7 +124,7 @@ path = "{self.tmp_path / "syncd.db"}"
 token = "{SELL_TOKEN}"
 base_url = "{self.sell.url}"
 streams = {json.dumps(list(streams))}
-poll_interval = "20ms"
+poll_interval = "{poll_interval}"
 rate = "100000/s"
 max_backoff = "100ms"
 {sell}
