@@ -27,6 +27,9 @@ from tests.e2e.world import World, person, world
 from tests.support import Processes, await_until, wait_until
 
 STREAMS = ("leads", "contacts", "deals", "stages", "orders", "line_items", "notes")
+# Ontraport (on beside SALESmanago) logs a won deal once its line items had `settle` to arrive (5 s by default, at
+# least 1 s): each run here stopped only after it. What these tests check is SALESmanago's events.
+PURCHASES = '\n[sinks.ontraport.purchases]\nsettle = "100ms"\n'
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 STAGES = [
     {"id": n, "name": name, "category": category, "active": True, "position": n, "pipeline_id": 1}
@@ -112,7 +115,7 @@ async def cli(*args: str) -> int:
 
 
 async def run(w: World, **extra: str) -> None:
-    assert await w.run(w.config(streams=STREAMS, **extra)) == EXIT_OK
+    assert await w.run(w.config(streams=STREAMS, op=PURCHASES, **extra)) == EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -152,7 +155,7 @@ async def test_delivered_twice_it_is_still_one_purchase(w: World, tmp_path: Path
     first = {e["externalId"]: e["eventId"] for e in events(w)}
     won_deal(w)  # the same items again
     await run(w)
-    config = w.config_file(streams=STREAMS)
+    config = w.config_file(streams=STREAMS, op=PURCHASES)
     assert await cli("replay", "--config", str(config), "--sink", "salesmanago", "--since", "2000-01-01T00:00:00Z") == 0
     with capture_logs() as logs:
         await run(w)
@@ -235,7 +238,7 @@ async def test_notes_become_other_events_updated_and_deleted_with_them(w: World)
     await run(w)
     assert events(w, "lead9@example.org") == []
     extra = '[sinks.salesmanago.events]\nnotes = "OTHER"'
-    config = w.config_file(streams=STREAMS, sm=extra)
+    config = w.config_file(streams=STREAMS, sm=extra, op=PURCHASES)
     assert await cli("replay", "--config", str(config), "--sink", "salesmanago", "--record", "note:12") == 0
     await run(w, sm=extra)
     [added] = events(w, "lead9@example.org")
@@ -295,7 +298,7 @@ def test_a_sigkill_while_the_events_are_added_still_leaves_one_purchase(w: World
     won_deal(w)
     # A client that waits for its answer (the default timeout of these tests gives up after 2 s).
     config = w.tmp_path / "syncd.toml"
-    text = w.config_text(streams=STREAMS)
+    text = w.config_text(streams=STREAMS, op=PURCHASES)
     config.write_text(text.replace('timeout = "2s"', 'timeout = "60s"', 1))
     w.sm.fault(path="/api/contact/batchAddContactExtEvent", latency_after=60, times=1)
     log = w.tmp_path / "killed.log"
@@ -337,7 +340,7 @@ async def test_a_named_stage_renamed_in_sell_is_mapping_drift_until_it_is_back(w
     for `syncd status`, and in readiness; deals keep flowing; renaming it back resolves it."""
     setup(w)
     extra = '[sinks.salesmanago.events.stages]\n"Qualified" = "MEETING"'
-    daemon = Daemon(w.config(streams=STREAMS, sm=extra), handle_signals=False)
+    daemon = Daemon(w.config(streams=STREAMS, sm=extra, op=PURCHASES), handle_signals=False)
     key = 'sinks.salesmanago.events.stages."Qualified"'
 
     def rename(name: str, sequence: int) -> None:
@@ -376,7 +379,7 @@ async def test_a_deal_in_a_stage_older_than_the_firehose_waits_until_a_backfill_
     assert w.box is not None and w.box.expire("stages") == len(STAGES)
     w.append("contacts", person("contact", 5))
     won_deal(w)
-    config = w.config(streams=STREAMS)
+    config = w.config(streams=STREAMS, op=PURCHASES)
     assert await w.run(config) == EXIT_OK
     with sqlite3.connect(w.tmp_path / "syncd.db") as conn:
         waits = conn.execute("SELECT sink, on_key, reason FROM waits WHERE key = 'deal:77' ORDER BY sink").fetchall()
