@@ -79,7 +79,13 @@ async def bounded_request(client: httpx.AsyncClient, api: str, method: str, url:
         _count(void=False)
         raise
     _count(void=response.status_code == 429)
+    # The answer is read whole and its stream closed; httpx's stream keeps a reference back to the response, a cycle
+    # only the cyclic GC would free, holding the body (a Firehose page is ~100 KB) until it runs.
+    response.stream = _READ
     return response
+
+
+_READ = httpx.ByteStream(b"")  # the stream of an answer already read
 
 
 def _count(*, void: bool) -> None:

@@ -3,7 +3,9 @@ errors say whether the call may have taken effect."""
 
 from __future__ import annotations
 
+import gc
 import ssl
+import weakref
 
 import httpx
 import pytest
@@ -122,3 +124,21 @@ async def test_every_client_shares_one_tls_context_that_verifies_certificates() 
     assert contexts[0] is contexts[1] is tls_context()
     assert tls_context().verify_mode == ssl.CERT_REQUIRED
     assert tls_context().check_hostname
+
+
+async def test_an_answer_is_freed_when_the_caller_drops_it_not_left_to_the_cyclic_gc() -> None:
+    """A call's answer (a Firehose page is ~100 KB) is freed by reference counting the moment its caller drops it:
+    httpx's spent stream no longer points back at it, so a rare cyclic GC holds no bodies; the body stays readable."""
+    page = b'{"items": []}' * 1000
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=page))
+    async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+        response = await bounded_request(client, "Api", "GET", "http://api.test/x")
+        assert response.content == page
+        assert [chunk async for chunk in response.aiter_bytes()] == [page]
+        gone = weakref.ref(response)
+        gc.disable()
+        try:
+            del response
+            assert gone() is None
+        finally:
+            gc.enable()
