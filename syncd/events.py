@@ -243,6 +243,13 @@ def encode(value: ChangeEvent | Record) -> bytes:
     return _encoder.encode(value)
 
 
+def encode_with_record(event: ChangeEvent) -> tuple[bytes, bytes]:
+    """The event's JSON and its record's, the record encoded once (the event's JSON embeds the same bytes)."""
+    record = _encoder.encode(event.record)
+    embedded: Any = msgspec.Raw(record)
+    return _encoder.encode(msgspec.structs.replace(event, record=embedded)), record
+
+
 def decode_event(body: bytes) -> ChangeEvent:
     return _event_decoder.decode(body)
 

@@ -22,6 +22,7 @@ from syncd.events import (
     decode_record,
     email_of,
     encode,
+    encode_with_record,
 )
 from syncd.routing import REFERRING_KINDS, reference, route
 from syncd.work import Delivery, KeyWork, Shadow
@@ -40,6 +41,7 @@ def event_row(event: ChangeEvent) -> EventRow:
     the key of the record it belongs to)."""
     record = event.record
     deleted = event.action == "deleted"
+    body, record_body = encode_with_record(event)
     return EventRow(
         kind=event.kind,
         record_id=event.record_id,
@@ -47,8 +49,8 @@ def event_row(event: ChangeEvent) -> EventRow:
         sequence=event.sequence,
         event_id=event.event_id,
         occurred_at=event.occurred_at.isoformat(),
-        body=encode(event),
-        record=encode(record),
+        body=body,
+        record=record_body,
         email=email_of(record),
         deleted=deleted,
         bare=deleted and record == type(record)(id=record.id),
