@@ -353,7 +353,8 @@ async def test_meta_is_fetched_again_for_a_field_it_lacked(
 async def test_timed_out_create_is_found_by_external_id_on_retry(
     harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
 ) -> None:
-    """Without an e-mail, a create that timed out (but happened) is found by external id on retry: one contact."""
+    """Without an e-mail, a create that timed out (but happened) is found by external id on retry: one contact (the
+    first write, of a key never tried, creates without searching)."""
     writer = harness.writer(external_id_field="f1558", timeout=Duration(0.3))
     await fault(control, path="/1/Contacts", method="POST", latency_after=1.0, times=1)
     await harness.ingest(event("lead", 9, 1, "created", first_name="Ada"))
@@ -363,7 +364,53 @@ async def test_timed_out_create_is_found_by_external_id_on_retry(
     [stored] = await contacts(control)
     assert isinstance(second, Done) and second.remote_id == stored["id"]
     assert (stored["f1558"], sandbox.state()["creates"]) == ("sell-lead-9", 1)
-    assert requests_to(sandbox, "GET /1/Contacts") == {"200": 2}
+    assert requests_to(sandbox, "GET /1/Contacts") == {"200": 1}
+
+
+async def test_a_first_create_without_email_creates_without_searching(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+) -> None:
+    """Without an e-mail, the first write of a key never tried creates the contact with no external-id search."""
+    writer = harness.writer(external_id_field="f1558")
+    await harness.ingest(event("lead", 9, 1, "created", first_name="Ada"))
+    result = (await harness.round(writer))["lead:9"]
+    [stored] = await contacts(control)
+    assert isinstance(result, Done) and result.detail == "created" and result.remote_id == stored["id"]
+    assert stored["f1558"] == "sell-lead-9"
+    assert requests_to(sandbox, "GET /1/Contacts") == {}
+
+
+async def test_an_unlinked_delete_of_a_key_never_tried_asks_only_for_its_email(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+) -> None:
+    """A delete of a record never written and never tried asks getByEmail for its e-mail (a contact made outside
+    syncd is deleted) and searches no external id; one without an e-mail makes no call at all."""
+    await control.post("/1/Contacts", json={"email": "ada@example.org"}, headers=AUTH)
+    await harness.ingest(event("lead", 9, 1, "created", **ADA), event("lead", 9, 2, "deleted"))
+    await harness.ingest(event("lead", 10, 1, "created", first_name="Bob"), event("lead", 10, 2, "deleted"))
+    results = await harness.round(harness.writer(on_delete="delete", external_id_field="f1558"))
+    assert isinstance(results["lead:9"], Done) and results["lead:9"].detail == "deleted"
+    assert results["lead:10"] == Done(
+        "lead:10", results["lead:10"].seqs, unlink=True, detail="not in Ontraport: nothing to delete", wrote=False
+    )
+    assert await contacts(control) == []
+    assert requests_to(sandbox, "GET /1/object/getByEmail") == {"200": 1}
+    assert requests_to(sandbox, "GET /1/Contacts") == {}
+
+
+async def test_an_unlinked_delete_after_a_lost_create_finds_it_by_external_id(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+) -> None:
+    """A delete of a record whose create timed out (but happened) searches the external id and deletes that contact."""
+    writer = harness.writer(on_delete="delete", external_id_field="f1558", timeout=Duration(0.3))
+    await fault(control, path="/1/Contacts", method="POST", latency_after=1.0, times=1)
+    await harness.ingest(event("lead", 9, 1, "created", first_name="Ada"))
+    assert isinstance(failed((await harness.round(writer))["lead:9"]), TransientError)
+    await harness.ingest(event("lead", 9, 2, "deleted"))
+    result = (await harness.round(writer))["lead:9"]
+    assert isinstance(result, Done) and result.detail == "deleted"
+    assert (await contacts(control), sandbox.state()["creates"]) == ([], 1)
+    assert requests_to(sandbox, "GET /1/Contacts") == {"200": 1}
 
 
 async def test_no_email_and_no_external_id_field_is_skipped(harness: Harness, sandbox: OntraportSandbox) -> None:

@@ -6,9 +6,10 @@ Identity. An Ontraport contact is known by its id, kept in the link. The first w
 merge-or-create by e-mail (`POST /1/Contacts/saveorupdate`), so a retried first write merges instead of
 duplicating; later writes are `PUT /1/Contacts` by id, so an e-mail changed in Sell updates the SAME contact. A PUT
 answered "Object not found" (the contact was deleted in Ontraport; the text counts, on any 4xx) falls back to the
-merge-or-create. Without an e-mail the contact is found by the configured external id field (`GET
-/1/Contacts?condition=...` for "sell-lead-9") BEFORE anything is created, so a create that timed out and is retried
-finds the first one; without that setting such a record is skipped with the reason.
+merge-or-create. Without an e-mail the contact is created with the configured external id field ("sell-lead-9");
+a key tried before (a claim that may have left a write) first searches that field (`GET /1/Contacts?condition=...`),
+so a create that timed out and is retried finds the first one; a key's first write creates at once (only syncd's
+writes of the key set that field). Without that setting such a record is skipped with the reason.
 
 Shared e-mails (sinks/persons.py decides): of several live Sell people with one e-mail, one owns the contact
 (`shared_email`); the others are skipped with the reason (what they wrote under e-mails no one holds now goes as
@@ -24,9 +25,11 @@ Organisations (sinks/persons.py decides): one with an e-mail is written like a p
 company), one without is skipped, and all are skipped under organisations = "skip"; when one appears or is
 renamed, its members are queued to be written again with its name as their company.
 
-Deletes: `on_delete = "delete"` deletes the own contact (`DELETE /1/Contact?id=`; already gone counts as done),
-"tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`), "ignore" leaves it; leftovers go the same way. While
-other live Sell people map to the own contact it stays; leftovers are removed all the same.
+Deletes: the own contact is the linked one; without a link, the one under the record's e-mail (`GET
+/1/object/getByEmail`: one made outside syncd, or by another record before its rename), else, for a key tried
+before, the one with its external id. `on_delete = "delete"` deletes it (`DELETE /1/Contact?id=`; already gone
+counts as done), "tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`), "ignore" leaves it; leftovers go
+the same way. While other live Sell people map to the own contact it stays; leftovers are removed all the same.
 
 The contact fields come from ontraport/map.py (pure), converted by the field types of `GET /1/Contacts/meta`, which is
 fetched once and again when a configured field is missing from it. An unchanged payload (same digest as the last
@@ -246,7 +249,9 @@ class OntraportWriter:
                 f"no e-mail, and {EXTERNAL_ID_KEY} is not set: without an e-mail or an external id field a"
                 " contact cannot be found again, so it is not created (set the field to sync such records)",
             )
-        found = await self._find_by_external_id(field, external_id(record))
+        # Only syncd's writes of this key set its external id, and only a claim whose outcome may have been lost
+        # (the key tried, or its late-write check) can have left one behind: a key's first write just creates.
+        found = await self._find_by_external_id(field, external_id(record)) if _unsure(work) else None
         if found is not None and await self._update(found, payload):
             return Done(work.key, work.seqs, remote_id=found, digest=sign, sent=sent, detail="found by external id")
         created = await self._create(payload)
@@ -392,13 +397,15 @@ class OntraportWriter:
         return removed
 
     async def _locate(self, work: KeyWork, change: PersonChange, own: Own | None) -> str | None:
-        """The own contact of a record syncd holds no link for: under its e-mail, else by the external id field."""
+        """The own contact of a record syncd holds no link for: under its e-mail (one made outside syncd, or by
+        another record before its rename), else, when a lost outcome may have left one (`_unsure`), by the external
+        id field, which only syncd's writes of this key set."""
         if own is not None and own.email:
             found = await self._id_by_email(own.email)
             if found is not None:
                 return found
         field = self.config.external_id_field
-        if field and change.record is not None:
+        if field and change.record is not None and _unsure(work):
             return await self._find_by_external_id(field, external_id(change.record))
         return None
 
@@ -458,6 +465,13 @@ class OntraportWriter:
                 raise TransientError(f"Ontraport answered an unreadable contact meta: {exc}") from None
             self._meta, self._meta_at = meta, self._clock()
             return meta
+
+
+def _unsure(work: KeyWork) -> bool:
+    """Whether a write of this key whose outcome was lost may have landed: the key was tried since its last
+    finishing outcome (a claim that may have left a write: the store's claims count), or this claim is its
+    late-write check."""
+    return work.tried or work.reassert
 
 
 def _contact_id(data: Any) -> str:
