@@ -1,7 +1,9 @@
 """One dispatcher per destination: claims due keys, hands them to the writer, records every outcome.
 
 - Claims due keys oldest first, never the same key twice at once (claims live in the store), at most `concurrency`
-  batches in flight.
+  batches in flight. A writer that takes one key a batch (`batch_size = 1`) has its keys claimed and loaded in sets
+  (`SET_PER_SLOT` times `concurrency` at once, in one claim and one load): each key of a set then goes as its own
+  batch (its own slot, calls and outcome) when a slot is free; a set's keys not started are released unchanged.
 - Turns each writer result into an outcome with the pure retry policy, and commits outcomes in batches (one
   transaction per batch; the committer gathers whatever finished while the previous commit ran).
 - A key the writer finds waiting on another (a deal whose contact is not in the destination yet) is committed as
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -35,6 +38,7 @@ from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released,
 
 Clock = Callable[[], float]
 BREAKER_THRESHOLD = 3  # transient failures in a row, with no success between, that pause the destination
+SET_PER_SLOT = 2  # a one-key writer's keys claimed (and loaded) at once, per slot of its concurrency
 
 
 class QueueSettings(Protocol):
@@ -126,6 +130,7 @@ class Dispatcher:
         self._half_open = False
         self._log = get_logger(sink=self.sink)
         self._works: dict[anyio.CancelScope, Ticket] = {}  # batches (and probes) running, with their calls
+        self._ready: deque[KeyWork] = deque()  # a one-key writer's keys claimed and loaded, not started yet
 
     def wake(self) -> None:
         """New deliveries were queued (or the daemon is stopping): look for work now."""
@@ -133,7 +138,7 @@ class Dispatcher:
 
     @property
     def idle(self) -> bool:
-        return self.state.in_flight == 0
+        return self.state.in_flight == 0 and not self._ready
 
     @property
     def calling(self) -> int:
@@ -147,7 +152,8 @@ class Dispatcher:
         unsent = [scope for scope, ticket in self._works.items() if not ticket.calls]
         for scope in unsent:
             scope.cancel()
-        return len(unsent)
+        self._slot_freed.set()  # the claim loop sees the stop now, and releases the keys it holds unstarted
+        return len(unsent) + len(self._ready)
 
     async def run(self, stop: anyio.Event) -> None:
         """Dispatch until `stop` is set, then let in-flight batches finish and commit their outcomes."""
@@ -155,7 +161,10 @@ class Dispatcher:
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._committer, receive)
             async with send, anyio.create_task_group() as workers:
-                await self._claim_loop(workers, send, stop)
+                try:
+                    await self._claim_loop(workers, send, stop)
+                finally:
+                    await self._release_ready(send)
 
     # -----------------------------------------------------------------------------------------------------------
 
@@ -164,11 +173,13 @@ class Dispatcher:
     ) -> None:
         while not stop.is_set():
             if self.state.pause_kind == "auth":
+                await self._release_ready(send)  # held through a pause, their loaded work would only go stale
                 await self._probe_until_resumed(stop)
                 continue
             if self.state.pause_kind == "unavailable" and self.state.paused_until is not None:
                 wait = self._breaker_ends - self._monotonic()
                 if wait > 0:
+                    await self._release_ready(send)
                     await self._wait(stop, wait)
                     continue
                 self._half_open = True  # the breaker let time pass: one probe key decides
@@ -177,17 +188,46 @@ class Dispatcher:
                 self._slot_freed = anyio.Event()
                 await self._wait(stop, 1.0, self._slot_freed)
                 continue
+            if self.writer.batch_size == 1:
+                if await self._start_one(workers, send, slots):
+                    continue
+                await self._idle_wait(stop)
+                continue
             keys = await self.store.claim(
                 self.sink, 1 if self._half_open else self.writer.batch_size, late_window=self.config.late_write_window
             )
             if not keys:
-                next_due = await self.store.next_due(self.sink)
-                timeout = 1.0 if next_due is None else min(1.0, max(0.005, next_due - self._clock()))
-                self._wake = anyio.Event()
-                await self._wait(stop, timeout, self._wake)
+                await self._idle_wait(stop)
                 continue
             self.state.in_flight += 1
             workers.start_soon(self._work, keys, send)
+
+    async def _idle_wait(self, stop: anyio.Event) -> None:
+        """Nothing was due: wait until the earliest key falls due (at most a second), or new work wakes the loop."""
+        next_due = await self.store.next_due(self.sink)
+        timeout = 1.0 if next_due is None else min(1.0, max(0.005, next_due - self._clock()))
+        self._wake = anyio.Event()
+        await self._wait(stop, timeout, self._wake)
+
+    async def _start_one(self, workers: TaskGroup, send: MemoryObjectSendStream[Sequence[Outcome]], slots: int) -> bool:
+        """A one-key writer's next key started as its own batch: taken from the set claimed and loaded before, or,
+        when none is left, from a new set (one key alone while the breaker is half-open). False when none is due."""
+        if not self._ready:
+            size = 1 if self._half_open else slots * SET_PER_SLOT
+            keys = await self.store.claim(self.sink, size, late_window=self.config.late_write_window)
+            if not keys:
+                return False
+            self._ready.extend(await self.store.load_work(self.sink, keys))
+        self.state.in_flight += 1
+        workers.start_soon(self._work, [], send, [self._ready.popleft()])
+        return True
+
+    async def _release_ready(self, send: MemoryObjectSendStream[Sequence[Outcome]]) -> None:
+        """The keys of a set not started yet back in the queue, unchanged: their claim sent nothing."""
+        if self._ready:
+            released = [Released(work.key, sent_nothing=True) for work in self._ready]
+            self._ready.clear()
+            await send.send(released)
 
     async def _wait(self, stop: anyio.Event, seconds: float, event: anyio.Event | None = None) -> None:
         """Sleep up to `seconds`, waking early when `event` (or a stop, via wake()) fires."""
@@ -199,13 +239,18 @@ class Dispatcher:
                     self._wake = anyio.Event()
                     await self._wake.wait()
 
-    async def _work(self, keys: list[str], send: MemoryObjectSendStream[Sequence[Outcome]]) -> None:
+    async def _work(
+        self, keys: list[str], send: MemoryObjectSendStream[Sequence[Outcome]], loaded: Sequence[KeyWork] = ()
+    ) -> None:
+        """One batch: the claimed `keys` loaded and delivered (or the work of keys `loaded` already), its outcomes
+        sent to the committer."""
         TICKET.set(ticket := Ticket())  # this task's own context: the limiters count its calls on it
         scope = anyio.CancelScope()
         self._works[scope] = ticket
+        keys = [*keys, *(work.key for work in loaded)]
         try:
             with scope:
-                outcomes: Sequence[Outcome] = await self.process(keys)
+                outcomes: Sequence[Outcome] = await (self.deliver_loaded(loaded) if loaded else self.process(keys))
             if scope.cancelled_caught:  # dropped by a stop before anything was sent: back in the queue
                 outcomes = [Released(key) for key in keys]
             if ticket.sent_nothing:  # no call can have taken effect: the claim left no write behind
@@ -219,7 +264,10 @@ class Dispatcher:
     async def process(self, keys: Sequence[str]) -> list[Outcome]:
         """Load the claimed keys' work, hand it to the writer, and decide one outcome per key (pausing the
         destination where the writer's results call for it). Committing the outcomes is the caller's."""
-        works = await self.store.load_work(self.sink, keys)
+        return await self.deliver_loaded(await self.store.load_work(self.sink, keys))
+
+    async def deliver_loaded(self, works: Sequence[KeyWork]) -> list[Outcome]:
+        """`process` for keys whose work is loaded."""
         started = time.monotonic()
         results = await self._deliver(works)
         duration_ms = round((time.monotonic() - started) * 1000, 1)

@@ -56,6 +56,7 @@ class FakeQueue:
         self.first_attempts = attempts  # attempts a key has made before the test starts
         self.attempts: dict[str, int] = {}
         self.claims: list[tuple[int, list[str]]] = []  # (limit, keys) of every claim that found keys
+        self.loads: list[list[str]] = []  # the keys of every load_work
         self.committed: list[Outcome] = []
         self.sink_states: list[tuple[str | None, float | None]] = []
         self.waits: dict[str, Wait] = {}  # key -> what it waits on
@@ -72,6 +73,7 @@ class FakeQueue:
         return min(self.due.values(), default=None)
 
     async def load_work(self, sink: str, keys: Sequence[str]) -> list[KeyWork]:
+        self.loads.append(list(keys))
         works = []
         for key in keys:
             kind, record_id = split_key(key)
@@ -394,6 +396,66 @@ async def test_a_batch_whose_every_call_was_refused_at_connect_left_no_write(rea
         await until(lambda: bool(store.outcomes("lead:1")), what="lead:1's outcome")
     [outcome, *_] = store.outcomes("lead:1")
     assert isinstance(outcome, Retry) and outcome.sent_nothing is sent_nothing
+
+
+class GatedWriter(FakeWriter):
+    """A one-key writer whose every batch waits for `gate` before it calls (it has sent nothing until then)."""
+
+    def __init__(self, answer: Answer = done) -> None:
+        super().__init__(answer)
+        self.gate = anyio.Event()
+        self.waiting = 0
+
+    async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
+        self.waiting += 1
+        await self.gate.wait()
+        return await super().deliver(works)
+
+
+async def test_a_one_key_writers_keys_are_claimed_and_loaded_in_sets_and_delivered_one_a_batch() -> None:
+    """A writer of one key a batch has its keys claimed and loaded two per slot at once (one claim, one load), and
+    each key still goes alone, at most `concurrency` at a time, to its own outcome."""
+    clock = FakeClock(NOW)
+    keys = [f"lead:{n}" for n in range(1, 11)]
+    store = FakeQueue(clock, keys)
+    writer = FakeWriter()
+    async with running(dispatcher(writer, store, clock, concurrency=2)):
+        await until(lambda: len(store.committed) == 10, what="every key's outcome")
+    assert store.claims == [(4, keys[0:4]), (4, keys[4:8]), (4, keys[8:10])]
+    assert store.loads == [keys[0:4], keys[4:8], keys[8:10]]
+    assert writer.batches == [[key] for key in keys]
+    assert [o for o in store.committed if not isinstance(o, Done)] == []
+
+
+async def test_at_a_stop_a_sets_keys_not_started_are_released_having_sent_nothing() -> None:
+    """A stop releases the claimed keys of a set that were never started, unchanged and counted as having sent
+    nothing (their claim left no write), besides dropping the batch that had sent nothing yet."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, ["lead:1", "lead:2", "lead:3"])
+    writer = GatedWriter()
+    d = dispatcher(writer, store, clock, concurrency=1)
+    async with running(d):
+        await until(lambda: writer.waiting == 1, what="lead:1 to wait for its call")
+        assert d.drop_unsent() == 2 and not d.idle
+    assert store.claims == [(2, ["lead:1", "lead:2"])]
+    assert store.outcomes("lead:1") == [Released("lead:1", sent_nothing=True)]
+    assert store.outcomes("lead:2") == [Released("lead:2", sent_nothing=True)]
+    assert store.outcomes("lead:3") == [] and writer.batches == []
+
+
+async def test_an_open_breaker_releases_a_sets_keys_not_started() -> None:
+    """When the breaker opens, the keys of a set not started yet go back to the queue unchanged at once, having
+    sent nothing, instead of being held (their loaded work going stale) through the pause."""
+    clock = FakeClock(NOW)
+    store = FakeQueue(clock, [f"lead:{n}" for n in range(1, 6)])
+    writer = FakeWriter(_result("transient"))
+    d = dispatcher(writer, store, clock, concurrency=1)
+    async with running(d):
+        await until(lambda: bool(store.outcomes("lead:4")), what="lead:4 to be released")
+        assert d.state.pause_kind == "unavailable"
+    assert store.claims[:2] == [(2, ["lead:1", "lead:2"]), (2, ["lead:3", "lead:4"])]
+    assert writer.batches == [["lead:1"], ["lead:2"], ["lead:3"]]
+    assert store.outcomes("lead:4") == [Released("lead:4", sent_nothing=True)]
 
 
 async def test_a_writer_crash_is_the_outcome_of_the_key_it_crashes_on_alone() -> None:
