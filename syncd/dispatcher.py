@@ -4,6 +4,7 @@
   batches in flight. A writer that takes one key a batch (`batch_size = 1`) has its keys claimed and loaded in sets
   (`SET_PER_SLOT` times `concurrency` at once, in one claim and one load): each key of a set then goes as its own
   batch (its own slot, calls and outcome) when a slot is free; a set's keys not started are released unchanged.
+  A writer that `Prepares` first asks the destination once what the set's keys would each ask alone.
 - Turns each writer result into an outcome with the pure retry policy, and commits outcomes in batches (one
   transaction per batch; the committer gathers whatever finished while the previous commit ran).
 - A key the writer finds waiting on another (a deal whose contact is not in the destination yet) is committed as
@@ -33,7 +34,7 @@ from syncd.errors import CallError, DestinationError, InternalError, PermanentEr
 from syncd.logs import get_logger
 from syncd.ratelimit import TICKET, Limiter, Ticket
 from syncd.retry import GiveUp, PauseDestination, RecheckPolicy, RetryAt, RetryPolicy
-from syncd.sinks.base import Writer
+from syncd.sinks.base import Prepares, Writer
 from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released, Result, Retry, Skipped, Waiting
 
 Clock = Callable[[], float]
@@ -217,10 +218,31 @@ class Dispatcher:
             keys = await self.store.claim(self.sink, size, late_window=self.config.late_write_window)
             if not keys:
                 return False
-            self._ready.extend(await self.store.load_work(self.sink, keys))
+            works = await self.store.load_work(self.sink, keys)
+            self._ready.extend(works)
+            if isinstance(self.writer, Prepares) and len(works) > 1 and not await self._prepare(self.writer, works):
+                return True  # a stop dropped it: the loop sees the stop and releases the set
         self.state.in_flight += 1
         workers.start_soon(self._work, [], send, [self._ready.popleft()])
         return True
+
+    async def _prepare(self, writer: Prepares, works: Sequence[KeyWork]) -> bool:
+        """The writer's look-ups shared by a set, before its keys go (with a Ticket of their own: a stop drops them
+        while they have sent nothing). A failure only leaves each key to ask alone. False when a stop dropped them."""
+        token = TICKET.set(ticket := Ticket())
+        scope = anyio.CancelScope()
+        self._works[scope] = ticket
+        try:
+            with scope:
+                await writer.prepare(works)
+        except CallError as exc:
+            self._log.info("set_lookup_failed", keys=len(works), error=exc.message, action="each key asks alone")
+        except Exception as exc:  # a writer bug: the keys go as if nothing had been asked
+            self._log.warning("set_lookup_crashed", keys=len(works), error=exc, exc_info=exc)
+        finally:
+            del self._works[scope]
+            TICKET.reset(token)
+        return not scope.cancelled_caught
 
     async def _release_ready(self, send: MemoryObjectSendStream[Sequence[Outcome]]) -> None:
         """The keys of a set not started yet back in the queue, unchanged: their claim sent nothing."""

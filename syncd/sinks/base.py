@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from syncd.errors import InternalError
 from syncd.events import Contact, Lead, Source, source_kind
@@ -112,6 +112,17 @@ class Writer(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Prepares(Protocol):
+    """A one-key writer (batch_size = 1) that asks the destination once for a set of keys claimed together what
+    each of their deliveries would ask alone (the dispatcher calls it before the set's keys go, one a batch)."""
+
+    async def prepare(self, works: Sequence[KeyWork]) -> None:
+        """Look-ups shared by `works`, kept for their deliveries a short while; a failure only leaves each key to
+        ask alone (raises CallError)."""
+        ...
 
 
 class NoLookups:

@@ -612,6 +612,29 @@ async def test_delete_without_a_link_finds_the_contact_by_email(
     assert requests_to(sandbox, "GET /1/object/getByEmail") == {"200": 1, str(not_found_status): 1}
 
 
+async def test_a_sets_unlinked_deletes_ask_one_search_and_only_a_held_email_asks_getbyemail(
+    harness: Harness, sandbox: OntraportSandbox, control: httpx.AsyncClient
+) -> None:
+    """The deletes of records syncd holds no link for, claimed together, ask ONE e-mail search (any case matches);
+    an e-mail holding no contact sends nothing more, and the one holding a contact made outside syncd asks
+    getByEmail and deletes it."""
+    await control.post("/1/Contacts", json={"email": "Ada@Example.org"}, headers=AUTH)
+    for n, email in ((9, "ada@example.org"), (10, "bob@example.org"), (11, "carol@example.org")):
+        await harness.ingest(event("lead", n, 1, "created", email=email), event("lead", n, 2, "deleted"))
+    writer = harness.writer(on_delete="delete")
+    works = await harness.store.load_work(SINK, await harness.store.claim(SINK, 10))
+    await writer.prepare(works)
+    results = {w.key: (await writer.deliver([w]))[0] for w in works}
+    assert {key: r.detail for key, r in results.items() if isinstance(r, Done)} == {
+        "lead:9": "deleted",
+        "lead:10": "not in Ontraport: nothing to delete",
+        "lead:11": "not in Ontraport: nothing to delete",
+    }
+    assert await contacts(control) == []
+    assert requests_to(sandbox, "GET /1/Contacts") == {"200": 1}
+    assert requests_to(sandbox, "GET /1/object/getByEmail") == {"200": 1}
+
+
 async def test_tag_mode_tags_the_contact_and_keeps_it(harness: Harness, control: httpx.AsyncClient) -> None:
     """on_delete = "tag" tags the contact with deleted_tag (by name) and leaves it in Ontraport."""
     result = await deliver_then_delete(harness, harness.writer(on_delete="tag", deleted_tag="Gone from Sell"))

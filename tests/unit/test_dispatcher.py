@@ -458,6 +458,36 @@ async def test_an_open_breaker_releases_a_sets_keys_not_started() -> None:
     assert store.outcomes("lead:4") == [Released("lead:4", sent_nothing=True)]
 
 
+class PreparingWriter(FakeWriter):
+    """A one-key writer that asks something once for each set (recorded; raising `prepare_error` when set)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[tuple[list[str], int]] = []  # (the set's keys, batches delivered before it)
+        self.prepare_error: CallError | None = None
+
+    async def prepare(self, works: Sequence[KeyWork]) -> None:
+        self.prepared.append(([w.key for w in works], len(self.batches)))
+        if self.prepare_error is not None:
+            raise self.prepare_error
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_a_preparing_writer_asks_once_per_set_before_its_keys_go(fails: bool) -> None:
+    """A writer that prepares is asked once per set of two or more keys, before any of them is delivered; a failed
+    look-up only leaves each key to go as it would alone."""
+    clock = FakeClock(NOW)
+    keys = [f"lead:{n}" for n in range(1, 6)]
+    store = FakeQueue(clock, keys)
+    writer = PreparingWriter()
+    writer.prepare_error = TransientError("HTTP 503", http_status=503) if fails else None
+    async with running(dispatcher(writer, store, clock, concurrency=2)):
+        await until(lambda: len(store.committed) == 5, what="every key's outcome")
+    assert writer.prepared == [(keys[0:4], 0)]  # the last set, of one key, asks nothing
+    assert writer.batches == [[key] for key in keys]
+    assert all(isinstance(o, Done) for o in store.committed)
+
+
 async def test_a_writer_crash_is_the_outcome_of_the_key_it_crashes_on_alone() -> None:
     """A writer that raises on a batch has each key delivered again alone: the key it crashes on gets a retry of
     its own, with the error named, and the batch's other keys are delivered."""

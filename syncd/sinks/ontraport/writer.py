@@ -27,9 +27,12 @@ renamed, its members are queued to be written again with its name as their compa
 
 Deletes: the own contact is the linked one; without a link, the one under the record's e-mail (`GET
 /1/object/getByEmail`: one made outside syncd, or by another record before its rename), else, for a key tried
-before, the one with its external id. `on_delete = "delete"` deletes it (`DELETE /1/Contact?id=`; already gone
-counts as done), "tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`), "ignore" leaves it; leftovers go
-the same way. While other live Sell people map to the own contact it stays; leftovers are removed all the same.
+before, the one with its external id. Of a set of keys the dispatcher claimed together (`prepare`), the unlinked
+deletes that are due ask ONE search (`email IN (...)`) which of their e-mails hold a contact: one that holds none
+sends nothing, one that holds one asks getByEmail as above. `on_delete = "delete"` deletes it (`DELETE
+/1/Contact?id=`; already gone counts as done), "tag" tags it with `deleted_tag` (`PUT /1/objects/tagByName`),
+"ignore" leaves it; leftovers go the same way. While other live Sell people map to the own contact it stays;
+leftovers are removed all the same.
 
 The contact fields come from ontraport/map.py (pure), converted by the field types of `GET /1/Contacts/meta`, which is
 fetched once and again when a configured field is missing from it. An unchanged payload (same digest as the last
@@ -55,6 +58,7 @@ from syncd.sinks.base import DestinationField, Lookups, crashed, organisation_na
 from syncd.sinks.mapping import digest, external_id
 from syncd.sinks.ontraport.catalogue import Catalogue
 from syncd.sinks.ontraport.http import OntraportApi
+from syncd.sinks.ontraport.inspect import by_emails
 from syncd.sinks.ontraport.map import (
     EXTERNAL_ID_KEY,
     SINK,
@@ -66,6 +70,7 @@ from syncd.sinks.ontraport.map import (
 from syncd.sinks.ontraport.notes import NoteWriter
 from syncd.sinks.ontraport.purchases import PurchaseWriter
 from syncd.sinks.persons import (
+    PERSON_STREAMS,
     Facts,
     Keep,
     Own,
@@ -74,6 +79,7 @@ from syncd.sinks.persons import (
     Question,
     ask,
     coalesce_person,
+    delete_due_at,
     follow_up,
     gather,
     held_back,
@@ -82,6 +88,7 @@ from syncd.sinks.persons import (
     leftovers,
     located_keep,
     organisation_without_email,
+    own_contact,
     plan_delete,
     plan_lost_email,
     skipped_organisation,
@@ -91,6 +98,7 @@ from syncd.work import Deferred, Done, Failed, KeyWork, Result, Skipped
 CONTACT_OBJECT = "0"
 META_REFRESH = 60.0  # at most one meta refetch per minute for a field the meta does not list
 UNCHANGED = "unchanged since the last write"
+ABSENT_FOR = 30.0  # seconds a set's answer "no contact holds this e-mail" stands for the deletes it was asked for
 
 
 class OntraportWriter:
@@ -135,12 +143,35 @@ class OntraportWriter:
         self._meta_lock = anyio.Lock()
         self._reported_missing: set[str] = set()
         self._drift_checked = False
+        # key -> (e-mail, when asked): a set's search found no contact under the e-mail of this key's unlinked delete
+        self._absent: dict[str, tuple[str, float]] = {}
         self._log = get_logger(sink=SINK)
 
     # ------------------------------------------------------------------------------------------------- Writer
 
     async def deliver(self, works: Sequence[KeyWork]) -> list[Result]:
         return [await self._deliver_one(work) for work in works]
+
+    async def prepare(self, works: Sequence[KeyWork]) -> None:
+        """A set of keys claimed together: when two or more are deletes of records syncd holds no link for, due now
+        (their grace over, every person stream caught up since), ONE search says which of their e-mails hold no
+        contact, so those deletes send nothing (`_locate`); the answer stands ABSENT_FOR seconds."""
+        now = self._clock()
+        self._absent = {key: held for key, held in self._absent.items() if now - held[1] <= ABSENT_FOR}
+        wanted: dict[str, str] = {}
+        latest = 0.0
+        for work in works:
+            due = self._unlinked_delete(work, now)
+            if due is not None:
+                wanted[work.key], at = due
+                latest = max(latest, at)
+        if len(wanted) < 2:  # one alone asks getByEmail: the same one call
+            return
+        streams = [s for s in self._policy.streams if s in PERSON_STREAMS]
+        if not await self._lookups.streams_caught_up_since(streams, latest):
+            return  # they wait (plan_delete) and are asked again when they come back
+        found = await by_emails(self._api, sorted(set(wanted.values())))
+        self._absent.update({key: (email, now) for key, email in wanted.items() if email not in found})
 
     async def payload(self, record: Lead | Contact) -> dict[str, str]:
         """The contact fields this writer writes for `record` (also what `syncd reconcile` compares with what
@@ -184,6 +215,12 @@ class OntraportWriter:
                 return Failed(work.key, work.seqs, exc)
             except Exception as exc:  # this key's alone
                 return crashed(self.name, work.key, work.seqs, exc)
+        try:
+            return await self._deliver_person(work)
+        finally:
+            self._absent.pop(work.key, None)  # a set's answer serves this claim alone
+
+    async def _deliver_person(self, work: KeyWork) -> Result:
         try:
             change = coalesce_person(work)
             if change.record is None and change.intent == "upsert":
@@ -400,7 +437,7 @@ class OntraportWriter:
         """The own contact of a record syncd holds no link for: under its e-mail (one made outside syncd, or by
         another record before its rename), else, when a lost outcome may have left one (`_unsure`), by the external
         id field, which only syncd's writes of this key set."""
-        if own is not None and own.email:
+        if own is not None and own.email and not self._known_absent(work, own.email):
             found = await self._id_by_email(own.email)
             if found is not None:
                 return found
@@ -408,6 +445,23 @@ class OntraportWriter:
         if field and change.record is not None and _unsure(work):
             return await self._find_by_external_id(field, external_id(change.record))
         return None
+
+    def _unlinked_delete(self, work: KeyWork, now: float) -> tuple[str, float] | None:
+        """The e-mail of a person key's delete of a record syncd holds no link for, due now by its grace, and when
+        it fell due (None for any other key)."""
+        if work.kind in self._facts or work.link is not None or self.config.on_delete == "ignore":
+            return None
+        change = coalesce_person(work)
+        if change.intent != "delete" or change.record is None or change.deleted_ingested_at is None:
+            return None
+        due = delete_due_at(change, self._policy, now=now)
+        email = own_contact(change, None, self._policy.identity).email
+        return (email.casefold(), due) if email and due <= now else None
+
+    def _known_absent(self, work: KeyWork, email: str) -> bool:
+        """Whether this claim's set found no contact under `email` (asked at most ABSENT_FOR seconds ago)."""
+        held = self._absent.pop(work.key, None)
+        return held is not None and held[0] == email.casefold() and self._clock() - held[1] <= ABSENT_FOR
 
     async def _id_by_email(self, email: str) -> str | None:
         params = {"objectID": CONTACT_OBJECT, "email": email}
