@@ -9,10 +9,11 @@ again before it changes re-pends the same event; a delivery still pending or dea
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from state.base import StoreBase, scalar
+from state.base import StoreBase
 from state.rows import Requeue
 
 TOUCHED = "touched"  # the action of a requeue's event, apart from every change read from a stream
@@ -26,20 +27,20 @@ class Requeueing(StoreBase):
             return 0
         now = self._clock()
         occurred = datetime.fromtimestamp(now, UTC).isoformat()
-        queued = 0
-        async with self.transaction() as db:
+
+        def work(db: sqlite3.Connection) -> int:
+            queued = 0
             for row in rows:
-                await db.execute(
+                db.execute(
                     "INSERT OR IGNORE INTO events (stream, kind, record_id, action, sequence, event_id, occurred_at,"
                     " ingested_at, stale, body) VALUES (?,?,?,?,?,?,?,?,0,?)",
                     (row.stream, row.kind, row.record_id, TOUCHED, row.sequence, row.event_id, occurred, now, row.body),
                 )
-                seq = await scalar(
-                    db,
+                (seq,) = db.execute(
                     "SELECT seq FROM events WHERE kind = ? AND record_id = ? AND sequence = ? AND action = ?",
                     (row.kind, row.record_id, row.sequence, TOUCHED),
-                )
-                cur = await db.execute(
+                ).fetchone()
+                cur = db.execute(
                     "INSERT INTO deliveries (sink, seq, key, status, created_at) VALUES (?,?,?,'pending',?)"
                     " ON CONFLICT (seq, sink) DO UPDATE SET status = 'pending', reason = NULL,"
                     " created_at = excluded.created_at, updated_at = excluded.created_at"
@@ -48,12 +49,14 @@ class Requeueing(StoreBase):
                 )
                 if cur.rowcount:
                     queued += 1
-                    await db.execute(
+                    db.execute(
                         "INSERT INTO outbox (sink, key, first_seq, due_at) VALUES (?,?,?,?)"
                         " ON CONFLICT (sink, key) DO NOTHING",
                         (sink, row.key, seq, now),
                     )
-        return queued
+            return queued
+
+        return await self.in_transaction(work)
 
     async def requeued_by_sink(self) -> dict[str, int]:
         """Stored deliveries of requeues per destination, whatever their status (for reports that account for
