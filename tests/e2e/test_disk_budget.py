@@ -69,8 +69,11 @@ async def test_the_state_file_at_its_budget_pauses_polling_loudly_until_there_is
 
             await await_until(ready, deadline=20, what="/readyz to be ready again")
             daemon.stop()
-    [pause] = [e for e in logs if e["event"] == "polling_paused"]
-    assert pause["log_level"] == "error" and 71 <= pause["expires_in_h"] <= 72
+    # Under load polling can pause again after it resumed (Ontraport's catch-up slower than the pages still to read
+    # fill the budget again): each pause says so at error; the first was moments after the positions were read.
+    pauses = [e for e in logs if e["event"] == "polling_paused"]
+    assert pauses and all(p["log_level"] == "error" for p in pauses), pauses
+    assert 71 <= pauses[0]["expires_in_h"] <= 72
     assert any(e["event"] == "polling_resumed" for e in logs)
 
 
