@@ -37,6 +37,11 @@ async def _until_finished(store: Store, job_id: int) -> None:
         await anyio.sleep(0.2)
 
 
+async def _cancel_when_set(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
 async def run_job(
     config: Config,
     kind: str,
@@ -64,11 +69,15 @@ async def run_job(
         tg.cancel_scope.cancel()  # the progress too: the daemon is done
 
     async def show(runtime: Runtime) -> None:
-        jobs = [j for j in await runtime.store.jobs(kind, limit=5) if j.params == params]
-        if jobs and watch is not None:
-            await watch(runtime.store, jobs[0].id, False)
-        if after is not None:
-            await after(runtime)
+        # Only while the daemon runs: once stopping, it closes the store, and a read of a closed store fails.
+        async with anyio.create_task_group() as shown:
+            shown.start_soon(_cancel_when_set, runner.stop_event, shown.cancel_scope)
+            jobs = [j for j in await runtime.store.jobs(kind, limit=5) if j.params == params]
+            if jobs and watch is not None:
+                await watch(runtime.store, jobs[0].id, False)
+            if after is not None:
+                await after(runtime)
+            shown.cancel_scope.cancel()
 
     try:
         async with anyio.create_task_group() as tg:
