@@ -349,6 +349,10 @@ enabled = false
             assert first.poll() is None, (tmp_path / "first.log").read_text()
             os.kill(first.pid, signal.SIGKILL)
             assert first.wait(timeout=10) == -signal.SIGKILL
+        # The pages the killed run had asked for are answered (and logged) when Sell gets to them: under load after
+        # the second run began, as if it had read them. Its connections closed and its requests done, none is left.
+        state = server.server.server_state
+        wait_until(lambda: not state.connections and not state.tasks, timeout=30, what="the killed run's requests")
         stored = part_row(db, "leads")
         assert stored is not None
         records, last_offset = stored
