@@ -246,8 +246,7 @@ async def gather(lookups: Lookups, work: KeyWork, change: PersonChange, policy: 
             caught_up = settled = True
             questions += own_questions(own_contact(change, work.link, policy.identity))
         elif now >= due:
-            streams = [s for s in policy.streams if s in PERSON_STREAMS]
-            caught_up = await lookups.streams_caught_up_since(streams, due)
+            caught_up = await people_caught_up_since(lookups, policy, due)
             if caught_up:
                 questions += own_questions(own_contact(change, work.link, policy.identity))
                 settled = True
@@ -274,6 +273,13 @@ def sharing_questions(change: PersonChange, link: Link | None, identity: Identit
     if settled:
         questions += [Question(email) for email in change.left_emails]
     return questions
+
+
+async def people_caught_up_since(lookups: Lookups, policy: Policy, since: float) -> bool:
+    """Whether every person stream the destination reads reached its top at or after `since` (I/O): what a delete
+    due by then waits for before it is carried out."""
+    streams = [s for s in policy.streams if s in PERSON_STREAMS]
+    return await lookups.streams_caught_up_since(streams, since)
 
 
 async def _people(lookups: Lookups, peers: Answers) -> dict[str, Person]:

@@ -70,7 +70,6 @@ from syncd.sinks.ontraport.map import (
 from syncd.sinks.ontraport.notes import NoteWriter
 from syncd.sinks.ontraport.purchases import PurchaseWriter
 from syncd.sinks.persons import (
-    PERSON_STREAMS,
     Facts,
     Keep,
     Own,
@@ -89,6 +88,7 @@ from syncd.sinks.persons import (
     located_keep,
     organisation_without_email,
     own_contact,
+    people_caught_up_since,
     plan_delete,
     plan_lost_email,
     skipped_organisation,
@@ -167,8 +167,7 @@ class OntraportWriter:
                 latest = max(latest, at)
         if len(wanted) < 2:  # one alone asks getByEmail: the same one call
             return
-        streams = [s for s in self._policy.streams if s in PERSON_STREAMS]
-        if not await self._lookups.streams_caught_up_since(streams, latest):
+        if not await people_caught_up_since(self._lookups, self._policy, latest):
             return  # they wait (plan_delete) and are asked again when they come back
         found = await by_emails(self._api, sorted(set(wanted.values())))
         self._absent.update({key: (email, now) for key, email in wanted.items() if email not in found})
