@@ -64,12 +64,20 @@ SELECT kind, record_id, sequence, deleted, email, rec_body, :now, ref, IIF(snaps
        version_at, event_seq FROM temp.incoming
 WHERE stale = 0 AND bare = 0 ORDER BY pos
 ON CONFLICT (kind, record_id) DO UPDATE SET
-    sequence = excluded.sequence, deleted = excluded.deleted, email = excluded.email, body = excluded.body,
+    sequence = excluded.sequence, deleted = excluded.deleted, body = excluded.body,
     updated_at = excluded.updated_at, ref = excluded.ref, origin = excluded.origin, version_at = excluded.version_at,
     event_seq = excluded.event_seq
 WHERE excluded.origin = 'snapshot' OR records.origin = 'snapshot'
    OR excluded.sequence > records.sequence
    OR (excluded.sequence = records.sequence AND excluded.deleted >= records.deleted)
+"""
+# The e-mail of a record the upsert above updated, set only where it changed: naming a column in an UPDATE rewrites
+# its index entry even when the value is the same (one more page written per event). The winning row of the page
+# is the one whose event the shadow now points at.
+_UPDATE_EMAIL = """
+UPDATE records SET email = i.email FROM temp.incoming i
+WHERE i.kind = records.kind AND i.record_id = records.record_id AND i.stale = 0 AND i.bare = 0
+  AND i.event_seq = records.event_seq AND records.email <> i.email
 """
 _UPSERT_BARE_DELETE = """
 INSERT INTO records (kind, record_id, sequence, deleted, email, body, updated_at, ref, origin, version_at, event_seq)
@@ -295,6 +303,7 @@ def store_page(
     stale = db.execute("SELECT COUNT(*) FROM events WHERE seq > ? AND stale = 1", (before,)).fetchone()[0]
     db.execute(_EVENT_SEQ)
     db.execute(_UPSERT_SHADOW, {"now": now})
+    db.execute(_UPDATE_EMAIL)
     db.execute(_UPSERT_BARE_DELETE, {"now": now})
     db.execute(_RELEASE_WAITERS, {"now": now})
     cur = db.execute(QUEUE_DELIVERIES, {"now": now, "before": before})

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from state import SCHEMA_VERSION, EventRow, Outcome, Quarantined, RecordRow, Route, Store
-from state.db import migrations
+from state.db import WAL_CHECKPOINT_PAGES, WAL_KEEP_BYTES, _prepare, migrations, open_database
 from syncd.errors import StoreError
 from syncd.ledger import Ledger
 from syncd.work import Dead, Deferred, Done, Released, Retry, Skipped
@@ -53,6 +53,18 @@ async def test_file_is_private_and_in_wal_mode(ledger: Ledger) -> None:
     assert stat.S_IMODE(os.stat(ledger.path).st_mode) == 0o600
     assert rows(ledger.path, "PRAGMA journal_mode") == [("wal",)]
     assert rows(ledger.path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
+async def test_a_writers_wal_is_checkpointed_in_large_steps_and_cut_back_after(tmp_path: Path) -> None:
+    """A writing connection lets the WAL grow to WAL_CHECKPOINT_PAGES before copying it into the database, and
+    keeps at most WAL_KEEP_BYTES of it after."""
+    conn = await open_database(tmp_path / "syncd.db")
+    try:
+        for pragma, value in (("wal_autocheckpoint", WAL_CHECKPOINT_PAGES), ("journal_size_limit", WAL_KEEP_BYTES)):
+            async with conn.execute(f"PRAGMA {pragma}") as cur:
+                assert await cur.fetchone() == (value,)
+    finally:
+        await conn.close()
 
 
 async def test_newer_database_is_refused(tmp_path: Path) -> None:
@@ -103,6 +115,29 @@ async def test_stale_sequence_never_overwrites_the_shadow(ledger: Ledger) -> Non
     assert (result.new, result.stale, result.deliveries) == (1, 1, 0)
     shadow = await ledger.shadow("lead", 1)
     assert shadow is not None and shadow.sequence == 5 and shadow.record.email == "new@example.org"  # type: ignore[union-attr]
+
+
+async def test_the_shadows_email_column_follows_the_winning_change(ledger: Ledger) -> None:
+    """The e-mail the shadow is searched by is the winning change's: a later page's, the newest of one page's
+    (whatever their order), never a stale change's, and an unchanged one stays."""
+    emails = "SELECT record_id, email FROM records ORDER BY record_id"
+    first = [event("lead", 1, 1, email="a@x.org"), event("lead", 2, 1, email="b@x.org")]
+    await ledger.ingest("leads", first, position="p1", at_top=False)
+    await ledger.ingest(
+        "leads",
+        [
+            event("lead", 1, 3, email="a3@x.org"),
+            event("lead", 1, 2, email="a2@x.org"),
+            event("lead", 2, 2, email="b@x.org"),
+            event("lead", 3, 1, email="c@x.org"),
+            event("lead", 3, 2, email="c2@x.org"),
+        ],
+        position="p2",
+        at_top=False,
+    )
+    assert rows(ledger.path, emails) == [(1, "a3@x.org"), (2, "b@x.org"), (3, "c2@x.org")]
+    await ledger.ingest("leads", [event("lead", 1, 2, "created", email="old@x.org")], position="p3", at_top=False)
+    assert rows(ledger.path, emails)[0] == (1, "a3@x.org")
 
 
 async def test_bare_delete_keeps_the_last_snapshot(ledger: Ledger) -> None:
@@ -233,6 +268,37 @@ async def test_a_database_of_the_first_schema_is_upgraded_and_its_queued_keys_co
         assert work.tried
     finally:
         await upgraded.close()
+
+
+def test_the_key_first_migration_keeps_every_outbox_row_and_delivery_as_it_was(tmp_path: Path) -> None:
+    """Upgrading a schema-10 file rebuilds the outbox and the deliveries' key index key first, every row and
+    column kept, and the outbox still refuses a second row of the same destination and key."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        for _, _, sql in migrations()[:10]:
+            conn.executescript(sql)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (10)")
+        conn.executemany(
+            "INSERT INTO outbox (sink, key, first_seq, due_at, attempts, claimed, last_error, claims, claimed_at,"
+            " claimed_by, unsure, verify_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                ("salesmanago", "lead:1", 3, 10.5, 2, 1, "timed out", 4, 9.0, "owner-a", 1, 12.0),
+                ("ontraport", "lead:1", 3, 11.0, 0, 0, None, 0, None, None, 0, None),
+            ],
+        )
+        conn.execute(
+            "INSERT INTO deliveries (sink, seq, key, status, created_at)"
+            " VALUES ('ontraport', 3, 'lead:1', 'pending', 1)"
+        )
+        before = sorted(conn.execute("SELECT * FROM outbox"))
+    _prepare(path)
+    assert sorted(rows(path, "SELECT * FROM outbox")) == before
+    assert rows(path, "SELECT sink, seq, key, status FROM deliveries") == [("ontraport", 3, "lead:1", "pending")]
+    assert [r[2] for r in rows(path, "PRAGMA index_info(sqlite_autoindex_outbox_1)")] == ["key", "sink"]
+    assert [r[2] for r in rows(path, "PRAGMA index_info(deliveries_key)")] == ["key", "sink", "status"]
+    with sqlite3.connect(path) as conn, pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO outbox (sink, key, first_seq, due_at) VALUES ('ontraport', 'lead:1', 4, 0)")
 
 
 async def _claim_one(ledger: Ledger, window: float = 60.0) -> Any:

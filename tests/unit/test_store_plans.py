@@ -12,6 +12,7 @@ from state.db import _prepare
 from state.ingest import (
     _EVENT_SEQ,
     _RELEASE_WAITERS,
+    _UPDATE_EMAIL,
     _UPSERT_BARE_DELETE,
     _UPSERT_SHADOW,
     QUEUE_DELIVERIES,
@@ -60,6 +61,7 @@ def plan(db: sqlite3.Connection, sql: str) -> list[str]:
         STALE_SNAPSHOT,
         _EVENT_SEQ,
         _UPSERT_SHADOW,
+        _UPDATE_EMAIL,
         _UPSERT_BARE_DELETE,
         _RELEASE_WAITERS,
         QUEUE_DELIVERIES,
@@ -70,6 +72,7 @@ def plan(db: sqlite3.Connection, sql: str) -> list[str]:
         "stale_snapshot",
         "event_seq",
         "upsert_shadow",
+        "update_email",
         "upsert_bare_delete",
         "release_waiters",
         "queue_deliveries",
