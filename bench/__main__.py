@@ -8,8 +8,8 @@ says so in its output). The sections:
 - ingest: `syncd run` reading every stream of a generated history of N events (`--ingest-sizes`, 50k and 1M by
   default) with BOTH destinations enabled, reachable, and limited to one call a minute: every delivery stays queued,
   the store grows by what a full fan-out adds, and next to no delivery CPU is counted. Events/s and CPU µs/event
-  over the whole run and over its last tenth (the cost at that store size); resident memory at 100k events and at
-  the end, peak;
+  over the whole run and over its last tenth (the cost at that store size), and the bytes it wrote per event (its
+  WAL and checkpoints: the same whatever the load); resident memory at 100k events and at the end, peak;
 - delivery: a backlog of each destination (queued while it was unreachable) drained by `syncd run --until-idle`
   with rate limits off: deliveries/s (events delivered a second, first to last outcome), and the daemon's CPU per
   destination call and per delivered key (less the CPU of an idle start and stop on the drained store);
@@ -166,6 +166,15 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def proc_written(pid: int) -> int:
+    """Bytes a live process has handed to write() so far (its WAL, its checkpoints, its logs): what a page of
+    events costs the store in I/O, the same whatever else the machine is doing."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
 def proc_kib(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -270,6 +279,8 @@ def ingest(work: Path, sizes: list[int], runs: int) -> dict[str, Any]:
             "cpu_us_per_event": summary(cpu),
             "last_tenth_events_per_s": summary([r["last_tenth_events_per_s"] for r in rows], 0),
             "last_tenth_cpu_us_per_event": summary([r["last_tenth_cpu_us_per_event"] for r in rows]),
+            "written_kib_per_event": summary([r["written_kib_per_event"] for r in rows]),
+            "last_tenth_written_kib_per_event": summary([r["last_tenth_written_kib_per_event"] for r in rows]),
             "deliveries_queued": rows[-1]["deliveries"],
             "rss_mib_at_100k": summary([r["rss_mib_at_100k"] for r in rows if r["rss_mib_at_100k"]] or [0.0]),
             "rss_mib_at_end": summary([r["rss_mib_at_end"] for r in rows]),
@@ -285,11 +296,14 @@ def ingest_run(config: Path, db: Path, size: int, log: Path) -> dict[str, float]
     started = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen([PYTHON, "-m", "syncd", "run", "--config", str(config)], stdout=out, stderr=out)
-    samples: list[tuple[float, int, float, int]] = []  # (wall, events, cpu, rss KiB)
+    samples: list[tuple[float, int, float, int, int]] = []  # (wall, events, cpu, rss KiB, bytes written)
     try:
         while True:
             events = db_value(db, "SELECT MAX(seq) FROM events")
-            samples.append((time.perf_counter() - started, events, proc_cpu(proc.pid), proc_kib(proc.pid, "VmRSS")))
+            pid = proc.pid
+            samples.append(
+                (time.perf_counter() - started, events, proc_cpu(pid), proc_kib(pid, "VmRSS"), proc_written(pid))
+            )
             if events >= size:
                 break
             if proc.poll() is not None:
@@ -300,7 +314,7 @@ def ingest_run(config: Path, db: Path, size: int, log: Path) -> dict[str, float]
         code = stop(proc)
     if code != 0:
         raise SystemExit(f"syncd run exited {code} after SIGTERM:\n{log.read_text()[-3000:]}")
-    wall, _, cpu, rss = samples[-1]
+    wall, _, cpu, rss, written = samples[-1]
     tenth = next(s for s in samples if s[1] >= size * 0.9)
     at_100k = next((s for s in samples if s[1] >= 100_000), None)
     span = max(wall - tenth[0], 1e-9)
@@ -309,6 +323,8 @@ def ingest_run(config: Path, db: Path, size: int, log: Path) -> dict[str, float]
         "cpu_us_per_event": cpu / size * 1e6,
         "last_tenth_events_per_s": (size - tenth[1]) / span,
         "last_tenth_cpu_us_per_event": (cpu - tenth[2]) / max(size - tenth[1], 1) * 1e6,
+        "written_kib_per_event": written / size / 1024,
+        "last_tenth_written_kib_per_event": (written - tenth[4]) / max(size - tenth[1], 1) / 1024,
         "rss_mib_at_100k": at_100k[3] / 1024 if at_100k and size > 100_000 else 0.0,
         "rss_mib_at_end": rss / 1024,
         "peak_rss_mib": peak / 1024,
@@ -760,6 +776,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"| ingest {n}: last tenth events/s, CPU µs/event | {fmt(r['last_tenth_events_per_s'])},"
             f" {fmt(r['last_tenth_cpu_us_per_event'])} | flat ±10 % |"
         )
+        if "written_kib_per_event" in r:
+            row(
+                f"| ingest {n}: KiB written per event (WAL, checkpoints, logs), whole run / last tenth |"
+                f" {fmt(r['written_kib_per_event'])} / {fmt(r['last_tenth_written_kib_per_event'])} | – |"
+            )
         if r["rss_mib_at_100k"]["median"]:
             row(
                 f"| RSS at 100k → {n} events (MiB) | {fmt(r['rss_mib_at_100k'])} → {fmt(r['rss_mib_at_end'])}"
