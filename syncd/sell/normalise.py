@@ -300,8 +300,9 @@ _NULL = msgspec.Raw(b"null")
 # the item
 
 
-def normalise(stream: str, raw: bytes) -> ChangeEvent:
-    """Decode and normalise one raw Firehose item read from `stream`; raises `NormaliseError`."""
+def normalise(stream: str, raw: bytes | msgspec.Raw) -> ChangeEvent:
+    """Decode and normalise one raw Firehose item read from `stream` (its bytes, or the page's `msgspec.Raw` of
+    it); raises `NormaliseError`."""
     expected = STREAM_KINDS.get(stream)
     if expected is None:
         raise NormaliseError(f"unknown stream {stream!r}")
@@ -353,7 +354,7 @@ def _located(kind: str, reason: str) -> str:
     return f"{kind} item {reason}"
 
 
-def _check_type(stream: str, expected: str, raw: bytes) -> None:
+def _check_type(stream: str, expected: str, raw: bytes | msgspec.Raw) -> None:
     try:
         claimed = _kind_decoder.decode(raw).meta.type
     except msgspec.MsgspecError:

@@ -192,7 +192,7 @@ class Poller:
         quarantined: list[Quarantined] = []
         for raw in page.items:
             try:
-                events.append(normalise(self.stream, bytes(raw)))
+                events.append(normalise(self.stream, raw))  # decoded where it lies in the page: no copy
             except NormaliseError as exc:
                 quarantined.append(Quarantined(str(exc), bytes(raw)))
                 self._log.warning("item_quarantined", reason=str(exc))
