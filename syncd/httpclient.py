@@ -21,6 +21,7 @@ import httpx
 
 from syncd import USER_AGENT
 from syncd.errors import CallError, DestinationError, PermanentError, RateLimited, TransientError
+from syncd.httppool import cache_socket_lookups
 from syncd.metrics import observe_http
 from syncd.ratelimit import TICKET
 
@@ -47,7 +48,7 @@ def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, s
     async def count(response: httpx.Response) -> None:
         observe_http(label, response.status_code)
 
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         headers=merged,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -56,6 +57,8 @@ def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, s
         verify=tls_context(),
         event_hooks={"response": [count]},
     )
+    cache_socket_lookups(client)
+    return client
 
 
 async def bounded_request(client: httpx.AsyncClient, api: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -65,7 +68,7 @@ async def bounded_request(client: httpx.AsyncClient, api: str, method: str, url:
     limit = client.timeout.read or client.timeout.connect or 30.0
     try:
         with anyio.fail_after(limit):
-            response = await client.request(method, url, **kwargs)
+            response = await client.request(method, absolute_url(client.base_url, url), **kwargs)
     except TimeoutError:
         observe_http(api.lower(), "error")
         _count(void=False)
@@ -86,6 +89,16 @@ async def bounded_request(client: httpx.AsyncClient, api: str, method: str, url:
 
 
 _READ = httpx.ByteStream(b"")  # the stream of an answer already read
+
+
+@functools.lru_cache(maxsize=512)
+def absolute_url(base: httpx.URL, url: str) -> httpx.URL:
+    """`url` under the client's `base` as httpx itself merges them (`BaseClient._merge_url`: a relative path is
+    appended to the base's path), computed once per path: httpx parses both again on every request otherwise."""
+    merge = httpx.URL(url)
+    if merge.is_relative_url:
+        return base.copy_with(raw_path=base.raw_path + merge.raw_path.lstrip(b"/"))
+    return merge
 
 
 def _count(*, void: bool) -> None:
