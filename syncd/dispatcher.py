@@ -6,7 +6,9 @@
   batch (its own slot, calls and outcome) when a slot is free; a set's keys not started are released unchanged.
   A writer that `Prepares` first asks the destination once what the set's keys would each ask alone.
 - Turns each writer result into an outcome with the pure retry policy, and commits outcomes in batches (one
-  transaction per batch; the committer gathers whatever finished while the previous commit ran).
+  transaction per batch; the committer gathers whatever finished while the previous commit ran and, while other
+  batches are in flight, what finishes within COMMIT_GATHER of the first outcome: a transaction's BEGIN and COMMIT
+  cost more than the outcomes it records, so a one-key writer's keys are committed a few at a time).
 - A key the writer finds waiting on another (a deal whose contact is not in the destination yet) is committed as
   `Waiting`, looked at again after a growing recheck delay, or at once when the store releases it (the awaited
   key's outcome is committed); it is reported when it starts waiting, never failed.
@@ -40,6 +42,8 @@ from syncd.work import Dead, Deferred, Done, Failed, KeyWork, Outcome, Released,
 Clock = Callable[[], float]
 BREAKER_THRESHOLD = 3  # transient failures in a row, with no success between, that pause the destination
 SET_PER_SLOT = 2  # a one-key writer's keys claimed (and loaded) at once, per slot of its concurrency
+COMMIT_GATHER = 0.01  # seconds a commit waits for the outcomes of batches still in flight to join it
+COMMIT_MOST = 500  # outcomes in one commit
 
 
 class QueueSettings(Protocol):
@@ -319,7 +323,10 @@ class Dispatcher:
         async with receive:
             async for first in receive:
                 batch = list(first)
-                while len(batch) < 500:
+                if self.state.in_flight and len(batch) < COMMIT_MOST:
+                    with anyio.CancelScope(shield=True):  # a stop still commits what it holds
+                        await anyio.sleep(COMMIT_GATHER)  # their outcomes join this transaction
+                while len(batch) < COMMIT_MOST:
                     try:
                         batch.extend(receive.receive_nowait())
                     except (anyio.WouldBlock, anyio.EndOfStream):
