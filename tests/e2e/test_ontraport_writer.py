@@ -272,6 +272,7 @@ async def test_a_404_that_is_no_object_not_found_is_an_error_not_a_deleted_conta
     writer = harness.writer()
     await harness.ingest(event("lead", 9, 1, "created", **ADA))
     first = (await harness.round(writer))["lead:9"]
+    assert isinstance(first, Done), first  # the create must land first: the fault is on the update that follows
     await fault(control, path="/1/Contacts", method="PUT", status=404, html=True, times=1)
     await harness.ingest(event("lead", 9, 2, title="Countess", **ADA))
     error = failed((await harness.round(writer))["lead:9"])
