@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from state.db import migrations
 from syncd.events import (
     STREAM_KINDS,
     Action,
@@ -64,3 +66,12 @@ def event(
         record=record,  # type: ignore[arg-type]
         previous=previous or {},
     )
+
+
+def schema_at(conn: sqlite3.Connection, version: int) -> None:
+    """Make `conn`'s empty database one an older syncd left at schema `version`: its first `version` migrations
+    applied and that version recorded (the next open migrates it the rest of the way)."""
+    for _, _, sql in migrations()[:version]:
+        conn.executescript(sql)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))

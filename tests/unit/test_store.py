@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from state import SCHEMA_VERSION, EventRow, Outcome, Quarantined, RecordRow, Route, Store
-from state.db import WAL_CHECKPOINT_PAGES, WAL_KEEP_BYTES, _prepare, migrations, open_database
+from state.db import WAL_CHECKPOINT_PAGES, WAL_KEEP_BYTES, _prepare, open_database
 from syncd.errors import StoreError
 from syncd.ledger import Ledger
 from syncd.work import Dead, Deferred, Done, Released, Retry, Skipped
-from tests.factories import event
+from tests.factories import event, schema_at
 
 SINKS = ("salesmanago", "ontraport")
 
@@ -257,9 +257,7 @@ async def test_a_database_of_the_first_schema_is_upgraded_and_its_queued_keys_co
     """Opening a schema-1 file applies the later migrations; keys it had queued count as tried (unknown before)."""
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
-        conn.executescript(migrations()[0][2])
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        schema_at(conn, 1)
         conn.execute("INSERT INTO outbox (sink, key, first_seq, due_at) VALUES ('salesmanago', 'lead:1', 1, 0)")
     upgraded = await Ledger.open(path, sinks=SINKS)
     try:
@@ -275,10 +273,7 @@ def test_the_key_first_migration_keeps_every_outbox_row_and_delivery_as_it_was(t
     column kept, and the outbox still refuses a second row of the same destination and key."""
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
-        for _, _, sql in migrations()[:10]:
-            conn.executescript(sql)
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version (version) VALUES (10)")
+        schema_at(conn, 10)
         conn.executemany(
             "INSERT INTO outbox (sink, key, first_seq, due_at, attempts, claimed, last_error, claims, claimed_at,"
             " claimed_by, unsure, verify_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

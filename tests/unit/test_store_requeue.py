@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from state.db import migrations
 from syncd.events import Contact
 from syncd.ledger import Ledger
 from syncd.work import Dead, Done
-from tests.factories import event
+from tests.factories import event, schema_at
 
 SINK = "salesmanago"
 CAUSE = "organisation_changed"
@@ -132,10 +131,7 @@ async def test_contacts_stored_before_organisations_were_references_get_theirs(t
     path = tmp_path / "old.db"
     body = b'{"kind":"contact","id":5,"email":"c5@x.org","organization_id":70}'
     with sqlite3.connect(path) as conn:
-        for _, _, sql in migrations()[:3]:
-            conn.executescript(sql)
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version (version) VALUES (3)")
+        schema_at(conn, 3)
         conn.execute(
             "INSERT INTO records (kind, record_id, sequence, email, body, updated_at, ref)"
             " VALUES ('contact', 5, 1, 'c5@x.org', ?, 0, '')",
