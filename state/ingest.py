@@ -96,7 +96,7 @@ JOIN temp.incoming_routes r ON r.pos = i.pos JOIN events e ON e.seq = i.event_se
 WHERE e.seq > :before AND e.stale = 0
 """
 # The outbox rows of the page's new deliveries. `+sink, +key`: grouping by the plain columns lets SQLite walk the
-# whole deliveries_key index (it is sorted by them) instead of the page's few rows by primary key, a cost that grew
+# whole deliveries_key index (sorted by key and sink) instead of the page's few rows by primary key, a cost that grew
 # with the store (57 ms a page at 1M deliveries).
 QUEUE_KEYS = """
 INSERT INTO outbox (sink, key, first_seq, due_at)

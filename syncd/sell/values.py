@@ -222,15 +222,10 @@ def custom_values(values: CustomValues, where: str) -> dict[str, CustomValue]:
     plain: dict[str, CustomValue] = {}
     for entry in values:
         field = entry.custom_field.data
-        value = entry.value
-        if value is None:
-            plain[field.name] = None
-            continue
-        read = _READERS.get(field.type)
         try:
             # Where a value was found is only said when it is bad: the text is not built for every good one.
-            plain[field.name] = _unknown(field.type, value, "") if read is None else read(value, "")
+            plain[field.name] = custom_value(field.type, entry.value, "")
         except BadValue:
-            custom_value(field.type, value, f"{where}[{field.name}]")  # the same reading, raising where it was
+            custom_value(field.type, entry.value, f"{where}[{field.name}]")  # the same reading, raising where it was
             raise
     return plain
