@@ -8,12 +8,17 @@ error classes.
   failures: retried with backoff, counted by the circuit breaker, never a verdict on the record being written.
 - Every error says whether the call may have taken effect although it failed (`uncertain`): a write answered by a
   timeout, a dropped connection, a 500 or a gateway's 502/504 may still land.
+- A call goes from a request built once straight to the client's transport (the one httpx would pick: a proxy
+  mount for the URL, else its own pool), not through `AsyncClient.send`: that layer's auth, redirect and cookie
+  handling were a third of syncd's CPU per call, and syncd needs none of it (credentials go in headers, redirects
+  are never followed, and no cookie a server or proxy sets is kept or sent back).
 """
 
 from __future__ import annotations
 
 import functools
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -43,11 +48,6 @@ def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, s
     under `api`."""
     merged = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     merged.update(headers or {})
-    label = api.lower()
-
-    async def count(response: httpx.Response) -> None:
-        observe_http(label, response.status_code)
-
     client = httpx.AsyncClient(
         base_url=base_url,
         headers=merged,
@@ -55,20 +55,43 @@ def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, s
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         follow_redirects=False,
         verify=tls_context(),
-        event_hooks={"response": [count]},
     )
     cache_socket_lookups(client)
     return client
 
 
-async def bounded_request(client: httpx.AsyncClient, api: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One call with its whole answer read, bounded end to end (connect to last byte) by the client's timeout;
-    any failure to get an answer raised as a TransientError (see `transport_error`). A call that certainly had no
-    effect (it never left, or was answered 429: refused unprocessed) is counted void on the caller's ticket."""
-    limit = client.timeout.read or client.timeout.connect or 30.0
+async def bounded_request(
+    client: httpx.AsyncClient,
+    api: str,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    json: Any = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    """One call with its whole answer read, bounded end to end (connect to last byte) by the client's timeout and
+    counted in the `syncd_http_requests` metric under `api`; any failure to get an answer raised as a TransientError
+    (see `transport_error`). A call that certainly had no effect (it never left, or was answered 429: refused
+    unprocessed) is counted void on the caller's ticket."""
+    timeout = client.timeout
+    limit = timeout.read or timeout.connect or 30.0
+    if headers is not None:
+        merged = client.headers.copy()
+        merged.update(headers)
+    request = httpx.Request(
+        method,
+        absolute_url(client.base_url, url),
+        params=params,
+        json=json,
+        content=content,
+        headers=client.headers if headers is None else merged,
+        extensions={"timeout": timeout.as_dict()},
+    )
     try:
         with anyio.fail_after(limit):
-            response = await client.request(method, absolute_url(client.base_url, url), **kwargs)
+            response = await _send(client, request)
     except TimeoutError:
         observe_http(api.lower(), "error")
         _count(void=False)
@@ -81,9 +104,26 @@ async def bounded_request(client: httpx.AsyncClient, api: str, method: str, url:
     except BaseException:  # cancelled mid-call: it may have reached the server
         _count(void=False)
         raise
+    observe_http(api.lower(), response.status_code)
     _count(void=response.status_code == 429)
-    # The answer is read whole and its stream closed; httpx's stream keeps a reference back to the response, a cycle
-    # only the cyclic GC would free, holding the body (a Firehose page is ~100 KB) until it runs.
+    return response
+
+
+async def _send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """`request` sent through the transport httpx would choose for its URL, its answer read whole and closed (as
+    `AsyncClient.send` reads it, without the auth, redirect and cookie layers)."""
+    if client.is_closed:
+        raise RuntimeError("the HTTP client is closed")
+    transport = client._transport_for_url(request.url)
+    response = await transport.handle_async_request(request)
+    response.request = request
+    try:
+        await response.aread()
+    except BaseException:
+        await response.aclose()
+        raise
+    # The answer is read whole and its stream closed; the transport's stream keeps a reference back to the
+    # response, a cycle only the cyclic GC would free, holding the body (a Firehose page is ~100 KB) until it runs.
     response.stream = _READ
     return response
 

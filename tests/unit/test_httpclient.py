@@ -9,11 +9,17 @@ import weakref
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from syncd.errors import DestinationError, PermanentError, RateLimited, TransientError
 from syncd.httpclient import bounded_request, foreign, is_html, make_client, status_error, tls_context, transport_error
+from syncd.metrics import REGISTRY
 from syncd.ratelimit import TICKET, Ticket
 from syncd.sandbox.faults import error_page
+from syncd.sandbox.server import ServerThread
 from tests.support import free_port
 
 
@@ -142,3 +148,39 @@ async def test_an_answer_is_freed_when_the_caller_drops_it_not_left_to_the_cycli
             assert gone() is None
         finally:
             gc.enable()
+
+
+async def _echo(request: Request) -> JSONResponse:
+    answer = JSONResponse(
+        {"headers": dict(request.headers), "query": dict(request.query_params), "body": (await request.body()).decode()}
+    )
+    answer.set_cookie("session", "from-the-server")
+    return answer
+
+
+async def test_a_call_sends_the_clients_headers_and_its_own_and_keeps_no_cookie() -> None:
+    """Each call carries the client's headers (credentials, User-Agent) with its own on top, its query and JSON
+    body, is counted once in syncd_http_requests; a cookie the server sets is never sent back."""
+    app = Starlette(routes=[Route("/v1/echo", _echo, methods=["GET", "PUT"])])
+    with ServerThread(app) as server:
+        client = make_client(f"{server.url}/v1/", api="Echo", timeout=10.0, headers={"Api-Key": "k"})
+
+        def counted() -> float:
+            return REGISTRY.get_sample_value("syncd_http_requests_total", {"api": "echo", "status": "200"}) or 0
+
+        before = counted()
+        try:
+            first = await bounded_request(client, "Echo", "GET", "/echo", params={"q": "a b"})
+            second = await bounded_request(
+                client, "Echo", "PUT", "echo", json={"name": "Zoë"}, headers={"accept": "text/plain"}
+            )
+        finally:
+            await client.aclose()
+    assert "session=from-the-server" in first.headers["set-cookie"]
+    sent = [answer.json() for answer in (first, second)]
+    assert sent[0]["query"] == {"q": "a b"}
+    assert sent[1]["body"] == '{"name":"Zoë"}' and sent[1]["headers"]["content-type"] == "application/json"
+    assert [s["headers"]["accept"] for s in sent] == ["application/json", "text/plain"]
+    assert all(s["headers"]["api-key"] == "k" and s["headers"]["user-agent"].startswith("syncd/") for s in sent)
+    assert all("cookie" not in s["headers"] for s in sent)
+    assert counted() == before + 2
