@@ -137,13 +137,15 @@ async def open_database(path: str | os.PathLike[str], *, access: Access = "owner
 
 async def connect(file: Path, access: Access) -> aiosqlite.Connection:
     """A connection to the (existing, migrated) database at `file`, set up for `access`."""
+    # Not confined to its worker thread: `StoreBase.peek` reads on the event loop's thread while it holds the
+    # store's lock, when the worker runs nothing on it.
     try:
         if access == "readonly":
             absolute = await anyio.Path(file).absolute()
             uri = f"{absolute.as_uri()}?mode=ro"  # a name with ? or # in it stays a name
-            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         else:
-            conn = await aiosqlite.connect(file, isolation_level=None)
+            conn = await aiosqlite.connect(file, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise translate(exc, file) from None
     try:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from state.base import StoreBase, scalar
+from state.base import StoreBase
 from state.rows import EventRow, Quarantined, Route
 
 TEMP_TABLES = (
@@ -236,12 +236,8 @@ class Ingesting(StoreBase):
         if not wanted:
             return True
         marks = ",".join("?" * len(wanted))
-        async with self.reading() as db:
-            n = await scalar(
-                db,
-                f"SELECT COUNT(*) FROM positions WHERE stream IN ({marks}) AND at_top = 1 AND updated_at >= ?",
-                (*wanted, since),
-            )
+        sql = f"SELECT COUNT(*) FROM positions WHERE stream IN ({marks}) AND at_top = 1 AND updated_at >= ?"
+        (n,) = await self.peek(lambda db: db.execute(sql, (*wanted, since)).fetchone())
         return int(n) == len(wanted)
 
 

@@ -47,7 +47,7 @@ class Records(StoreBase):
     async def record(self, kind: str, record_id: int) -> RecordRow | None:
         """The shadow of one record (None when it was never seen)."""
         sql = f"{RECORD_COLUMNS} WHERE kind = ? AND record_id = ?"
-        row = await self.in_reading(lambda db: db.execute(sql, (kind, record_id)).fetchone())
+        row = await self.peek(lambda db: db.execute(sql, (kind, record_id)).fetchone())
         return record_row(row) if row else None
 
     async def records_of_kind(self, kind: str) -> list[RecordRow]:
@@ -155,7 +155,7 @@ class Records(StoreBase):
                 )
                 found.update(record_key(k, i) for k, i in rows)
 
-        await self.in_reading(read)
+        await self.peek(read)
         return sorted(found)
 
     async def linked_record(self, kinds: Sequence[str], sinks: Mapping[str, bool]) -> LinkedRecord | None:

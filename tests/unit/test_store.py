@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from state import SCHEMA_VERSION, EventRow, Outcome, Quarantined, RecordRow, Route, Store
@@ -589,3 +591,37 @@ async def test_a_clock_step_back_moves_stored_times_ahead_of_now_back_by_the_ste
     assert rows(ledger.path, "SELECT MAX(ingested_at) FROM events") == [(clock.now,)]
     clock.now += 31
     assert await ledger.claim("salesmanago", 1) == [key]
+
+
+async def test_a_peek_reads_on_the_loops_thread_and_never_inside_another_tasks_transaction(raw: Store) -> None:
+    """A point read (`peek`) runs on the event loop's own thread, and waits while another task holds a write
+    transaction open: it sees that transaction's rows only once it committed."""
+    await raw.ingest("people", [row("person", 1, 1)], [], position="p1", at_top=True)
+    threads: list[str] = []
+    seen: list[object] = []
+
+    def read(db: sqlite3.Connection) -> object:
+        threads.append(threading.current_thread().name)
+        return db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    opened, release = anyio.Event(), anyio.Event()
+
+    async def writer() -> None:
+        async with raw.transaction() as db:
+            await db.execute("DELETE FROM records")
+            opened.set()
+            await release.wait()
+
+    async def reader() -> None:
+        await opened.wait()
+        seen.append(await raw.peek(read))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(writer)
+        tasks.start_soon(reader)
+        await opened.wait()
+        await anyio.wait_all_tasks_blocked()
+        assert seen == []  # the reader waits on the open transaction
+        release.set()
+    assert seen == [0] and threads == [threading.current_thread().name]
+    assert await raw.record("person", 1) is None
