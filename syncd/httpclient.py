@@ -42,10 +42,9 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def make_client(base_url: str, *, api: str, timeout: float, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+def make_client(base_url: str, *, timeout: float, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     """An httpx client with syncd's User-Agent, `timeout` for each network operation (`bounded_request` bounds the whole
-    call with it too), a bounded connection pool, and every response counted in the `syncd_http_requests` metric
-    under `api`."""
+    call with it too, and counts it) and a bounded connection pool."""
     merged = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     merged.update(headers or {})
     client = httpx.AsyncClient(

@@ -20,7 +20,6 @@ class SellClient:
     def __init__(self, config: SellConfig) -> None:
         self._client = make_client(
             config.base_url,
-            api=API,
             timeout=config.timeout,
             headers={"Authorization": f"Bearer {config.token.value}"},
         )

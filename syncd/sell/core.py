@@ -37,7 +37,6 @@ class CoreApi:
         self._slot = slot or limiter.acquire
         self._client = make_client(
             config.base_url,
-            api=API,
             timeout=config.timeout,
             headers={"Authorization": f"Bearer {config.token.value}"},
         )

@@ -120,8 +120,8 @@ async def test_each_call_counts_on_the_ticket_as_void_or_as_reaching_the_server(
 async def test_every_client_shares_one_tls_context_that_verifies_certificates() -> None:
     """Clients built by make_client use one process-wide TLS context (built once, not once per client), and it
     still verifies certificates and host names."""
-    first = make_client("https://api.example.com", api="A", timeout=5)
-    second = make_client("http://127.0.0.1:9", api="B", timeout=5)
+    first = make_client("https://api.example.com", timeout=5)
+    second = make_client("http://127.0.0.1:9", timeout=5)
     try:
         contexts = [client._transport._pool._ssl_context for client in (first, second)]  # type: ignore[attr-defined]
     finally:
@@ -163,7 +163,7 @@ async def test_a_call_sends_the_clients_headers_and_its_own_and_keeps_no_cookie(
     body, is counted once in syncd_http_requests; a cookie the server sets is never sent back."""
     app = Starlette(routes=[Route("/v1/echo", _echo, methods=["GET", "PUT"])])
     with ServerThread(app) as server:
-        client = make_client(f"{server.url}/v1/", api="Echo", timeout=10.0, headers={"Api-Key": "k"})
+        client = make_client(f"{server.url}/v1/", timeout=10.0, headers={"Api-Key": "k"})
 
         def counted() -> float:
             return REGISTRY.get_sample_value("syncd_http_requests_total", {"api": "echo", "status": "200"}) or 0

@@ -23,7 +23,7 @@ async def test_calls_reuse_one_kept_alive_connection_through_the_wrapped_backend
     """Sequential calls through make_client's client go over one kept-alive connection of the wrapped backend; an
     idle connection with nothing to read is not taken for expired."""
     with ServerThread(OntraportSandbox(app_id=APP_ID, api_key=API_KEY, rate=None).app) as server:
-        client = make_client(server.url, api="Ontraport", timeout=10.0, headers=HEADERS)
+        client = make_client(server.url, timeout=10.0, headers=HEADERS)
         try:
             assert isinstance(client._transport._pool._network_backend, _Backend)  # type: ignore[attr-defined]
             for _ in range(3):

@@ -52,7 +52,6 @@ class OntraportApi:
         key = config.api_key.value if config.api_key is not None else ""
         self._client = make_client(
             config.base_url,
-            api=API,
             timeout=config.timeout,
             headers={"Api-Key": key, "Api-Appid": config.app_id},
         )

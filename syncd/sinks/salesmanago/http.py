@@ -55,7 +55,6 @@ class SalesmanagoApi:
         self._prefix = "/" if path.endswith("/api") else "/api/"
         self._client = make_client(
             config.base_url,
-            api=API,
             timeout=config.timeout,
             headers={"Content-Type": "application/json;charset=UTF-8"},
         )
