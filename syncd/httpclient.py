@@ -76,16 +76,17 @@ async def bounded_request(
     unprocessed) is counted void on the caller's ticket."""
     timeout = client.timeout
     limit = timeout.read or timeout.connect or 30.0
-    if headers is not None:
-        merged = client.headers.copy()
-        merged.update(headers)
+    sent = client.headers
+    if headers is not None:  # the call's own on top of the client's, as httpx merges them
+        sent = sent.copy()
+        sent.update(headers)
     request = httpx.Request(
         method,
         absolute_url(client.base_url, url),
         params=params,
         json=json,
         content=content,
-        headers=client.headers if headers is None else merged,
+        headers=sent,
         extensions={"timeout": timeout.as_dict()},
     )
     try:
