@@ -6,6 +6,7 @@ the config's own credentials, so one file drives both the daemon and its sandbox
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import sys
@@ -66,6 +67,7 @@ def build(
             )
             if events or records:
                 sell.generate(events, seed=seed, poison=poison, records=records)
+                keep_for_good()
             built.append(Sandbox("sell", sell.app, port, sell))
     sm = config.sinks.salesmanago
     if "salesmanago" in wanted and sm is not None:
@@ -89,6 +91,16 @@ def build(
             model_op = OntraportSandbox(app_id=op.app_id, api_key=op.api_key.value, rate=config.sandbox.ontraport_rate)
             built.append(Sandbox("ontraport", model_op.app, port, model_op))
     return built
+
+
+def keep_for_good() -> None:
+    """Move what the process holds now (a generated history: about 16 objects an event, built with
+    the collector paused) out of the cyclic collector's reach. Left to it, the first young collections after the
+    build walk every one of them, a stall of about a second per 50,000 events in the middle of serving pages
+    (measured: 0.86 s at 50,000); frozen, they are still freed by reference counting when Sell's retention drops
+    them."""
+    gc.collect()
+    gc.freeze()
 
 
 def _port(url: str, key: str, *, explicit: bool) -> int | None:
