@@ -20,7 +20,9 @@ says so in its output). The sections:
 - start-up: `syncd run` to READY=1 on an empty store (bench/ready.py);
 - backfill: records/s against Sell's bound (bench/backfill.py);
 - naive loop: bench/naive.py (read the stream, post each event to both destinations) on the same workload as syncd
-  with limits off: seconds, calls, and what it loses or repeats when SIGKILLed halfway.
+  with limits off: seconds, calls, and what it loses or repeats when SIGKILLed halfway;
+- floor: bench/floor.py, each part of ingest (fetch, normalise, store) and one bare destination call measured alone
+  in one process, the floor under the ingest and per-call figures.
 
     python -m bench [--quick] [--runs 5] [--ingest-sizes 50000,1000000] [--only ingest,delivery,...]
                     [--json bench-results.json] [--markdown bench-results.md]
@@ -50,101 +52,18 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sandboxes import free_port, remove_database  # noqa: E402
+from floor import floor  # noqa: E402
+from sandboxes import SELL_STREAMS, UNLIMITED, config_text, free_port, remove_database, sandbox, summary  # noqa: E402
 
 PYTHON = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
-SECTIONS = ("ingest", "delivery", "drain", "latency", "ready", "backfill", "naive")
+SECTIONS = ("ingest", "delivery", "drain", "latency", "ready", "backfill", "naive", "floor")
 PERSONS = ["leads", "contacts"]
-ALL_STREAMS = ["leads", "contacts", "deals", "notes", "orders", "line_items", "stages", "custom_fields", "sources"]
-UNLIMITED = "1000000/s"
+ALL_STREAMS = SELL_STREAMS
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # processes, configs and readings
-
-
-def config_text(
-    db: Path,
-    ports: dict[str, int],
-    *,
-    streams: list[str],
-    sinks: tuple[str, ...] = ("salesmanago", "ontraport"),
-    down: tuple[str, ...] = (),
-    rate: dict[str, str] | None = None,
-    poll: str = "2s",
-    log: str = "warning",
-    extra: dict[str, str] | None = None,
-) -> str:
-    """A config for the daemon and the sandboxes: Sell on `ports["sell"]`, the named destinations enabled (those in
-    `down` on a closed port), `rate` per API (default unlimited, both sides)."""
-    rate = {"sell": UNLIMITED, "salesmanago": UNLIMITED, "ontraport": UNLIMITED, **(rate or {})}
-    extra = extra or {}
-    closed = free_port()
-
-    def url(api: str) -> str:
-        return f"http://127.0.0.1:{closed if api in down else ports[api]}"
-
-    return f"""
-[state]
-path = "{db}"
-[sell]
-token = "bench-token"
-base_url = "{url("sell")}"
-streams = {json.dumps(streams)}
-page_limit = 100
-poll_interval = "{poll}"
-rate = "{rate["sell"]}"
-[sinks.salesmanago]
-enabled = {str("salesmanago" in sinks).lower()}
-base_url = "{url("salesmanago")}"
-client_id = "bench-client"
-api_secret = "bench-secret"
-owner = "owner@example.com"
-rate = "{rate["salesmanago"]}"
-max_backoff = "1s"
-{extra.get("salesmanago", "")}
-[sinks.ontraport]
-enabled = {str("ontraport" in sinks).lower()}
-base_url = "{url("ontraport")}"
-app_id = "bench-app"
-api_key = "bench-key"
-rate = "{rate["ontraport"]}"
-max_backoff = "1s"
-external_id_field = "f1558"
-{extra.get("ontraport", "")}
-[sandbox]
-sell_rate = "{rate["sell"]}"
-salesmanago_rate = "{rate["salesmanago"]}"
-ontraport_rate = "{rate["ontraport"]}"
-[health]
-enabled = false
-[log]
-level = "{log}"
-format = "json"
-"""
-
-
-@contextlib.contextmanager
-def sandbox(config: Path, log: Path, *, events: int = 0, serve: str, extra: tuple[str, ...] = ()) -> Iterator[None]:
-    """`syncd sandbox --exact` serving `serve` (comma-separated) in its own process until the block ends."""
-    with log.open("wb") as out:
-        command = [PYTHON, "-m", "syncd", "sandbox", "--config", str(config), "--exact", "--serve", serve]
-        proc = subprocess.Popen([*command, "--events", str(events), *extra], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 900
-        while log.read_text().count("sandbox_ready") < len(serve.split(",")):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the sandbox did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def get_json(url: str) -> Any:
@@ -207,16 +126,6 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait()
-
-
-def summary(values: list[float], digits: int = 1) -> dict[str, Any]:
-    """Median, min, max and the runs."""
-    return {
-        "median": round(statistics.median(values), digits),
-        "min": round(min(values), digits),
-        "max": round(max(values), digits),
-        "runs": [round(v, digits) for v in values],
-    }
 
 
 def log_entries(log: Path) -> Iterator[dict[str, Any]]:
@@ -843,6 +752,17 @@ def markdown(report: dict[str, Any]) -> str:
             f" {n['naive_deletes_dropped']:,} deletes never carried; no retry (a failed call drops its event) |"
             " syncd: nothing lost |"
         )
+    f = report.get("floor")
+    if f:
+        row(
+            f"| floor, {f['events']:,} events: each ingest part alone, CPU µs/event: fetch, normalise, store (sum) |"
+            f" {fmt(f['fetch_us_per_event'])}, {fmt(f['normalise_us_per_event'])}, {fmt(f['store_us_per_event'])}"
+            f" ({fmt(f['sum_us_per_event'])}) | the sum ≤ 50 |"
+        )
+        row(
+            f"| floor: one Ontraport look-up alone, CPU ms per call: httpx alone, syncd's call path |"
+            f" {fmt(f['httpx_ms_per_call'])}, {fmt(f['syncd_ms_per_call'])} | ≤ 0.5 |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -917,6 +837,9 @@ def main() -> None:
         steps.append(
             ("naive", lambda w: naive(w, args.naive_events or (2000 if quick else 10_000), 1 if quick else runs))
         )
+    if "floor" in sections:
+        floor_events = 10_000 if quick else 50_000
+        steps.append(("floor", lambda w: floor(w, floor_events, 1 if quick else runs, 500 if quick else 2000)))
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         for name, step in steps:
             print(f"{name} …", flush=True)
