@@ -4,8 +4,8 @@ Each part runs in this process, one after the other, with nothing else running i
 own process and are only asked, never measured); CPU is this process's own (every thread: SQLite runs on
 aiosqlite's worker thread). The workload is `python -m bench`'s ingest: a generated history of every stream.
 
-- fetch: every page of every stream read with syncd's Sell client (`SellClient.fetch_page`, `decode_page` for the
-  next position), µs per event;
+- fetch: every page of every stream read with syncd's Sell client (`SellClient.fetch_page`) and decoded into its
+  items and next position (`decode_page`), µs per event;
 - normalise: the pages' items normalised and turned into the store's rows, routed to both destinations
   (`normalise`, `page_rows`), µs per event;
 - store: those rows stored page by page in a new SQLite file (`Store.ingest`: one transaction a page), µs per event;
@@ -42,38 +42,38 @@ from syncd.config import loads  # noqa: E402
 from syncd.httpclient import bounded_request, make_client  # noqa: E402
 from syncd.sell.client import SellClient  # noqa: E402
 from syncd.sell.normalise import normalise  # noqa: E402
-from syncd.sell.wire import decode_page  # noqa: E402
+from syncd.sell.wire import WirePage, decode_page  # noqa: E402
 from syncd.stored import page_rows  # noqa: E402
 
 SINKS = ("salesmanago", "ontraport")
 
 
-async def fetch_all(client: SellClient) -> tuple[list[tuple[str, bytes]], float]:
-    """Every page of every stream from the start (the stream, the page's body), and the CPU seconds it took."""
-    pages: list[tuple[str, bytes]] = []
+async def fetch_all(client: SellClient) -> tuple[list[tuple[str, WirePage]], float]:
+    """Every page of every stream from the start (the stream, the page decoded as the poller decodes it), and the
+    CPU seconds it took."""
+    pages: list[tuple[str, WirePage]] = []
     started = time.process_time()
     for stream in SELL_STREAMS:
         position = "tail"
         while True:
             body = await client.fetch_page(stream, position, 100)
             page = decode_page(body)
-            pages.append((stream, body))
+            pages.append((stream, page))
             position = page.position
             if page.top:
                 break
     return pages, time.process_time() - started
 
 
-async def normalise_and_store(db: Path, pages: list[tuple[str, bytes]]) -> tuple[int, float, float]:
+async def normalise_and_store(db: Path, pages: list[tuple[str, WirePage]]) -> tuple[int, float, float]:
     """Each page normalised into its rows (`normalise`, `page_rows` for both destinations), then stored into a new
     store (`Store.ingest`), page by page as the daemon does (nothing a page made is kept past it): the events, and
     the CPU seconds of each part (every thread of this process: SQLite runs on aiosqlite's worker thread)."""
     events = 0
     normalising = storing = 0.0
     async with await Store.open(db, sinks=SINKS) as store:
-        for stream, body in pages:
+        for stream, page in pages:
             started = time.process_time()
-            page = decode_page(body)
             changes = [normalise(stream, raw) for raw in page.items]
             rows = page_rows(changes, SINKS)
             between = time.process_time()
