@@ -59,7 +59,6 @@ PYTHON = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
 SECTIONS = ("ingest", "delivery", "drain", "latency", "ready", "backfill", "naive", "floor")
 PERSONS = ["leads", "contacts"]
-ALL_STREAMS = SELL_STREAMS
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -171,7 +170,7 @@ def ingest(work: Path, sizes: list[int], runs: int) -> dict[str, Any]:
         # Both destinations enabled and reachable, limited to a call a minute: every delivery is queued (the store
         # grows by what the fan-out adds) and the dispatchers run (claims, deferrals) without delivery CPU to speak of.
         slow = {"salesmanago": "1/min", "ontraport": "1/min"}
-        config.write_text(config_text(db, ports, streams=ALL_STREAMS, rate=slow))
+        config.write_text(config_text(db, ports, streams=SELL_STREAMS, rate=slow))
         rows = []
         with (
             sandbox(config, directory / "sandbox.log", events=size, serve="sell"),

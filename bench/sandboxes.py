@@ -59,21 +59,28 @@ def remove_database(db: Path) -> None:
 
 
 def start_sandbox(
-    config: Path, events: int, log: Path, *, apis: int = 1, records: int | None = None
+    config: Path,
+    events: int,
+    log: Path,
+    *,
+    apis: int = 1,
+    records: int | None = None,
+    serve: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
-    """`syncd sandbox --exact` serving the APIs `config` puts on loopback, `events` generated (after `records` of
-    every kind that only the Core API holds, when given); waits until `apis` servers listen."""
+    """`syncd sandbox --exact` serving the APIs `config` puts on loopback (only `serve`, comma-separated, when
+    given), `events` generated (after `records` of every kind that only the Core API holds, when given); waits until
+    `apis` servers listen."""
+    command = [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--events", str(events), "--exact"]
+    command += [] if records is None else ["--records", str(records)]
+    command += [] if serve is None else ["--serve", serve]
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--events", str(events), "--exact"]
-            + ([] if records is None else ["--records", str(records)]),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 300
+        proc = subprocess.Popen([*command, *extra], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 900  # a million events take minutes to generate
     while log.read_text().count("sandbox_ready") < apis:
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the sandbox did not start:\n{log.read_text()}")
+            proc.kill()
+            raise SystemExit(f"the sandbox did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
     return proc
 
@@ -145,15 +152,8 @@ format = "json"
 @contextlib.contextmanager
 def sandbox(config: Path, log: Path, *, events: int = 0, serve: str, extra: tuple[str, ...] = ()) -> Iterator[None]:
     """`syncd sandbox --exact` serving `serve` (comma-separated) in its own process until the block ends."""
-    with log.open("wb") as out:
-        command = [sys.executable, "-m", "syncd", "sandbox", "--config", str(config), "--exact", "--serve", serve]
-        proc = subprocess.Popen([*command, "--events", str(events), *extra], stdout=out, stderr=subprocess.STDOUT)
+    proc = start_sandbox(config, events, log, apis=len(serve.split(",")), serve=serve, extra=extra)
     try:
-        deadline = time.monotonic() + 900
-        while log.read_text().count("sandbox_ready") < len(serve.split(",")):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the sandbox did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
         yield
     finally:
         proc.send_signal(signal.SIGTERM)
